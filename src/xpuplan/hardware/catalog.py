@@ -1,0 +1,326 @@
+"""Load the hardware catalog (TOML records and a prices CSV) into SI records.
+
+Layout of ``xpuplan/data`` (schema in ``docs/catalog.md``)::
+
+    chips/<id>.toml      one chip per file
+    systems/<id>.toml    one system per file
+    prices.csv           one published price per row
+    energy.toml          facility defaults (PUE)
+
+Every record must carry ``source`` and ``as_of``; a missing one is a :class:`DataError` naming the
+file, so a broken catalog fails at load, not in the middle of a plan.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from xpuplan import units
+from xpuplan.datafiles import data_dir, read_toml
+from xpuplan.errors import DataError, UnknownNameError
+from xpuplan.hardware.records import (
+    Chip,
+    Dtype,
+    Efficiency,
+    EnergyDefaults,
+    NetworkKind,
+    Price,
+    Pricing,
+    Provenance,
+    ScaleOut,
+    ScaleUp,
+    System,
+    Topology,
+)
+
+
+def normalise(name: str) -> str:
+    """Canonical form for id / alias look-up: lower case, '-' for '_' and spaces."""
+    return name.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+def _need(d: Mapping[str, Any], key: str, path: Path, kind: type = object) -> Any:
+    if key not in d or d[key] is None or d[key] == "":
+        raise DataError(f"missing required key '{key}'", f"Add '{key} = ...' to the record", str(path))
+    v = d[key]
+    if kind is float and isinstance(v, int) and not isinstance(v, bool):
+        v = float(v)
+    if kind is not object and not isinstance(v, kind):
+        raise DataError(f"key '{key}' must be {kind.__name__}, got {v!r}", "Fix the value", str(path))
+    return v
+
+
+def _num(d: Mapping[str, Any], key: str, path: Path, positive: bool = True) -> float | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise DataError(f"key '{key}' must be a number, got {v!r}", "Fix the value", str(path))
+    if positive and not v > 0:
+        raise DataError(f"key '{key}' must be > 0, got {v}", "Fix the value or remove it", str(path))
+    return float(v)
+
+
+def _source(d: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    src = d.get("source")
+    if isinstance(src, list):
+        src = "; ".join(str(s) for s in src)
+    if not src:
+        raise DataError("record has no 'source'", 'Every record needs source = "URL + locator"', str(path))
+    as_of = d.get("as_of")
+    if not as_of:
+        raise DataError("record has no 'as_of'", 'Every record needs as_of = "YYYY-MM-DD"', str(path))
+    return str(src), str(as_of)
+
+
+def _provenance(d: Mapping[str, Any], path: Path) -> dict[str, Provenance]:
+    out: dict[str, Provenance] = {}
+    for key, p in (d.get("provenance") or {}).items():
+        if not isinstance(p, dict) or not p.get("source") or not p.get("as_of"):
+            raise DataError(
+                f"provenance.'{key}' needs source and as_of",
+                "Add both to the inline table",
+                str(path),
+            )
+        out[key] = Provenance(str(p["source"]), str(p["as_of"]), str(p.get("note", "")))
+    return out
+
+
+def _efficiency(d: Mapping[str, Any], path: Path) -> Efficiency:
+    e = d.get("efficiency") or {}
+    kw: dict[str, Any] = {}
+    for key in ("matmul", "matmul_knee", "memory", "network", "attention", "matmul_fp8"):
+        v = _num(e, key, path, positive=False)
+        if v is not None:
+            kw[key] = v
+    if e.get("source"):
+        kw["provenance"] = Provenance(str(e["source"]), str(e.get("as_of", "")), str(e.get("note", "")))
+    try:
+        return Efficiency(**kw)
+    except ValueError as err:
+        raise DataError(str(err), "Fix the [efficiency] table", str(path)) from err
+
+
+def parse_chip(d: Mapping[str, Any], path: Path) -> Chip:
+    cid = _need(d, "id", path, str)
+    source, as_of = _source(d, path)
+    peaks: dict[Dtype, float] = {}
+    for key in d.get("peak_tflops") or {}:
+        try:
+            dt = Dtype(key)
+        except ValueError as e:
+            known = ", ".join(x.value for x in Dtype)
+            raise DataError(
+                f"unknown dtype '{key}' in [peak_tflops]", f"Use one of {known}", str(path)
+            ) from e
+        f = _num(d["peak_tflops"], key, path)
+        if f is not None:
+            peaks[dt] = units.tflop_s(f)
+    mem = d.get("memory") or {}
+    if mem.get("capacity_gib") is not None:
+        cap = units.gib(_num(mem, "capacity_gib", path) or 0.0)
+    elif mem.get("capacity_gb") is not None:
+        cap = units.gbyte(_num(mem, "capacity_gb", path) or 0.0)
+    else:
+        raise DataError("missing memory capacity", "Add capacity_gb or capacity_gib to [memory]", str(path))
+    bw = _num(mem, "bandwidth_tbyte_s", path)
+    if bw is None:
+        raise DataError("missing memory bandwidth", "Add bandwidth_tbyte_s to [memory]", str(path))
+    sram = _num(mem, "sram_mib", path)
+    link = _num(d.get("scale_up") or {}, "link_gbyte_s", path)
+    return Chip(
+        id=cid,
+        name=_need(d, "name", path, str),
+        vendor=_need(d, "vendor", path, str),
+        category=_need(d, "category", path, str),
+        training=bool(d.get("training", False)),
+        peak_flops=peaks,
+        mem_bytes=cap,
+        mem_bw=units.tbyte_s(bw),
+        sram_bytes=units.mib(sram) if sram else None,
+        link_bw=units.gbyte_s(link) if link else None,
+        tdp_w=_num(d.get("power") or {}, "tdp_w", path),
+        efficiency=_efficiency(d, path),
+        source=source,
+        as_of=as_of,
+        aliases=tuple(d.get("aliases", ())),
+        notes=str(d.get("notes", "")),
+        provenance=_provenance(d, path),
+    )
+
+
+def parse_system(d: Mapping[str, Any], path: Path) -> System:
+    sid = _need(d, "id", path, str)
+    source, as_of = _source(d, path)
+    su = d.get("scale_up") or {}
+    so = d.get("scale_out") or {}
+    try:
+        topo = Topology(su.get("topology", "none"))
+        net = NetworkKind(so.get("kind", "none"))
+    except ValueError as e:
+        raise DataError(str(e), "Use a topology/network kind listed in docs/catalog.md", str(path)) from e
+    link = _num(su, "link_gbyte_s", path)
+    gbit = _num(so, "gbit_s_per_node", path, positive=False) or 0.0
+    max_chips = so.get("max_chips")
+    if net is NetworkKind.NONE and not max_chips:
+        # no scale-out network: the cluster is one node
+        max_chips = int(_need(d, "chips_per_node", path, int))
+    scale_up = ScaleUp(
+        topology=topo,
+        domain_chips=int(_need(su, "domain_chips", path, int)) if su else 1,
+        link_bw=units.gbyte_s(link) if link else None,
+        torus_dims=tuple(int(x) for x in su.get("torus_dims", ())),
+        latency_s=(_num(su, "latency_us", path) or 5.0) * 1e-6,
+    )
+    scale_out = ScaleOut(
+        kind=net,
+        bw_per_node=units.gbit_s(gbit),
+        max_chips=int(max_chips) if max_chips else None,
+        latency_s=(_num(so, "latency_us", path) or 10.0) * 1e-6,
+    )
+    return System(
+        id=sid,
+        name=_need(d, "name", path, str),
+        provider=_need(d, "provider", path, str),
+        kind=_need(d, "kind", path, str),
+        chip=_need(d, "chip", path, str),
+        chips_per_node=int(_need(d, "chips_per_node", path, int)),
+        scale_up=scale_up,
+        scale_out=scale_out,
+        host_w_per_node=_num(d.get("power") or {}, "host_w_per_node", path),
+        source=source,
+        as_of=as_of,
+        aliases=tuple(d.get("aliases", ())),
+        notes=str(d.get("notes", "")),
+        provenance=_provenance(d, path),
+    )
+
+
+def parse_prices(path: Path, chips_per_node: Mapping[str, int]) -> list[Price]:
+    out: list[Price] = []
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise DataError(f"cannot read prices ({e.strerror})", "Check the path", str(path)) from e
+    for i, row in enumerate(
+        csv.DictReader(line for line in text.splitlines() if not line.startswith("#")), 2
+    ):
+        where = f"{path}:{i}"
+        if not row.get("source") or not row.get("as_of"):
+            raise DataError("price row has no source or as_of", "Fill both columns", where)
+        try:
+            pricing = Pricing(row["pricing"])
+            usd = float(row["usd_per_hour"])
+            per = row.get("per", "node") or "node"
+            n = int(row.get("chips_per_unit") or 1)
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(f"bad price row ({e})", "See docs/catalog.md for the columns", where) from e
+        if not usd > 0:
+            raise DataError("usd_per_hour must be > 0", "Fix the value", where)
+        if per not in ("node", "chip"):
+            raise DataError(f"'per' must be node or chip, got '{per}'", "Fix the column", where)
+        if row["system"] not in chips_per_node:
+            raise UnknownNameError("system", row["system"], chips_per_node.keys(), where=where)
+        # a per-chip price covers chips_per_unit chips; scale it to the system's node
+        node_usd = usd if per == "node" else usd / n * chips_per_node[row["system"]]
+        out.append(
+            Price(
+                row["system"],
+                pricing,
+                node_usd,
+                row.get("region", ""),
+                row["source"],
+                row["as_of"],
+                row.get("note", ""),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All chips, systems and prices, with id/alias look-up."""
+
+    chips: Mapping[str, Chip]
+    systems: Mapping[str, System]
+    prices: tuple[Price, ...]
+    energy: EnergyDefaults
+
+    def _index(self, records: Iterable[Chip | System]) -> dict[str, str]:
+        idx: dict[str, str] = {}
+        for r in records:
+            idx[normalise(r.id)] = r.id
+            for a in r.aliases:
+                idx.setdefault(normalise(a), r.id)
+        return idx
+
+    @staticmethod
+    def _names(records: Iterable[Chip | System]) -> list[str]:
+        return [n for r in records for n in (r.id, *r.aliases)]
+
+    def chip(self, name: str) -> Chip:
+        idx = self._index(self.chips.values())
+        key = normalise(name)
+        if key not in idx:
+            raise UnknownNameError("chip", name, self._names(self.chips.values()))
+        return self.chips[idx[key]]
+
+    def system(self, name: str) -> System:
+        idx = self._index(self.systems.values())
+        key = normalise(name)
+        if key not in idx:
+            raise UnknownNameError("system", name, self._names(self.systems.values()))
+        return self.systems[idx[key]]
+
+    def find(self, name: str) -> Chip | System:
+        """A chip or a system by id or alias (chips first)."""
+        try:
+            return self.chip(name)
+        except UnknownNameError:
+            try:
+                return self.system(name)
+            except UnknownNameError:
+                names = self._names([*self.chips.values(), *self.systems.values()])
+                raise UnknownNameError("chip or system", name, names) from None
+
+    def systems_for_chip(self, chip_id: str) -> list[System]:
+        return [s for s in self.systems.values() if s.chip == chip_id]
+
+    def prices_for(self, system_id: str) -> list[Price]:
+        return [p for p in self.prices if p.system == system_id]
+
+
+def load_catalog(root: Path | None = None) -> Catalog:
+    """Load and check every record under ``root`` (default: the packaged data)."""
+    root = root or data_dir()
+    chips: dict[str, Chip] = {}
+    for path in sorted((root / "chips").glob("*.toml")):
+        c = parse_chip(read_toml(path), path)
+        if c.id in chips:
+            raise DataError(f"duplicate chip id '{c.id}'", "Ids must be unique", str(path))
+        chips[c.id] = c
+    systems: dict[str, System] = {}
+    for path in sorted((root / "systems").glob("*.toml")):
+        s = parse_system(read_toml(path), path)
+        if s.chip not in chips:
+            raise UnknownNameError("chip", s.chip, chips.keys(), where=str(path))
+        systems[s.id] = s
+    prices_path = root / "prices.csv"
+    cpn = {k: s.chips_per_node for k, s in systems.items()}
+    prices = parse_prices(prices_path, cpn) if prices_path.exists() else []
+    e = read_toml(root / "energy.toml")
+    src, as_of = _source(e, root / "energy.toml")
+    energy = EnergyDefaults(
+        float(_need(e, "pue", root / "energy.toml", float)), src, as_of, str(e.get("note", ""))
+    )
+    return Catalog(chips, systems, tuple(prices), energy)
+
+
+@lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    return load_catalog()

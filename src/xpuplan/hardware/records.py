@@ -1,0 +1,190 @@
+"""Frozen, typed catalog records, in SI.
+
+The TOML/CSV files under ``xpuplan/data`` carry units in their keys (``bandwidth_tbyte_s``,
+``link_gbyte_s``, ``tdp_w``); :mod:`xpuplan.hardware.catalog` converts them once, here everything is
+bytes, bytes/s, FLOP/s, watts and USD/s. ``docs/catalog.md`` documents the file schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Dtype(str, Enum):
+    """Number formats a chip may compute in (peak FLOP/s are dense, no structured sparsity)."""
+
+    FP32 = "fp32"
+    TF32 = "tf32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+    FP8 = "fp8"
+    INT8 = "int8"
+    FP4 = "fp4"
+    INT4 = "int4"
+
+
+class Topology(str, Enum):
+    """Shape of a scale-up domain."""
+
+    SWITCH = "switch"  # all-to-all through a switch (NVSwitch, NVL72, Infinity Fabric full mesh)
+    TORUS = "torus"  # TPU ICI 2D/3D torus, Trn2 UltraServer 3D torus
+    RING = "ring"  # ring or 2D ring (Trn1 NeuronLink-v2, Inf2)
+    MESH = "mesh"  # fully connected point-to-point links (AMD MI300X 8-GPU, Gaudi)
+    NONE = "none"  # single device, no scale-up fabric
+
+
+class NetworkKind(str, Enum):
+    """Scale-out network between nodes / domains."""
+
+    INFINIBAND = "infiniband"
+    EFA = "efa"
+    ROCE = "roce"
+    ETHERNET = "ethernet"
+    DCN = "dcn"  # Google data-centre network between TPU slices
+    NONE = "none"
+
+
+class Pricing(str, Enum):
+    ON_DEMAND = "on_demand"
+    CAPACITY_BLOCK = "capacity_block"
+    COMMIT_1Y = "commit_1y"
+    COMMIT_3Y = "commit_3y"
+    SPOT = "spot"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a value comes from."""
+
+    source: str
+    as_of: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Efficiency:
+    """Achievable fractions of peak, per chip and software stack (model parameters, not specs).
+
+    ``matmul`` is the fraction of dense peak a large, well-shaped GEMM reaches; ``matmul_knee`` is
+    the GEMM size (min of M, N, K) at which the achieved fraction falls to half of ``matmul`` —
+    small matmuls do not reach peak. ``memory`` is the fraction of peak memory bandwidth that
+    streaming (element-wise, decode) kernels reach. ``network`` is the fraction of link bandwidth
+    that collectives reach (bus bandwidth / link bandwidth). ``attention`` is the fraction of dense
+    peak that fused attention kernels (FlashAttention forward) reach.
+    """
+
+    matmul: float = 0.7
+    matmul_knee: float = 256.0
+    memory: float = 0.8
+    network: float = 0.75
+    attention: float = 0.5  # fraction of dense peak fused attention kernels reach (FlashAttention)
+    matmul_fp8: float | None = None  # large-GEMM fraction of the fp8 peak (None: same as matmul)
+    provenance: Provenance | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("matmul", "memory", "network", "attention"):
+            v = getattr(self, name)
+            if not 0.0 < v <= 1.0:
+                raise ValueError(f"efficiency.{name} must be in (0, 1], got {v}")
+        if self.matmul_fp8 is not None and not 0.0 < self.matmul_fp8 <= 1.0:
+            raise ValueError(f"efficiency.matmul_fp8 must be in (0, 1], got {self.matmul_fp8}")
+        if self.matmul_knee < 0:
+            raise ValueError("efficiency.matmul_knee must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Chip:
+    """One accelerator or processor (per chip / package, not per core)."""
+
+    id: str
+    name: str
+    vendor: str
+    category: str  # gpu | tpu | npu | cpu | soc
+    training: bool  # sensible to pre-train on (has the fabric and memory for it)
+    peak_flops: dict[Dtype, float]  # dense FLOP/s (OP/s for integer formats) per dtype
+    mem_bytes: float  # device memory capacity (HBM, LPDDR, DDR), bytes
+    mem_bw: float  # peak device memory bandwidth, bytes/s
+    sram_bytes: float | None  # on-chip SRAM (L2 / SBUF / CMEM), bytes
+    link_bw: float | None  # scale-up bandwidth per chip, one direction, bytes/s
+    tdp_w: float | None  # board / package power, W
+    efficiency: Efficiency
+    source: str
+    as_of: str
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+    provenance: dict[str, Provenance] = field(default_factory=dict)
+
+    def peak(self, dtype: Dtype | str) -> float | None:
+        """Dense peak FLOP/s for ``dtype``, or None if the chip has no such format."""
+        return self.peak_flops.get(Dtype(dtype))
+
+    def supports(self, dtype: Dtype | str) -> bool:
+        return Dtype(dtype) in self.peak_flops
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleUp:
+    """The scale-up domain of a system: chips joined by the fast fabric."""
+
+    topology: Topology
+    domain_chips: int  # chips in one domain (8 for an HGX node, 72 for NVL72, 8960 for a v5p pod)
+    link_bw: float | None  # per chip, one direction, bytes/s (None: use the chip's)
+    torus_dims: tuple[int, ...] = ()  # largest torus shape, e.g. (16, 20, 28) for v5p
+    latency_s: float = 5e-6  # per-hop / per-collective-step latency
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleOut:
+    """The network between scale-up domains."""
+
+    kind: NetworkKind
+    bw_per_node: float  # bytes/s per node, one direction (NIC line rate)
+    max_chips: int | None  # largest cluster the provider builds of this system (None: unbounded)
+    latency_s: float = 10e-6
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """A purchasable or rentable unit built from one chip type, and the network it sits in."""
+
+    id: str
+    name: str
+    provider: str  # aws | gcp | nvidia | apple | azure | ...
+    kind: str  # instance | ultraserver | pod | server | device
+    chip: str  # chip id
+    chips_per_node: int
+    scale_up: ScaleUp
+    scale_out: ScaleOut
+    host_w_per_node: float | None  # node power beyond the chips (CPUs, NICs, fans), W
+    source: str
+    as_of: str
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+    provenance: dict[str, Provenance] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """One published price for a system."""
+
+    system: str
+    pricing: Pricing
+    usd_per_node_hour: float
+    region: str
+    source: str
+    as_of: str
+    note: str = ""
+
+    def usd_per_chip_hour(self, chips_per_node: int) -> float:
+        return self.usd_per_node_hour / chips_per_node
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyDefaults:
+    """Facility defaults: power usage effectiveness and where it comes from."""
+
+    pue: float
+    source: str
+    as_of: str
+    note: str = ""

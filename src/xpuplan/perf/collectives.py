@@ -1,0 +1,69 @@
+"""Collective-communication time on a network tier: bandwidth and latency terms.
+
+Ring algorithms (Patarasuk & Yuan 2009; NCCL's bus-bandwidth convention): an all-reduce of ``S``
+bytes over ``n`` ranks moves ``2(n-1)/n · S`` per rank, all-gather / reduce-scatter ``(n-1)/n · S``
+(``S`` the full, unsharded size), all-to-all ``(n-1)/n · S`` (``S`` what one rank sends in all).
+Each of the ``n-1`` (or ``2(n-1)``) steps pays the link latency. Hierarchical all-reduce
+(reduce-scatter inside the domain, all-reduce across domains on ``S / n_in``, all-gather inside)
+is NCCL's tree/2-level scheme and the JAX scaling book's multi-slice recipe.
+
+All functions take scalars or NumPy arrays and broadcast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Arr = np.ndarray | float
+
+
+def _steps(n: Arr) -> np.ndarray:
+    return np.maximum(np.asarray(n, dtype=float) - 1.0, 0.0)
+
+
+def all_reduce(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
+    """Ring all-reduce of ``size`` bytes over ``n`` ranks at ``bw`` bytes/s per rank."""
+    n = np.asarray(n, dtype=float)
+    k = _steps(n)
+    return np.where(n > 1, 2.0 * k / np.maximum(n, 1.0) * size / bw + 2.0 * k * lat, 0.0)
+
+
+def all_gather(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
+    """Ring all-gather (or reduce-scatter) whose full result is ``size`` bytes."""
+    n = np.asarray(n, dtype=float)
+    k = _steps(n)
+    return np.where(n > 1, k / np.maximum(n, 1.0) * size / bw + k * lat, 0.0)
+
+
+reduce_scatter = all_gather
+
+
+def all_to_all(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
+    """All-to-all where each rank sends ``size`` bytes in all (a 1/n share stays local)."""
+    n = np.asarray(n, dtype=float)
+    k = _steps(n)
+    return np.where(n > 1, k / np.maximum(n, 1.0) * size / bw + lat * np.log2(np.maximum(n, 2.0)), 0.0)
+
+
+def p2p(size: Arr, bw: Arr, lat: Arr) -> np.ndarray:
+    """One point-to-point send."""
+    return np.asarray(size, dtype=float) / bw + lat
+
+
+def hierarchical_all_reduce(
+    size: Arr, n_in: Arr, n_out: Arr, bw_in: Arr, lat_in: Arr, bw_out: Arr, lat_out: Arr
+) -> np.ndarray:
+    """All-reduce over ``n_in × n_out`` ranks: ``n_in`` per fast domain, ``n_out`` domains."""
+    n_in = np.maximum(np.asarray(n_in, dtype=float), 1.0)
+    inner = reduce_scatter(size, n_in, bw_in, lat_in) + all_gather(size, n_in, bw_in, lat_in)
+    return inner + all_reduce(np.asarray(size, dtype=float) / n_in, n_out, bw_out, lat_out)
+
+
+def hierarchical_all_gather(
+    size: Arr, n_in: Arr, n_out: Arr, bw_in: Arr, lat_in: Arr, bw_out: Arr, lat_out: Arr
+) -> np.ndarray:
+    """All-gather (or reduce-scatter) over ``n_in × n_out`` ranks, two levels."""
+    n_in = np.maximum(np.asarray(n_in, dtype=float), 1.0)
+    n_out = np.maximum(np.asarray(n_out, dtype=float), 1.0)
+    outer = all_gather(np.asarray(size, dtype=float) / n_in, n_out, bw_out, lat_out)
+    return outer + all_gather(size, n_in, bw_in, lat_in)

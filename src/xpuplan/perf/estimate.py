@@ -1,0 +1,149 @@
+"""One training estimate: the scalar face of :func:`xpuplan.perf.train.evaluate_train`.
+
+``estimate_train`` evaluates a one-row :class:`LayoutArray` through the same array code the search
+uses, so the single estimate and the search can never diverge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from xpuplan.hardware.catalog import Catalog, default_catalog
+from xpuplan.hardware.records import System
+from xpuplan.layout.layout import Layout, LayoutArray, Reason, check
+from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.perf.train import MEM_PARTS, TIME_PARTS, TrainArrays, evaluate_train
+from xpuplan.workload.job import TrainJob
+
+
+@dataclass(frozen=True)
+class TrainEstimate:
+    """One training step of ``job`` with ``layout`` on ``machine``."""
+
+    layout: Layout
+    chips: int
+    step_time_s: float
+    time_s: dict[str, float]
+    memory_bytes: dict[str, float]
+    memory_total_bytes: float
+    memory_capacity_bytes: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    reason: Reason
+    time_to_train_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return self.reason is Reason.OK
+
+    @property
+    def tokens_per_s_per_chip(self) -> float:
+        return self.tokens_per_s / self.chips
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout.to_dict(),
+            "chips": self.chips,
+            "feasible": self.feasible,
+            "reason": None if self.feasible else self.reason.text,
+            "step_time_s": self.step_time_s,
+            "time_s": self.time_s,
+            "tokens_per_s": self.tokens_per_s,
+            "tokens_per_s_per_chip": self.tokens_per_s_per_chip,
+            "mfu": self.mfu,
+            "hfu": self.hfu,
+            "memory_gib": {k: v / 2**30 for k, v in self.memory_bytes.items()},
+            "memory_total_gib": self.memory_total_bytes / 2**30,
+            "memory_capacity_gib": self.memory_capacity_bytes / 2**30,
+            "time_to_train_s": self.time_to_train_s,
+        }
+
+
+def row_estimate(job: TrainJob, res: TrainArrays, lay: LayoutArray, i: int, reason: int) -> TrainEstimate:
+    """Row ``i`` of an array evaluation as a :class:`TrainEstimate`."""
+    step = float(res.step_time[i])
+    steps = job.steps
+    layout = lay.row(i)
+    return TrainEstimate(
+        layout=layout,
+        chips=layout.chips,
+        step_time_s=step,
+        time_s={k: float(res.time[k][i]) for k in TIME_PARTS},
+        memory_bytes={k: float(res.memory[k][i]) for k in MEM_PARTS},
+        memory_total_bytes=float(res.mem_total[i]),
+        memory_capacity_bytes=res.mem_capacity,
+        tokens_per_s=float(res.tokens_per_s[i]),
+        mfu=float(res.mfu[i]),
+        hfu=float(res.hfu[i]),
+        reason=Reason(int(reason)),
+        time_to_train_s=None if steps is None else steps * step,
+    )
+
+
+def estimate_train(
+    job: TrainJob, layout: Layout, machine: Machine, params: PerfParams | None = None
+) -> TrainEstimate:
+    """Predict one training step. Infeasible layouts come back with a ``reason``, not an error."""
+    params = params or default_params()
+    lay = LayoutArray.from_layout(layout)
+    structural = check(lay, job.model, machine.chips, job.global_batch, job.seq_len, machine.domain)
+    res = evaluate_train(job, lay, machine, params)
+    reason = int(structural[0]) or int(res.reason[0])
+    max_chips = machine.system.scale_out.max_chips
+    if not reason and max_chips is not None and machine.chips > max_chips:
+        reason = int(Reason.CLUSTER)
+    return row_estimate(job, res, lay, 0, reason)
+
+
+def default_system(catalog: Catalog, chip_id: str) -> System:
+    """The system a chip is planned in when none is named: the largest scale-up domain, then the
+    fastest scale-out network (ties: id order)."""
+    systems = sorted(
+        catalog.systems_for_chip(chip_id),
+        key=lambda s: (
+            s.kind == "device",
+            -s.scale_up.domain_chips,
+            -s.scale_out.bw_per_node,
+            s.id,
+        ),
+    )
+    if not systems:
+        from xpuplan.errors import InputError
+
+        raise InputError(
+            f"no system in the catalog uses chip '{chip_id}'",
+            "Add a system record for it (docs/catalog.md)",
+        )
+    return systems[0]
+
+
+def machine(
+    chip_or_system: str, chips: int, catalog: Catalog | None = None, system: str | None = None
+) -> Machine:
+    """A :class:`Machine` from a chip or system name (ids or aliases)."""
+    from xpuplan.errors import InputError
+
+    if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
+        raise InputError(f"chip count must be a positive integer, got {chips!r}", "Give --chips N with N ≥ 1")
+    if chips > 10_000_000:
+        raise InputError(
+            f"chip count {chips:,} is beyond any cluster (10 M chips)", "Give a realistic --chips"
+        )
+    cat = catalog or default_catalog()
+    rec = cat.find(chip_or_system)
+    if isinstance(rec, System):
+        sys_rec = rec
+        chip = cat.chip(rec.chip)
+    else:
+        chip = rec
+        sys_rec = cat.system(system) if system else default_system(cat, chip.id)
+        if sys_rec.chip != chip.id:
+            raise InputError(
+                f"system '{sys_rec.id}' holds {sys_rec.chip}, not {chip.id}",
+                "Name a system built of that chip, or leave --system out",
+            )
+    return Machine(chip, sys_rec, chips)

@@ -1,0 +1,44 @@
+"""Software-stack constants of the performance model (``data/perf.toml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+from xpuplan.datafiles import data_dir, read_toml
+from xpuplan.errors import DataError
+
+
+@dataclass(frozen=True, slots=True)
+class PerfParams:
+    tp_overlap: float = 0.7
+    dp_overlap: float = 0.9
+    ep_overlap: float = 0.5
+    grad_comm_bytes: float = 2.0
+    act_bytes: float = 2.0
+    reserved_gib: float = 2.0
+    reserved_fraction: float = 0.06
+    optimizer_bytes_per_param: float = 30.0
+    # Fused attention (FlashAttention, Dao et al. 2022; in Megatron-LM, NeMo, MaxText since 2023).
+    # Off: QKᵀ and A·V run as batched GEMMs and the s×s scores go through memory (softmax,
+    # masking, dropout), as in Megatron-LM 2021-2022 (Narayanan et al., Korthikanti et al.).
+    flash_attention: bool = True
+    # Validation only: report the time of layouts the memory model rejects.
+    ignore_memory: bool = False
+
+
+@lru_cache(maxsize=1)
+def default_params() -> PerfParams:
+    path = data_dir() / "perf.toml"
+    d = read_toml(path)
+    kw: dict[str, float | bool] = {}
+    for f in fields(PerfParams):
+        if f.name in d:
+            v = d[f.name]
+            if f.name in ("flash_attention", "ignore_memory"):
+                kw[f.name] = bool(v)
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+                raise DataError(f"'{f.name}' must be a non-negative number", "Fix the value", str(path))
+            kw[f.name] = float(v)
+    return PerfParams(**kw)  # type: ignore[arg-type]

@@ -1,0 +1,35 @@
+"""Rendering: terminal tables, human units, (later) the HTML report. Never computes a result."""
+
+from xpuplan.report.plan_view import print_plan
+from xpuplan.report.terminal import (
+    chip_dict,
+    chips_table,
+    model_dict,
+    models_table,
+    price_dict,
+    prices_table,
+    print_estimate,
+    print_search,
+    print_validation,
+    progress_bar,
+    record_table,
+    system_dict,
+    systems_table,
+)
+
+__all__ = [
+    "chip_dict",
+    "chips_table",
+    "model_dict",
+    "models_table",
+    "price_dict",
+    "prices_table",
+    "print_estimate",
+    "print_plan",
+    "print_search",
+    "print_validation",
+    "progress_bar",
+    "record_table",
+    "system_dict",
+    "systems_table",
+]

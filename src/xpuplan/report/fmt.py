@@ -1,0 +1,64 @@
+"""Human units: the only place SI values become days, $M, MWh, GiB, TFLOP/s."""
+
+from __future__ import annotations
+
+import math
+
+from xpuplan.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
+
+
+def duration(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "—"
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    if s < 1:
+        return f"{s * 1e3:.1f} ms"
+    if s < 120:
+        return f"{s:.2f} s"
+    if s < 2 * SECONDS_PER_HOUR:
+        return f"{s / 60:.1f} min"
+    if s < 2 * SECONDS_PER_DAY:
+        return f"{s / SECONDS_PER_HOUR:.1f} h"
+    return f"{s / SECONDS_PER_DAY:.1f} days"
+
+
+def money(usd: float | None) -> str:
+    if usd is None or not math.isfinite(usd):
+        return "—"
+    if abs(usd) >= 1e9:
+        return f"${usd / 1e9:.2f}B"
+    if abs(usd) >= 1e6:
+        return f"${usd / 1e6:.2f}M"
+    if abs(usd) >= 1e3:
+        return f"${usd / 1e3:.1f}k"
+    return f"${usd:.2f}"
+
+
+def energy(j: float | None) -> str:
+    if j is None or not math.isfinite(j):
+        return "—"
+    mwh = j / 3.6e9
+    if mwh >= 1000:
+        return f"{mwh / 1000:.2f} GWh"
+    if mwh >= 1:
+        return f"{mwh:.1f} MWh"
+    return f"{mwh * 1000:.1f} kWh"
+
+
+def gib(b: float | None) -> str:
+    return "—" if b is None else f"{b / GIB:.1f} GiB"
+
+
+def flops(f: float | None) -> str:
+    if f is None or not math.isfinite(f):
+        return "—"
+    return f"{f / 1e12:,.0f}" if f >= 1e13 else f"{f / 1e12:,.1f}"
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x * 100:.1f}%"
+
+
+def count(n: float) -> str:
+    return f"{n:,.0f}"

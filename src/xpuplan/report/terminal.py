@@ -1,0 +1,371 @@
+"""Rich tables and plain dicts for every result; progress bars."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from xpuplan.hardware.catalog import Catalog
+from xpuplan.hardware.records import Chip, Dtype, Price, System
+from xpuplan.perf.estimate import TrainEstimate
+from xpuplan.report import fmt
+from xpuplan.search.train_search import SearchResult
+from xpuplan.units import GIB, GIGA, TERA
+from xpuplan.workload.model import Model
+
+
+@contextmanager
+def progress_bar(console: Console, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback ``tick(done, total)``; the bar appears only for work over a second."""
+    if quiet or not console.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as prog:
+        task = prog.add_task("working", total=None, visible=False)
+
+        def tick(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+            if prog.tasks[0].elapsed and prog.tasks[0].elapsed > 1.0:
+                prog.update(task, visible=True)
+
+        yield tick
+
+
+# ---- dicts (JSON) -------------------------------------------------------------------------------
+
+
+def chip_dict(c: Chip) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "vendor": c.vendor,
+        "category": c.category,
+        "training": c.training,
+        "aliases": list(c.aliases),
+        "peak_tflops_dense": {d.value: v / TERA for d, v in c.peak_flops.items()},
+        "memory_gib": c.mem_bytes / GIB,
+        "memory_tbyte_s": c.mem_bw / TERA,
+        "sram_mib": None if c.sram_bytes is None else c.sram_bytes / 2**20,
+        "scale_up_gbyte_s_per_direction": None if c.link_bw is None else c.link_bw / GIGA,
+        "tdp_w": c.tdp_w,
+        "efficiency": {
+            "matmul": c.efficiency.matmul,
+            "matmul_knee": c.efficiency.matmul_knee,
+            "memory": c.efficiency.memory,
+            "network": c.efficiency.network,
+            "attention": c.efficiency.attention,
+        },
+        "source": c.source,
+        "as_of": c.as_of,
+        "notes": c.notes,
+        "provenance": {
+            k: {"source": p.source, "as_of": p.as_of, "note": p.note} for k, p in c.provenance.items()
+        },
+    }
+
+
+def system_dict(s: System) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "provider": s.provider,
+        "kind": s.kind,
+        "chip": s.chip,
+        "chips_per_node": s.chips_per_node,
+        "aliases": list(s.aliases),
+        "scale_up": {
+            "topology": s.scale_up.topology.value,
+            "domain_chips": s.scale_up.domain_chips,
+            "torus_dims": list(s.scale_up.torus_dims),
+            "link_gbyte_s_per_direction": None if s.scale_up.link_bw is None else s.scale_up.link_bw / GIGA,
+        },
+        "scale_out": {
+            "kind": s.scale_out.kind.value,
+            "gbit_s_per_node": s.scale_out.bw_per_node * 8 / GIGA,
+            "max_chips": s.scale_out.max_chips,
+        },
+        "host_w_per_node": s.host_w_per_node,
+        "source": s.source,
+        "as_of": s.as_of,
+        "notes": s.notes,
+        "provenance": {
+            k: {"source": p.source, "as_of": p.as_of, "note": p.note} for k, p in s.provenance.items()
+        },
+    }
+
+
+def price_dict(p: Price, cat: Catalog) -> dict[str, Any]:
+    n = cat.systems[p.system].chips_per_node
+    return {
+        "system": p.system,
+        "pricing": p.pricing.value,
+        "usd_per_node_hour": p.usd_per_node_hour,
+        "usd_per_chip_hour": p.usd_per_chip_hour(n),
+        "region": p.region,
+        "source": p.source,
+        "as_of": p.as_of,
+        "note": p.note,
+    }
+
+
+def model_dict(m: Model, seq_len: int = 4096) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "name": m.name,
+        "layers": m.layers,
+        "hidden": m.hidden,
+        "heads": m.heads,
+        "kv_heads": m.kv_heads,
+        "head_dim": m.head_dim,
+        "ffn": m.ffn,
+        "vocab": m.vocab,
+        "moe": None
+        if not m.moe
+        else {
+            "experts": m.moe.experts,
+            "top_k": m.moe.top_k,
+            "expert_ffn": m.moe.expert_ffn,
+            "shared_experts": m.moe.shared_experts,
+        },
+        "mla": m.mla is not None,
+        "params": m.params(),
+        "active_params": m.active_params(),
+        "published_params": m.published_params,
+        "seq_len": seq_len,
+        "train_flops_per_token": m.train_flops_per_token(seq_len, causal=False),
+        "train_flops_per_token_no_attention": m.train_flops_per_token(seq_len, attention=False),
+        "forward_flops_per_token_causal": m.forward_flops_per_token(seq_len, causal=True),
+        "kv_cache_bytes_per_token_bf16": m.kv_bytes_per_token(2.0),
+        "source": m.source,
+        "as_of": m.as_of,
+    }
+
+
+# ---- tables -------------------------------------------------------------------------------------
+
+
+def chips_table(chips: list[Chip]) -> Table:
+    t = Table(title="Chips (dense peak, per chip)", header_style="bold")
+    for col in (
+        "id",
+        "vendor",
+        "bf16 TF/s",
+        "fp8 TF/s",
+        "memory",
+        "TB/s",
+        "scale-up GB/s/dir",
+        "TDP W",
+        "train",
+    ):
+        t.add_column(col, justify="right" if col not in ("id", "vendor") else "left")
+    for c in sorted(chips, key=lambda c: (c.vendor, c.id)):
+        bf = c.peak(Dtype.BF16) or c.peak(Dtype.FP16)
+        t.add_row(
+            c.id,
+            c.vendor,
+            fmt.flops(bf),
+            fmt.flops(c.peak(Dtype.FP8)),
+            fmt.gib(c.mem_bytes),
+            f"{c.mem_bw / TERA:.2f}",
+            "—" if c.link_bw is None else f"{c.link_bw / GIGA:.0f}",
+            "—" if c.tdp_w is None else f"{c.tdp_w:.0f}",
+            "yes" if c.training else "",
+        )
+    return t
+
+
+def systems_table(systems: list[System]) -> Table:
+    t = Table(title="Systems", header_style="bold")
+    for col in (
+        "id",
+        "chip",
+        "chips/node",
+        "scale-up",
+        "domain",
+        "scale-out",
+        "Gbit/s/node",
+        "max chips",
+    ):
+        t.add_column(col)
+    for s in sorted(systems, key=lambda s: s.id):
+        t.add_row(
+            s.id,
+            s.chip,
+            str(s.chips_per_node),
+            s.scale_up.topology.value,
+            str(s.scale_up.domain_chips),
+            s.scale_out.kind.value,
+            f"{s.scale_out.bw_per_node * 8 / GIGA:,.0f}",
+            "—" if s.scale_out.max_chips is None else f"{s.scale_out.max_chips:,}",
+        )
+    return t
+
+
+def prices_table(cat: Catalog) -> Table:
+    t = Table(title="Prices (USD)", header_style="bold")
+    for col in ("system", "pricing", "$/node-h", "$/chip-h", "region", "as of"):
+        t.add_column(col)
+    for p in sorted(cat.prices, key=lambda p: (p.system, p.pricing.value)):
+        n = cat.systems[p.system].chips_per_node
+        t.add_row(
+            p.system,
+            p.pricing.value,
+            f"{p.usd_per_node_hour:,.2f}",
+            f"{p.usd_per_chip_hour(n):,.3f}",
+            p.region,
+            p.as_of,
+        )
+    return t
+
+
+def models_table(models: list[Model]) -> Table:
+    t = Table(title="Model library", header_style="bold")
+    for col in (
+        "id",
+        "params",
+        "active",
+        "layers",
+        "hidden",
+        "heads/kv",
+        "vocab",
+        "KV bytes/token",
+    ):
+        t.add_column(col, justify="left" if col == "id" else "right")
+    for m in sorted(models, key=lambda m: m.id):
+        t.add_row(
+            m.id,
+            f"{m.params() / 1e9:,.2f}B",
+            f"{m.active_params() / 1e9:,.2f}B",
+            str(m.layers),
+            str(m.hidden),
+            f"{m.heads}/{m.kv_heads}",
+            f"{m.vocab:,}",
+            f"{m.kv_bytes_per_token():,.0f}",
+        )
+    return t
+
+
+def record_table(d: dict[str, Any], title: str | None = None) -> Table:
+    t = Table(title=title or str(d.get("name", d.get("id", ""))), show_header=False)
+    t.add_column("key", style="bold")
+    t.add_column("value", overflow="fold")
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={b:.4g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items()) or "—"
+        elif isinstance(v, float):
+            v = f"{v:,.6g}"
+        t.add_row(k, str(v))
+    return t
+
+
+def _estimate_rows(e: TrainEstimate) -> Table:
+    t = Table(title=f"{e.layout.describe()} on {e.chips:,} chips", header_style="bold")
+    t.add_column("step time part")
+    t.add_column("time", justify="right")
+    t.add_column("share", justify="right")
+    for k, v in e.time_s.items():
+        if v > 0:
+            t.add_row(k, fmt.duration(v), fmt.pct(v / e.step_time_s))
+    t.add_row("[bold]step[/]", f"[bold]{fmt.duration(e.step_time_s)}[/]", "")
+    return t
+
+
+def print_estimate(console: Console, e: TrainEstimate) -> None:
+    if not e.feasible:
+        console.print(f"[bold red]infeasible:[/] {e.reason.text}")
+    console.print(_estimate_rows(e))
+    mem = Table(title="memory per device", header_style="bold")
+    mem.add_column("kind")
+    mem.add_column("GiB", justify="right")
+    for k, v in e.memory_bytes.items():
+        mem.add_row(k, f"{v / GIB:.1f}")
+    mem.add_row(
+        "[bold]total / capacity[/]",
+        f"{e.memory_total_bytes / GIB:.1f} / {e.memory_capacity_bytes / GIB:.1f}",
+    )
+    console.print(mem)
+    console.print(
+        f"tokens/s {e.tokens_per_s:,.0f}  per chip {e.tokens_per_s_per_chip:,.1f}  "
+        f"MFU {fmt.pct(e.mfu)}  HFU {fmt.pct(e.hfu)}"
+        + (f"  time to train {fmt.duration(e.time_to_train_s)}" if e.time_to_train_s else "")
+    )
+
+
+def print_search(console: Console, r: SearchResult) -> None:
+    console.print(f"evaluated {r.layouts_evaluated:,} layouts, {r.layouts_feasible:,} feasible")
+    if r.reasons:
+        rt = Table(title="why layouts were rejected", header_style="bold")
+        rt.add_column("reason")
+        rt.add_column("layouts", justify="right")
+        for k, v in sorted(r.reasons.items(), key=lambda kv: -kv[1]):
+            rt.add_row(k, f"{v:,}")
+        console.print(rt)
+    if r.best is None:
+        console.print(f"[bold red]no layout fits:[/] {r.why_none}")
+        return
+    t = Table(title="best layouts", header_style="bold")
+    for col in ("#", "layout", "step", "tokens/s/chip", "MFU", "memory GiB"):
+        t.add_column(col, justify="left" if col == "layout" else "right")
+    for i, e in enumerate(r.top, 1):
+        t.add_row(
+            str(i),
+            e.layout.describe(),
+            fmt.duration(e.step_time_s),
+            f"{e.tokens_per_s_per_chip:,.1f}",
+            fmt.pct(e.mfu),
+            f"{e.memory_total_bytes / GIB:.1f}",
+        )
+    console.print(t)
+    console.print(_estimate_rows(r.best))
+
+
+def print_validation(console: Console, results: list[Any], summary: dict[str, Any]) -> None:
+    t = Table(title="validation: predicted vs measured", header_style="bold")
+    for col in ("case", "metric", "predicted", "measured", "error"):
+        t.add_column(col, justify="left" if col in ("case", "metric") else "right", overflow="fold")
+    for r in results:
+        if r.predicted is None:
+            t.add_row(
+                r.id,
+                r.metric or "—",
+                "—",
+                "—" if r.measured is None else f"{r.measured:,.4g}",
+                f"[dim]{r.reason}[/]",
+            )
+        else:
+            err = r.error or 0.0
+            colour = "green" if err <= 0.1 else ("yellow" if err <= 0.25 else "red")
+            t.add_row(
+                r.id,
+                r.metric,
+                f"{r.predicted:,.4g}",
+                f"{r.measured:,.4g}",
+                f"[{colour}]{err:.1%}[/]",
+            )
+    console.print(t)
+    s = Table(title="summary", header_style="bold")
+    for col in ("set", "n", "predicted", "median error", "p90 error"):
+        s.add_column(col)
+    rows = [(k, v) for k, v in summary.items() if k != "by_vendor"]
+    rows += [(f"{v}/{task}", st) for v, d in summary["by_vendor"].items() for task, st in d.items()]
+    for name, st in rows:
+        s.add_row(
+            name,
+            str(st["n"]),
+            str(st["predicted"]),
+            fmt.pct(st["median_error"]),
+            fmt.pct(st["p90_error"]),
+        )
+    console.print(s)

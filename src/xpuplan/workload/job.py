@@ -1,0 +1,59 @@
+"""Jobs run on a model: a training job (pre-train or full fine-tune)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xpuplan.errors import InputError
+from xpuplan.workload.model import STATE_BYTES, Model
+
+TRAIN_PRECISIONS = tuple(STATE_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainJob:
+    """Train ``model`` with ``global_batch`` sequences of ``seq_len`` tokens per step.
+
+    ``tokens`` is the total to train on (for time-to-train); ``precision`` names the matmul
+    number format (bf16, fp16, fp8, fp32) with mixed-precision Adam state.
+    """
+
+    model: Model
+    global_batch: int
+    seq_len: int
+    precision: str = "bf16"
+    tokens: float | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.global_batch, bool)
+            or not isinstance(self.global_batch, int)
+            or self.global_batch < 1
+        ):
+            raise InputError(
+                f"global batch must be a positive integer, got {self.global_batch!r}",
+                "Give --global-batch as a number of sequences, e.g. 1024",
+            )
+        if isinstance(self.seq_len, bool) or not isinstance(self.seq_len, int) or self.seq_len < 1:
+            raise InputError(
+                f"sequence length must be a positive integer, got {self.seq_len!r}",
+                "Give --seq-len in tokens, e.g. 4096",
+            )
+        if self.precision not in TRAIN_PRECISIONS:
+            raise InputError(
+                f"unknown training precision '{self.precision}'",
+                "Use one of " + ", ".join(TRAIN_PRECISIONS),
+            )
+        if self.tokens is not None and not (self.tokens > 0 and self.tokens < 1e18):
+            raise InputError(
+                f"tokens must be a positive finite number, got {self.tokens!r}",
+                "Give the number of training tokens, e.g. 15e12",
+            )
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.global_batch * self.seq_len
+
+    @property
+    def steps(self) -> float | None:
+        return None if self.tokens is None else self.tokens / self.tokens_per_step

@@ -1,0 +1,49 @@
+"""Layout search: the vectorised search equals a plain loop over the same space."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xpuplan.hardware import Catalog
+from xpuplan.layout import check
+from xpuplan.perf import Machine, estimate_train
+from xpuplan.search import SpaceOptions, enumerate_space, search_train
+from xpuplan.workload import get_model
+from xpuplan.workload.job import TrainJob
+
+
+def test_vectorised_search_equals_plain_loop(catalog: Catalog) -> None:
+    m = Machine(catalog.chip("nvidia-a100-80gb"), catalog.system("nvidia-dgx-a100"), 16)
+    job = TrainJob(get_model("llama-2-7b"), 32, 4096)
+    opts = SpaceOptions(fixed={"tp_overlap": 0, "dp_overlap": 1}, max_microbatch=4)
+    res = search_train(job, m, opts, top_k=3)
+    space = enumerate_space(job.model, 16, 32, 4096, m.domain, opts)
+    assert res.layouts_evaluated == len(space)
+    best_t, best = np.inf, None
+    feasible = 0
+    for i in range(len(space)):  # the plain loop, one scalar estimate per layout
+        e = estimate_train(job, space.row(i), m)
+        if e.feasible:
+            feasible += 1
+            if e.step_time_s < best_t:
+                best_t, best = e.step_time_s, e
+    assert feasible == res.layouts_feasible
+    assert res.best is not None and best is not None
+    assert res.best.step_time_s == best_t
+    assert res.best.layout == best.layout
+
+
+def test_published_layouts_lie_in_the_space(catalog: Catalog) -> None:
+    # Korthikanti et al. 2022: GPT-3 175B, TP8 PP8 v3 on 64 GPUs, micro-batch 1.
+    model = get_model("gpt-3-175b")
+    space = enumerate_space(model, 64, 64, 2048, 8)
+    hit = (space.tp == 8) & (space.pp == 8) & (space.vpp == 3) & (space.dp == 1) & (space.microbatch == 1)
+    assert hit.any()
+    assert (check(space, model, 64, 64, 2048, 8)[hit] == 0).any()
+
+
+def test_nothing_fits_is_a_result_with_a_reason(catalog: Catalog) -> None:
+    m = Machine(catalog.chip("nvidia-h100-sxm"), catalog.system("aws-p5.48xlarge"), 1)
+    res = search_train(TrainJob(get_model("llama-3.1-405b"), 8, 8192), m)
+    assert res.best is None and res.layouts_feasible == 0
+    assert "memory" in res.why_none
