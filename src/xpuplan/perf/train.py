@@ -103,6 +103,9 @@ def _layer_times(
         tok_per_expert = tok * model.moe.top_k * lay.ep / model.moe.experts
         t_mlp = _gemm_time(m, peak, mlp_flops, np.minimum(np.minimum(tok_per_expert, h), fe / t), dtype)
         act_elems = k * fe * (3 if model.ffn_type.matrices == 3 else 2)
+        # token permutation for dispatch and combine: each routed copy of a token's hidden state is
+        # read and written twice (permute, unpermute), plus the router's gate values
+        act_elems = act_elems + 4.0 * model.moe.top_k * h
     else:
         f = model.dense_ffn
         t_mlp = _gemm_time(
@@ -120,7 +123,10 @@ def _layer_times(
     bf16_peak = m.peak("bf16")
     if flash:
         core_flops = tok * model.attn_flops_per_token(s, causal=True) / model.layers / t
-        t_core = core_flops / (bf16_peak * m.chip.efficiency.attention)
+        # each rank's query chunk (s / cp) is cut into 128-query tiles; short chunks idle the
+        # pipeline (FlashAttention-2, Dao 2023 §3.2: one thread block per 128-row tile)
+        q = s / lay.cp
+        t_core = core_flops / (bf16_peak * m.chip.efficiency.attention * q / (q + 128.0))
     else:
         core_flops = tok * model.attn_flops_per_token(s, causal=False) / model.layers / t
         t_core = _gemm_time(m, bf16_peak, core_flops, np.minimum(model.head_dim, s) + 0.0 * t)
