@@ -102,7 +102,7 @@ def _layer_times(
         mlp_flops = 2.0 * tok * k * model.mlp_params(fe) / t
         tok_per_expert = tok * model.moe.top_k * lay.ep / model.moe.experts
         t_mlp = _gemm_time(m, peak, mlp_flops, np.minimum(np.minimum(tok_per_expert, h), fe / t), dtype)
-        act_elems = k * fe * (3 if model.ffn_type.matrices == 3 else 2)
+        act_elems: float = k * fe * (3 if model.ffn_type.matrices == 3 else 2)
         # token permutation for dispatch and combine: each routed copy of a token's hidden state is
         # read and written twice (permute, unpermute), plus the router's gate values
         act_elems = act_elems + 4.0 * model.moe.top_k * h
