@@ -7,13 +7,18 @@ machine, and call the estimate or the search. Nothing here prints.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from xpuplan.errors import InputError
+from xpuplan.hardware.catalog import default_catalog
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
+from xpuplan.perf.machine import Machine
+from xpuplan.planner.plan import best_price
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import SearchResult, search_train
+from xpuplan.units import SECONDS_PER_HOUR
 from xpuplan.workload.job import TrainJob
 from xpuplan.workload.library import get_model
 from xpuplan.workload.model import Model
@@ -77,4 +82,32 @@ def search(
     """Search every layout (degrees in ``fixed`` pinned) and return the best, top-k and Pareto."""
     job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
     m = machine(chip, chips, system=system)
-    return search_train(job, m, SpaceOptions(fixed=dict(fixed or {})), top_k=top_k, progress=progress)
+    res = search_train(job, m, SpaceOptions(fixed=dict(fixed or {})), top_k=top_k, progress=progress)
+    return replace(res, extra={**res.extra, **step_economics(res, m)})
+
+
+def step_economics(res: SearchResult, m: Machine) -> dict[str, Any]:
+    """Cost and energy of the best layout's step, where the catalog has a price and a TDP.
+
+    At a fixed chip count cost and energy per step are proportional to step time, so the best
+    layout by time is also the best by cost and by energy; the figures say how much."""
+    out: dict[str, Any] = {"system": m.system.id}
+    if res.best is None:
+        return out
+    step, chips = res.best.step_time_s, m.chips
+    tokens = res.best.tokens_per_s * step
+    price = best_price(default_catalog(), m.system)
+    if price is not None:
+        usd_chip_s = price.usd_per_node_hour / m.system.chips_per_node / SECONDS_PER_HOUR
+        out.update(
+            pricing=price.pricing.value,
+            price_as_of=price.as_of,
+            usd_per_step=usd_chip_s * chips * step,
+            usd_per_million_tokens=usd_chip_s * chips * step / tokens * 1e6,
+        )
+    if m.chip.tdp_w is not None:
+        pue = default_catalog().energy.pue
+        node_w = (m.system.host_w_per_node or 0.0) / m.system.chips_per_node
+        j = (m.chip.tdp_w + node_w) * pue * chips * step
+        out.update(joules_per_step=j, joules_per_token=j / tokens, pue=pue)
+    return out

@@ -33,6 +33,13 @@ from xpuplan.workload.job import TrainJob
 from xpuplan.workload.model import Model, state_bytes
 
 F = np.ndarray
+_FULL, _SEL = int(Recompute.FULL), int(Recompute.SELECTIVE)  # plain ints: cheap comparisons
+
+
+def _by_recompute(rc: F, full: F | float, selective: F | float, none: F | float) -> F:
+    """Pick per layout by recompute policy (np.where chain; np.select is slow on small arrays)."""
+    return np.where(rc == _FULL, full, np.where(rc == _SEL, selective, none))
+
 
 TIME_PARTS = (
     "compute",
@@ -170,9 +177,10 @@ def activation_bytes_per_layer(
     full = tok * per_tok
     inputs_only = tok * h * act_bytes / np.where(lay.sp == 1, t, 1.0)
     sel = tok * (rep / np.where(lay.sp == 1, t, 1.0) + shard / t)
-    return np.select(
-        [lay.recompute == Recompute.FULL, lay.recompute == Recompute.SELECTIVE],
-        [inputs_only, sel],
+    return _by_recompute(
+        lay.recompute,
+        inputs_only,
+        sel,
         full,
     )
 
@@ -235,16 +243,17 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
     fwd = fwd_layers + t_head
     bwd = 2.0 * (fwd_layers - core_layers) + 2.5 * core_layers + 2.0 * t_head
-    rc = np.select(
-        [lay.recompute == Recompute.FULL, lay.recompute == Recompute.SELECTIVE],
-        [fwd_layers, core_layers],
+    rc = _by_recompute(
+        lay.recompute,
+        fwd_layers,
+        core_layers,
         0.0 * fwd,
     )
     comp_mb = fwd + bwd
 
     # ---- tensor parallel: 2 all-reduces (or RS+AG with SP) per layer fwd, 2 bwd, 2 more if full rc
     _, _, bw_tp, _ = m.group_bw(t, np.ones_like(t))
-    n_tp = (4.0 + 2.0 * (lay.recompute == Recompute.FULL)) * L * per_stage
+    n_tp = (4.0 + 2.0 * (lay.recompute == _FULL)) * L * per_stage
     t_tp_one = coll.all_reduce(tok * model.hidden * ab, t, bw_tp, m.up_lat)
     tp_mb = n_tp * t_tp_one * (1.0 - params.tp_overlap * lay.tp_overlap)
 
@@ -339,7 +348,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         moe=n_moe > 0,
         flash=flash,
     )
-    working = np.where(lay.recompute == Recompute.FULL, one_layer, 0.0)
+    working = np.where(lay.recompute == _FULL, one_layer, 0.0)
     act_first = inflight * act_stage + working
     logits = tok * model.vocab / t * 6.0  # bf16 logits + fp32 copy for the loss
     act_last = act_stage + working + logits
@@ -350,9 +359,10 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
 
     tokens_s = B * s / step
     model_flops = model.train_flops_per_token(s, causal=False)
-    hw_flops = model_flops + np.select(
-        [lay.recompute == Recompute.FULL, lay.recompute == Recompute.SELECTIVE],
-        [model_flops / 3.0, model.attn_flops_per_token(s, causal=False)],
+    hw_flops = model_flops + _by_recompute(
+        lay.recompute,
+        model_flops / 3.0,
+        model.attn_flops_per_token(s, causal=False),
         0.0,
     )
     peak_mfu = m.peak("bf16")

@@ -40,6 +40,10 @@ class CaseResult:
     measured: float | None
     reason: str | None = None
     layout: str | None = None
+    # the published layout's predicted step time, and the best layout of the unconstrained search
+    step_time_s: float | None = None
+    best_layout: str | None = None
+    best_step_time_s: float | None = None
 
     @property
     def error(self) -> float | None:
@@ -58,6 +62,9 @@ class CaseResult:
             "measured": self.measured,
             "error": self.error,
             "layout": self.layout,
+            "step_time_s": self.step_time_s,
+            "search_best_layout": self.best_layout,
+            "search_best_step_time_s": self.best_step_time_s,
         }
         if self.reason:
             d["reason"] = self.reason
@@ -223,7 +230,9 @@ def _system_for(c: dict[str, Any], cat: Catalog, chip_id: str) -> str | None:
     return None
 
 
-def predict_train_case(c: dict[str, Any], cat: Catalog) -> CaseResult:
+def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True) -> CaseResult:
+    """Predict one training case with its stated layout; with ``search_best`` also search the full
+    space on the same job and machine and report the best layout found beside it."""
     hw = c["hardware"]
     metric = measured_metric(c)
     base = dict(
@@ -268,11 +277,15 @@ def predict_train_case(c: dict[str, Any], cat: Catalog) -> CaseResult:
         )
     est = res.best
     pred = est.tokens_per_s_per_chip if metric[0] == "tokens_per_s_per_chip" else est.mfu
+    free = search_train(job, m, SpaceOptions(), params=params, top_k=1).best if search_best else None
     return CaseResult(
         **base,
         predicted=float(pred),
         reason=note,
         layout=est.layout.describe() + f" on {m.system.id}",
+        step_time_s=est.step_time_s,
+        best_layout=free.layout.describe() if free else None,
+        best_step_time_s=free.step_time_s if free else None,
     )
 
 

@@ -329,6 +329,18 @@ def print_search(console: Console, r: SearchResult) -> None:
         )
     console.print(t)
     console.print(_estimate_rows(r.best))
+    x = r.extra
+    if "usd_per_step" in x:
+        console.print(
+            f"on {x['system']} ({x['pricing']}, price as of {x['price_as_of']}): "
+            f"{fmt.money(x['usd_per_step'])} per step, "
+            f"{fmt.money(x['usd_per_million_tokens'])} per million tokens"
+        )
+    if "joules_per_step" in x:
+        console.print(
+            f"energy {fmt.energy(x['joules_per_step'])} per step at PUE {x['pue']:.2f} "
+            f"(chips at TDP plus host power)"
+        )
 
 
 def print_validation(console: Console, results: list[Any], summary: dict[str, Any]) -> None:

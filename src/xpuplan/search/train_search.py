@@ -47,6 +47,7 @@ class SearchResult:
             "best": self.best.to_dict() if self.best else None,
             "top": [e.to_dict() for e in self.top],
             "pareto": [e.to_dict() for e in self.pareto],
+            **self.extra,
         }
 
 
