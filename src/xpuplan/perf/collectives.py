@@ -1,11 +1,14 @@
 """Collective-communication time on a network tier: bandwidth and latency terms.
 
-Ring algorithms (Patarasuk & Yuan 2009; NCCL's bus-bandwidth convention): an all-reduce of ``S``
-bytes over ``n`` ranks moves ``2(n-1)/n · S`` per rank, all-gather / reduce-scatter ``(n-1)/n · S``
-(``S`` the full, unsharded size), all-to-all ``(n-1)/n · S`` (``S`` what one rank sends in all).
-Each of the ``n-1`` (or ``2(n-1)``) steps pays the link latency. Hierarchical all-reduce
-(reduce-scatter inside the domain, all-reduce across domains on ``S / n_in``, all-gather inside)
-is NCCL's tree/2-level scheme and the JAX scaling book's multi-slice recipe.
+Bandwidth term of the ring algorithms (Patarasuk & Yuan 2009; NCCL's bus-bandwidth convention): an
+all-reduce of ``S`` bytes over ``n`` ranks moves ``2(n-1)/n · S`` per rank, all-gather /
+reduce-scatter ``(n-1)/n · S`` (``S`` the full, unsharded size), all-to-all ``(n-1)/n · S`` (``S``
+what one rank sends in all). Latency term of the tree / recursive-doubling algorithms NCCL switches
+to for small messages (Thakur et al. 2005): ``log2 n`` steps (twice for an all-reduce), each paying the
+link latency — so a large collective costs the ring's bandwidth and a small one the tree's latency.
+Hierarchical all-reduce (reduce-scatter inside the domain, all-reduce across domains on
+``S / n_in``, all-gather inside) is NCCL's tree/2-level scheme and the JAX scaling book's
+multi-slice recipe.
 
 All functions take scalars or NumPy arrays and broadcast.
 """
@@ -21,18 +24,23 @@ def _steps(n: Arr) -> np.ndarray:
     return np.maximum(np.asarray(n, dtype=float) - 1.0, 0.0)
 
 
+def _hops(n: Arr) -> np.ndarray:
+    """Latency steps of a tree / recursive-doubling collective over ``n`` ranks."""
+    return np.ceil(np.log2(np.maximum(np.asarray(n, dtype=float), 1.0)))
+
+
 def all_reduce(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
     """Ring all-reduce of ``size`` bytes over ``n`` ranks at ``bw`` bytes/s per rank."""
     n = np.asarray(n, dtype=float)
     k = _steps(n)
-    return np.where(n > 1, 2.0 * k / np.maximum(n, 1.0) * size / bw + 2.0 * k * lat, 0.0)
+    return np.where(n > 1, 2.0 * k / np.maximum(n, 1.0) * size / bw + 2.0 * _hops(n) * lat, 0.0)
 
 
 def all_gather(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
     """Ring all-gather (or reduce-scatter) whose full result is ``size`` bytes."""
     n = np.asarray(n, dtype=float)
     k = _steps(n)
-    return np.where(n > 1, k / np.maximum(n, 1.0) * size / bw + k * lat, 0.0)
+    return np.where(n > 1, k / np.maximum(n, 1.0) * size / bw + _hops(n) * lat, 0.0)
 
 
 reduce_scatter = all_gather
@@ -42,7 +50,7 @@ def all_to_all(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
     """All-to-all where each rank sends ``size`` bytes in all (a 1/n share stays local)."""
     n = np.asarray(n, dtype=float)
     k = _steps(n)
-    return np.where(n > 1, k / np.maximum(n, 1.0) * size / bw + lat * np.log2(np.maximum(n, 2.0)), 0.0)
+    return np.where(n > 1, k / np.maximum(n, 1.0) * size / bw + _hops(n) * lat, 0.0)
 
 
 def p2p(size: Arr, bw: Arr, lat: Arr) -> np.ndarray:

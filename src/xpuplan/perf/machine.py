@@ -19,7 +19,10 @@ class Machine:
 
     @property
     def domain(self) -> int:
-        """Chips in one scale-up domain (never more than the cluster)."""
+        """Chips in one scale-up domain (never more than the cluster). A system whose chips have
+        no scale-up link bandwidth on record (multi-socket CPU servers) has domains of one chip."""
+        if not (self.system.scale_up.link_bw or self.chip.link_bw):
+            return 1
         return max(1, min(self.system.scale_up.domain_chips, self.chips))
 
     @property

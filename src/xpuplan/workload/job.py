@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xpuplan.errors import InputError
-from xpuplan.workload.model import STATE_BYTES, Model
+from xpuplan.workload.model import BYTES_PER_VALUE, STATE_BYTES, Model
 
 TRAIN_PRECISIONS = tuple(STATE_BYTES)
 
@@ -57,3 +57,52 @@ class TrainJob:
     @property
     def steps(self) -> float | None:
         return None if self.tokens is None else self.tokens / self.tokens_per_step
+
+
+WEIGHT_FORMATS = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
+KV_FORMATS = ("bf16", "fp16", "fp8", "int8")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeJob:
+    """Serve ``model`` to requests of ``input_len`` prompt and ``output_len`` generated tokens.
+
+    ``weights`` / ``kv`` name the storage formats; ``weight_bits`` overrides the bits per weight for
+    mixed schemes (Apple's 2/4-bit palettisation averages 3.5 bits).
+    """
+
+    model: Model
+    input_len: int
+    output_len: int
+    weights: str = "bf16"
+    kv: str = "bf16"
+    weight_bits: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input_len", "output_len"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v > 10_000_000:
+                raise InputError(
+                    f"{name.replace('_', ' ')} must be a positive integer, got {v!r}",
+                    f"Give --{name.replace('_', '-')} in tokens, e.g. 1000",
+                )
+        if self.weights not in WEIGHT_FORMATS:
+            raise InputError(
+                f"unknown weight format '{self.weights}'", "Use one of " + ", ".join(WEIGHT_FORMATS)
+            )
+        if self.kv not in KV_FORMATS:
+            raise InputError(f"unknown KV-cache format '{self.kv}'", "Use one of " + ", ".join(KV_FORMATS))
+        if self.weight_bits is not None and not (1.0 <= self.weight_bits <= 32.0):
+            raise InputError(
+                f"weight bits must be in [1, 32], got {self.weight_bits}", "e.g. --weight-bits 3.5"
+            )
+
+    @property
+    def weight_bytes_per_param(self) -> float:
+        if self.weight_bits is not None:
+            return self.weight_bits / 8.0
+        return BYTES_PER_VALUE[self.weights]
+
+    @property
+    def kv_bytes_per_value(self) -> float:
+        return BYTES_PER_VALUE[self.kv]

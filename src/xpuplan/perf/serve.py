@@ -1,0 +1,245 @@
+"""Serving: prefill and decode time, KV-cache capacity, latency and throughput (arrays of configs).
+
+References:
+
+* Prefill is compute-bound: ``2·P`` FLOPs per prompt token plus causal attention; decode is
+  memory-bound: every step reads the weights once and each sequence's KV cache (Pope et al. 2022,
+  "Efficiently Scaling Transformer Inference", §2-3; the JAX scaling book, "All about inference").
+  Each is priced as a roofline: ``max(FLOPs / achieved FLOP/s, bytes / achieved bytes/s)``, with
+  the same shape-dependent GEMM efficiency as training.
+* MoE decode reads only the experts the batch touches: ``E·(1 - (1 - k/E)^B)`` per layer.
+* Continuous batching (Orca, Yu et al. 2022; chunked prefill, Sarathi, Agrawal et al. 2024): in a
+  steady state at concurrency ``C`` each step decodes ``C`` tokens and prefills the prompts of the
+  ``C/O`` requests that replaced finished ones; TPOT is that step time.
+* TP all-reduces two per layer (Megatron); PP passes activations stage to stage, and a token visits
+  every stage in turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xpuplan.perf import collectives as coll
+from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import PerfParams
+from xpuplan.units import GIB
+from xpuplan.workload.job import ServeJob
+from xpuplan.workload.model import Model
+
+F = np.ndarray
+
+# Serving-side reasons (codes continue the training ones in layout.Reason's spirit).
+OK, TP_HEADS, TP_DOMAIN, PP_LAYERS, EP_EXPERTS, MEMORY, KV_CAPACITY, DTYPE, TTFT, TPOT, RATE = range(11)
+SERVE_REASON_TEXT = {
+    OK: "fits",
+    TP_HEADS: "attention heads must be divisible by TP",
+    TP_DOMAIN: "TP group is larger than the scale-up domain",
+    PP_LAYERS: "more pipeline stages than layers",
+    EP_EXPERTS: "experts must be divisible by EP (EP > 1 needs an MoE model)",
+    MEMORY: "the weights do not fit in device memory",
+    KV_CAPACITY: "the KV cache for this batch does not fit next to the weights",
+    DTYPE: "the chip has no compute path for this number format",
+    TTFT: "misses the time-to-first-token target",
+    TPOT: "misses the time-per-output-token target",
+    RATE: "cannot sustain the request rate at any batch that fits",
+}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Serving configurations as equal-length columns: TP, PP, EP and sequences in flight."""
+
+    tp: F
+    pp: F
+    ep: F
+    batch: F
+
+    @classmethod
+    def one(cls, tp: int = 1, pp: int = 1, ep: int = 1, batch: int = 1) -> ServeConfig:
+        return cls(*(np.array([v], dtype=np.int64) for v in (tp, pp, ep, batch)))
+
+
+@dataclass(frozen=True)
+class ServeArrays:
+    """Per-config results: seconds, tokens/s, bytes per device."""
+
+    ttft: F  # time to first token (prefill of one request's prompt, plus waiting one step)
+    tpot: F  # time per output token (one decode step)
+    e2e: F  # end-to-end latency of one request
+    output_tokens_per_s: F
+    total_tokens_per_s: F
+    requests_per_s: F
+    prefill_s: F  # prefill of the whole batch (static batching)
+    weights_bytes: F
+    kv_bytes: F
+    max_batch: F  # sequences the KV cache can hold
+    reason: F
+
+
+def compute_dtype(job: ServeJob, m: Machine) -> str:
+    """Format the matmuls run in: fp8 weights on fp8 hardware run in fp8; other quantised formats
+    are dequantised to 16-bit (weight-only quantisation, e.g. AWQ/GPTQ W4A16)."""
+    if job.weights == "fp4" and m.chip.supports("fp4"):
+        return "fp4"
+    if job.weights in ("fp8", "fp4") and m.chip.supports("fp8"):
+        return "fp8"
+    return "bf16" if m.chip.supports("bf16") else "fp16"
+
+
+def _peak(m: Machine, dtype: str) -> float:
+    p = m.chip.peak(dtype)
+    if p is None:
+        p = m.chip.peak("fp16") or m.chip.peak("bf16") or m.chip.peak("fp32") or float("nan")
+    return p
+
+
+def _gemm(m: Machine, peak: float, flops: F, n: F, fp8: bool) -> F:
+    e = m.chip.efficiency
+    top = e.matmul_fp8 if (fp8 and e.matmul_fp8 is not None) else e.matmul
+    return flops / (peak * top * n / (n + e.matmul_knee))
+
+
+def weight_bytes(model: Model, job: ServeJob, tp: F, pp: F, ep: F) -> tuple[F, F]:
+    """(bytes per device, bytes per expert per device) of the weights."""
+    w = job.weight_bytes_per_param
+    dense = (model.params() - _expert_params(model)) * w / (tp * pp)
+    experts = _expert_params(model) * w / (tp * pp * ep)
+    per_expert = 0.0 * tp
+    if model.moe:
+        per_expert = model.mlp_params(model.moe.expert_ffn) * model.moe_layers * w / (tp * pp)
+    return dense + experts, per_expert
+
+
+def _expert_params(model: Model) -> float:
+    if not model.moe:
+        return 0.0
+    return float(model.moe_layers * model.moe.experts * model.mlp_params(model.moe.expert_ffn))
+
+
+def kv_bytes_per_token(model: Model, job: ServeJob, tp: F, pp: F) -> F:
+    """KV bytes one token occupies on one device (GQA heads split over TP up to the KV-head count;
+    MLA's latent is replicated over TP)."""
+    shard = np.ones_like(tp, dtype=float) if model.mla else np.minimum(tp, model.kv_heads).astype(float)
+    return model.kv_bytes_per_token(job.kv_bytes_per_value) / (shard * pp)
+
+
+def _step(
+    model: Model,
+    job: ServeJob,
+    m: Machine,
+    cfg: ServeConfig,
+    decode: F,
+    ctx: F,
+    prefill: F,
+    prefill_ctx: float,
+) -> F:
+    """Time of one forward step: ``decode`` tokens at context ``ctx`` plus ``prefill`` prompt tokens
+    (causal attention over ``prefill_ctx``), all stages, one device per stage in turn."""
+    tp, pp, ep = (x.astype(float) for x in (cfg.tp, cfg.pp, cfg.ep))
+    dt = compute_dtype(job, m)
+    peak = _peak(m, dt)
+    fp8 = dt in ("fp8", "fp4")  # low-precision GEMMs reach the chip's fp8 fraction
+    bw = m.chip.mem_bw * m.chip.efficiency.memory
+    tokens = decode + prefill
+    # weights: dense part read once per step; experts only those the batch touches
+    dense_w, per_expert = weight_bytes(model, job, tp, pp, ep)
+    if model.moe:
+        E, k = model.moe.experts, model.moe.top_k
+        touched = E * (1.0 - (1.0 - k / E) ** np.maximum(tokens, 1.0))
+        dense_only = dense_w - _expert_params(model) * job.weight_bytes_per_param / (tp * pp * ep)
+        # the experts the batch touches, spread over the EP ranks
+        w_read = dense_only + per_expert * np.minimum(touched / ep, E / ep)
+        tok_per_expert = tokens * k / E
+    else:
+        w_read = dense_w
+        tok_per_expert = tokens
+    pad = np.ceil(model.heads / tp) * tp / model.heads  # padded attention heads (>= 1)
+    attn_share = model.layers * model.attn_params() / model.matmul_params(active=True)
+    gemm_flops = (
+        2.0 * model.matmul_params(active=True) * tokens / (tp * pp) * (1.0 + attn_share * (pad - 1.0))
+    )
+    # GEMM shape efficiency from the weight dimensions only: with few tokens (decode, sparse experts)
+    # the GEMM is memory-bound and the roofline's weight-read term already sets its time
+    ffn = model.moe.expert_ffn if model.moe else model.dense_ffn
+    n_min = np.minimum(np.minimum(model.hidden, ffn / tp), model.q_dim / tp) + 0.0 * tok_per_expert
+    t_gemm = np.maximum(_gemm(m, peak, gemm_flops, n_min, fp8), w_read / bw)
+    # attention: decode reads each sequence's KV cache; prefill is compute-bound, causal
+    kv_tok = kv_bytes_per_token(model, job, tp, pp)
+    attn_flops = (
+        decode * model.attn_flops_per_token(1.0, causal=False) * ctx
+        + prefill * model.attn_flops_per_token(prefill_ctx, causal=True)
+    ) / (tp * pp)
+    bf16 = _peak(m, "bf16")
+    t_attn = np.maximum(
+        attn_flops * pad / (bf16 * m.chip.efficiency.attention), (decode * ctx + prefill) * kv_tok / bw
+    )
+    # communication: TP all-reduce of the step's activations, twice per layer; PP hand-offs
+    act = tokens * model.hidden * 2.0
+    _, _, bw_tp, _ = m.group_bw(tp, np.ones_like(tp))
+    t_tp = 2.0 * model.layers / pp * coll.all_reduce(act, tp, bw_tp, m.up_lat)
+    _, n_out_p, _, _ = m.group_bw(pp, tp)
+    bw_p = np.where(n_out_p > 1, m.out_bw, m.up_bw)
+    t_pp = (pp - 1.0) * coll.p2p(act / tp, bw_p, m.out_lat)
+    # a token passes through all pp stages; each stage holds 1/pp of the layers (already divided)
+    return pp * (t_gemm + t_attn + t_tp) + t_pp
+
+
+def evaluate_serve(
+    job: ServeJob, cfg: ServeConfig, m: Machine, params: PerfParams, mode: str = "static"
+) -> ServeArrays:
+    """Latency and throughput of every config. ``mode``: ``static`` (a batch of ``batch`` requests
+    start together) or ``continuous`` (``batch`` requests in flight, steady state)."""
+    model = job.model
+    I, O = float(job.input_len), float(job.output_len)
+    tp, pp, ep = (x.astype(float) for x in (cfg.tp, cfg.pp, cfg.ep))
+    B = cfg.batch.astype(float)
+    zero = 0.0 * B
+    # memory
+    w, _ = weight_bytes(model, job, tp, pp, ep)
+    kv_tok = kv_bytes_per_token(model, job, tp, pp)
+    act = (I * model.hidden * 2.0 * 4.0 + I * model.vocab * 4.0) / tp  # one prompt's prefill buffers
+    free = (
+        m.chip.mem_bytes - w - act - (params.reserved_gib * GIB + params.reserved_fraction * m.chip.mem_bytes)
+    )
+    # paged KV cache (vLLM): static batches hold full-length sequences at the end; in a continuous
+    # steady state sequences are on average half-way through their output
+    held = I + O if mode == "static" else I + O / 2.0
+    max_batch = np.floor(np.maximum(free, 0.0) / (kv_tok * held))
+    kv = B * held * kv_tok
+    # times
+    one_prefill = _step(model, job, m, cfg, zero, zero, I + zero, I)
+    if mode == "static":
+        prefill_all = _step(model, job, m, cfg, zero, zero, B * I, I)
+        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, zero, I)
+        ttft = prefill_all
+        e2e = ttft + (O - 1.0) * tpot
+        out_tps = B * O / e2e
+    else:
+        # steady state: each step decodes B tokens and prefills B/O new prompts (I tokens each)
+        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, B * I / O, I)
+        ttft = one_prefill + tpot
+        e2e = ttft + (O - 1.0) * tpot
+        out_tps = B / tpot
+        prefill_all = one_prefill
+    reqs = out_tps / O
+    reason = np.where(w > m.chip.mem_bytes, MEMORY, np.where(max_batch < B, KV_CAPACITY, OK))
+    return ServeArrays(ttft, tpot, e2e, out_tps, reqs * (I + O), reqs, prefill_all, w, kv, max_batch, reason)
+
+
+def check_serve(cfg: ServeConfig, model: Model, m: Machine) -> F:
+    """Structural validity of serving configs (a reason code per config, 0 = valid)."""
+    r = np.zeros(len(cfg.tp), dtype=np.int64)
+
+    def flag(mask: F, code: int) -> None:
+        r[(r == 0) & mask] = code
+
+    # heads that do not divide evenly are padded (Neuron, vLLM pad to a multiple of TP; the padded
+    # share is wasted work, see _step); more TP ranks than heads is invalid
+    flag(cfg.tp > model.heads, TP_HEADS)
+    flag(cfg.tp > m.domain, TP_DOMAIN)
+    flag(cfg.pp > model.layers, PP_LAYERS)
+    experts = model.moe.experts if model.moe else 1
+    flag((experts % np.maximum(cfg.ep, 1) != 0) | ((cfg.ep > 1) & (model.moe is None)), EP_EXPERTS)
+    return r

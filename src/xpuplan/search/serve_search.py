@@ -1,0 +1,181 @@
+"""Serving search: TP / PP / EP, replicas, batch and weight format for a model on N chips.
+
+Maximises output tokens/s (or minimises cost per token, the same at a fixed chip count) under TTFT
+and TPOT targets, and returns the latency–throughput curve of the winner's layout (one point per
+batch size). Candidates are arrays; the loop runs over weight formats only (a handful).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from xpuplan.perf import serve as sv
+from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.search.space import divisors
+from xpuplan.workload.job import ServeJob
+
+BATCHES = 2 ** np.arange(0, 13)  # 1 .. 4096 sequences in flight per replica
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    """One serving configuration and its predicted behaviour."""
+
+    tp: int
+    pp: int
+    ep: int
+    replicas: int
+    batch: int  # sequences in flight per replica
+    weights: str
+    mode: str
+    ttft_s: float
+    tpot_s: float
+    e2e_s: float
+    output_tokens_per_s: float  # all replicas
+    total_tokens_per_s: float
+    requests_per_s: float
+    weights_gib: float
+    kv_gib: float
+    max_batch: int
+    chips: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ServeSearchResult:
+    configs_evaluated: int
+    configs_feasible: int
+    reasons: dict[str, int]
+    best: ServePlan | None
+    curve: list[ServePlan]  # the best layout at every batch that fits
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "configs_evaluated": self.configs_evaluated,
+            "configs_feasible": self.configs_feasible,
+            "infeasible_reasons": self.reasons,
+            "best": self.best.to_dict() if self.best else None,
+            "latency_throughput_curve": [p.to_dict() for p in self.curve],
+            **self.extra,
+        }
+
+
+def _space(job: ServeJob, m: Machine, fixed: dict[str, int]) -> sv.ServeConfig:
+    n = m.chips
+    d = divisors(n)
+    tp = d[d <= m.domain] if "tp" not in fixed else np.array([fixed["tp"]])
+    cols: dict[str, np.ndarray] = {"tp": tp}
+    pp_all = d if "pp" not in fixed else np.array([fixed["pp"]])
+    cols = {"tp": np.repeat(cols["tp"], len(pp_all)), "pp": np.tile(pp_all, len(cols["tp"]))}
+    keep = n % (cols["tp"] * cols["pp"]) == 0
+    cols = {k: v[keep] for k, v in cols.items()}
+    model = job.model
+    if model.moe:
+        ep = cols["tp"].copy() if "ep" not in fixed else np.full_like(cols["tp"], fixed["ep"])
+    else:
+        ep = np.ones_like(cols["tp"])
+    cols["ep"] = ep
+    batches = BATCHES if "batch" not in fixed else np.array([fixed["batch"]])
+    k = len(cols["tp"])
+    out = {c: np.repeat(v, len(batches)) for c, v in cols.items()}
+    out["batch"] = np.tile(batches, k)
+    return sv.ServeConfig(out["tp"], out["pp"], out["ep"], out["batch"])
+
+
+def search_serve(
+    job: ServeJob,
+    m: Machine,
+    weights: tuple[str, ...] | None = None,
+    mode: str = "continuous",
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+    rate: float | None = None,
+    fixed: dict[str, int] | None = None,
+    params: PerfParams | None = None,
+) -> ServeSearchResult:
+    """Best serving configuration of ``job`` on ``m`` under latency targets (or a request rate)."""
+    params = params or default_params()
+    fixed = dict(fixed or {})
+    formats = weights or (job.weights,)
+    best: tuple[float, ServePlan, sv.ServeArrays, sv.ServeConfig, int, ServeJob] | None = None
+    evaluated = feasible = 0
+    counts: dict[str, int] = {}
+    for fmt in formats:
+        # 8- and 4-bit float weights come with an fp8 KV cache where the chip computes in fp8
+        # (TensorRT-LLM, vLLM); other formats keep the job's KV format
+        kv = "fp8" if fmt in ("fp8", "fp4") and m.chip.supports("fp8") else job.kv
+        j = replace(job, weights=fmt, kv=kv)
+        if fmt in ("fp8", "fp4") and not m.chip.supports(fmt) and not m.chip.supports("fp8"):
+            # no fp8/fp4 path: the format is refused for this chip
+            counts[sv.SERVE_REASON_TEXT[sv.DTYPE]] = counts.get(sv.SERVE_REASON_TEXT[sv.DTYPE], 0) + 1
+            continue
+        cfg = _space(j, m, fixed)
+        reason = sv.check_serve(cfg, j.model, m)
+        res = sv.evaluate_serve(j, cfg, m, params, mode)
+        reason = np.where(reason == 0, res.reason, reason)
+        replicas = m.chips // (cfg.tp * cfg.pp)
+        out_tps = res.output_tokens_per_s * replicas
+        if ttft_s is not None:
+            reason = np.where((reason == 0) & (res.ttft > ttft_s), sv.TTFT, reason)
+        if tpot_s is not None:
+            reason = np.where((reason == 0) & (res.tpot > tpot_s), sv.TPOT, reason)
+        evaluated += len(cfg.tp)
+        ok = reason == 0
+        feasible += int(ok.sum())
+        for code, c in zip(*np.unique(reason[~ok], return_counts=True), strict=True):
+            key = sv.SERVE_REASON_TEXT[int(code)]
+            counts[key] = counts.get(key, 0) + int(c)
+        if not ok.any():
+            continue
+        score = np.where(ok, out_tps, -np.inf)
+        if rate is not None:
+            # the smallest batch that sustains the rate (lowest latency), among those that can
+            reqs = res.requests_per_s * replicas
+            can = ok & (reqs >= rate)
+            if not can.any():
+                continue
+            score = np.where(can, -res.e2e, -np.inf)
+        i = int(np.argmax(score))
+        if best is None or score[i] > best[0]:
+            best = (float(score[i]), _plan(cfg, res, i, replicas, fmt, mode, m), res, cfg, i, j)
+    if best is None:
+        if rate is not None and feasible:
+            counts[sv.SERVE_REASON_TEXT[sv.RATE]] = feasible
+        return ServeSearchResult(evaluated, 0, counts, None, [])
+    _, plan, res, cfg, i, j = best
+    same = (cfg.tp == cfg.tp[i]) & (cfg.pp == cfg.pp[i]) & (cfg.ep == cfg.ep[i]) & (res.reason == 0)
+    replicas = m.chips // (cfg.tp * cfg.pp)
+    curve = [_plan(cfg, res, int(k), replicas, j.weights, mode, m) for k in np.flatnonzero(same)]
+    return ServeSearchResult(evaluated, feasible, counts, plan, curve)
+
+
+def _plan(
+    cfg: sv.ServeConfig, res: sv.ServeArrays, i: int, replicas: np.ndarray, fmt: str, mode: str, m: Machine
+) -> ServePlan:
+    r = int(replicas[i])
+    return ServePlan(
+        tp=int(cfg.tp[i]),
+        pp=int(cfg.pp[i]),
+        ep=int(cfg.ep[i]),
+        replicas=r,
+        batch=int(cfg.batch[i]),
+        weights=fmt,
+        mode=mode,
+        ttft_s=float(res.ttft[i]),
+        tpot_s=float(res.tpot[i]),
+        e2e_s=float(res.e2e[i]),
+        output_tokens_per_s=float(res.output_tokens_per_s[i]) * r,
+        total_tokens_per_s=float(res.total_tokens_per_s[i]) * r,
+        requests_per_s=float(res.requests_per_s[i]) * r,
+        weights_gib=float(res.weights_bytes[i]) / 2**30,
+        kv_gib=float(res.kv_bytes[i]) / 2**30,
+        max_batch=int(res.max_batch[i]),
+        chips=m.chips,
+    )
