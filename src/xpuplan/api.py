@@ -15,11 +15,13 @@ from xpuplan.hardware.catalog import default_catalog
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import default_params
 from xpuplan.planner.plan import best_price
+from xpuplan.search.serve_search import ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import SearchResult, search_train
 from xpuplan.units import SECONDS_PER_HOUR
-from xpuplan.workload.job import TrainJob
+from xpuplan.workload.job import ServeJob, TrainJob
 from xpuplan.workload.library import get_model
 from xpuplan.workload.model import Model
 
@@ -108,6 +110,76 @@ def step_economics(res: SearchResult, m: Machine) -> dict[str, Any]:
     if m.chip.tdp_w is not None:
         pue = default_catalog().energy.pue
         node_w = (m.system.host_w_per_node or 0.0) / m.system.chips_per_node
-        j = (m.chip.tdp_w + node_w) * pue * chips * step
+        j = (m.chip.tdp_w * default_params().power_fraction + node_w) * pue * chips * step
         out.update(joules_per_step=j, joules_per_token=j / tokens, pue=pue)
+    return out
+
+
+def serve(
+    model: str | Model,
+    chip: str,
+    chips: int,
+    input_len: int,
+    output_len: int,
+    weights: tuple[str, ...] = ("bf16",),
+    kv: str = "bf16",
+    weight_bits: float | None = None,
+    batch: int | None = None,
+    concurrency: int | None = None,
+    rate: float | None = None,
+    ttft_ms: float | None = None,
+    tpot_ms: float | None = None,
+    system: str | None = None,
+    fixed: Mapping[str, int] | None = None,
+) -> ServeSearchResult:
+    """Best serving configuration (TP/PP/EP, replicas, batch, weight format) under latency targets.
+
+    ``batch`` fixes a static batch; ``concurrency`` a continuous-batching concurrency; ``rate`` asks
+    for the lowest-latency configuration that sustains that many requests/s; none of them: the
+    batch that maximises throughput. Stated degrees in ``fixed`` (tp, pp, ep) are pinned."""
+    given = [x for x in (batch, concurrency, rate) if x is not None]
+    if len(given) > 1:
+        raise InputError("give at most one of batch, concurrency and rate", "Pick the load you want to model")
+    job = ServeJob(_model(model), input_len, output_len, weights[0], kv, weight_bits)
+    m = machine(chip, chips, system=system)
+    fx = dict(fixed or {})
+    mode = "static" if batch is not None else "continuous"
+    if batch is not None:
+        fx["batch"] = batch
+    if concurrency is not None:
+        fx["batch"] = concurrency
+    if kv == "fp8" and not m.chip.supports("fp8"):
+        raise InputError(f"{m.chip.id} has no fp8 support for an fp8 KV cache", "Use --kv bf16")
+    res = search_serve(
+        job,
+        m,
+        weights,
+        mode,
+        None if ttft_ms is None else ttft_ms / 1e3,
+        None if tpot_ms is None else tpot_ms / 1e3,
+        rate,
+        fx,
+    )
+    return replace(res, extra={**res.extra, **serve_economics(res, m)})
+
+
+def serve_economics(res: ServeSearchResult, m: Machine) -> dict[str, Any]:
+    """Dollars per million output tokens and joules per output token of the best configuration."""
+    out: dict[str, Any] = {"system": m.system.id}
+    if res.best is None:
+        return out
+    tps = res.best.output_tokens_per_s
+    price = best_price(default_catalog(), m.system)
+    if price is not None:
+        usd_s = price.usd_per_node_hour / m.system.chips_per_node / SECONDS_PER_HOUR * m.chips
+        out.update(
+            pricing=price.pricing.value,
+            price_as_of=price.as_of,
+            usd_per_million_output_tokens=usd_s / tps * 1e6,
+        )
+    if m.chip.tdp_w is not None:
+        pue = default_catalog().energy.pue
+        node_w = (m.system.host_w_per_node or 0.0) / m.system.chips_per_node
+        watts = (m.chip.tdp_w * default_params().power_fraction + node_w) * m.chips * pue
+        out.update(joules_per_output_token=watts / tps, pue=pue)
     return out

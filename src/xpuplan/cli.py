@@ -253,6 +253,75 @@ def train(
         report.print_estimate(out, est)
 
 
+# ---- serving -------------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[str, typer.Option("--model", help="Model id or alias (xpuplan model list).")],
+    chip: Annotated[str, typer.Option("--chip", help="Chip or system id or alias.")],
+    chips: Annotated[int, typer.Option("--chips", help="Number of chips.")] = 1,
+    input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens per request.")] = 1000,
+    output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens per request.")] = 250,
+    batch: Annotated[int | None, typer.Option(help="Static batch: requests that start together.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Continuous batching: requests in flight.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Requests per second to sustain.")] = None,
+    ttft_ms: Annotated[float | None, typer.Option("--ttft-ms", help="Time-to-first-token target.")] = None,
+    tpot_ms: Annotated[float | None, typer.Option("--tpot-ms", help="Time-per-output-token target.")] = None,
+    weights: Annotated[
+        str, typer.Option(help="Weight format(s), comma-separated: bf16,fp8,int8,int4,fp4.")
+    ] = "bf16",
+    kv: Annotated[str, typer.Option(help="KV-cache format: bf16 | fp8.")] = "bf16",
+    weight_bits: Annotated[
+        float | None, typer.Option("--weight-bits", help="Average bits per weight.")
+    ] = None,
+    tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree (default: searched).")] = None,
+    pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched).")] = None,
+    system: Annotated[str | None, typer.Option(help="System id (default: chosen per chip).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Predict serving latency and throughput, choosing TP/PP, replicas and batch under targets."""
+    from xpuplan import api, report
+
+    for n, v in (
+        ("--chips", chips),
+        ("--input-len", input_len),
+        ("--output-len", output_len),
+        ("--batch", batch),
+        ("--concurrency", concurrency),
+        ("--rate", rate),
+        ("--ttft-ms", ttft_ms),
+        ("--tpot-ms", tpot_ms),
+        ("--tp", tp),
+        ("--pp", pp),
+        ("--weight-bits", weight_bits),
+    ):
+        _positive(n, v)
+    formats = tuple(w.strip() for w in weights.split(",") if w.strip())
+    fixed = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}
+    res = api.serve(
+        model,
+        chip,
+        chips,
+        input_len,
+        output_len,
+        formats,
+        kv,
+        weight_bits,
+        batch,
+        concurrency,
+        rate,
+        ttft_ms,
+        tpot_ms,
+        system,
+        fixed,
+    )
+    if json_:
+        _emit_json(res.to_dict())
+    else:
+        report.print_serve(out, res)
+
+
 # ---- validation --------------------------------------------------------------------------------
 
 

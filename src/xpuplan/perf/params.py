@@ -23,6 +23,7 @@ class PerfParams:
     # Off: QKᵀ and A·V run as batched GEMMs and the s×s scores go through memory (softmax,
     # masking, dropout), as in Megatron-LM 2021-2022 (Narayanan et al., Korthikanti et al.).
     flash_attention: bool = True
+    power_fraction: float = 0.8  # average chip power / TDP while busy (energy)
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

@@ -381,3 +381,59 @@ def print_validation(console: Console, results: list[Any], summary: dict[str, An
             fmt.pct(st["p90_error"]),
         )
     console.print(s)
+
+
+def print_serve(console: Console, r: Any) -> None:
+    """A serving search result: the best configuration, its economics, and the latency curve."""
+    console.print(
+        f"evaluated {r.configs_evaluated:,} serving configurations, {r.configs_feasible:,} feasible"
+    )
+    if r.best is None:
+        reasons = "; ".join(f"{k} ({v:,})" for k, v in sorted(r.reasons.items(), key=lambda kv: -kv[1]))
+        console.print(f"[bold red]no configuration meets the request:[/] {reasons}")
+        return
+    b = r.best
+    console.print(
+        f"best: TP{b.tp} PP{b.pp}"
+        + (f" EP{b.ep}" if b.ep > 1 else "")
+        + f" × {b.replicas} replica(s), {b.batch} sequences in flight, {b.weights} weights ({b.mode})"
+    )
+    t = Table(header_style="bold")
+    for col in (
+        "TTFT",
+        "TPOT",
+        "end-to-end",
+        "output tok/s",
+        "total tok/s",
+        "requests/s",
+        "weights GiB",
+        "KV GiB",
+    ):
+        t.add_column(col, justify="right")
+    t.add_row(
+        fmt.duration(b.ttft_s),
+        fmt.duration(b.tpot_s),
+        fmt.duration(b.e2e_s),
+        f"{b.output_tokens_per_s:,.0f}",
+        f"{b.total_tokens_per_s:,.0f}",
+        f"{b.requests_per_s:,.2f}",
+        f"{b.weights_gib:.1f}",
+        f"{b.kv_gib:.1f}",
+    )
+    console.print(t)
+    x = r.extra
+    if "usd_per_million_output_tokens" in x:
+        console.print(
+            f"on {x['system']} ({x['pricing']}, price as of {x['price_as_of']}): "
+            f"{fmt.money(x['usd_per_million_output_tokens'])} per million output tokens"
+        )
+    if "joules_per_output_token" in x:
+        console.print(f"{x['joules_per_output_token']:.2f} J per output token at PUE {x['pue']:.2f}")
+    c = Table(title="latency–throughput curve (same layout, batch varied)", header_style="bold")
+    for col in ("batch", "TTFT", "TPOT", "output tok/s"):
+        c.add_column(col, justify="right")
+    for p in r.curve:
+        c.add_row(
+            str(p.batch), fmt.duration(p.ttft_s), fmt.duration(p.tpot_s), f"{p.output_tokens_per_s:,.0f}"
+        )
+    console.print(c)
