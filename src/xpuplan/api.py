@@ -16,7 +16,7 @@ from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import default_params
-from xpuplan.planner.plan import best_price
+from xpuplan.planner.rank import best_price
 from xpuplan.search.serve_search import ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import SearchResult, search_train

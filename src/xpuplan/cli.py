@@ -347,20 +347,59 @@ def validate_cmd(
 
 @app.command("plan")
 def plan_cmd(
-    scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML (default: built-in).")] = None,
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario TOML (default: the built-in one).")
+    ] = None,
+    objective: Annotated[str | None, typer.Option(help="cost | time | energy (overrides the file).")] = None,
+    pue: Annotated[
+        float | None, typer.Option(help="Power usage effectiveness (overrides the default).")
+    ] = None,
+    csv_: Annotated[Path | None, typer.Option("--csv", help="Also write the ranked options as CSV.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Rank every training-capable system for a scenario (default: Llama 3 70B on 15T tokens)."""
-    from xpuplan import report
-    from xpuplan.planner.plan import default_scenario, load_scenario, plan
+    """Rank every system per job, plan the fleet, and show what would change the answer."""
+    from dataclasses import replace
 
-    sc = load_scenario(scenario) if scenario else default_scenario()
+    from xpuplan import report
+    from xpuplan.hardware import default_catalog
+    from xpuplan.planner.plan import default_scenario, load_scenario, plan
+    from xpuplan.planner.scenario import OBJECTIVES
+
+    sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
+    if objective is not None:
+        if objective not in OBJECTIVES:
+            raise InputError(f"unknown objective '{objective}'", "Use cost, time or energy")
+        sc = replace(sc, objective=objective)
+    if pue is not None:
+        if not (math.isfinite(pue) and 1.0 <= pue < 3.0):
+            raise InputError(f"--pue must be in [1, 3), got {pue}", "Typical values are 1.1 to 1.6")
+        sc = replace(sc, pue=pue)
     with report.progress_bar(out, quiet=json_) as tick:
         result = plan(sc, progress=tick)
+    if csv_ is not None:
+        _write_atomic(csv_, report.plan_csv(result))
     if json_:
         _emit_json(result.to_dict())
     else:
         report.print_plan(out, result)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a failure never leaves half a file."""
+    import os
+    import tempfile
+
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"folder {parent} does not exist", "Create it or write elsewhere")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def main() -> None:
@@ -370,7 +409,9 @@ def main() -> None:
     except XpuplanError as e:
         if _STATE["debug"]:
             raise
-        err.print(f"[bold red]error:[/] {e.one_line()}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err.print(f"[bold red]error:[/] {escape(e.one_line())}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)

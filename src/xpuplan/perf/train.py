@@ -185,6 +185,18 @@ def activation_bytes_per_layer(
     )
 
 
+def lora_fraction(model: Model, rank: int | None) -> float:
+    """Trainable share of the parameters: 1 without LoRA; with LoRA of rank r on every attention
+    and MLP matrix, r·(d_in + d_out) per matrix (Hu et al. 2021) over the total."""
+    if not rank:
+        return 1.0
+    h, qd = model.hidden, model.q_dim
+    kvd = 2 * model.kv_heads * model.head_dim
+    f = model.moe.expert_ffn * (model.moe.top_k + model.moe.shared_experts) if model.moe else model.dense_ffn
+    per_layer = rank * ((h + qd) + (h + kvd) + (qd + h) + model.ffn_type.matrices * (h + f))
+    return min(1.0, model.layers * per_layer / model.params())
+
+
 def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
     """(non-expert, expert) parameters held by the most loaded device (a first or last stage)."""
     t = lay.tp.astype(float)
@@ -242,7 +254,10 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     )
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
     fwd = fwd_layers + t_head
-    bwd = 2.0 * (fwd_layers - core_layers) + 2.5 * core_layers + 2.0 * t_head
+    # backward = input gradients (1×) + weight gradients (1×); LoRA freezes the base weights, so
+    # only input gradients flow through the frozen GEMMs (Hu et al. 2021, §4.2)
+    wgrad = 0.0 if job.lora_rank else 1.0
+    bwd = (1.0 + wgrad) * (fwd_layers - core_layers) + 2.5 * core_layers + (1.0 + wgrad) * t_head
     rc = _by_recompute(
         lay.recompute,
         fwd_layers,
@@ -306,7 +321,9 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         return a(size, n_in_x, n_out_x, bw_x_in, m.up_lat, bw_x_out, m.out_lat)
 
     gbytes = params.grad_comm_bytes
-    grad_red = dp_coll(dense_p * gbytes, both=True) + ep_dp_coll(expert_p * gbytes, both=True)
+    # trainable parameters: all, or only the LoRA adapters (frozen weights have no grads/optimizer)
+    lora_share = lora_fraction(model, job.lora_rank)
+    grad_red = lora_share * (dp_coll(dense_p * gbytes, both=True) + ep_dp_coll(expert_p * gbytes, both=True))
     gather = dp_coll(dense_p * sb.weights, both=False) + ep_dp_coll(expert_p * sb.weights, both=False)
     zero3 = lay.zero >= 3
     # ZeRO 0: all-reduce. ZeRO 1/2: reduce-scatter grads + all-gather params (same volume).
@@ -321,7 +338,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
 
     # ---- optimizer: memory-bound Adam update over the local shard
     shard_div = np.where(lay.zero >= 1, dpc, 1.0)
-    opt_params = dense_p / shard_div + expert_p / np.where(lay.zero >= 1, edp, 1.0)
+    opt_params = lora_share * (dense_p / shard_div + expert_p / np.where(lay.zero >= 1, edp, 1.0))
     t_opt = params.optimizer_bytes_per_param * opt_params / (m.chip.mem_bw * m.chip.efficiency.memory)
 
     step = mb * mb_time + bubble + pp_time + dp_exposed + t_opt
@@ -332,7 +349,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     g_div = np.where(lay.zero >= 2, dpc, 1.0)
     g_div_x = np.where(lay.zero >= 2, edp, 1.0)
     mem_w = sb.weights * (dense_p / w_div + expert_p / w_div_x)
-    mem_g = sb.grads * (dense_p / g_div + expert_p / g_div_x)
+    mem_g = lora_share * sb.grads * (dense_p / g_div + expert_p / g_div_x)
     mem_o = sb.optimizer * opt_params
     act_dense = activation_bytes_per_layer(model, lay, s, ab, moe=False, flash=flash)
     act_moe = (
@@ -358,7 +375,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     total = mem_w + mem_g + mem_o + mem_a + mem_r
 
     tokens_s = B * s / step
-    model_flops = model.train_flops_per_token(s, causal=False)
+    model_flops = model.train_flops_per_token(s, causal=False) - (1.0 - wgrad) * 2.0 * model.matmul_params()
     hw_flops = model_flops + _by_recompute(
         lay.recompute,
         model_flops / 3.0,

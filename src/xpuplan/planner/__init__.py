@@ -1,16 +1,34 @@
-"""Planner: rank systems for a scenario; validation against published runs."""
+"""Planner: rank systems for a scenario, plan a fleet; validation against published runs."""
 
-from xpuplan.planner.plan import Option, PlanResult, Scenario, default_scenario, load_scenario, plan
+from xpuplan.planner.fleet import FleetLimits, FleetOption, FleetPlan, plan_fleet
+from xpuplan.planner.plan import JobPlan, PlanResult, plan
+from xpuplan.planner.rank import Option
+from xpuplan.planner.scenario import (
+    Constraints,
+    Scenario,
+    ServeSpec,
+    TrainSpec,
+    default_scenario,
+    load_scenario,
+)
 from xpuplan.planner.validate import CaseResult, summarise, validate
 
 __all__ = [
     "CaseResult",
+    "Constraints",
+    "FleetLimits",
+    "FleetOption",
+    "FleetPlan",
+    "JobPlan",
     "Option",
     "PlanResult",
     "Scenario",
+    "ServeSpec",
+    "TrainSpec",
     "default_scenario",
     "load_scenario",
     "plan",
+    "plan_fleet",
     "summarise",
     "validate",
 ]

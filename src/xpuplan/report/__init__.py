@@ -1,6 +1,6 @@
 """Rendering: terminal tables, human units, (later) the HTML report. Never computes a result."""
 
-from xpuplan.report.plan_view import print_plan
+from xpuplan.report.plan_view import plan_csv, plan_rows, print_plan
 from xpuplan.report.terminal import (
     chip_dict,
     chips_table,
@@ -23,6 +23,8 @@ __all__ = [
     "chips_table",
     "model_dict",
     "models_table",
+    "plan_csv",
+    "plan_rows",
     "price_dict",
     "prices_table",
     "print_estimate",

@@ -62,3 +62,9 @@ def pct(x: float | None) -> str:
 
 def count(n: float) -> str:
     return f"{n:,.0f}"
+
+
+def megawatts(mw: float | None) -> str:
+    if mw is None or not math.isfinite(mw):
+        return "—"
+    return f"{mw:.1f} MW" if mw >= 1 else f"{mw * 1000:.0f} kW"

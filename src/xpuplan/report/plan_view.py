@@ -1,55 +1,155 @@
-"""The plan as a terminal table."""
+"""The plan as terminal tables and CSV rows."""
 
 from __future__ import annotations
+
+import csv
+import io
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from xpuplan.planner.plan import PlanResult
 from xpuplan.report import fmt
+from xpuplan.units import SECONDS_PER_DAY
+
+CSV_COLUMNS = (
+    "job",
+    "kind",
+    "rank",
+    "system",
+    "chip",
+    "vendor",
+    "chips",
+    "layout",
+    "utilisation",
+    "time_days",
+    "latency_s",
+    "cost_usd",
+    "energy_mwh",
+    "facility_mw",
+    "pricing",
+    "price_as_of",
+    "feasible",
+    "reason",
+    "savings_vs_baseline",
+    "price_performance_vs_baseline",
+)
+
+
+def plan_rows(r: PlanResult) -> list[dict[str, Any]]:
+    rows = []
+    for j in r.jobs:
+        for i, o in enumerate(j.options, 1):
+            rows.append(
+                {
+                    "job": o.job,
+                    "kind": o.kind,
+                    "rank": i,
+                    "system": o.system,
+                    "chip": o.chip,
+                    "vendor": o.vendor,
+                    "chips": o.chips,
+                    "layout": o.layout,
+                    "utilisation": o.utilisation,
+                    "time_days": None
+                    if o.kind == "serve" or o.time_s is None
+                    else o.time_s / SECONDS_PER_DAY,
+                    "latency_s": o.time_s if o.kind == "serve" else None,
+                    "cost_usd": o.cost_usd,
+                    "energy_mwh": None if o.energy_j is None else o.energy_j / 3.6e9,
+                    "facility_mw": o.facility_mw,
+                    "pricing": o.pricing,
+                    "price_as_of": o.price_as_of,
+                    "feasible": o.feasible,
+                    "reason": o.reason,
+                    "savings_vs_baseline": o.savings_vs_baseline,
+                    "price_performance_vs_baseline": o.price_perf_vs_baseline,
+                }
+            )
+    return rows
+
+
+def plan_csv(r: PlanResult) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+    w.writeheader()
+    for row in plan_rows(r):
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def _vs(o: Any) -> str:
+    if o.savings_vs_baseline is None or o.price_perf_vs_baseline is None:
+        return "—"
+    return f"{o.savings_vs_baseline * 100:+.0f}% cost · {o.price_perf_vs_baseline:.2f}× perf/$"
 
 
 def print_plan(console: Console, r: PlanResult) -> None:
     sc = r.scenario
+    console.print(f"[bold]{sc.name}[/] — objective: {sc.objective}; baseline: {sc.baseline or '—'}")
+    for j in r.jobs:
+        spec = next(s for s in sc.jobs if s.name == j.job)
+        title = f"{j.job} ({j.kind}, {spec.model})"
+        t = Table(title=title, header_style="bold", title_justify="left")
+        serve = j.kind == "serve"
+        cols = [
+            "#",
+            "system",
+            "chips",
+            "layout",
+            "latency" if serve else "MFU",
+            "" if serve else "time",
+            "cost",
+            "energy",
+            "power",
+            "vs baseline",
+        ]
+        for col in cols:
+            if col:
+                t.add_column(col, justify="left" if col in ("system", "layout") else "right")
+        for i, o in enumerate(j.options, 1):
+            if not o.feasible and o.cost_usd is None:
+                cells = [str(i), o.system, f"{o.chips:,}" if o.chips else "—", f"[dim]{o.reason}[/]"]
+                cells += [""] * (len(t.columns) - len(cells))
+                t.add_row(*cells)
+                continue
+            style = "" if o.feasible else "dim"
+            first = fmt.duration(o.time_s) if serve else fmt.pct(o.utilisation)
+            cells = [str(i), o.system, f"{o.chips:,}", o.layout or "—", first]
+            if not serve:
+                cells.append(fmt.duration(o.time_s))
+            cells += [
+                fmt.money(o.cost_usd),
+                fmt.energy(o.energy_j),
+                "—" if o.facility_mw is None else f"{o.facility_mw:.1f}",
+                _vs(o) if o.feasible else f"[red]{o.reason}[/]",
+            ]
+            t.add_row(*cells, style=style)
+        console.print(t)
+        s = j.sensitivity
+        if s and s.runner_up and s.break_even_price_ratio:
+            console.print(
+                f"  runner-up {s.runner_up} would win if its price fell to "
+                f"{s.break_even_price_ratio:.2f}× today's, or its throughput rose "
+                f"{s.break_even_efficiency_ratio:.2f}×; {s.winner} at "
+                + ", ".join(f"{w['case']}: {'still best' if w['still_best'] else 'loses'}" for w in s.what_if)
+            )
+    f = r.fleet
     console.print(
-        f"[bold]{sc.name}[/]: {sc.tokens / 1e12:g}T tokens, seq {sc.seq_len:,}, "
-        f"global batch {sc.global_batch:,}, {sc.precision}, deadline {sc.deadline_days:g} days; "
-        f"baseline {sc.baseline}"
-    )
-    t = Table(header_style="bold", title="ranked by cost (feasible first)")
-    for col in (
-        "#",
-        "system",
-        "chips",
-        "layout",
-        "MFU",
-        "time",
-        "cost",
-        "energy",
-        "MW",
-        "vs baseline",
-    ):
-        t.add_column(col, justify="left" if col in ("system", "layout") else "right", overflow="fold")
-    for i, o in enumerate(r.options, 1):
-        if o.estimate is None:
-            t.add_row(str(i), o.system, f"{o.chips:,}", f"[dim]{o.reason}[/]", "", "", "", "", "", "")
-            continue
-        vs = "—"
-        if o.savings_vs_baseline is not None and o.price_perf_vs_baseline is not None:
-            vs = f"{o.savings_vs_baseline * 100:+.0f}% cost, {o.price_perf_vs_baseline:.2f}× perf/$"
-        time = fmt.duration(o.time_s) + ("" if o.meets_deadline else " [red](late)[/]")
-        t.add_row(
-            str(i),
-            o.system,
-            f"{o.chips:,}",
-            o.estimate.layout.describe(),
-            fmt.pct(o.estimate.mfu),
-            time,
-            fmt.money(o.cost_usd),
-            fmt.energy(o.energy_j),
-            "—" if o.facility_mw is None else f"{o.facility_mw:.1f}",
-            vs,
+        f"[bold]fleet plan[/] ({f.objective}): "
+        + (
+            f"{fmt.money(f.value) if f.objective == 'cost' else f'{f.value:,.4g}'}"
+            if f.status == "optimal"
+            else f"[red]{f.reason}[/]"
         )
-    console.print(t)
+    )
+    for fo, share in f.assignment:
+        part = "" if fo.kind != "serve" else f" ({share:.0%} of the requests)"
+        console.print(
+            f"  {fo.job}: {fo.system} × {fo.chips * (share if fo.kind == 'serve' else 1):,.0f} chips{part}"
+        )
+    for b in f.binding:
+        console.print(f"  [yellow]{b.text(f.objective)}[/]")
     for n in r.notes:
         console.print(f"[dim]• {n}[/]")

@@ -23,8 +23,17 @@ class TrainJob:
     seq_len: int
     precision: str = "bf16"
     tokens: float | None = None
+    lora_rank: int | None = None  # fine-tune LoRA adapters of this rank; None: full training
 
     def __post_init__(self) -> None:
+        if self.lora_rank is not None and (
+            isinstance(self.lora_rank, bool)
+            or not isinstance(self.lora_rank, int)
+            or not 1 <= self.lora_rank <= 4096
+        ):
+            raise InputError(
+                f"LoRA rank must be an integer in 1..4096, got {self.lora_rank!r}", "e.g. lora_rank = 16"
+            )
         if (
             isinstance(self.global_batch, bool)
             or not isinstance(self.global_batch, int)

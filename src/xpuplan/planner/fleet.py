@@ -1,0 +1,236 @@
+"""Fleet plan: assign jobs to hardware pools under supply, power, budget and vendor-share limits.
+
+A mixed-integer program solved with HiGHS (highspy). Each training job runs on exactly one of its
+options (binary ``x``); each serving job's request rate is split across its options (continuous
+``y``, the Mélange idea of mixing instance types, Griggs et al. 2024). All jobs run at the same time,
+so supply and power are shared. Objective: total cost, total energy, or the makespan (time).
+
+Shadow prices come from the LP with the binaries fixed at the optimum: the dual of a row is what
+one more unit of that resource would save ("one more MW would save $X").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+
+INF = highspy.kHighsInf
+
+
+@dataclass(frozen=True)
+class FleetOption:
+    job: str
+    kind: str  # pretrain | finetune | serve
+    system: str
+    vendor: str
+    chips: int
+    cost_usd: float
+    energy_j: float
+    power_mw: float
+    time_s: float
+
+
+@dataclass(frozen=True)
+class Binding:
+    constraint: str
+    limit: float
+    used: float
+    shadow_price: float  # objective change per unit more of the resource (negative: saves)
+    unit: str
+
+    def text(self, objective: str) -> str:
+        what = {"cost": "$", "energy": "J", "time": "s"}[objective]
+        gain = -self.shadow_price
+        return (
+            f"{self.constraint} binds ({self.used:,.4g} of {self.limit:,.4g} {self.unit}); "
+            f"one more {self.unit} would save {gain:,.4g} {what}"
+            if gain > 1e-9
+            else f"{self.constraint} binds ({self.used:,.4g} of "
+            f"{self.limit:,.4g} {self.unit}); relaxing it alone would not lower the objective"
+        )
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    status: str  # optimal | infeasible
+    objective: str
+    value: float | None
+    assignment: list[tuple[FleetOption, float]]  # option and its share (1 for training)
+    binding: list[Binding] = field(default_factory=list)
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "objective": self.objective,
+            "value": self.value,
+            "reason": self.reason,
+            "assignment": [{**o.__dict__, "share": s} for o, s in self.assignment],
+            "binding": [{**b.__dict__, "text": b.text(self.objective)} for b in self.binding],
+        }
+
+
+@dataclass(frozen=True)
+class FleetLimits:
+    supply: dict[str, int] = field(default_factory=dict)  # system -> chips
+    power_mw: float | None = None
+    budget_usd: float | None = None
+    max_vendor_share: float | None = None  # of spend
+
+
+def _rows(
+    opts: Sequence[FleetOption], lim: FleetLimits, objective: str
+) -> list[tuple[str, str, float, dict[int, float], float]]:
+    """(name, unit, upper bound, coefficients, lower bound) for every constraint row."""
+    rows: list[tuple[str, str, float, dict[int, float], float]] = []
+    for job in dict.fromkeys(o.job for o in opts):
+        rows.append((f"job {job}", "share", 1.0, {i: 1.0 for i, o in enumerate(opts) if o.job == job}, 1.0))
+    for sys_id, cap in lim.supply.items():
+        coef = {i: float(o.chips) for i, o in enumerate(opts) if o.system == sys_id}
+        if coef:
+            rows.append((f"supply of {sys_id}", "chip", float(cap), coef, -INF))
+    if lim.power_mw is not None:
+        rows.append(("power cap", "MW", lim.power_mw, {i: o.power_mw for i, o in enumerate(opts)}, -INF))
+    if lim.budget_usd is not None:
+        rows.append(("budget", "$", lim.budget_usd, {i: o.cost_usd for i, o in enumerate(opts)}, -INF))
+    if lim.max_vendor_share is not None:
+        for v in sorted({o.vendor for o in opts}):
+            coef = {
+                i: o.cost_usd * ((1.0 if o.vendor == v else 0.0) - lim.max_vendor_share)
+                for i, o in enumerate(opts)
+            }
+            rows.append((f"{v} share of spend", "share", 0.0, coef, -INF))
+    return rows
+
+
+@contextmanager
+def _silent_stdout() -> Iterator[None]:
+    """HiGHS prints a banner from C++ when constructed; keep stdout clean for --json."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real file descriptor (e.g. captured)
+        yield
+        return
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _new_highs() -> highspy.Highs:
+    with _silent_stdout():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    return h
+
+
+def _solve(
+    opts: Sequence[FleetOption], lim: FleetLimits, objective: str, fix: dict[int, float] | None
+) -> tuple[Any, ...]:
+    h = _new_highs()
+    n = len(opts)
+    time_obj = objective == "time"
+    ncols = n + (1 if time_obj else 0)
+    lb = np.zeros(ncols)
+    ub = np.ones(ncols)
+    if time_obj:
+        ub[n] = INF
+    if fix:
+        for i, v in fix.items():
+            lb[i] = ub[i] = v
+    h.addVars(ncols, lb, ub)
+    cost = np.array(
+        [{"cost": o.cost_usd, "energy": o.energy_j, "time": 0.0}[objective] for o in opts]
+        + ([1.0] if time_obj else [])
+    )
+    h.changeColsCost(ncols, np.arange(ncols, dtype=np.int32), cost)
+    ints = [i for i, o in enumerate(opts) if o.kind != "serve" and not fix]
+    if ints:
+        h.changeColsIntegrality(
+            len(ints), np.array(ints, dtype=np.int32), np.array([highspy.HighsVarType.kInteger] * len(ints))
+        )
+    rows = _rows(opts, lim, objective)
+    for _, _, hi, coef, lo in rows:
+        idx = np.array(list(coef), dtype=np.int32)
+        h.addRow(lo, hi, len(idx), idx, np.array([coef[i] for i in coef], dtype=float))
+    if time_obj:  # makespan T >= time of every chosen option
+        for i, o in enumerate(opts):
+            h.addRow(-INF, 0.0, 2, np.array([i, n], dtype=np.int32), np.array([o.time_s, -1.0]))
+    h.run()
+    return h, rows
+
+
+def plan_fleet(opts: Sequence[FleetOption], lim: FleetLimits, objective: str = "cost") -> FleetPlan:
+    """Solve the assignment; report binding constraints with shadow prices."""
+    if not opts:
+        return FleetPlan("infeasible", objective, None, [], reason="no job has a feasible option")
+    h, rows = _solve(opts, lim, objective, None)
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return FleetPlan("infeasible", objective, None, [], reason=explain_infeasible(opts, lim))
+    x = np.array(h.getSolution().col_value[: len(opts)])
+    value = float(h.getInfo().objective_function_value)
+    fix = {i: float(round(x[i])) for i, o in enumerate(opts) if o.kind != "serve"}
+    lp, rows = _solve(opts, lim, objective, fix)
+    duals = (
+        np.array(lp.getSolution().row_dual)
+        if lp.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        else None
+    )
+    binding: list[Binding] = []
+    total_cost = sum(o.cost_usd * x[i] for i, o in enumerate(opts))
+    for r, (name, unit, hi, coef, _lo) in enumerate(rows):
+        if name.startswith("job "):
+            continue
+        used = sum(c * x[i] for i, c in coef.items())
+        dual = float(duals[r]) if duals is not None else math.nan
+        if name.endswith("share of spend"):
+            # row: spend_v - s·spend ≤ 0; one percentage point more of s raises its bound by 1% of spend
+            vendor = name.removesuffix(" share of spend")
+            spend_v = sum(o.cost_usd * x[i] for i, o in enumerate(opts) if o.vendor == vendor)
+            share = spend_v / total_cost if total_cost else 0.0
+            if lim.max_vendor_share is not None and share >= lim.max_vendor_share - 1e-6:
+                binding.append(
+                    Binding(
+                        name,
+                        lim.max_vendor_share * 100,
+                        share * 100,
+                        dual * 0.01 * total_cost,
+                        "percentage point",
+                    )
+                )
+            continue
+        if hi - used <= 1e-6 * max(1.0, abs(hi)):
+            binding.append(Binding(name, hi, used, dual, unit))
+    chosen = [(o, float(x[i])) for i, o in enumerate(opts) if x[i] > 1e-6]
+    return FleetPlan("optimal", objective, value, chosen, binding)
+
+
+def explain_infeasible(opts: Sequence[FleetOption], lim: FleetLimits) -> str:
+    """Which limit makes the plan impossible: drop each in turn and see which alone restores it."""
+    culprits = []
+    for name, relaxed in (
+        ("chip supply", FleetLimits({}, lim.power_mw, lim.budget_usd, lim.max_vendor_share)),
+        ("power cap", FleetLimits(lim.supply, None, lim.budget_usd, lim.max_vendor_share)),
+        ("budget", FleetLimits(lim.supply, lim.power_mw, None, lim.max_vendor_share)),
+        ("vendor share", FleetLimits(lim.supply, lim.power_mw, lim.budget_usd, None)),
+    ):
+        h, _ = _solve(opts, relaxed, "cost", None)
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            culprits.append(name)
+    if culprits:
+        return "no fleet meets every limit; it becomes possible without the " + " or the ".join(culprits)
+    return "no fleet meets the limits even with any single one removed; several bind together"

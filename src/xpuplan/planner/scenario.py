@@ -1,0 +1,279 @@
+"""Scenario files: jobs, candidate systems, constraints and an objective (docs/scenarios.md).
+
+A scenario is TOML::
+
+    name = "..."
+    objective = "cost"            # cost | time | energy
+    baseline = "aws-p5.48xlarge"
+    pue = 1.15                    # optional; default: the catalog's
+
+    [[jobs]]                      # one table per job
+    kind = "pretrain"             # pretrain | finetune | serve
+    ...
+
+    [candidates]                  # optional
+    systems = ["aws-p5.48xlarge", "aws-trn2.48xlarge"]   # default: every priced system
+    pricing = "on_demand"         # preferred pricing kind (falls back to the others)
+
+    [constraints]                 # all optional
+    deadline_days = 90            # or deadline = 2027-03-01
+    budget_usd = 3e8
+    power_mw = 60
+    max_vendor_share = 0.6        # of spend, per chip vendor
+    [constraints.available]       # chips one can get, per system
+    "aws-p5.48xlarge" = 8192
+
+Errors name the file and the line of the offending key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xpuplan.datafiles import read_toml
+from xpuplan.errors import DataError, UnknownNameError
+from xpuplan.hardware.catalog import Catalog
+from xpuplan.hardware.records import Pricing
+from xpuplan.workload.job import KV_FORMATS, TRAIN_PRECISIONS, WEIGHT_FORMATS
+from xpuplan.workload.library import get_model, model_library
+
+OBJECTIVES = ("cost", "time", "energy")
+JOB_KINDS = ("pretrain", "finetune", "serve")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Pre-train or fine-tune ``model`` on ``tokens`` tokens."""
+
+    name: str
+    kind: str  # pretrain | finetune
+    model: str
+    tokens: float
+    seq_len: int = 4096
+    global_batch: int = 1024
+    precision: str = "bf16"
+    lora_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """Serve ``model`` at ``rate`` requests/s for ``hours`` under latency targets."""
+
+    name: str
+    model: str
+    rate: float
+    input_len: int = 1000
+    output_len: int = 250
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    weights: tuple[str, ...] = ("bf16", "fp8")
+    hours: float = 730.0  # one month of serving
+    kind: str = "serve"
+
+
+@dataclass(frozen=True)
+class Constraints:
+    deadline_days: float | None = None
+    budget_usd: float | None = None
+    power_mw: float | None = None
+    max_vendor_share: float | None = None
+    available: dict[str, int] = field(default_factory=dict)  # system id -> chips
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    jobs: tuple[TrainSpec | ServeSpec, ...]
+    objective: str = "cost"
+    baseline: str | None = None
+    systems: tuple[str, ...] = ()
+    pricing: Pricing = Pricing.ON_DEMAND
+    constraints: Constraints = field(default_factory=Constraints)
+    pue: float | None = None
+
+
+def default_scenario() -> Scenario:
+    """Pre-train Llama 3 70B on 15T tokens within 90 days (Llama 3 paper: 15T tokens, 8K context,
+    16M-token batches) and serve it at 200 requests/s (1,000 in / 250 out, TTFT ≤ 1 s, TPOT ≤ 50 ms),
+    on every priced system, against AWS p5 (H100)."""
+    return Scenario(
+        name="Llama 3 70B: pre-train on 15T tokens in 90 days, serve 200 requests/s",
+        jobs=(
+            TrainSpec("pre-train", "pretrain", "llama-3-70b", 15e12, 8192, 2048, "bf16"),
+            ServeSpec("serve", "llama-3-70b", 200.0, 1000, 250, 1000.0, 50.0, ("bf16", "fp8")),
+        ),
+        objective="cost",
+        baseline="aws-p5.48xlarge",
+        constraints=Constraints(deadline_days=90.0),
+    )
+
+
+class _Reader:
+    """Typed access to a scenario mapping with errors that point at the file and line."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text = path, text
+
+    def where(self, key: str) -> str:
+        m = re.search(rf"^\s*\"?{re.escape(key)}\"?\s*=", self.text, re.M)
+        line = self.text[: m.start()].count("\n") + 1 if m else None
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def fail(self, key: str, msg: str, hint: str) -> DataError:
+        return DataError(msg, hint, self.where(key))
+
+    def num(
+        self,
+        d: dict[str, Any],
+        key: str,
+        default: float | None = None,
+        lo: float = 0.0,
+        hi: float = math.inf,
+        integer: bool = False,
+    ) -> Any:
+        if key not in d:
+            if default is None:
+                return None
+            return default
+        v = d[key]
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.fail(key, f"'{key}' must be a number, got {v!r}", "Write a plain number")
+        if not math.isfinite(v) or not (lo < v < hi):
+            raise self.fail(key, f"'{key}' = {v} is out of range", f"Give a value in ({lo:g}, {hi:g})")
+        if integer:
+            if int(v) != v:
+                raise self.fail(key, f"'{key}' must be a whole number, got {v}", "Drop the fraction")
+            return int(v)
+        return float(v)
+
+    def text_of(
+        self, d: dict[str, Any], key: str, default: str | None = None, choices: tuple[str, ...] = ()
+    ) -> Any:
+        v = d.get(key, default)
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise self.fail(key, f"'{key}' must be a string, got {v!r}", "Quote the value")
+        if choices and v not in choices:
+            import difflib
+
+            close = difflib.get_close_matches(v, choices, n=1)
+            hint = f"Did you mean '{close[0]}'?" if close else "Use one of " + ", ".join(choices)
+            raise self.fail(key, f"'{key}' = '{v}' is not one of {', '.join(choices)}", hint)
+        return v
+
+
+def load_scenario(path: Path, catalog: Catalog) -> Scenario:
+    """Read and check a scenario file (names resolve, numbers positive and finite, dates ahead)."""
+    d = read_toml(path)
+    r = _Reader(path, path.read_text(errors="replace"))
+    jobs_raw = d.get("jobs")
+    if not isinstance(jobs_raw, list) or not jobs_raw:
+        raise r.fail(
+            "jobs", "the scenario has no [[jobs]]", "Add at least one [[jobs]] table (docs/scenarios.md)"
+        )
+    jobs = tuple(_job(r, j, i) for i, j in enumerate(jobs_raw))
+    cand = d.get("candidates") or {}
+    systems = tuple(catalog.system(s).id for s in cand.get("systems", ()))
+    pricing = Pricing(r.text_of(cand, "pricing", "on_demand", tuple(p.value for p in Pricing)))
+    cons = d.get("constraints") or {}
+    deadline = r.num(cons, "deadline_days", None, 0.0, 36500.0)
+    if "deadline" in cons:
+        when = cons["deadline"]
+        if isinstance(when, str):
+            try:
+                when = dt.date.fromisoformat(when)
+            except ValueError:
+                raise r.fail("deadline", f"'deadline' = '{when}' is not a date", "Write YYYY-MM-DD") from None
+        if isinstance(when, dt.datetime):
+            when = when.date()
+        if not isinstance(when, dt.date):
+            raise r.fail("deadline", "'deadline' must be a date", "Write deadline = 2027-03-01")
+        days = (when - dt.date.today()).days
+        if days <= 0:
+            raise r.fail("deadline", f"the deadline {when} is not in the future", "Give a date after today")
+        deadline = float(days)
+    available = {}
+    for k, v in (cons.get("available") or {}).items():
+        sid = catalog.system(k).id
+        available[sid] = r.num({k: v}, k, None, 0.0, 1e8, integer=True)
+    constraints = Constraints(
+        deadline_days=deadline,
+        budget_usd=r.num(cons, "budget_usd", None, 0.0, 1e13),
+        power_mw=r.num(cons, "power_mw", None, 0.0, 1e5),
+        max_vendor_share=r.num(cons, "max_vendor_share", None, 0.0, 1.000001),
+        available=available,
+    )
+    baseline = d.get("baseline")
+    return Scenario(
+        name=str(d.get("name", path.stem)),
+        jobs=jobs,
+        objective=r.text_of(d, "objective", "cost", OBJECTIVES),
+        baseline=catalog.system(baseline).id if baseline else None,
+        systems=systems,
+        pricing=pricing,
+        constraints=constraints,
+        pue=r.num(d, "pue", None, 0.999, 3.0),
+    )
+
+
+def _job(r: _Reader, j: Any, i: int) -> TrainSpec | ServeSpec:
+    if not isinstance(j, dict):
+        raise r.fail("jobs", f"job {i + 1} is not a table", "Write each job as a [[jobs]] table")
+    kind = r.text_of(j, "kind", None, JOB_KINDS)
+    if kind is None:
+        raise r.fail("kind", f"job {i + 1} has no 'kind'", 'Add kind = "pretrain", "finetune" or "serve"')
+    model = r.text_of(j, "model")
+    if model is None:
+        raise r.fail("model", f"job {i + 1} has no 'model'", 'Add model = "llama-3-70b" (xpuplan model list)')
+    try:
+        get_model(model)
+    except UnknownNameError:
+        known = [n for m in model_library().values() for n in (m.id, *m.aliases)]
+        raise UnknownNameError("model", model, known, where=r.where("model")) from None
+    name = str(j.get("name", f"{kind}-{i + 1}"))
+    if kind == "serve":
+        rate = r.num(j, "rate", None, 0.0, 1e9)
+        if rate is None:
+            raise r.fail("rate", f"serve job {i + 1} has no 'rate'", "Add rate = requests per second")
+        weights = j.get("weights", ["bf16", "fp8"])
+        if isinstance(weights, str):
+            weights = [weights]
+        for w in weights:
+            r.text_of({"weights": w}, "weights", None, WEIGHT_FORMATS)
+        r.text_of(j, "kv", "bf16", KV_FORMATS)
+        return ServeSpec(
+            name,
+            model,
+            rate,
+            r.num(j, "input_len", 1000, 0.0, 1e7, integer=True),
+            r.num(j, "output_len", 250, 0.0, 1e7, integer=True),
+            r.num(j, "ttft_ms", None, 0.0, 1e9),
+            r.num(j, "tpot_ms", None, 0.0, 1e9),
+            tuple(weights),
+            r.num(j, "hours", 730.0, 0.0, 1e6),
+        )
+    tokens = r.num(j, "tokens", None, 0.0, 1e18)
+    if tokens is None:
+        raise r.fail("tokens", f"{kind} job {i + 1} has no 'tokens'", "Add tokens = 15e12")
+    method = r.text_of(j, "method", "full", ("full", "lora"))
+    rank = (
+        r.num(j, "lora_rank", 16 if method == "lora" else None, 0.0, 4097, integer=True)
+        if method == "lora"
+        else None
+    )
+    return TrainSpec(
+        name,
+        kind,
+        model,
+        tokens,
+        r.num(j, "seq_len", 4096, 0.0, 1e7, integer=True),
+        r.num(j, "global_batch", 1024, 0.0, 1e9, integer=True),
+        r.text_of(j, "precision", "bf16", TRAIN_PRECISIONS),
+        rank,
+    )
