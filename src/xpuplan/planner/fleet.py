@@ -153,10 +153,9 @@ def _solve(
         for i, v in fix.items():
             lb[i] = ub[i] = v
     h.addVars(ncols, lb, ub)
-    cost = np.array(
-        [{"cost": o.cost_usd, "energy": o.energy_j, "time": 0.0}[objective] for o in opts]
-        + ([1.0] if time_obj else [])
-    )
+    # objective, plus a tie-break of a millionth of a unit per chip: of equal plans, the smaller one
+    main = [{"cost": o.cost_usd, "energy": o.energy_j, "time": 0.0}[objective] + 1e-6 * o.chips for o in opts]
+    cost = np.array(main + ([1.0] if time_obj else []))
     h.changeColsCost(ncols, np.arange(ncols, dtype=np.int32), cost)
     ints = [i for i, o in enumerate(opts) if o.kind != "serve" and not fix]
     if ints:
@@ -182,7 +181,10 @@ def plan_fleet(opts: Sequence[FleetOption], lim: FleetLimits, objective: str = "
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return FleetPlan("infeasible", objective, None, [], reason=explain_infeasible(opts, lim))
     x = np.array(h.getSolution().col_value[: len(opts)])
-    value = float(h.getInfo().objective_function_value)
+    if objective == "time":
+        value = float(max((o.time_s for i, o in enumerate(opts) if x[i] > 1e-6), default=0.0))
+    else:  # the objective without the per-chip tie-break
+        value = float(sum((o.cost_usd if objective == "cost" else o.energy_j) * x[i] for i, o in enumerate(opts)))
     fix = {i: float(round(x[i])) for i, o in enumerate(opts) if o.kind != "serve"}
     lp, rows = _solve(opts, lim, objective, fix)
     duals = (

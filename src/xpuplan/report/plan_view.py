@@ -122,7 +122,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
             cells += [
                 fmt.money(o.cost_usd),
                 fmt.energy(o.energy_j),
-                "—" if o.facility_mw is None else f"{o.facility_mw:.1f}",
+                fmt.megawatts(o.facility_mw),
                 _vs(o) if o.feasible else f"[red]{o.reason}[/]",
             ]
             t.add_row(*cells, style=style)
