@@ -23,11 +23,15 @@ def main(path: str) -> None:
     print("|---|---:|---:|---:|---:|")
     for task in ("train", "infer"):
         t = s[task]
-        print(f"| all / {task} | {t['n']} | {t['predicted']} | {pct(t['median_error'])} | {pct(t['p90_error'])} |")
+        print(
+            f"| all / {task} | {t['n']} | {t['predicted']} | {pct(t['median_error'])} | {pct(t['p90_error'])} |"
+        )
     for vendor, d in s["by_vendor"].items():
         for task, t in d.items():
-            print(f"| {vendor} / {task} | {t['n']} | {t['predicted']} | {pct(t['median_error'])} | "
-                  f"{pct(t['p90_error'])} |")
+            print(
+                f"| {vendor} / {task} | {t['n']} | {t['predicted']} | {pct(t['median_error'])} | "
+                f"{pct(t['p90_error'])} |"
+            )
     for task in ("train", "infer"):
         print(f"\n#### {task}\n")
         print("| case | metric | predicted | measured | error | layout (and the best the search found) |")

@@ -184,7 +184,9 @@ def plan_fleet(opts: Sequence[FleetOption], lim: FleetLimits, objective: str = "
     if objective == "time":
         value = float(max((o.time_s for i, o in enumerate(opts) if x[i] > 1e-6), default=0.0))
     else:  # the objective without the per-chip tie-break
-        value = float(sum((o.cost_usd if objective == "cost" else o.energy_j) * x[i] for i, o in enumerate(opts)))
+        value = float(
+            sum((o.cost_usd if objective == "cost" else o.energy_j) * x[i] for i, o in enumerate(opts))
+        )
     fix = {i: float(round(x[i])) for i, o in enumerate(opts) if o.kind != "serve"}
     lp, rows = _solve(opts, lim, objective, fix)
     duals = (
