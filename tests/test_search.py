@@ -47,3 +47,42 @@ def test_nothing_fits_is_a_result_with_a_reason(catalog: Catalog) -> None:
     res = search_train(TrainJob(get_model("llama-3.1-405b"), 8, 8192), m)
     assert res.best is None and res.layouts_feasible == 0
     assert "memory" in res.why_none
+
+
+def test_every_published_training_layout_is_in_the_searched_space(catalog: Catalog) -> None:
+    """Issue 4: each validation case's stated layout (degrees, micro-batch, recompute, ZeRO) lies in
+    the space the search enumerates and passes its structural rules."""
+    from pathlib import Path
+
+    import pytest
+    import yaml
+
+    from xpuplan.perf import machine
+    from xpuplan.planner.validate import _system_for, case_model, stated_layout
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "validation" / "dev.yaml"
+    if not path.exists():
+        pytest.skip("../shared/validation/dev.yaml not present")
+    cases = [c for c in yaml.safe_load(path.read_text()) if c["task"] == "train"]
+    assert len(cases) >= 20
+    for c in cases:
+        p = c["parallel"]
+        seq = c["model"]["seq_len"]
+        gb = p.get("global_batch_seqs") or (
+            p["global_batch_tokens"] // seq if p.get("global_batch_tokens") else None
+        )
+        if gb is None:
+            continue
+        count = c["hardware"]["count"]
+        model = case_model(c)
+        m = machine(
+            c["hardware"]["chip_key"],
+            count,
+            catalog,
+            system=_system_for(c, catalog, c["hardware"]["chip_key"]),
+        )
+        fixed = stated_layout(c, count)
+        space = enumerate_space(model, count, int(gb), seq, m.domain, SpaceOptions(fixed=fixed))
+        assert len(space) > 0, c["id"]
+        ok = check(space, model, count, int(gb), seq, m.domain) == 0
+        assert ok.any(), (c["id"], fixed)

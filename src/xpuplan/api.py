@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from xpuplan.errors import InputError
-from xpuplan.hardware.catalog import default_catalog
+from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import Machine
@@ -24,6 +25,13 @@ from xpuplan.units import SECONDS_PER_HOUR
 from xpuplan.workload.job import ServeJob, TrainJob
 from xpuplan.workload.library import get_model
 from xpuplan.workload.model import Model
+
+
+def calibrated_catalog(path: Path, base: Catalog | None = None) -> Catalog:
+    """The catalog plus the chip in a calibration file (``xpuplan calibrate``) and a one-device
+    system around it, so ``--chip <its id>`` can be planned on; a calibrated id that names a
+    catalog chip replaces that chip in every system built of it."""
+    return (base or default_catalog()).with_local_system(load_calibration(path))
 
 
 def parse_recompute(value: str) -> int:
@@ -47,10 +55,14 @@ def estimate(
     system: str | None = None,
     fixed: Mapping[str, int] | None = None,
     tokens: float | None = None,
+    catalog: Catalog | None = None,
 ) -> TrainEstimate:
-    """Predict one training step with the layout in ``fixed`` (unset degrees: 1, DP implied)."""
+    """Predict one training step with the layout in ``fixed`` (unset degrees: 1, DP implied).
+
+    ``catalog``: where ``chip`` and ``system`` are looked up (default: the packaged catalog; see
+    :func:`calibrated_catalog` for a calibrated device)."""
     job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
-    m = machine(chip, chips, system=system)
+    m = machine(chip, chips, catalog=catalog, system=system)
     kw: dict[str, Any] = {k: v for k, v in (fixed or {}).items() if k in LAYOUT_FIELDS}
     unknown = set(fixed or {}) - set(LAYOUT_FIELDS)
     if unknown:
@@ -80,10 +92,11 @@ def search(
     top_k: int = 5,
     tokens: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    catalog: Catalog | None = None,
 ) -> SearchResult:
     """Search every layout (degrees in ``fixed`` pinned) and return the best, top-k and Pareto."""
     job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
-    m = machine(chip, chips, system=system)
+    m = machine(chip, chips, catalog=catalog, system=system)
     res = search_train(job, m, SpaceOptions(fixed=dict(fixed or {})), top_k=top_k, progress=progress)
     return replace(res, extra={**res.extra, **step_economics(res, m)})
 
@@ -131,17 +144,20 @@ def serve(
     tpot_ms: float | None = None,
     system: str | None = None,
     fixed: Mapping[str, int] | None = None,
+    catalog: Catalog | None = None,
 ) -> ServeSearchResult:
     """Best serving configuration (TP/PP/EP, replicas, batch, weight format) under latency targets.
 
     ``batch`` fixes a static batch; ``concurrency`` a continuous-batching concurrency; ``rate`` asks
     for the lowest-latency configuration that sustains that many requests/s; none of them: the
     batch that maximises throughput. Stated degrees in ``fixed`` (tp, pp, ep) are pinned."""
+    if not weights:
+        raise InputError("no weight format given", "e.g. weights=('bf16', 'fp8')")
     given = [x for x in (batch, concurrency, rate) if x is not None]
     if len(given) > 1:
         raise InputError("give at most one of batch, concurrency and rate", "Pick the load you want to model")
     job = ServeJob(_model(model), input_len, output_len, weights[0], kv, weight_bits)
-    m = machine(chip, chips, system=system)
+    m = machine(chip, chips, catalog=catalog, system=system)
     fx = dict(fixed or {})
     mode = "static" if batch is not None else "continuous"
     if batch is not None:

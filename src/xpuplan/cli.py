@@ -17,6 +17,7 @@ from rich.console import Console
 
 from xpuplan import __version__
 from xpuplan.errors import InputError, XpuplanError
+from xpuplan.perf.machine import MAX_CHIPS
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -34,6 +35,11 @@ err = Console(stderr=True)
 _STATE = {"debug": False}
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV to FILE.")]
+CalibrationOpt = Annotated[
+    Path | None,
+    typer.Option("--calibration", help="A file from 'xpuplan calibrate': adds its chip (e.g. --chip local)."),
+]
 
 
 def _emit_json(obj: Any) -> None:
@@ -57,23 +63,31 @@ def _root(
     _STATE["debug"] = debug
 
 
-def _positive(name: str, value: float | None, integer: bool = False) -> None:
+def _positive(name: str, value: float | None, integer: bool = False, hi: float = math.inf) -> None:
     if value is None:
         return
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"{name} must be a positive finite number, got {value}", f"Give {name} > 0")
+    if value > hi:
+        raise InputError(f"{name} = {value:,} is beyond any sensible value", f"Give {name} ≤ {hi:,.0f}")
+
+
+MAX_BATCH = 1_000_000_000  # sequences per step or in flight
+MAX_TOKENS_PER_SEQ = 10_000_000
 
 
 # ---- catalog ---------------------------------------------------------------------------------
 
 
 @catalog_app.command("chips")
-def catalog_chips(json_: JsonOpt = False) -> None:
+def catalog_chips(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every chip with its peak FLOP/s, memory and power."""
     from xpuplan import report
     from xpuplan.hardware import default_catalog
 
     cat = default_catalog()
+    if csv_ is not None:
+        _write_atomic(csv_, report.chips_csv(cat.chips.values()))
     if json_:
         _emit_json([report.chip_dict(c) for c in cat.chips.values()])
     else:
@@ -81,12 +95,14 @@ def catalog_chips(json_: JsonOpt = False) -> None:
 
 
 @catalog_app.command("systems")
-def catalog_systems(json_: JsonOpt = False) -> None:
+def catalog_systems(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every system: chips per node, scale-up domain, scale-out network."""
     from xpuplan import report
     from xpuplan.hardware import default_catalog
 
     cat = default_catalog()
+    if csv_ is not None:
+        _write_atomic(csv_, report.systems_csv(cat.systems.values()))
     if json_:
         _emit_json([report.system_dict(s) for s in cat.systems.values()])
     else:
@@ -94,12 +110,14 @@ def catalog_systems(json_: JsonOpt = False) -> None:
 
 
 @catalog_app.command("prices")
-def catalog_prices(json_: JsonOpt = False) -> None:
+def catalog_prices(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every published price, per node-hour and per chip-hour."""
     from xpuplan import report
     from xpuplan.hardware import default_catalog
 
     cat = default_catalog()
+    if csv_ is not None:
+        _write_atomic(csv_, report.prices_csv(cat))
     if json_:
         _emit_json([report.price_dict(p, cat) for p in cat.prices])
     else:
@@ -127,12 +145,14 @@ def catalog_show(
 
 
 @model_app.command("list")
-def model_list(json_: JsonOpt = False) -> None:
+def model_list(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List the model library."""
     from xpuplan import report
     from xpuplan.workload import model_library
 
     models = list(model_library().values())
+    if csv_ is not None:
+        _write_atomic(csv_, report.models_csv(models))
     if json_:
         _emit_json([report.model_dict(m) for m in models])
     else:
@@ -150,7 +170,7 @@ def model_show(
     from xpuplan import report
     from xpuplan.workload import get_model, load_hf_config
 
-    _positive("--seq-len", seq_len)
+    _positive("--seq-len", seq_len, hi=MAX_TOKENS_PER_SEQ)
     if hf_config is not None:
         model = load_hf_config(hf_config)
     elif name:
@@ -191,19 +211,23 @@ def train(
     ] = False,
     top: Annotated[int, typer.Option("--top", help="With --search: how many layouts to show.")] = 5,
     tokens: Annotated[float | None, typer.Option(help="Tokens to train on, for time-to-train.")] = None,
+    calibration: CalibrationOpt = None,
     json_: JsonOpt = False,
+    csv_: CsvOpt = None,
 ) -> None:
     """Predict a training step (time breakdown, memory, MFU) or search for the best layout."""
     from xpuplan import api, report
 
-    for n, v in (
-        ("--chips", chips),
-        ("--global-batch", global_batch),
-        ("--seq-len", seq_len),
-        ("--top", top),
-        ("--tokens", tokens),
+    cat = api.calibrated_catalog(calibration) if calibration is not None else None
+
+    for n, v, hi in (
+        ("--chips", chips, MAX_CHIPS),
+        ("--global-batch", global_batch, MAX_BATCH),
+        ("--seq-len", seq_len, MAX_TOKENS_PER_SEQ),
+        ("--top", top, 1000),
+        ("--tokens", tokens, 1e18),
     ):
-        _positive(n, v)
+        _positive(n, v, hi=hi)
     fixed = {
         k: v
         for k, v in dict(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, microbatch=microbatch, zero=zero).items()
@@ -212,6 +236,10 @@ def train(
     for k, v in fixed.items():
         if v < (0 if k == "zero" else 1):
             raise InputError(f"--{k} must be ≥ {0 if k == 'zero' else 1}, got {v}", "Give a valid degree")
+        hi = {"zero": 3, "microbatch": global_batch, "vpp": MAX_CHIPS}.get(k, chips)
+        if v > hi:
+            raise InputError(f"--{k} = {v:,} is more than {hi:,}", "Give a degree that fits the job")
+    _writable(csv_)
     if sp is not None:
         fixed["sp"] = int(sp)
     if recompute is not None:
@@ -230,7 +258,10 @@ def train(
                 top_k=top,
                 tokens=tokens,
                 progress=tick,
+                catalog=cat,
             )
+        if csv_ is not None:
+            _write_atomic(csv_, report.search_csv(res))
         if json_:
             _emit_json(res.to_dict())
         else:
@@ -246,7 +277,10 @@ def train(
         system=system,
         fixed=fixed,
         tokens=tokens,
+        catalog=cat,
     )
+    if csv_ is not None:
+        _write_atomic(csv_, report.search_csv(est))
     if json_:
         _emit_json(est.to_dict())
     else:
@@ -278,27 +312,32 @@ def serve_cmd(
     tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree (default: searched).")] = None,
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched).")] = None,
     system: Annotated[str | None, typer.Option(help="System id (default: chosen per chip).")] = None,
+    calibration: CalibrationOpt = None,
     json_: JsonOpt = False,
+    csv_: CsvOpt = None,
 ) -> None:
     """Predict serving latency and throughput, choosing TP/PP, replicas and batch under targets."""
     from xpuplan import api, report
 
-    for n, v in (
-        ("--chips", chips),
-        ("--input-len", input_len),
-        ("--output-len", output_len),
-        ("--batch", batch),
-        ("--concurrency", concurrency),
-        ("--rate", rate),
-        ("--ttft-ms", ttft_ms),
-        ("--tpot-ms", tpot_ms),
-        ("--tp", tp),
-        ("--pp", pp),
-        ("--weight-bits", weight_bits),
+    for n, v, hi in (
+        ("--chips", chips, MAX_CHIPS),
+        ("--input-len", input_len, MAX_TOKENS_PER_SEQ),
+        ("--output-len", output_len, MAX_TOKENS_PER_SEQ),
+        ("--batch", batch, MAX_BATCH),
+        ("--concurrency", concurrency, MAX_BATCH),
+        ("--rate", rate, 1e9),
+        ("--ttft-ms", ttft_ms, 1e9),
+        ("--tpot-ms", tpot_ms, 1e9),
+        ("--tp", tp, chips),
+        ("--pp", pp, chips),
+        ("--weight-bits", weight_bits, 32),
     ):
-        _positive(n, v)
+        _positive(n, v, hi=hi)
     formats = tuple(w.strip() for w in weights.split(",") if w.strip())
+    if not formats:
+        raise InputError("--weights names no format", "e.g. --weights bf16,fp8")
     fixed = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}
+    _writable(csv_)
     res = api.serve(
         model,
         chip,
@@ -315,11 +354,160 @@ def serve_cmd(
         tpot_ms,
         system,
         fixed,
+        catalog=api.calibrated_catalog(calibration) if calibration is not None else None,
     )
+    if csv_ is not None:
+        _write_atomic(csv_, report.serve_csv(res))
     if json_:
         _emit_json(res.to_dict())
     else:
         report.print_serve(out, res)
+
+
+# ---- claims --------------------------------------------------------------------------------------
+
+claims_app = typer.Typer(help="Vendors' and the press's claims, checked against the model (docs/claims.md).")
+app.add_typer(claims_app, name="claims")
+
+
+@claims_app.callback(invoke_without_command=True)
+def claims_list(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the table as Markdown.")] = False,
+) -> None:
+    """Every built-in claim with its verdict, computed and claimed figures, and conditions."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from xpuplan.planner.claims import evaluate_builtin
+    from xpuplan.report import claims_view
+
+    results = evaluate_builtin()
+    if json_:
+        _emit_json(claims_view.claims_dicts(results))
+    elif markdown:
+        typer.echo(claims_view.claims_markdown(results), nl=False)
+    else:
+        claims_view.print_claims(out, results)
+
+
+@claims_app.command("show")
+def claims_show(
+    claim_id: Annotated[str, typer.Argument(help="Claim id (xpuplan claims).")], json_: JsonOpt = False
+) -> None:
+    """The working for one built-in claim: inputs, assumptions, every case and break-even."""
+    from xpuplan.planner.claims import evaluate_claim, find_claim
+    from xpuplan.report import claims_view
+
+    result = evaluate_claim(find_claim(claim_id))
+    if json_:
+        _emit_json(result.to_dict())
+    else:
+        claims_view.print_claim(out, result)
+
+
+@claims_app.command("check")
+def claims_check(
+    file: Annotated[Path, typer.Argument(help="Your claim file (TOML, schema: docs/claims.md).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Evaluate your own claim file the same way as the built-in ones."""
+    from xpuplan.planner.claims import evaluate_file
+    from xpuplan.report import claims_view
+
+    result = evaluate_file(file)
+    if json_:
+        _emit_json(result.to_dict())
+    else:
+        claims_view.print_claim(out, result)
+
+
+# ---- calibration ---------------------------------------------------------------------------------
+
+calibrate_app = typer.Typer(
+    help="Measure this machine; check the model against real runs (docs/calibration.md)."
+)
+app.add_typer(calibrate_app, name="calibrate")
+
+BackendOpt = Annotated[
+    str,
+    typer.Option("--backend", help="auto | numpy | torch | jax | neuron | fake (auto: torch, else numpy)."),
+]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="cpu | cuda | rocm | mps | tpu (default: best).")
+]
+QuickOpt = Annotated[bool, typer.Option("--quick", help="A short run (under ~20 s on a 2-core CPU).")]
+
+
+@calibrate_app.callback(invoke_without_command=True)
+def calibrate_cmd(
+    ctx: typer.Context,
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = None,
+    quick: QuickOpt = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default: ID.toml).")
+    ] = None,
+    chip_id: Annotated[str, typer.Option("--id", help="Chip id to record the device as.")] = "local",
+    peak_tflops: Annotated[
+        str | None, typer.Option("--peak-tflops", help="Nominal dense peaks, e.g. fp32=67,bf16=989.")
+    ] = None,
+    mem_bw_gbyte_s: Annotated[
+        float | None, typer.Option("--mem-bw-gbyte-s", help="Nominal memory bandwidth, GB/s.")
+    ] = None,
+    collectives: Annotated[
+        bool, typer.Option("--collectives/--no-collectives", help="Time collectives where >1 rank.")
+    ] = True,
+    json_: JsonOpt = False,
+) -> None:
+    """Measure the device (matmul, bandwidth, attention, collectives) and write a chip record."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from xpuplan import report
+    from xpuplan.calibrate import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
+    from xpuplan.report.calibration_view import print_calibration
+
+    _positive("--mem-bw-gbyte-s", mem_bw_gbyte_s)
+    nominal = Nominal(
+        parse_peaks(peak_tflops or ""), None if mem_bw_gbyte_s is None else mem_bw_gbyte_s * 1e9
+    )
+    b = get_backend(backend, device)
+    with report.progress_bar(out, quiet=json_) as tick:
+        cal = calibrate(b, QUICK if quick else FULL, chip_id, nominal, collectives, tick)
+    path = write_calibration(cal, output or Path(f"{chip_id}.toml"))
+    if json_:
+        _emit_json({**cal.to_dict(), "file": str(path)})
+    else:
+        print_calibration(out, cal, path)
+
+
+@calibrate_app.command("check")
+def calibrate_check(
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = None,
+    quick: QuickOpt = False,
+    precision: Annotated[str, typer.Option(help="Training run: fp32 | bf16 (autocast).")] = "fp32",
+    json_: JsonOpt = False,
+) -> None:
+    """Calibrate, train and decode a small GPT on the device, and compare with the prediction."""
+    from dataclasses import replace
+
+    from xpuplan import report
+    from xpuplan.calibrate import FULL, QUICK, get_backend
+    from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_TRAIN
+    from xpuplan.planner.calibration_check import check
+    from xpuplan.report.calibration_view import print_check
+
+    if precision not in ("fp32", "bf16"):
+        raise InputError(f"unknown precision '{precision}' for the check", "Use fp32 or bf16")
+    b = get_backend(backend, device)
+    train = replace(QUICK_TRAIN if quick else FULL_TRAIN, precision=precision)
+    with report.progress_bar(out, quiet=json_) as tick:
+        res = check(b, QUICK if quick else FULL, train, QUICK_DECODE if quick else FULL_DECODE, tick)
+    if json_:
+        _emit_json(res.to_dict())
+    else:
+        print_check(out, res)
 
 
 # ---- validation --------------------------------------------------------------------------------
@@ -329,13 +517,17 @@ def serve_cmd(
 def validate_cmd(
     file: Annotated[Path, typer.Argument(help="Case file (schema: shared/validation/README.md).")],
     json_: JsonOpt = False,
+    csv_: CsvOpt = None,
 ) -> None:
     """Predict every published case in FILE and report the errors."""
     from xpuplan import report
     from xpuplan.planner.validate import summarise, validate
 
+    _writable(csv_)
     results = validate(file)
     summary = summarise(results)
+    if csv_ is not None:
+        _write_atomic(csv_, report.validation_csv(results))
     if json_:
         _emit_json({"cases": [r.to_dict() for r in results], "summary": summary})
     else:
@@ -365,6 +557,7 @@ def plan_cmd(
     from xpuplan.planner.plan import default_scenario, load_scenario, plan
     from xpuplan.planner.scenario import OBJECTIVES
 
+    _writable(csv_)
     sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
     if objective is not None:
         if objective not in OBJECTIVES:
@@ -384,47 +577,121 @@ def plan_cmd(
         report.print_plan(out, result)
 
 
+# ---- HTML report ----------------------------------------------------------------------------------
+
+DEFAULT_VALIDATION = Path("../shared/validation/dev.yaml")  # the development set beside the repository
+
+
+@app.command("report")
+def report_cmd(
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario TOML (default: the built-in one).")
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    validation: Annotated[
+        Path | None,
+        typer.Option(
+            help="Validation case file for the accuracy chart (default: ../shared/validation/dev.yaml)."
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Write one self-contained HTML report (plots work offline) for a scenario."""
+    from xpuplan import report
+    from xpuplan.hardware import default_catalog
+    from xpuplan.planner.plan import default_scenario, load_scenario
+    from xpuplan.planner.report_data import report_data
+
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"-o {output} is not an .html file", "Give a file name ending in .html")
+    _writable(output)
+    sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
+    if validation is None and DEFAULT_VALIDATION.is_file():
+        validation = DEFAULT_VALIDATION
+    with report.progress_bar(out, quiet=json_) as tick:
+        data = report_data(sc, validation=validation, progress=tick)
+    _write_atomic(output, report.render_html(data, __version__))
+    if json_:
+        _emit_json({"output": str(output), "validation": str(validation) if validation else None})
+    else:
+        out.print(f"wrote {output}")
+
+
+def _writable(path: Path | None) -> Path:
+    """Check up front that ``path`` can be written (its folder exists, it is not a folder)."""
+    if path is None:
+        return Path.cwd()
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"folder {parent} does not exist", "Create it or write elsewhere")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder", "Give a file name")
+    return parent
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so a failure never leaves half a file."""
     import os
     import tempfile
 
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise InputError(f"folder {parent} does not exist", "Create it or write elsewhere")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    parent = _writable(path)
     try:
-        with os.fdopen(fd, "w") as f:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise InputError(f"cannot write in {parent} ({e.strerror})", "Write elsewhere") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise InputError(f"cannot write {path} ({e.strerror})", "Check the path and free space") from None
         raise
+
+
+def _one_line(message: str) -> None:
+    from rich.markup import escape
+
+    text = " ".join(message.split())
+    err.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _usage_error(e: Exception) -> bool:
+    """Render a command-line usage error (click's, or the click Typer carries) as one line."""
+    if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+        return False
+    if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: show its help
+        e.show()  # type: ignore[attr-defined]
+        sys.exit(e.exit_code)  # type: ignore[attr-defined]
+    ctx = getattr(e, "ctx", None)
+    where = getattr(ctx, "command_path", None) or "xpuplan"
+    _one_line(f"{e.format_message().rstrip('.')}. See '{where} --help'")
+    sys.exit(2)
 
 
 def main() -> None:
-    """Entry point: run the app; user errors → one line, exit 2."""
+    """Entry point: run the app; user errors → one line, exit 2 (``--debug``: the traceback)."""
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=False, prog_name="xpuplan")
     except XpuplanError as e:
         if _STATE["debug"]:
             raise
-        from rich.markup import escape
-
-        err.print(f"[bold red]error:[/] {escape(e.one_line())}", highlight=False, soft_wrap=True)
+        _one_line(e.one_line())
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)
-        raise
+    except Exception as e:  # usage errors from click; anything else is a bug: traceback
+        if not _usage_error(e):
+            raise
 
 
 if __name__ == "__main__":

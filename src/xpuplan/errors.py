@@ -54,6 +54,7 @@ def kind_command(kind: str) -> str:
         "chip": "catalog chips",
         "system": "catalog systems",
         "model": "model list",
+        "backend": "calibrate --help",
     }.get(kind, "catalog chips")
 
 

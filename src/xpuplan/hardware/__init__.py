@@ -1,6 +1,6 @@
 """Hardware catalog: chips, systems, prices, energy defaults (data, not code)."""
 
-from xpuplan.hardware.catalog import Catalog, default_catalog, load_catalog, normalise
+from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration, load_catalog, normalise
 from xpuplan.hardware.records import (
     Chip,
     Dtype,
@@ -31,6 +31,7 @@ __all__ = [
     "System",
     "Topology",
     "default_catalog",
+    "load_calibration",
     "load_catalog",
     "normalise",
 ]

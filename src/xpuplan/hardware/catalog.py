@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -294,6 +294,34 @@ class Catalog:
     def prices_for(self, system_id: str) -> list[Price]:
         return [p for p in self.prices if p.system == system_id]
 
+    def with_chip(self, chip: Chip) -> Catalog:
+        """A new catalog with ``chip`` added, or replacing the chip of the same id (whose aliases
+        it keeps when it brings none: a calibrated H100 still answers to 'h100')."""
+        old = self.chips.get(chip.id)
+        if old is not None and not chip.aliases:
+            chip = replace(chip, aliases=old.aliases)
+        return Catalog({**self.chips, chip.id: chip}, self.systems, self.prices, self.energy)
+
+    def with_local_system(self, chip: Chip) -> Catalog:
+        """A new catalog with ``chip`` and a one-chip system around it (``<id>-device``: kind
+        "device", no scale-up fabric, no scale-out network), so a calibrated chip can be planned on."""
+        system = System(
+            id=f"{chip.id}-device",
+            name=f"{chip.name} (this machine)",
+            provider="local",
+            kind="device",
+            chip=chip.id,
+            chips_per_node=1,
+            scale_up=ScaleUp(Topology.NONE, 1, None),
+            scale_out=ScaleOut(NetworkKind.NONE, 0.0, 1),
+            host_w_per_node=None,
+            source=chip.source,
+            as_of=chip.as_of,
+            notes="a single calibrated device (xpuplan calibrate)",
+        )
+        cat = self.with_chip(chip)
+        return Catalog(cat.chips, {**cat.systems, system.id: system}, cat.prices, cat.energy)
+
 
 def load_catalog(root: Path | None = None) -> Catalog:
     """Load and check every record under ``root`` (default: the packaged data)."""
@@ -319,6 +347,15 @@ def load_catalog(root: Path | None = None) -> Catalog:
         float(_need(e, "pue", root / "energy.toml", float)), src, as_of, str(e.get("note", ""))
     )
     return Catalog(chips, systems, tuple(prices), energy)
+
+
+def load_calibration(path: Path) -> Chip:
+    """A chip record written by ``xpuplan calibrate`` (or any chip file); :class:`DataError` on
+    a missing, unreadable or malformed file."""
+    chip = parse_chip(read_toml(Path(path)), Path(path))
+    if not chip.peak_flops:
+        raise DataError("no [peak_tflops] in the calibration", "Write it with 'xpuplan calibrate'", str(path))
+    return chip
 
 
 @lru_cache(maxsize=1)

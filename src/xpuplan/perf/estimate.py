@@ -12,7 +12,7 @@ from typing import Any
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.records import System
 from xpuplan.layout.layout import Layout, LayoutArray, Reason, check
-from xpuplan.perf.machine import Machine
+from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams, default_params
 from xpuplan.perf.train import MEM_PARTS, TIME_PARTS, TrainArrays, evaluate_train
 from xpuplan.workload.job import TrainJob
@@ -129,7 +129,7 @@ def machine(
 
     if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
         raise InputError(f"chip count must be a positive integer, got {chips!r}", "Give --chips N with N ≥ 1")
-    if chips > 10_000_000:
+    if chips > MAX_CHIPS:
         raise InputError(
             f"chip count {chips:,} is beyond any cluster (10 M chips)", "Give a realistic --chips"
         )

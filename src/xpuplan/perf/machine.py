@@ -8,6 +8,8 @@ import numpy as np
 
 from xpuplan.hardware.records import Chip, Dtype, System, Topology
 
+MAX_CHIPS = 10_000_000  # the largest cluster anyone plans (10x the million-TPU deals of 2025)
+
 
 @dataclass(frozen=True)
 class Machine:

@@ -64,6 +64,7 @@ class PlanResult:
     fleet: FleetPlan
     pue: float
     notes: list[str] = field(default_factory=list)
+    tried: dict[str, list[Option]] = field(default_factory=dict)  # per job: every size of every system
 
     def to_dict(self) -> dict[str, Any]:
         sc = self.scenario
@@ -189,7 +190,7 @@ def plan(
         "Serving cost covers the job's hours at the request rate; serving 'time' is a request's "
         "end-to-end latency.",
     ]
-    return PlanResult(sc, jobs, fleet, pue, notes)
+    return PlanResult(sc, jobs, fleet, pue, notes, every)
 
 
 def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[FleetOption]:

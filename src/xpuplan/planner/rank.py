@@ -16,7 +16,7 @@ from typing import Any
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Price, Pricing, System
 from xpuplan.perf.estimate import TrainEstimate
-from xpuplan.perf.machine import Machine
+from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
 from xpuplan.search.serve_search import ServePlan, search_serve
@@ -64,12 +64,16 @@ class Option:
 
 
 def best_price(cat: Catalog, system: System, prefer: Pricing = Pricing.ON_DEMAND) -> Price | None:
-    """The cheapest published price of the preferred kind, else of the first kind there is."""
+    """The cheapest current price of the preferred kind, else of the first kind there is.
+
+    "Current": only rows from the latest year on record for that system and kind, so a superseded
+    list price (e.g. a 2024 capacity-block rate replaced in 2026) never wins on cheapness."""
     prices = cat.prices_for(system.id)
     for kind in (prefer, *[k for k in PRICING_ORDER if k is not prefer]):
         ps = [p for p in prices if p.pricing is kind]
         if ps:
-            return min(ps, key=lambda p: p.usd_per_node_hour)
+            latest = max(p.as_of[:4] for p in ps)
+            return min((p for p in ps if p.as_of[:4] == latest), key=lambda p: p.usd_per_node_hour)
     return None
 
 
@@ -82,9 +86,10 @@ def power_w(cat: Catalog, system: System, chips: int, params: PerfParams) -> flo
     return chips * chip.tdp_w * params.power_fraction + nodes * (system.host_w_per_node or 0.0)
 
 
-def _cap(sc: Scenario, system: System) -> int | None:
+def _cap(sc: Scenario, system: System) -> int:
+    """Chips one can have: the provider's largest cluster, the scenario's supply, 10 M at most."""
     caps = [c for c in (system.scale_out.max_chips, sc.constraints.available.get(system.id)) if c is not None]
-    return min(caps) if caps else None
+    return min([*caps, MAX_CHIPS])
 
 
 def _no(

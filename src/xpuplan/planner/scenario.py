@@ -167,6 +167,29 @@ class _Reader:
             raise self.fail(key, f"'{key}' = '{v}' is not one of {', '.join(choices)}", hint)
         return v
 
+    def table(self, d: dict[str, Any], key: str) -> dict[str, Any]:
+        v = d.get(key) or {}
+        if not isinstance(v, dict):
+            raise self.fail(
+                key, f"'{key}' must be a table, got {v!r}", "Write it as a TOML table (docs/scenarios.md)"
+            )
+        return v
+
+    def strings(self, d: dict[str, Any], key: str, default: list[str]) -> list[str]:
+        v = d.get(key, default)
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+            raise self.fail(key, f"'{key}' must be a non-empty list of strings, got {v!r}", 'e.g. ["a", "b"]')
+        return v
+
+    def system(self, catalog: Catalog, name: str, key: str) -> str:
+        try:
+            return catalog.system(name).id
+        except UnknownNameError as e:
+            e.where = self.where(key)
+            raise
+
 
 def load_scenario(path: Path, catalog: Catalog) -> Scenario:
     """Read and check a scenario file (names resolve, numbers positive and finite, dates ahead)."""
@@ -178,10 +201,17 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
             "jobs", "the scenario has no [[jobs]]", "Add at least one [[jobs]] table (docs/scenarios.md)"
         )
     jobs = tuple(_job(r, j, i) for i, j in enumerate(jobs_raw))
-    cand = d.get("candidates") or {}
-    systems = tuple(catalog.system(s).id for s in cand.get("systems", ()))
+    names = [j.name for j in jobs]
+    if len(set(names)) < len(names):
+        raise r.fail("name", "two jobs have the same name", "Give every job its own name")
+    cand = r.table(d, "candidates")
+    systems = (
+        tuple(r.system(catalog, s, "systems") for s in r.strings(cand, "systems", []))
+        if "systems" in cand
+        else ()
+    )
     pricing = Pricing(r.text_of(cand, "pricing", "on_demand", tuple(p.value for p in Pricing)))
-    cons = d.get("constraints") or {}
+    cons = r.table(d, "constraints")
     deadline = r.num(cons, "deadline_days", None, 0.0, 36500.0)
     if "deadline" in cons:
         when = cons["deadline"]
@@ -199,8 +229,8 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
             raise r.fail("deadline", f"the deadline {when} is not in the future", "Give a date after today")
         deadline = float(days)
     available = {}
-    for k, v in (cons.get("available") or {}).items():
-        sid = catalog.system(k).id
+    for k, v in r.table(cons, "available").items():
+        sid = r.system(catalog, k, k)
         available[sid] = r.num({k: v}, k, None, 0.0, 1e8, integer=True)
     constraints = Constraints(
         deadline_days=deadline,
@@ -209,12 +239,12 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
         max_vendor_share=r.num(cons, "max_vendor_share", None, 0.0, 1.000001),
         available=available,
     )
-    baseline = d.get("baseline")
+    baseline = r.text_of(d, "baseline")
     return Scenario(
-        name=str(d.get("name", path.stem)),
+        name=r.text_of(d, "name", path.stem),
         jobs=jobs,
         objective=r.text_of(d, "objective", "cost", OBJECTIVES),
-        baseline=catalog.system(baseline).id if baseline else None,
+        baseline=r.system(catalog, baseline, "baseline") if baseline else None,
         systems=systems,
         pricing=pricing,
         constraints=constraints,
@@ -236,14 +266,12 @@ def _job(r: _Reader, j: Any, i: int) -> TrainSpec | ServeSpec:
     except UnknownNameError:
         known = [n for m in model_library().values() for n in (m.id, *m.aliases)]
         raise UnknownNameError("model", model, known, where=r.where("model")) from None
-    name = str(j.get("name", f"{kind}-{i + 1}"))
+    name = r.text_of(j, "name", f"{kind}-{i + 1}")
     if kind == "serve":
         rate = r.num(j, "rate", None, 0.0, 1e9)
         if rate is None:
             raise r.fail("rate", f"serve job {i + 1} has no 'rate'", "Add rate = requests per second")
-        weights = j.get("weights", ["bf16", "fp8"])
-        if isinstance(weights, str):
-            weights = [weights]
+        weights = r.strings(j, "weights", ["bf16", "fp8"])
         for w in weights:
             r.text_of({"weights": w}, "weights", None, WEIGHT_FORMATS)
         r.text_of(j, "kv", "bf16", KV_FORMATS)

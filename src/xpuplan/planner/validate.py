@@ -20,7 +20,7 @@ from xpuplan.errors import DataError, XpuplanError
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.layout.layout import Layout, Reason, Recompute
 from xpuplan.perf.estimate import estimate_train, machine
-from xpuplan.perf.machine import Machine
+from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams, default_params
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
@@ -301,10 +301,21 @@ def stack_params(c: dict[str, Any]) -> PerfParams:
     return replace(default_params(), flash_attention=year >= 2023, grad_comm_bytes=grad_bytes)
 
 
+def _case_where(path: Path, case_id: Any) -> str:
+    """``file:line`` of a case's ``id`` (the file alone when it cannot be found)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return str(path)
+    m = re.search(rf"\bid:\s*['\"]?{re.escape(str(case_id))}['\"]?\s*[,}}\n]", text)
+    return f"{path}:{text[: m.start()].count(chr(10)) + 1}" if m else str(path)
+
+
 def load_cases(path: Path) -> list[dict[str, Any]]:
     data = read_yaml(path)
     if not isinstance(data, list) or not all(isinstance(c, dict) for c in data):
         raise DataError("expected a YAML list of cases", "See ../shared/validation/README.md", str(path))
+    hint = "See ../shared/validation/README.md for the schema"
     for i, c in enumerate(data):
         for key in ("id", "task", "hardware", "model"):
             if key not in c:
@@ -313,19 +324,41 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
                     "Every case needs id, task, model, hardware",
                     str(path),
                 )
+        hw, where = c["hardware"], _case_where(path, c["id"])
+        if c["task"] not in ("train", "infer"):
+            raise DataError(f"case '{c['id']}': task must be train or infer, got {c['task']!r}", hint, where)
+        if not isinstance(c["model"], dict) or not isinstance(hw, dict):
+            raise DataError(f"case '{c['id']}': model and hardware must be mappings", hint, where)
+        n = hw.get("count")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHIPS:
+            raise DataError(
+                f"case '{c['id']}': hardware.count must be a whole number of chips in 1..{MAX_CHIPS:,}, got {n!r}",
+                hint,
+                where,
+            )
+        if not isinstance(hw.get("chip_key"), str):
+            raise DataError(f"case '{c['id']}': hardware.chip_key must be a string", hint, where)
     return data
 
 
-def validate(path: Path, catalog: Catalog | None = None) -> list[CaseResult]:
-    """Predict every case of a case file."""
+def validate(path: Path, catalog: Catalog | None = None, search_best: bool = True) -> list[CaseResult]:
+    """Predict every case of a case file (``search_best``: also search each training case's best
+    layout without the stated degrees, for comparison; the slow part)."""
     cat = catalog or default_catalog()
     out: list[CaseResult] = []
     for c in load_cases(path):
         try:
             if c["task"] == "train":
-                out.append(predict_train_case(c, cat))
+                out.append(predict_train_case(c, cat, search_best))
             else:
                 out.append(predict_infer_case(c, cat))
+        except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError) as e:
+            what = f"no '{e.args[0]}'" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+            raise DataError(
+                f"case '{c['id']}' is malformed ({what})",
+                "See ../shared/validation/README.md for the schema",
+                _case_where(path, c["id"]),
+            ) from e
         except XpuplanError as e:
             out.append(
                 CaseResult(

@@ -1,5 +1,16 @@
-"""Rendering: terminal tables, human units, (later) the HTML report. Never computes a result."""
+"""Rendering: terminal tables, human units, the HTML report. Never computes a result."""
 
+from xpuplan.report.csv_out import (
+    chips_csv,
+    models_csv,
+    prices_csv,
+    records_csv,
+    search_csv,
+    serve_csv,
+    systems_csv,
+    validation_csv,
+)
+from xpuplan.report.html import render_html
 from xpuplan.report.plan_view import plan_csv, plan_rows, print_plan
 from xpuplan.report.terminal import (
     chip_dict,
@@ -20,12 +31,15 @@ from xpuplan.report.terminal import (
 
 __all__ = [
     "chip_dict",
+    "chips_csv",
     "chips_table",
     "model_dict",
+    "models_csv",
     "models_table",
     "plan_csv",
     "plan_rows",
     "price_dict",
+    "prices_csv",
     "prices_table",
     "print_estimate",
     "print_plan",
@@ -34,6 +48,12 @@ __all__ = [
     "print_validation",
     "progress_bar",
     "record_table",
+    "records_csv",
+    "render_html",
+    "search_csv",
+    "serve_csv",
     "system_dict",
+    "systems_csv",
     "systems_table",
+    "validation_csv",
 ]

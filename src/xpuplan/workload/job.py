@@ -37,15 +37,19 @@ class TrainJob:
         if (
             isinstance(self.global_batch, bool)
             or not isinstance(self.global_batch, int)
-            or self.global_batch < 1
+            or not 1 <= self.global_batch <= 1_000_000_000
         ):
             raise InputError(
-                f"global batch must be a positive integer, got {self.global_batch!r}",
+                f"global batch must be a positive integer up to 10^9, got {self.global_batch!r}",
                 "Give --global-batch as a number of sequences, e.g. 1024",
             )
-        if isinstance(self.seq_len, bool) or not isinstance(self.seq_len, int) or self.seq_len < 1:
+        if (
+            isinstance(self.seq_len, bool)
+            or not isinstance(self.seq_len, int)
+            or not 1 <= self.seq_len <= 10_000_000
+        ):
             raise InputError(
-                f"sequence length must be a positive integer, got {self.seq_len!r}",
+                f"sequence length must be a positive integer up to 10^7, got {self.seq_len!r}",
                 "Give --seq-len in tokens, e.g. 4096",
             )
         if self.precision not in TRAIN_PRECISIONS:

@@ -1,0 +1,459 @@
+"""Claim methods that compare systems: ``train``, ``serve`` (subject vs baseline) and ``spec``.
+
+``train`` / ``serve`` take the best layout (the planner's training search space,
+:mod:`xpuplan.planner.rank`) or serving configuration per system and compare work per second, per
+dollar or per joule. Where the baseline has a price, the subject's break-even price is solved for:
+work per dollar is linear in the price, so ``p* = (work/s per chip)_s / (R* · (work/s per chip per
+$/chip-hour)_b)`` with ``R*`` the claimed ratio (``1 / (1 - saving)`` for a cost claim). ``spec``
+compares catalog values per chip or per scale-up domain (UltraServer, pod).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from xpuplan.hardware.catalog import Catalog
+from xpuplan.hardware.records import Chip, Dtype, Price, Pricing, System
+from xpuplan.perf.estimate import TrainEstimate
+from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import PerfParams
+from xpuplan.planner.claim_cases import (
+    Case,
+    Outcome,
+    Threshold,
+    chip_counts,
+    judge,
+    millis,
+    need_dimension,
+    parse_model,
+    pricings,
+    short_id,
+    systems,
+    weight_formats,
+)
+from xpuplan.planner.claim_spec import UNITS, CheckSpec, Claimed, Metric, Reader
+from xpuplan.planner.rank import PRICING_ORDER
+from xpuplan.search.serve_search import search_serve
+from xpuplan.search.space import SpaceOptions
+from xpuplan.search.train_search import search_train
+from xpuplan.workload.job import KV_FORMATS, TRAIN_PRECISIONS, ServeJob, TrainJob
+from xpuplan.workload.model import Model
+
+# The training search space the planner ranks with (planner.rank.rank_train): overlap on, micro-batch ≤ 16.
+TRAIN_SPACE = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microbatch=16)
+
+
+def claim_price(cat: Catalog, system: System, prefer: Pricing) -> Price | None:
+    """The most recent published price of the preferred kind (else of the next kind there is).
+
+    Unlike :func:`planner.rank.best_price` (the cheapest row), a claim is checked at the current
+    rate: an older, cheaper row that a newer one superseded is not used."""
+    prices = cat.prices_for(system.id)
+    for kind in (prefer, *[k for k in PRICING_ORDER if k is not prefer]):
+        rows = [p for p in prices if p.pricing is kind]
+        if rows:
+            return max(rows, key=lambda p: (p.as_of, -p.usd_per_node_hour))
+    return None
+
+
+# ---- runs: one system measured by the model --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One system doing the test's work: work per second of the whole job, price, power."""
+
+    system: str
+    chip: str
+    chips: int
+    work_per_s: float | None  # tokens/s (training) or output tokens/s (serving); None: nothing fits
+    usd_per_chip_hour: float | None
+    pricing: str | None
+    price_as_of: str | None
+    tdp_w: float | None
+    layout: str = ""
+    why: str = ""
+
+    @property
+    def short(self) -> str:
+        return short_id(self.system)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _run(
+    cat: Catalog, system: System, chips: int, work: float | None, pricing: Pricing, layout: str, why: str
+) -> Run:
+    chip = cat.chips[system.chip]
+    price = claim_price(cat, system, pricing)
+    return Run(
+        system.id,
+        chip.id,
+        chips,
+        work,
+        None if price is None else price.usd_per_node_hour / system.chips_per_node,
+        None if price is None else price.pricing.value,
+        None if price is None else price.as_of,
+        chip.tdp_w,
+        layout,
+        why,
+    )
+
+
+_TRAIN_CACHE: dict[tuple[str, str, int, str], TrainEstimate | None] = {}
+
+
+def best_train(job: TrainJob, m: Machine, params: PerfParams) -> TrainEstimate | None:
+    """The fastest layout of ``job`` on ``m`` (memoised: the search is pure and claims share runs)."""
+    key = (repr(job), m.system.id, m.chips, repr(params))
+    if key not in _TRAIN_CACHE:
+        _TRAIN_CACHE[key] = search_train(job, m, TRAIN_SPACE, params=params, top_k=1).best
+    return _TRAIN_CACHE[key]
+
+
+# ---- comparisons ------------------------------------------------------------------------------------
+
+
+def _ratio(metric: Metric, s: Run, b: Run, per_chip: bool) -> tuple[float | None, str]:
+    """Subject over baseline (higher is better for the subject), or None and why not."""
+    assert s.work_per_s is not None and b.work_per_s is not None
+    ws, wb = s.work_per_s / s.chips, b.work_per_s / b.chips
+    if metric is Metric.THROUGHPUT:
+        return (ws / wb if per_chip else s.work_per_s / b.work_per_s), ""
+    if metric is Metric.ENERGY:
+        missing = [r.chip for r in (s, b) if r.tdp_w is None]
+        if missing:
+            return None, f"no published TDP for {', '.join(dict.fromkeys(missing))}"
+        assert s.tdp_w is not None and b.tdp_w is not None
+        return (ws / s.tdp_w) / (wb / b.tdp_w), ""
+    missing = [r.system for r in (s, b) if r.usd_per_chip_hour is None]
+    if missing:
+        return None, f"no published price for {', '.join(missing)}"
+    assert s.usd_per_chip_hour is not None and b.usd_per_chip_hour is not None
+    return (ws / s.usd_per_chip_hour) / (wb / b.usd_per_chip_hour), ""
+
+
+def _break_even(metric: Metric, claimed: Claimed | None, s: Run, b: Run) -> Threshold | None:
+    """Subject price per chip-hour at which the claimed price figure is just reached."""
+    if (
+        claimed is None
+        or metric not in (Metric.PRICE_PERFORMANCE, Metric.COST)
+        or b.usd_per_chip_hour is None
+    ):
+        return None
+    assert s.work_per_s is not None and b.work_per_s is not None
+    need = claimed.target if metric is Metric.PRICE_PERFORMANCE else 1.0 / (1.0 - claimed.target)
+    per_usd_b = b.work_per_s / b.chips / b.usd_per_chip_hour  # work per (chip-second × $/chip-hour)
+    price = s.work_per_s / s.chips / (need * per_usd_b)
+    return Threshold(f"{s.short} price", "≤", price, "USD/chip-h", s.usd_per_chip_hour)
+
+
+def compare(spec: CheckSpec, s: Run, b: Run, tag: str, per_chip: bool) -> Case:
+    """One subject-vs-baseline case in the check's unit (cost: fraction lower cost)."""
+    label = f"{s.short} vs {b.short}" + (f" ({tag})" if tag else "")
+    inputs = {"subject": s.to_dict(), "baseline": b.to_dict()}
+    if s.work_per_s is None or b.work_per_s is None:
+        why = "; ".join(f"{r.system}: {r.why}" for r in (s, b) if r.work_per_s is None)
+        return Case(label, None, None, note=f"no feasible plan ({why})", inputs=inputs)
+    ratio, why = _ratio(spec.metric, s, b, per_chip)
+    threshold = _break_even(spec.metric, spec.claimed, s, b)
+    if ratio is None:
+        return Case(label, None, None, threshold, why, inputs)
+    value = 1.0 - 1.0 / ratio if spec.metric is Metric.COST else ratio
+    return judge(spec.claimed, Case(label, value, None, threshold, "", inputs))
+
+
+def pairs(spec: CheckSpec, subject: list[Run], baseline: list[Run], tag: str, per_chip: bool) -> list[Case]:
+    return [compare(spec, s, b, tag, per_chip) for s in subject for b in baseline]
+
+
+def _tag(*parts: tuple[str, int]) -> str:
+    """Case tags only for the dimensions that vary (value, how many values there are)."""
+    return ", ".join(v for v, n in parts if n > 1)
+
+
+def chip_sizes(chips: Mapping[str, int]) -> str:
+    if len(set(chips.values())) == 1:
+        return f"{next(iter(chips.values())):,} chips per system"
+    return ", ".join(f"{s}: {n:,} chips" for s, n in chips.items())
+
+
+def _price_kinds(spec: CheckSpec, kinds: tuple[Pricing, ...]) -> tuple[Pricing, ...]:
+    return kinds if spec.metric in (Metric.PRICE_PERFORMANCE, Metric.COST) else kinds[:1]
+
+
+# ---- train ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainTest:
+    model: Model
+    seq_len: int
+    global_batch: int
+    precisions: tuple[str, ...]
+    chips: Mapping[str, int]
+    subject: tuple[str, ...]
+    baseline: tuple[str, ...]
+    pricings: tuple[Pricing, ...]
+    per_chip: bool
+
+
+TRAIN_KEYS = (
+    "model",
+    "seq_len",
+    "global_batch",
+    "precision",
+    "chips",
+    "subject",
+    "baseline",
+    "pricing",
+    "normalise",
+)
+
+
+def parse_train(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> TrainTest:
+    r.only(d, TRAIN_KEYS)
+    need_dimension(r, spec, "fraction" if spec.metric is Metric.COST else "ratio")
+    subject, baseline = systems(r, d, "subject", cat), systems(r, d, "baseline", cat)
+    precisions = r.texts(d, "precision", ["bf16"])
+    for p in precisions:
+        r.choice({"precision": p}, "precision", TRAIN_PRECISIONS)
+    return TrainTest(
+        parse_model(r, d, spec),
+        int(r.num(d, "seq_len", 4096, 1, 1e7, integer=True)),
+        int(r.num(d, "global_batch", 1024, 1, 1e9, integer=True)),
+        precisions,
+        chip_counts(r, d, subject + baseline, cat),
+        subject,
+        baseline,
+        pricings(r, d),
+        r.choice(d, "normalise", ["chip", "job"], "chip") == "chip",
+    )
+
+
+def train_run(
+    t: TrainTest, sid: str, precision: str, pricing: Pricing, cat: Catalog, params: PerfParams
+) -> Run:
+    system = cat.systems[sid]
+    chip, n = cat.chips[system.chip], t.chips[sid]
+    has_dtype = chip.peak(precision) is not None or (precision == "bf16" and chip.peak("fp16") is not None)
+    if not chip.training or not has_dtype:
+        why = f"{chip.id} is not a training chip" if not chip.training else f"{chip.id} has no {precision}"
+        return _run(cat, system, n, None, pricing, "", why)
+    job = TrainJob(t.model, t.global_batch, t.seq_len, precision)
+    best = best_train(job, Machine(chip, system, n), params)
+    if best is None:
+        return _run(cat, system, n, None, pricing, "", f"no layout fits on {n:,} chips")
+    layout = f"{best.layout.describe()}, MFU {best.mfu:.3f}"
+    return _run(cat, system, n, best.tokens_per_s, pricing, layout, "")
+
+
+def run_train(t: TrainTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+    cases: list[Case] = []
+    kinds = _price_kinds(spec, t.pricings)
+    for precision in t.precisions:
+        for pricing in kinds:
+            tag = _tag((precision, len(t.precisions)), (pricing.value, len(kinds)))
+            subj = [train_run(t, s, precision, pricing, cat, params) for s in t.subject]
+            base = [train_run(t, b, precision, pricing, cat, params) for b in t.baseline]
+            cases += pairs(spec, subj, base, tag, t.per_chip)
+    what = f"{t.model.id} training, {t.global_batch} × {t.seq_len} tokens per step, best layout per system"
+    sizes = chip_sizes(t.chips)
+    return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds)))
+
+
+def _price_assumptions(spec: CheckSpec, kinds: tuple[Pricing, ...]) -> tuple[str, ...]:
+    if spec.metric in (Metric.PRICE_PERFORMANCE, Metric.COST):
+        prefer = ", ".join(k.value for k in kinds)
+        return (
+            f"prices: the latest catalog rate of the preferred kind ({prefer}), else the next kind listed",
+        )
+    if spec.metric is Metric.ENERGY:
+        return ("energy: chip TDP only (host power is not published for most systems)",)
+    return ()
+
+
+# ---- serve ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServeTest:
+    model: Model
+    input_len: int
+    output_len: int
+    weights: tuple[str, ...]
+    kv: str
+    weight_bits: float | None
+    ttft_s: float | None
+    tpot_s: float | None
+    chips: Mapping[str, int]
+    subject: tuple[str, ...]
+    baseline: tuple[str, ...]
+    pricings: tuple[Pricing, ...]
+    per_chip: bool
+
+
+SERVE_KEYS = (
+    "model",
+    "input_len",
+    "output_len",
+    "weights",
+    "kv",
+    "weight_bits",
+    "ttft_ms",
+    "tpot_ms",
+    "chips",
+    "subject",
+    "baseline",
+    "pricing",
+    "normalise",
+)
+
+
+def parse_serve(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> ServeTest:
+    r.only(d, SERVE_KEYS)
+    need_dimension(r, spec, "fraction" if spec.metric is Metric.COST else "ratio")
+    subject, baseline = systems(r, d, "subject", cat), systems(r, d, "baseline", cat)
+    return ServeTest(
+        parse_model(r, d, spec),
+        int(r.num(d, "input_len", 1000, 1, 1e7, integer=True)),
+        int(r.num(d, "output_len", 250, 1, 1e7, integer=True)),
+        weight_formats(r, d),
+        r.choice(d, "kv", KV_FORMATS, "bf16"),
+        r.opt_num(d, "weight_bits", 1.0, 32.0),
+        millis(r, d, "ttft_ms"),
+        millis(r, d, "tpot_ms"),
+        chip_counts(r, d, subject + baseline, cat),
+        subject,
+        baseline,
+        pricings(r, d),
+        r.choice(d, "normalise", ["chip", "job"], "chip") == "chip",
+    )
+
+
+def serve_run(t: ServeTest, sid: str, pricing: Pricing, cat: Catalog, params: PerfParams) -> Run:
+    system = cat.systems[sid]
+    chip, n = cat.chips[system.chip], t.chips[sid]
+    job = ServeJob(t.model, t.input_len, t.output_len, t.weights[0], t.kv, t.weight_bits)
+    res = search_serve(
+        job, Machine(chip, system, n), t.weights, "continuous", t.ttft_s, t.tpot_s, params=params
+    )
+    p = res.best
+    if p is None:
+        why = max(res.reasons.items(), key=lambda kv: kv[1])[0] if res.reasons else "no configuration"
+        return _run(cat, system, n, None, pricing, "", why)
+    layout = f"TP{p.tp} PP{p.pp} ×{p.replicas} batch {p.batch} {p.weights}, TTFT {p.ttft_s * 1e3:.1f} ms"
+    return _run(cat, system, n, p.output_tokens_per_s, pricing, layout, "")
+
+
+def run_serve(t: ServeTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+    cases: list[Case] = []
+    kinds = _price_kinds(spec, t.pricings)
+    for pricing in kinds:
+        subj = [serve_run(t, s, pricing, cat, params) for s in t.subject]
+        base = [serve_run(t, b, pricing, cat, params) for b in t.baseline]
+        cases += pairs(spec, subj, base, _tag((pricing.value, len(kinds))), t.per_chip)
+    targets = [f"{k} ≤ {v * 1e3:g} ms" for k, v in (("TTFT", t.ttft_s), ("TPOT", t.tpot_s)) if v is not None]
+    what = (
+        f"{t.model.id} serving, {t.input_len} prompt + {t.output_len} output tokens, continuous batching"
+        + (f", {' and '.join(targets)}" if targets else "")
+        + f", weights {'/'.join(t.weights)}: the best configuration per system"
+    )
+    sizes = chip_sizes(t.chips)
+    return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds)))
+
+
+# ---- spec ----------------------------------------------------------------------------------------
+
+
+class Quantity(str, Enum):
+    PEAK_FLOPS = "peak_flops"
+    MEMORY_CAPACITY = "memory_capacity"
+    MEMORY_BANDWIDTH = "memory_bandwidth"
+    SCALE_UP_BANDWIDTH = "scale_up_bandwidth"
+    MAX_CLUSTER_CHIPS = "max_cluster_chips"
+
+
+QUANTITY_DIMENSION: dict[Quantity, str] = {
+    Quantity.PEAK_FLOPS: "flop/s",
+    Quantity.MEMORY_CAPACITY: "bytes",
+    Quantity.MEMORY_BANDWIDTH: "bytes/s",
+    Quantity.SCALE_UP_BANDWIDTH: "bytes/s",
+    Quantity.MAX_CLUSTER_CHIPS: "count",
+}
+
+SPEC_VALUE: dict[Quantity, Callable[[Chip, System | None, str], float | None]] = {
+    Quantity.PEAK_FLOPS: lambda c, s, dt: c.peak(dt),
+    Quantity.MEMORY_CAPACITY: lambda c, s, dt: c.mem_bytes,
+    Quantity.MEMORY_BANDWIDTH: lambda c, s, dt: c.mem_bw,
+    Quantity.SCALE_UP_BANDWIDTH: lambda c, s, dt: (s.scale_up.link_bw if s else None) or c.link_bw,
+    Quantity.MAX_CLUSTER_CHIPS: lambda c, s, dt: None if s is None else s.scale_out.max_chips,
+}
+
+
+@dataclass(frozen=True)
+class SpecTest:
+    quantity: Quantity
+    dtypes: tuple[str, ...]
+    per_domain: bool
+    subject: tuple[Chip | System, ...]
+    baseline: tuple[Chip | System, ...]
+
+
+def parse_spec(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> SpecTest:
+    r.only(d, ("quantity", "dtype", "scope", "subject", "baseline"))
+    q = Quantity(r.choice(d, "quantity", [x.value for x in Quantity]))
+    per_domain = r.choice(d, "scope", ["chip", "domain"], "chip") == "domain"
+    subject = tuple(cat.find(x) for x in r.texts(d, "subject"))
+    baseline = tuple(cat.find(x) for x in r.texts(d, "baseline")) if "baseline" in d else ()
+    need_dimension(r, spec, "ratio" if baseline else QUANTITY_DIMENSION[q])
+    if (per_domain or q is Quantity.MAX_CLUSTER_CHIPS) and not all(
+        isinstance(x, System) for x in subject + baseline
+    ):
+        raise r.fail(
+            "subject", "this quantity needs systems, not chips", "Name systems (xpuplan catalog systems)"
+        )
+    dtypes = r.texts(d, "dtype", ["bf16"])
+    for dt in dtypes:
+        r.choice({"dtype": dt}, "dtype", [x.value for x in Dtype])
+    return SpecTest(q, dtypes, per_domain, subject, baseline)
+
+
+def _spec(t: SpecTest, rec: Chip | System, dtype: str, cat: Catalog) -> float | None:
+    system = rec if isinstance(rec, System) else None
+    chip = cat.chips[rec.chip] if isinstance(rec, System) else rec
+    v = SPEC_VALUE[t.quantity](chip, system, dtype)
+    if v is not None and t.per_domain and system is not None and t.quantity is not Quantity.MAX_CLUSTER_CHIPS:
+        v *= system.scale_up.domain_chips
+    return v
+
+
+def run_spec(t: SpecTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+    dtypes = t.dtypes if t.quantity is Quantity.PEAK_FLOPS else t.dtypes[:1]
+    unit_si = UNITS[spec.unit][1]
+    cases: list[Case] = []
+    for dt in dtypes:
+        tag = f" ({dt})" if t.quantity is Quantity.PEAK_FLOPS else ""
+        for s in t.subject:
+            vs = _spec(t, s, dt, cat)
+            for b in t.baseline or (None,):
+                vb = None if b is None else _spec(t, b, dt, cat)
+                label = (short_id(s.id) if b is None else f"{short_id(s.id)} vs {short_id(b.id)}") + tag
+                inputs = {"subject": vs, "baseline": vb, "si_unit": QUANTITY_DIMENSION[t.quantity]}
+                value = _spec_ratio(vs, vb, b is None, unit_si)
+                note = "" if value is not None else "not in the catalog record"
+                cases.append(judge(spec.claimed, Case(label, value, None, None, note, inputs)))
+    scope = "per scale-up domain (chips × domain size)" if t.per_domain else "per chip"
+    return Outcome(tuple(cases), (f"catalog {t.quantity.value}, {scope}",))
+
+
+def _spec_ratio(vs: float | None, vb: float | None, absolute: bool, unit_si: float) -> float | None:
+    if vs is None:
+        return None
+    if absolute:
+        return vs / unit_si
+    return None if not vb else vs / vb
