@@ -1,18 +1,20 @@
 """Backends for frameworks this project does not install: JAX (CPU, GPU, TPU) and AWS Neuron
 (torch-neuronx on Trainium / Inferentia). Each imports its framework when made and, without it,
-raises :class:`BackendMissingError` naming the pip command. Neither is exercised in CI (see
-``docs/calibration.md``); both time only what their framework runs natively: matmuls, STREAM and
-(JAX) fused attention. Collectives and the real runs need the torch backend.
+raises :class:`BackendMissingError` naming the pip command. Neither is a project dependency nor
+exercised in CI (``docs/calibration.md``: JAX was run once on a CPU by hand; Neuron never); both
+time matmuls, STREAM, decode-shaped GEMMs and fused attention. Collectives and the real runs need
+the torch backend.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from xpuplan.calibrate.backend import BackendMissingError, CollectiveSample, DecodeSpec, TrainSpec
-from xpuplan.calibrate.numpy_backend import host_memory_bytes
+from xpuplan.calibrate.numpy_backend import cpu_name, host_memory_bytes
 from xpuplan.calibrate.timing import median_seconds, stream_bytes_moved
 from xpuplan.calibrate.torch_backend import TorchBackend, import_torch
 from xpuplan.errors import InputError
@@ -46,6 +48,8 @@ class JaxBackend:
         self.device = str(self.dev.platform)
 
     def device_name(self) -> str:
+        if self.device == "cpu":
+            return f"{cpu_name()} ({os.cpu_count()} threads)"
         return str(getattr(self.dev, "device_kind", self.device))
 
     def category(self) -> str:
@@ -81,8 +85,8 @@ class JaxBackend:
     def stream(self, kind: str, nbytes: int, repeats: int) -> float:
         n = max(nbytes // 4, 1)
         b, c = self._arr((n,), "fp32"), self._arr((n,), "fp32")
-        if kind == "copy":
-            sec = self._time(lambda x: x * 1.0, (b,), repeats)
+        if kind == "copy":  # STREAM "scale": copy traffic, and XLA cannot elide it as it may x * 1
+            sec = self._time(lambda x: x * 3.0, (b,), repeats)
         else:
             sec = self._time(lambda x, y: x + 3.0 * y, (b, c), repeats)
         return stream_bytes_moved(kind, 4 * n) / sec

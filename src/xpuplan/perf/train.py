@@ -74,6 +74,11 @@ class TrainArrays:
         return self.reason == 0
 
 
+def _half(dtype: str) -> str:
+    """Format of the non-GEMM-quantised work (attention, LM head): fp32 stays fp32, else 16-bit."""
+    return "fp32" if dtype == "fp32" else "bf16"
+
+
 def stage_layers(L: int, p: F, v: F) -> F:
     """Layers on the slowest pipeline stage: ``ceil(L / (p·v))`` per virtual chunk, ``v`` chunks."""
     return np.ceil(L / (p * v)) * v
@@ -127,7 +132,7 @@ def _layer_times(
     # fused-kernel efficiency. Unfused: full s×s batched GEMMs with K = head_dim, and the scores
     # written, soft-maxed, masked and dropped out through memory (~9 bytes per score forward:
     # fused scale-mask-softmax read+write 4, dropout read+write 4, mask 1).
-    bf16_peak = m.peak("bf16")
+    bf16_peak = m.peak(_half(dtype))
     if flash:
         core_flops = tok * model.attn_flops_per_token(s, causal=True) / model.layers / t
         # each rank's query chunk (s / cp) is cut into 128-query tiles; short chunks idle the
@@ -227,8 +232,9 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     """Step time, its breakdown and memory for every layout in ``lay`` (already structurally valid
     or not: structural reasons are the caller's; this adds MEMORY and DTYPE)."""
     model, s, B = job.model, job.seq_len, job.global_batch
-    dtype = "fp8" if job.precision == "fp8" else ("int8" if job.precision == "int8" else "bf16")
-    peak = m.peak(job.precision if job.precision != "fp32" else "fp32")
+    # matmul format: fp8/int8/fp32 as asked; bf16 and fp16 run at the 16-bit rate
+    dtype = job.precision if job.precision in ("fp8", "int8", "fp32") else "bf16"
+    peak = m.peak(dtype)
     t, p, d, c, e, v = (getattr(lay, k).astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vpp"))
     b = lay.microbatch.astype(float)
     mb = np.maximum(np.floor(B / (d * b)), 1.0)  # micro-batches per step per pipeline
@@ -250,7 +256,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     tok = b * s / c
     head_flops = 2.0 * tok * model.vocab * model.hidden / t
     t_head = _gemm_time(
-        m, m.peak("bf16"), head_flops, np.minimum(np.minimum(tok, model.hidden), model.vocab / t)
+        m, m.peak(_half(dtype)), head_flops, np.minimum(np.minimum(tok, model.hidden), model.vocab / t)
     )
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
     fwd = fwd_layers + t_head
@@ -382,7 +388,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         model.attn_flops_per_token(s, causal=False),
         0.0,
     )
-    peak_mfu = m.peak("bf16")
+    peak_mfu = m.peak(_half(dtype))  # PaLM App. B: the dense peak of the training format (16-bit for fp8)
     chips = t * p * d * c
     mfu = tokens_s * model_flops / (chips * peak_mfu)
     hfu = tokens_s * hw_flops / (chips * peak_mfu)

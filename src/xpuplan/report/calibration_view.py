@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from xpuplan.calibrate import Calibration
@@ -20,8 +21,8 @@ def calibration_table(cal: Calibration) -> Table:
     t = Table(title=f"calibrated chip '{cal.chip_id}'", header_style="bold", show_header=False)
     t.add_column("what")
     t.add_column("value")
-    t.add_row("device", cal.info.device_name)
-    t.add_row("software", f"{cal.info.backend}: {cal.info.versions_text}")
+    t.add_row("device", escape(cal.info.device_name))
+    t.add_row("software", escape(f"{cal.info.backend}: {cal.info.versions_text}"))
     for dt, peak in cal.peaks.items():
         t.add_row(f"peak {dt}", f"{_gflops(peak)} GFLOP/s")
     for c in cal.fits.curves.values():
@@ -42,7 +43,7 @@ def calibration_table(cal: Calibration) -> Table:
 def print_calibration(console: Console, cal: Calibration, path: Path | None) -> None:
     console.print(calibration_table(cal))
     for note in cal.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if path is not None:
         console.print(f"wrote {path}  (use it with --calibration {path} --chip {cal.chip_id})")
 
@@ -67,6 +68,6 @@ def print_check(console: Console, res: CheckResult) -> None:
     console.print(f"predicted train step: {parts}")
     notes = [*(res.calibration.notes if res.calibration else ()), *res.runs.notes]
     for note in notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     verdict = "within" if res.within_target else "[red]not within[/]"
     console.print(f"{verdict} ±{res.target:.0%} of the measured step times")
