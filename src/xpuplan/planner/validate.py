@@ -231,19 +231,24 @@ def _system_for(c: dict[str, Any], cat: Catalog, chip_id: str) -> str | None:
     return None
 
 
+def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None) -> dict[str, Any]:
+    """The fields every result of case ``c`` shares."""
+    return dict(
+        id=c["id"],
+        task=task,
+        vendor=c.get("vendor", ""),
+        chip=c["hardware"]["chip_key"],
+        metric=metric[0] if metric else None,
+        measured=metric[1] if metric else None,
+    )
+
+
 def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True) -> CaseResult:
     """Predict one training case with its stated layout; with ``search_best`` also search the full
     space on the same job and machine and report the best layout found beside it."""
     hw = c["hardware"]
     metric = measured_metric(c)
-    base = dict(
-        id=c["id"],
-        task="train",
-        vendor=c.get("vendor", ""),
-        chip=hw["chip_key"],
-        metric=metric[0] if metric else None,
-        measured=metric[1] if metric else None,
-    )
+    base = _base(c, "train", metric)
     if metric is None:
         return CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
     model = case_model(c)
@@ -400,14 +405,7 @@ def infer_metric(c: dict[str, Any]) -> tuple[str, float] | None:
 def predict_infer_case(c: dict[str, Any], cat: Catalog) -> CaseResult:
     hw = c["hardware"]
     metric = infer_metric(c)
-    base = dict(
-        id=c["id"],
-        task="infer",
-        vendor=c.get("vendor", ""),
-        chip=hw["chip_key"],
-        metric=metric[0] if metric else None,
-        measured=metric[1] if metric else None,
-    )
+    base = _base(c, "infer", metric)
     if metric is None:
         return CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
     setup = c.get("inference_setup") or {}
