@@ -19,7 +19,7 @@ from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
-from xpuplan.search.serve_search import ServePlan, search_serve
+from xpuplan.search.serve_search import ServePlan, ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
 from xpuplan.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
@@ -233,6 +233,19 @@ def choose(sc: Scenario, tried: list[Option]) -> Option:
     return tried[-1]
 
 
+def search_group(spec: ServeSpec, job: ServeJob, m: Machine, params: PerfParams) -> ServeSearchResult:
+    """The best continuous-batching configuration of one replica group under the job's targets."""
+    return search_serve(
+        job,
+        m,
+        spec.weights,
+        "continuous",
+        None if spec.ttft_ms is None else spec.ttft_ms / 1e3,
+        None if spec.tpot_ms is None else spec.tpot_ms / 1e3,
+        params=params,
+    )
+
+
 def rank_serve(
     spec: ServeSpec, sc: Scenario, cat: Catalog, system: System, pue: float, params: PerfParams
 ) -> list[Option]:
@@ -247,15 +260,7 @@ def rank_serve(
         if cap is not None and k > cap:
             break
         job = ServeJob(model, spec.input_len, spec.output_len, spec.weights[0])
-        res = search_serve(
-            job,
-            Machine(chip, system, k),
-            spec.weights,
-            "continuous",
-            None if spec.ttft_ms is None else spec.ttft_ms / 1e3,
-            None if spec.tpot_ms is None else spec.tpot_ms / 1e3,
-            params=params,
-        )
+        res = search_group(spec, job, Machine(chip, system, k), params)
         if res.best is None:
             why = max(res.reasons.items(), key=lambda kv: kv[1])[0] if res.reasons else "no configuration"
             tried.append(_no(spec, cat, system, k, f"{k} chips per group: {why}", price))

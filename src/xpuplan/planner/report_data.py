@@ -24,9 +24,8 @@ from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams, default_params
 from xpuplan.planner.plan import PlanResult, plan
-from xpuplan.planner.rank import Option, best_price
+from xpuplan.planner.rank import Option, best_price, search_group
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
-from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
 from xpuplan.workload.job import ServeJob, TrainJob
@@ -155,15 +154,7 @@ def _serving(
         system = cat.systems[o.system]
         k = int((o.detail or {}).get("chips_per_group") or system.chips_per_node)
         job = ServeJob(model, spec.input_len, spec.output_len, spec.weights[0])
-        res = search_serve(
-            job,
-            Machine(cat.chips[o.chip], system, k),
-            spec.weights,
-            "continuous",
-            None if spec.ttft_ms is None else spec.ttft_ms / 1e3,
-            None if spec.tpot_ms is None else spec.tpot_ms / 1e3,
-            params=params,
-        )
+        res = search_group(spec, job, Machine(cat.chips[o.chip], system, k), params)
         if res.best is None:
             continue
         b = res.best
