@@ -65,7 +65,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.OK: "fits",
     Reason.CHIPS_MISMATCH: "tp × pp × dp × cp must equal the chip count",
     Reason.TP_HEADS: "attention heads and KV heads must be divisible by TP",
-    Reason.TP_DOMAIN: "TP group is larger than the scale-up domain (TP must stay on the fast fabric)",
+    Reason.TP_DOMAIN: "TP group must fit in and divide the scale-up domain (TP stays on the fast fabric)",
     Reason.PP_LAYERS: "PP × virtual stages must not exceed the number of layers",
     Reason.BATCH: "global batch must be divisible by DP × micro-batch",
     Reason.MICROBATCHES: "interleaved pipelines need micro-batches per step divisible by PP",
@@ -201,7 +201,9 @@ def check(
     tp = safe["tp"]
     kv_split = np.where(tp <= model.kv_heads, model.kv_heads % tp, tp % model.kv_heads)
     flag((model.heads % tp != 0) | (kv_split != 0), Reason.TP_HEADS)
-    flag(lay.tp > domain_chips, Reason.TP_DOMAIN)
+    # a TP group must sit inside one scale-up domain: no larger than it, and dividing it so that
+    # groups never straddle two domains (NVL72: TP 2, 4, 8, ... up to 72, never 16 or 32)
+    flag((lay.tp > domain_chips) | (domain_chips % tp != 0), Reason.TP_DOMAIN)
     # Uneven splits are allowed (Megatron-LM, BLOOM's 70 layers on PP12): the slowest stage sets
     # the pace, see perf.train.stage_layers.
     flag(safe["pp"] * safe["vpp"] > model.layers, Reason.PP_LAYERS)

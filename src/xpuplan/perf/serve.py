@@ -105,10 +105,12 @@ def weight_bytes(model: Model, job: ServeJob, tp: F, pp: F, ep: F) -> tuple[F, F
     """(bytes per device, bytes per expert per device) of the weights."""
     w = job.weight_bytes_per_param
     dense = (model.params() - _expert_params(model)) * w / (tp * pp)
-    experts = _expert_params(model) * w / (tp * pp * ep)
+    # EP spreads whole experts over the TP group's ranks (ep = tp) or TP slices each expert (ep = 1):
+    # either way a rank holds 1/tp of the expert weights, and one expert there weighs ep/tp of one
+    experts = _expert_params(model) * w / (tp * pp)
     per_expert = 0.0 * tp
     if model.moe:
-        per_expert = model.mlp_params(model.moe.expert_ffn) * model.moe_layers * w / (tp * pp)
+        per_expert = model.mlp_params(model.moe.expert_ffn) * model.moe_layers * w * ep / (tp * pp)
     return dense + experts, per_expert
 
 
@@ -148,18 +150,22 @@ def _step(
     if model.moe:
         E, k = model.moe.experts, model.moe.top_k
         touched = E * (1.0 - (1.0 - k / E) ** np.maximum(tokens, 1.0))
-        dense_only = dense_w - _expert_params(model) * job.weight_bytes_per_param / (tp * pp * ep)
+        dense_only = dense_w - _expert_params(model) * job.weight_bytes_per_param / (tp * pp)
         # the experts the batch touches, spread over the EP ranks
         w_read = dense_only + per_expert * np.minimum(touched / ep, E / ep)
         tok_per_expert = tokens * k / E
     else:
         w_read = dense_w
         tok_per_expert = tokens
+    vh = float(model.vocab * model.hidden)
+    if not model.tied_embeddings:  # the input embedding is a lookup: only the batch's rows are read
+        w_read = w_read - vh * job.weight_bytes_per_param / (tp * pp)
     pad = np.ceil(model.heads / tp) * tp / model.heads  # padded attention heads (>= 1)
-    attn_share = model.layers * model.attn_params() / model.matmul_params(active=True)
-    gemm_flops = (
-        2.0 * model.matmul_params(active=True) * tokens / (tp * pp) * (1.0 + attn_share * (pad - 1.0))
-    )
+    body = model.matmul_params(active=True) - vh
+    attn_share = model.layers * model.attn_params() / body
+    # the LM head runs for decode tokens and for the last token of each prompt only
+    head_tokens = decode + prefill / max(prefill_ctx, 1.0)
+    gemm_flops = (2.0 * body * tokens * (1.0 + attn_share * (pad - 1.0)) + 2.0 * vh * head_tokens) / (tp * pp)
     # GEMM shape efficiency from the weight dimensions only: with few tokens (decode, sparse experts)
     # the GEMM is memory-bound and the roofline's weight-read term already sets its time
     ffn = model.moe.expert_ffn if model.moe else model.dense_ffn
@@ -199,7 +205,7 @@ def evaluate_serve(
     # memory
     w, _ = weight_bytes(model, job, tp, pp, ep)
     kv_tok = kv_bytes_per_token(model, job, tp, pp)
-    act = (I * model.hidden * 2.0 * 4.0 + I * model.vocab * 4.0) / tp  # one prompt's prefill buffers
+    act = (I * model.hidden * 2.0 * 4.0 + model.vocab * 4.0) / tp  # one prompt's buffers; logits: last token
     free = (
         m.chip.mem_bytes - w - act - (params.reserved_gib * GIB + params.reserved_fraction * m.chip.mem_bytes)
     )

@@ -177,7 +177,7 @@ def activation_bytes_per_layer(
         mlp = model.dense_ffn * (3 if model.ffn_type.matrices == 3 else 2)
     rep = 4.0 * h * act_bytes + (2.0 * h if dropout else 0.0)  # bytes per token
     shard = ((model.heads + 2 * model.kv_heads) * model.head_dim + model.q_dim + mlp) * act_bytes
-    scores = 0.0 if flash else 5.0 * model.heads * s / lay.cp  # 2+1+2 bytes per score
+    scores = 0.0 if flash else 5.0 * model.heads * s + 0.0 * lay.cp  # 2+1+2 bytes per score, s keys
     per_tok = rep / np.where(lay.sp == 1, t, 1.0) + (shard + scores) / t
     full = tok * per_tok
     inputs_only = tok * h * act_bytes / np.where(lay.sp == 1, t, 1.0)
@@ -208,10 +208,17 @@ def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
     p = lay.pp.astype(float)
     L = model.layers
     share = stage_layers(L, p, lay.vpp.astype(float)) / L
+    # shared experts and the router are replicated on every EP rank: they are dense parameters
+    shared = 0.0
+    if model.moe:
+        shared = model.moe_layers * (
+            model.moe.shared_experts * model.mlp_params(model.moe.expert_ffn) + model.router_params()
+        )
     dense = (
         (
             L * (model.attn_params() + model.norm_params())
             + model.dense_mlp_layers * model.mlp_params(model.dense_ffn)
+            + shared
         )
         * share
         / t
@@ -221,9 +228,7 @@ def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
     dense = dense + n_emb * emb
     expert = np.zeros_like(dense)
     if model.moe:
-        per_layer = (model.moe.experts / lay.ep + model.moe.shared_experts) * model.mlp_params(
-            model.moe.expert_ffn
-        ) / t + model.router_params()
+        per_layer = model.moe.experts / lay.ep * model.mlp_params(model.moe.expert_ffn) / t
         expert = model.moe_layers * per_layer * share
     return dense, expert
 
@@ -279,23 +284,26 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     tp_mb = n_tp * t_tp_one * (1.0 - params.tp_overlap * lay.tp_overlap)
 
     # ---- context parallel: ring exchange of K,V per layer (fwd AG, bwd AG + RS), hidden by attention
-    kv_layer = b * s * model.kv_values_per_token() / L * ab / t
+    kv_shard = 1.0 if model.mla else np.minimum(t, model.kv_heads)  # KV heads replicate beyond TP = n_kv
+    kv_layer = b * s * model.kv_values_per_token() / L * ab / kv_shard
     _, n_out_c, bw_c_in, bw_c_out = m.group_bw(c, t)
     bw_c = np.where(n_out_c > 1, bw_c_out, bw_c_in)
     cp_one = coll.all_gather(kv_layer, c, bw_c, np.where(n_out_c > 1, m.out_lat, m.up_lat))
-    cp_mb = np.maximum(3.0 * cp_one * L * per_stage - 3.5 * core_layers, 0.0)
+    n_cp = 3.0 + 1.0 * (lay.recompute == _FULL)  # fwd all-gather, bwd all-gather + reduce-scatter
+    cp_mb = np.maximum(n_cp * cp_one * L * per_stage - 3.5 * core_layers, 0.0)
 
     # ---- expert parallel: dispatch + combine all-to-all per MoE layer, fwd and bwd
     if model.moe:
         a2a = tok * model.moe.top_k * model.hidden * ab / t
-        _, n_out_e, bw_e_in, bw_e_out = m.group_bw(e, t * c)
-        bw_e = np.where(n_out_e > 1, bw_e_out, bw_e_in)
-        ep_mb = (
-            4.0
-            * n_moe
-            * per_stage
-            * coll.all_to_all(a2a, e, bw_e, np.where(n_out_e > 1, m.out_lat, m.up_lat))
-        )
+        n_in_e, n_out_e, bw_e_in, bw_e_out = m.group_bw(e, t * c)
+        # the share bound for ranks in the same domain moves on the fast fabric while the rest
+        # crosses the scale-out network, at the same time: the slower of the two sets the pace
+        inside = (n_in_e - 1.0) / e * a2a / bw_e_in
+        outside = (e - n_in_e) / e * a2a / bw_e_out
+        lat = np.where(n_out_e > 1, m.out_lat, m.up_lat) * np.ceil(np.log2(np.maximum(e, 2.0)))
+        one_a2a = np.where(e > 1, np.maximum(inside, outside) + lat, 0.0)
+        n_a2a = 4.0 + 2.0 * (lay.recompute == _FULL)  # dispatch + combine, fwd and bwd (+ recompute)
+        ep_mb = n_a2a * n_moe * per_stage * one_a2a
         ep_mb = ep_mb * (1.0 - params.ep_overlap)
     else:
         ep_mb = 0.0 * fwd
@@ -306,7 +314,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     bw_p = np.where(n_out_p > 1, m.out_bw, m.up_bw)
     # Megatron's scatter/gather optimisation (Narayanan et al. 2021 §4.1) splits each p2p over the
     # TP ranks' links, as SP does.
-    p2p = coll.p2p(tok * model.hidden * ab / t, bw_p, m.out_lat)
+    p2p = coll.p2p(tok * model.hidden * ab / t, bw_p, np.where(n_out_p > 1, m.out_lat, m.up_lat))
     pp_time = np.where(p > 1, 2.0 * (mb * v + p - 1.0) * p2p, 0.0)
     bubble = (p - 1.0) / v * mb_time
 
@@ -326,12 +334,15 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         a = coll.hierarchical_all_reduce if both else coll.hierarchical_all_gather
         return a(size, n_in_x, n_out_x, bw_x_in, m.up_lat, bw_x_out, m.out_lat)
 
-    gbytes = params.grad_comm_bytes
+    gbytes = max(params.grad_comm_bytes, sb.grads)  # fp32 training communicates 4-byte gradients
     # trainable parameters: all, or only the LoRA adapters (frozen weights have no grads/optimizer)
     lora_share = lora_fraction(model, job.lora_rank)
-    grad_red = lora_share * (dp_coll(dense_p * gbytes, both=True) + ep_dp_coll(expert_p * gbytes, both=True))
-    gather = dp_coll(dense_p * sb.weights, both=False) + ep_dp_coll(expert_p * sb.weights, both=False)
     zero3 = lay.zero >= 3
+    full_red = dp_coll(dense_p * gbytes, both=True) + ep_dp_coll(expert_p * gbytes, both=True)
+    # ZeRO-3 only reduce-scatters gradients (its parameter gathers are priced in z3_total)
+    scatter = dp_coll(dense_p * gbytes, both=False) + ep_dp_coll(expert_p * gbytes, both=False)
+    grad_red = lora_share * np.where(zero3, scatter, full_red)
+    gather = dp_coll(dense_p * sb.weights, both=False) + ep_dp_coll(expert_p * sb.weights, both=False)
     # ZeRO 0: all-reduce. ZeRO 1/2: reduce-scatter grads + all-gather params (same volume).
     # ZeRO 3: all-gather params in forward and in backward of every micro-batch, prefetched.
     # Overlap: without ZeRO-3 the bucketed gradient reduction hides behind the last micro-batch's
@@ -355,6 +366,12 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     g_div = np.where(lay.zero >= 2, dpc, 1.0)
     g_div_x = np.where(lay.zero >= 2, edp, 1.0)
     mem_w = sb.weights * (dense_p / w_div + expert_p / w_div_x)
+    # ZeRO-3 holds gathered copies too: the current and the prefetched layer (weights) and the
+    # current layer's unsharded gradient, plus the gathered embedding / LM head on an end stage
+    emb_dev = model.vocab * model.hidden / t
+    layer_dev = (dense_p - emb_dev + expert_p) / np.maximum(stage_layers(L, p, v), 1.0)
+    gathered = (2.0 * sb.weights + lora_share * sb.grads) * layer_dev + sb.weights * emb_dev
+    mem_w = mem_w + np.where(zero3 & (dpc > 1), gathered, 0.0)
     mem_g = lora_share * sb.grads * (dense_p / g_div + expert_p / g_div_x)
     mem_o = sb.optimizer * opt_params
     act_dense = activation_bytes_per_layer(model, lay, s, ab, moe=False, flash=flash)
