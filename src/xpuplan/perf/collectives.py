@@ -20,27 +20,26 @@ import numpy as np
 Arr = np.ndarray | float
 
 
-def _steps(n: Arr) -> np.ndarray:
-    return np.maximum(np.asarray(n, dtype=float) - 1.0, 0.0)
+def _ranks(n: Arr) -> np.ndarray:
+    """Group sizes as floats, at least one rank."""
+    return np.maximum(n, 1.0)
 
 
-def _hops(n: Arr) -> np.ndarray:
-    """Latency steps of a tree / recursive-doubling collective over ``n`` ranks."""
-    return np.ceil(np.log2(np.maximum(np.asarray(n, dtype=float), 1.0)))
+def _hops(n: np.ndarray) -> np.ndarray:
+    """Latency steps of a tree / recursive-doubling collective over ``n`` ranks (0 for one rank)."""
+    return np.ceil(np.log2(n))
 
 
 def all_reduce(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
-    """Ring all-reduce of ``size`` bytes over ``n`` ranks at ``bw`` bytes/s per rank."""
-    n = np.asarray(n, dtype=float)
-    k = _steps(n)
-    return np.where(n > 1, 2.0 * k / np.maximum(n, 1.0) * size / bw + 2.0 * _hops(n) * lat, 0.0)
+    """Ring all-reduce of ``size`` bytes over ``n`` ranks at ``bw`` bytes/s per rank (0 for n = 1)."""
+    n = _ranks(n)
+    return 2.0 * (n - 1.0) / n * size / bw + 2.0 * _hops(n) * lat
 
 
 def all_gather(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
-    """Ring all-gather (or reduce-scatter) whose full result is ``size`` bytes."""
-    n = np.asarray(n, dtype=float)
-    k = _steps(n)
-    return np.where(n > 1, k / np.maximum(n, 1.0) * size / bw + _hops(n) * lat, 0.0)
+    """Ring all-gather (or reduce-scatter) whose full result is ``size`` bytes (0 for n = 1)."""
+    n = _ranks(n)
+    return (n - 1.0) / n * size / bw + _hops(n) * lat
 
 
 reduce_scatter = all_gather
@@ -48,30 +47,27 @@ reduce_scatter = all_gather
 
 def all_to_all(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
     """All-to-all where each rank sends ``size`` bytes in all (a 1/n share stays local)."""
-    n = np.asarray(n, dtype=float)
-    k = _steps(n)
-    return np.where(n > 1, k / np.maximum(n, 1.0) * size / bw + _hops(n) * lat, 0.0)
+    return all_gather(size, n, bw, lat)
 
 
 def p2p(size: Arr, bw: Arr, lat: Arr) -> np.ndarray:
     """One point-to-point send."""
-    return np.asarray(size, dtype=float) / bw + lat
+    return np.asarray(size / bw + lat)
 
 
 def hierarchical_all_reduce(
     size: Arr, n_in: Arr, n_out: Arr, bw_in: Arr, lat_in: Arr, bw_out: Arr, lat_out: Arr
 ) -> np.ndarray:
     """All-reduce over ``n_in × n_out`` ranks: ``n_in`` per fast domain, ``n_out`` domains."""
-    n_in = np.maximum(np.asarray(n_in, dtype=float), 1.0)
-    inner = reduce_scatter(size, n_in, bw_in, lat_in) + all_gather(size, n_in, bw_in, lat_in)
-    return inner + all_reduce(np.asarray(size, dtype=float) / n_in, n_out, bw_out, lat_out)
+    n_in = _ranks(n_in)
+    inner = 2.0 * all_gather(size, n_in, bw_in, lat_in)  # reduce-scatter + all-gather
+    return inner + all_reduce(size / n_in, n_out, bw_out, lat_out)
 
 
 def hierarchical_all_gather(
     size: Arr, n_in: Arr, n_out: Arr, bw_in: Arr, lat_in: Arr, bw_out: Arr, lat_out: Arr
 ) -> np.ndarray:
     """All-gather (or reduce-scatter) over ``n_in × n_out`` ranks, two levels."""
-    n_in = np.maximum(np.asarray(n_in, dtype=float), 1.0)
-    n_out = np.maximum(np.asarray(n_out, dtype=float), 1.0)
-    outer = all_gather(np.asarray(size, dtype=float) / n_in, n_out, bw_out, lat_out)
+    n_in = _ranks(n_in)
+    outer = all_gather(size / n_in, n_out, bw_out, lat_out)
     return outer + all_gather(size, n_in, bw_in, lat_in)

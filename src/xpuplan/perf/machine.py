@@ -69,7 +69,8 @@ class Machine:
                 reach *= _
             return used / len(dims)
         if su.topology is Topology.MESH:
-            return np.clip((n_in - 1.0) / max(self.domain - 1, 1), 1.0 / max(self.domain - 1, 1), 1.0)
+            links = max(self.domain - 1, 1)
+            return np.minimum(np.maximum((n_in - 1.0) / links, 1.0 / links), 1.0)
         return np.ones_like(n_in)
 
     def split(self, group: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,11 +79,9 @@ class Machine:
         ``inner`` is the product of the degrees placed inside this group (rank stride).
         """
         group = np.asarray(group, dtype=float)
-        inner = np.asarray(inner, dtype=float)
         fit = np.floor(self.domain / np.maximum(inner, 1.0))
-        n_in = np.clip(fit, 1.0, group)
-        n_out = np.ceil(group / n_in)
-        return n_in, n_out
+        n_in = np.minimum(np.maximum(fit, 1.0), group)
+        return n_in, np.ceil(group / n_in)
 
     def group_bw(self, group: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n_in, n_out, bw_in, bw_out) for a group at stride ``inner``."""
