@@ -357,27 +357,28 @@ def validate(path: Path, catalog: Catalog | None = None, search_best: bool = Tru
                 out.append(predict_train_case(c, cat, search_best))
             else:
                 out.append(predict_infer_case(c, cat))
-        except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError, AttributeError) as e:
+            # one unreadable case must not cost the predictions of the others: it is reported
+            # unpredicted, with where and why
             what = f"no '{e.args[0]}'" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
-            raise DataError(
-                f"case '{c['id']}' is malformed ({what})",
-                "See ../shared/validation/README.md for the schema",
-                _case_where(path, c["id"]),
-            ) from e
+            out.append(_unpredicted(c, f"{_case_where(path, c['id'])}: the case could not be read ({what})"))
         except XpuplanError as e:
-            out.append(
-                CaseResult(
-                    c["id"],
-                    c["task"],
-                    c.get("vendor", ""),
-                    c["hardware"].get("chip_key", ""),
-                    None,
-                    None,
-                    None,
-                    reason=e.one_line(),
-                )
-            )
+            out.append(_unpredicted(c, e.one_line()))
     return out
+
+
+def _unpredicted(c: dict[str, Any], reason: str) -> CaseResult:
+    hw = c["hardware"] if isinstance(c.get("hardware"), dict) else {}
+    return CaseResult(
+        str(c["id"]),
+        str(c["task"]),
+        str(c.get("vendor", "")),
+        str(hw.get("chip_key", "")),
+        None,
+        None,
+        None,
+        reason=reason,
+    )
 
 
 # MLPerf Llama 2 70B (OpenOrca subset): the case files state outputs of ~292 tokens and inputs "up to

@@ -1,0 +1,70 @@
+"""Validation harness: the README's metric rule, stated layouts, and robustness to odd cases."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xpuplan.planner.validate import measured_metric, stated_layout, validate
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "validation" / "dev.yaml"
+
+
+def _case(**measured: object) -> dict[str, object]:
+    return {
+        "id": "x",
+        "task": "train",
+        "hardware": {"chip_key": "nvidia-h100-sxm", "count": 8},
+        "model": {"seq_len": 2048},
+        "parallel": {"global_batch_tokens": 1_048_576},
+        "measured": measured,
+    }
+
+
+@pytest.mark.parametrize(
+    "measured, want",
+    [
+        ({"tokens_per_s_per_chip": 1000.0, "mfu": 0.5}, ("tokens_per_s_per_chip", 1000.0)),  # rule 1 first
+        ({"tokens_per_s_total": 8000.0}, ("tokens_per_s_per_chip", 1000.0)),  # rule 2: total / chips
+        ({"step_time_s": 131.072}, ("tokens_per_s_per_chip", 1000.0)),  # rule 3: batch tokens / step / chips
+        ({"seqs_per_s": 3.90625}, ("tokens_per_s_per_chip", 1000.0)),  # rule 4: seqs/s × seq / chips
+        ({"mfu": 0.41}, ("mfu", 0.41)),  # no throughput at all: MFU
+    ],
+)
+def test_metric_rule(measured: dict[str, float], want: tuple[str, float]) -> None:
+    got = measured_metric(_case(**measured))
+    assert got is not None and got[0] == want[0] and got[1] == pytest.approx(want[1])
+
+
+def test_neuron_degrees_in_cores_become_chips() -> None:
+    c = {
+        "id": "n",
+        "hardware": {"count": 512},
+        "notes": "",
+        "parallel": {"tp": 32, "pp": 8, "dp": 4, "other": "degrees are in NeuronCores"},
+    }
+    fixed = stated_layout(c, 512)
+    assert fixed["tp"] * fixed["pp"] * fixed["dp"] == 512
+
+
+def test_one_odd_case_does_not_stop_the_others(tmp_path: Path) -> None:
+    if not DEV.exists():
+        pytest.skip("../shared/validation/dev.yaml not present")
+    cases = yaml.safe_load(DEV.read_text())
+    picked = [
+        c for c in cases if c["id"].startswith(("nv-a100-train-megatron-22b", "nv-h100-infer-llama3-70b-tp2"))
+    ]
+    assert len(picked) == 2
+    odd = copy.deepcopy(picked[0])
+    odd["id"] = "odd"
+    odd["parallel"]["microbatch"] = "four"  # free text where a number was expected
+    odd["model"]["heads"] = None  # and a missing shape field
+    f = tmp_path / "cases.yaml"
+    f.write_text(yaml.safe_dump([*picked, odd]))
+    results = {r.id: r for r in validate(f, search_best=False)}
+    assert results[picked[0]["id"]].predicted is not None
+    assert results[picked[1]["id"]].predicted is not None
+    assert results["odd"].predicted is None and results["odd"].reason
