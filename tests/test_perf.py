@@ -136,3 +136,22 @@ def test_mfu_matches_palm_accounting(catalog: Catalog) -> None:
     palm = 6 * n + 12 * model.layers * model.heads * model.head_dim * 4096
     assert e.mfu == pytest.approx(e.tokens_per_s * palm / (8 * 989.4e12), rel=1e-6)
     assert np.isfinite(e.hfu) and e.hfu >= e.mfu
+
+
+@settings(max_examples=80, deadline=None)
+@given(lo=_layouts, ep_moe=st.booleans())
+def test_scalar_estimate_equals_array_row(catalog: Catalog, lo: Layout, ep_moe: bool) -> None:
+    """estimate_train runs the formulas on Python floats (perf/xp.py); the search runs them on
+    arrays. Both must give the same numbers for any layout, feasible or not."""
+    m = _machine(catalog, "nvidia-h100-sxm", "aws-p5.48xlarge", 64)
+    model = get_model("mixtral-8x7b" if ep_moe else "llama-3-8b")
+    lo = _fix_dp(lo, 64)
+    if ep_moe:
+        lo = replace(lo, ep=2 if lo.dp % 2 == 0 else 1)
+    job = TrainJob(model, 64, 4096)
+    one = estimate_train(job, lo, m)
+    arr = evaluate_train(job, LayoutArray.from_layouts([lo, lo]), m, default_params())
+    assert one.step_time_s == pytest.approx(float(arr.step_time[1]), rel=1e-12)
+    assert one.memory_total_bytes == pytest.approx(float(arr.mem_total[1]), rel=1e-12)
+    for k, v in one.time_s.items():
+        assert v == pytest.approx(float(arr.time[k][1]), rel=1e-12, abs=1e-15)

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from xpuplan.perf import xp
+
 Arr = np.ndarray | float
 
 
 def _ranks(n: Arr) -> np.ndarray:
     """Group sizes as floats, at least one rank."""
-    return np.maximum(n, 1.0)
+    return xp.maximum(n, 1.0)
 
 
 def _hops(n: np.ndarray) -> np.ndarray:
     """Latency steps of a tree / recursive-doubling collective over ``n`` ranks (0 for one rank)."""
-    return np.ceil(np.log2(n))
+    return xp.ceil(xp.log2(n))
 
 
 def all_reduce(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
@@ -52,7 +54,7 @@ def all_to_all(size: Arr, n: Arr, bw: Arr, lat: Arr) -> np.ndarray:
 
 def p2p(size: Arr, bw: Arr, lat: Arr) -> np.ndarray:
     """One point-to-point send."""
-    return np.asarray(size / bw + lat)
+    return size / bw + lat  # type: ignore[return-value]
 
 
 def hierarchical_all_reduce(

@@ -11,7 +11,8 @@ from typing import Any
 
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.records import System
-from xpuplan.layout.layout import Layout, LayoutArray, Reason, check
+from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, check
+from xpuplan.perf import xp
 from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams, default_params
 from xpuplan.perf.train import MEM_PARTS, TIME_PARTS, TrainArrays, evaluate_train
@@ -63,25 +64,34 @@ class TrainEstimate:
         }
 
 
-def row_estimate(job: TrainJob, res: TrainArrays, lay: LayoutArray, i: int, reason: int) -> TrainEstimate:
-    """Row ``i`` of an array evaluation as a :class:`TrainEstimate`."""
-    step = float(res.step_time[i])
+def row_estimate(
+    job: TrainJob, res: TrainArrays, lay: LayoutArray | Layout, i: int, reason: int
+) -> TrainEstimate:
+    """Row ``i`` of an evaluation (arrays, or the scalars of one layout) as a :class:`TrainEstimate`."""
+    step = float(xp.at(res.step_time, i))
     steps = job.steps
-    layout = lay.row(i)
+    layout = lay if isinstance(lay, Layout) else lay.row(i)
     return TrainEstimate(
         layout=layout,
         chips=layout.chips,
         step_time_s=step,
-        time_s={k: float(res.time[k][i]) for k in TIME_PARTS},
-        memory_bytes={k: float(res.memory[k][i]) for k in MEM_PARTS},
-        memory_total_bytes=float(res.mem_total[i]),
+        time_s={k: float(xp.at(res.time[k], i)) for k in TIME_PARTS},
+        memory_bytes={k: float(xp.at(res.memory[k], i)) for k in MEM_PARTS},
+        memory_total_bytes=float(xp.at(res.mem_total, i)),
         memory_capacity_bytes=res.mem_capacity,
-        tokens_per_s=float(res.tokens_per_s[i]),
-        mfu=float(res.mfu[i]),
-        hfu=float(res.hfu[i]),
+        tokens_per_s=float(xp.at(res.tokens_per_s, i)),
+        mfu=float(xp.at(res.mfu, i)),
+        hfu=float(xp.at(res.hfu, i)),
         reason=Reason(int(reason)),
         time_to_train_s=None if steps is None else steps * step,
     )
+
+
+def scalar_view(layout: Layout) -> LayoutArray:
+    """One layout as plain Python numbers in the LayoutArray shape: the perf formulas then run on
+    floats (fast) through the same code the vectorised search runs on arrays (see perf/xp.py)."""
+    kw: dict[str, Any] = {f: int(getattr(layout, f)) for f in LAYOUT_FIELDS}
+    return LayoutArray(**kw)
 
 
 def estimate_train(
@@ -91,12 +101,12 @@ def estimate_train(
     params = params or default_params()
     lay = LayoutArray.from_layout(layout)
     structural = check(lay, job.model, machine.chips, job.global_batch, job.seq_len, machine.domain)
-    res = evaluate_train(job, lay, machine, params)
-    reason = int(structural[0]) or int(res.reason[0])
+    res = evaluate_train(job, scalar_view(layout), machine, params)
+    reason = int(structural[0]) or int(xp.at(res.reason, 0))
     max_chips = machine.system.scale_out.max_chips
     if not reason and max_chips is not None and machine.chips > max_chips:
         reason = int(Reason.CLUSTER)
-    return row_estimate(job, res, lay, 0, reason)
+    return row_estimate(job, res, layout, 0, reason)
 
 
 def default_system(catalog: Catalog, chip_id: str) -> System:

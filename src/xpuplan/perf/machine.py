@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xpuplan.hardware.records import Chip, Dtype, System, Topology
+from xpuplan.perf import xp
 
 MAX_CHIPS = 10_000_000  # the largest cluster anyone plans (10x the million-TPU deals of 2025)
 
@@ -59,10 +60,9 @@ class Machine:
     def up_fraction(self, n_in: np.ndarray) -> np.ndarray:
         """Share of the per-chip scale-up bandwidth a group of ``n_in`` ranks can use."""
         su = self.system.scale_up
-        n_in = np.asarray(n_in, dtype=float)
         if su.topology is Topology.TORUS or su.topology is Topology.RING:
             dims = sorted(su.torus_dims) if su.torus_dims else [self.domain]
-            used = np.ones_like(n_in)
+            used = xp.ones_like(n_in)
             reach = float(dims[0])
             for _ in dims[1:]:
                 used = used + (n_in > reach)
@@ -70,21 +70,20 @@ class Machine:
             return used / len(dims)
         if su.topology is Topology.MESH:
             links = max(self.domain - 1, 1)
-            return np.minimum(np.maximum((n_in - 1.0) / links, 1.0 / links), 1.0)
-        return np.ones_like(n_in)
+            return xp.minimum(xp.maximum((n_in - 1.0) / links, 1.0 / links), 1.0)
+        return xp.ones_like(n_in)
 
     def split(self, group: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Ranks of a group inside one domain and the number of domains it spans.
 
         ``inner`` is the product of the degrees placed inside this group (rank stride).
         """
-        group = np.asarray(group, dtype=float)
-        fit = np.floor(self.domain / np.maximum(inner, 1.0))
-        n_in = np.minimum(np.maximum(fit, 1.0), group)
-        return n_in, np.ceil(group / n_in)
+        fit = xp.floor(self.domain / xp.maximum(inner, 1.0))
+        n_in = xp.minimum(xp.maximum(fit, 1.0), group)
+        return n_in, xp.ceil(group / n_in)
 
     def group_bw(self, group: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n_in, n_out, bw_in, bw_out) for a group at stride ``inner``."""
         n_in, n_out = self.split(group, inner)
         bw_in = self.up_bw * self.up_fraction(n_in)
-        return n_in, n_out, bw_in, np.full_like(n_in, self.out_bw)
+        return n_in, n_out, bw_in, xp.full_like(n_in, self.out_bw)

@@ -20,12 +20,14 @@ References, by term:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from xpuplan.layout.layout import LayoutArray, Reason, Recompute
 from xpuplan.perf import collectives as coll
+from xpuplan.perf import xp
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
 from xpuplan.units import GIB
@@ -37,8 +39,8 @@ _FULL, _SEL = int(Recompute.FULL), int(Recompute.SELECTIVE)  # plain ints: cheap
 
 
 def _by_recompute(rc: F, full: F | float, selective: F | float, none: F | float) -> F:
-    """Pick per layout by recompute policy (np.where chain; np.select is slow on small arrays)."""
-    return np.where(rc == _FULL, full, np.where(rc == _SEL, selective, none))
+    """Pick per layout by recompute policy (a where-chain; np.select is slow on small arrays)."""
+    return xp.where(rc == _FULL, full, xp.where(rc == _SEL, selective, none))
 
 
 TIME_PARTS = (
@@ -81,7 +83,7 @@ def _half(dtype: str) -> str:
 
 def stage_layers(L: int, p: F, v: F) -> F:
     """Layers on the slowest pipeline stage: ``ceil(L / (p·v))`` per virtual chunk, ``v`` chunks."""
-    return np.ceil(L / (p * v)) * v
+    return xp.ceil(L / (p * v)) * v
 
 
 def _eff(m: Machine, n: F, dtype: str = "bf16") -> F:
@@ -92,7 +94,7 @@ def _eff(m: Machine, n: F, dtype: str = "bf16") -> F:
 
 
 def _gemm_time(m: Machine, peak: float, flops: F, n_min: F, dtype: str = "bf16") -> F:
-    return flops / (peak * _eff(m, np.maximum(n_min, 1.0), dtype))
+    return flops / (peak * _eff(m, xp.maximum(n_min, 1.0), dtype))
 
 
 def _layer_times(
@@ -103,17 +105,17 @@ def _layer_times(
     Returns (matmul + element-wise time, attention-core time, element-wise bytes).
     """
     peak = m.peak(dtype)
-    t = lay.tp.astype(float)
+    t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp  # tokens per device per micro-batch
     h = model.hidden
     attn_flops = 2.0 * tok * model.attn_params() / t
-    t_attn = _gemm_time(m, peak, attn_flops, np.minimum(np.minimum(tok, h), model.q_dim / t), dtype)
+    t_attn = _gemm_time(m, peak, attn_flops, xp.minimum(xp.minimum(tok, h), model.q_dim / t), dtype)
     if moe and model.moe:
         k = model.moe.top_k + model.moe.shared_experts
         fe = model.moe.expert_ffn
         mlp_flops = 2.0 * tok * k * model.mlp_params(fe) / t
         tok_per_expert = tok * model.moe.top_k * lay.ep / model.moe.experts
-        t_mlp = _gemm_time(m, peak, mlp_flops, np.minimum(np.minimum(tok_per_expert, h), fe / t), dtype)
+        t_mlp = _gemm_time(m, peak, mlp_flops, xp.minimum(xp.minimum(tok_per_expert, h), fe / t), dtype)
         act_elems: float = k * fe * (3 if model.ffn_type.matrices == 3 else 2)
         # token permutation for dispatch and combine: each routed copy of a token's hidden state is
         # read and written twice (permute, unpermute), plus the router's gate values
@@ -124,7 +126,7 @@ def _layer_times(
             m,
             peak,
             2.0 * tok * model.mlp_params(f) / t,
-            np.minimum(np.minimum(tok, h), f / t),
+            xp.minimum(xp.minimum(tok, h), f / t),
             dtype,
         )
         act_elems = f * (3 if model.ffn_type.matrices == 3 else 2)
@@ -141,11 +143,11 @@ def _layer_times(
         t_core = core_flops / (bf16_peak * m.chip.efficiency.attention * q / (q + 128.0))
     else:
         core_flops = tok * model.attn_flops_per_token(s, causal=False) / model.layers / t
-        t_core = _gemm_time(m, bf16_peak, core_flops, np.minimum(model.head_dim, s) + 0.0 * t)
+        t_core = _gemm_time(m, bf16_peak, core_flops, xp.minimum(model.head_dim, s) + 0.0 * t)
         t_core = t_core + tok * 9.0 * model.heads * s / t / (m.chip.mem_bw * m.chip.efficiency.memory)
     # Element-wise traffic per token: norms and residuals (10·h elements read+written, replicated
     # over TP unless SP), activation function and RoPE (sharded over TP).
-    rep = 10.0 * h / np.where(lay.sp == 1, t, 1.0)
+    rep = 10.0 * h / xp.where(lay.sp == 1, t, 1.0)
     shard = (act_elems + 2.0 * (model.heads + model.kv_heads) * model.head_dim) / t
     ew_bytes = tok * (rep + shard) * 2.0
     t_ew = ew_bytes / (m.chip.mem_bw * m.chip.efficiency.memory)
@@ -167,7 +169,7 @@ def activation_bytes_per_layer(
     inputs, dropout masks) are split over TP only with SP; the rest always. ``flash`` drops the
     5·a·s score terms (fused attention keeps only softmax statistics).
     """
-    t = lay.tp.astype(float)
+    t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp
     h = model.hidden
     if moe and model.moe:
@@ -178,10 +180,10 @@ def activation_bytes_per_layer(
     rep = 4.0 * h * act_bytes + (2.0 * h if dropout else 0.0)  # bytes per token
     shard = ((model.heads + 2 * model.kv_heads) * model.head_dim + model.q_dim + mlp) * act_bytes
     scores = 0.0 if flash else 5.0 * model.heads * s + 0.0 * lay.cp  # 2+1+2 bytes per score, s keys
-    per_tok = rep / np.where(lay.sp == 1, t, 1.0) + (shard + scores) / t
+    per_tok = rep / xp.where(lay.sp == 1, t, 1.0) + (shard + scores) / t
     full = tok * per_tok
-    inputs_only = tok * h * act_bytes / np.where(lay.sp == 1, t, 1.0)
-    sel = tok * (rep / np.where(lay.sp == 1, t, 1.0) + shard / t)
+    inputs_only = tok * h * act_bytes / xp.where(lay.sp == 1, t, 1.0)
+    sel = tok * (rep / xp.where(lay.sp == 1, t, 1.0) + shard / t)
     return _by_recompute(
         lay.recompute,
         inputs_only,
@@ -204,10 +206,10 @@ def lora_fraction(model: Model, rank: int | None) -> float:
 
 def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
     """(non-expert, expert) parameters held by the most loaded device (a first or last stage)."""
-    t = lay.tp.astype(float)
-    p = lay.pp.astype(float)
+    t = xp.fl(lay.tp)
+    p = xp.fl(lay.pp)
     L = model.layers
-    share = stage_layers(L, p, lay.vpp.astype(float)) / L
+    share = stage_layers(L, p, xp.fl(lay.vpp)) / L
     # shared experts and the router are replicated on every EP rank: they are dense parameters
     shared = 0.0
     if model.moe:
@@ -224,9 +226,9 @@ def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
         / t
     )
     emb = model.vocab * model.hidden / t
-    n_emb = np.where((p == 1) & (not model.tied_embeddings), 2.0, 1.0)
+    n_emb = xp.where((p == 1) & (not model.tied_embeddings), 2.0, 1.0)
     dense = dense + n_emb * emb
-    expert = np.zeros_like(dense)
+    expert = xp.zeros_like(dense)
     if model.moe:
         per_layer = model.moe.experts / lay.ep * model.mlp_params(model.moe.expert_ffn) / t
         expert = model.moe_layers * per_layer * share
@@ -240,9 +242,9 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     # matmul format: fp8/int8/fp32 as asked; bf16 and fp16 run at the 16-bit rate
     dtype = job.precision if job.precision in ("fp8", "int8", "fp32") else "bf16"
     peak = m.peak(dtype)
-    t, p, d, c, e, v = (getattr(lay, k).astype(float) for k in ("tp", "pp", "dp", "cp", "ep", "vpp"))
-    b = lay.microbatch.astype(float)
-    mb = np.maximum(np.floor(B / (d * b)), 1.0)  # micro-batches per step per pipeline
+    t, p, d, c, e, v = (xp.fl(getattr(lay, k)) for k in ("tp", "pp", "dp", "cp", "ep", "vpp"))
+    b = xp.fl(lay.microbatch)
+    mb = xp.maximum(xp.floor(B / (d * b)), 1.0)  # micro-batches per step per pipeline
     L = model.layers
     n_moe = model.moe_layers
     n_dense = L - n_moe
@@ -261,7 +263,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     tok = b * s / c
     head_flops = 2.0 * tok * model.vocab * model.hidden / t
     t_head = _gemm_time(
-        m, m.peak(_half(dtype)), head_flops, np.minimum(np.minimum(tok, model.hidden), model.vocab / t)
+        m, m.peak(_half(dtype)), head_flops, xp.minimum(xp.minimum(tok, model.hidden), model.vocab / t)
     )
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
     fwd = fwd_layers + t_head
@@ -278,19 +280,19 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     comp_mb = fwd + bwd
 
     # ---- tensor parallel: 2 all-reduces (or RS+AG with SP) per layer fwd, 2 bwd, 2 more if full rc
-    _, _, bw_tp, _ = m.group_bw(t, np.ones_like(t))
+    _, _, bw_tp, _ = m.group_bw(t, xp.ones_like(t))
     n_tp = (4.0 + 2.0 * (lay.recompute == _FULL)) * L * per_stage
     t_tp_one = coll.all_reduce(tok * model.hidden * ab, t, bw_tp, m.up_lat)
     tp_mb = n_tp * t_tp_one * (1.0 - params.tp_overlap * lay.tp_overlap)
 
     # ---- context parallel: ring exchange of K,V per layer (fwd AG, bwd AG + RS), hidden by attention
-    kv_shard = 1.0 if model.mla else np.minimum(t, model.kv_heads)  # KV heads replicate beyond TP = n_kv
+    kv_shard = 1.0 if model.mla else xp.minimum(t, model.kv_heads)  # KV heads replicate beyond TP = n_kv
     kv_layer = b * s * model.kv_values_per_token() / L * ab / kv_shard
     _, n_out_c, bw_c_in, bw_c_out = m.group_bw(c, t)
-    bw_c = np.where(n_out_c > 1, bw_c_out, bw_c_in)
-    cp_one = coll.all_gather(kv_layer, c, bw_c, np.where(n_out_c > 1, m.out_lat, m.up_lat))
+    bw_c = xp.where(n_out_c > 1, bw_c_out, bw_c_in)
+    cp_one = coll.all_gather(kv_layer, c, bw_c, xp.where(n_out_c > 1, m.out_lat, m.up_lat))
     n_cp = 3.0 + 1.0 * (lay.recompute == _FULL)  # fwd all-gather, bwd all-gather + reduce-scatter
-    cp_mb = np.maximum(n_cp * cp_one * L * per_stage - 3.5 * core_layers, 0.0)
+    cp_mb = xp.maximum(n_cp * cp_one * L * per_stage - 3.5 * core_layers, 0.0)
 
     # ---- expert parallel: dispatch + combine all-to-all per MoE layer, fwd and bwd
     if model.moe:
@@ -300,8 +302,8 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         # crosses the scale-out network, at the same time: the slower of the two sets the pace
         inside = (n_in_e - 1.0) / e * a2a / bw_e_in
         outside = (e - n_in_e) / e * a2a / bw_e_out
-        lat = np.where(n_out_e > 1, m.out_lat, m.up_lat) * np.ceil(np.log2(np.maximum(e, 2.0)))
-        one_a2a = np.where(e > 1, np.maximum(inside, outside) + lat, 0.0)
+        lat = xp.where(n_out_e > 1, m.out_lat, m.up_lat) * xp.ceil(xp.log2(xp.maximum(e, 2.0)))
+        one_a2a = xp.where(e > 1, xp.maximum(inside, outside) + lat, 0.0)
         n_a2a = 4.0 + 2.0 * (lay.recompute == _FULL)  # dispatch + combine, fwd and bwd (+ recompute)
         ep_mb = n_a2a * n_moe * per_stage * one_a2a
         ep_mb = ep_mb * (1.0 - params.ep_overlap)
@@ -311,11 +313,11 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     # ---- pipeline: p2p per micro-batch per boundary, bubble (p-1)/v stage-times
     mb_time = comp_mb + rc + tp_mb + ep_mb + cp_mb
     _, n_out_p, _, _ = m.group_bw(p, t * c * d)
-    bw_p = np.where(n_out_p > 1, m.out_bw, m.up_bw)
+    bw_p = xp.where(n_out_p > 1, m.out_bw, m.up_bw)
     # Megatron's scatter/gather optimisation (Narayanan et al. 2021 §4.1) splits each p2p over the
     # TP ranks' links, as SP does.
-    p2p = coll.p2p(tok * model.hidden * ab / t, bw_p, np.where(n_out_p > 1, m.out_lat, m.up_lat))
-    pp_time = np.where(p > 1, 2.0 * (mb * v + p - 1.0) * p2p, 0.0)
+    p2p = coll.p2p(tok * model.hidden * ab / t, bw_p, xp.where(n_out_p > 1, m.out_lat, m.up_lat))
+    pp_time = xp.where(p > 1, 2.0 * (mb * v + p - 1.0) * p2p, 0.0)
     bubble = (p - 1.0) / v * mb_time
 
     # ---- data parallel: gradient reduction (+ parameter gathers for ZeRO-3) over DP×CP
@@ -323,7 +325,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     sb = state_bytes(job.precision)
     dpc = d * c
     n_in_d, n_out_d, bw_d_in, bw_d_out = m.group_bw(dpc, t)
-    edp = np.maximum(dpc / e, 1.0)
+    edp = xp.maximum(dpc / e, 1.0)
     n_in_x, n_out_x, bw_x_in, bw_x_out = m.group_bw(edp, t * e)
 
     def dp_coll(size: F, both: bool) -> F:
@@ -341,7 +343,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     full_red = dp_coll(dense_p * gbytes, both=True) + ep_dp_coll(expert_p * gbytes, both=True)
     # ZeRO-3 only reduce-scatters gradients (its parameter gathers are priced in z3_total)
     scatter = dp_coll(dense_p * gbytes, both=False) + ep_dp_coll(expert_p * gbytes, both=False)
-    grad_red = lora_share * np.where(zero3, scatter, full_red)
+    grad_red = lora_share * xp.where(zero3, scatter, full_red)
     gather = dp_coll(dense_p * sb.weights, both=False) + ep_dp_coll(expert_p * sb.weights, both=False)
     # ZeRO 0: all-reduce. ZeRO 1/2: reduce-scatter grads + all-gather params (same volume).
     # ZeRO 3: all-gather params in forward and in backward of every micro-batch, prefetched.
@@ -349,29 +351,29 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     # backward; with ZeRO-3 the prefetched parameter gathers and the reduction share the whole
     # step's compute as their window. One window per step, so faster compute never hides more.
     ov = params.dp_overlap * lay.dp_overlap
-    z3_total = np.where(zero3 & (dpc > 1), mb * 2.0 * gather, 0.0)
-    window = np.where(zero3, mb * comp_mb, bwd)
-    dp_exposed = np.maximum(grad_red + z3_total - ov * window, 0.0)
+    z3_total = xp.where(zero3 & (dpc > 1), mb * 2.0 * gather, 0.0)
+    window = xp.where(zero3, mb * comp_mb, bwd)
+    dp_exposed = xp.maximum(grad_red + z3_total - ov * window, 0.0)
 
     # ---- optimizer: memory-bound Adam update over the local shard
-    shard_div = np.where(lay.zero >= 1, dpc, 1.0)
-    opt_params = lora_share * (dense_p / shard_div + expert_p / np.where(lay.zero >= 1, edp, 1.0))
+    shard_div = xp.where(lay.zero >= 1, dpc, 1.0)
+    opt_params = lora_share * (dense_p / shard_div + expert_p / xp.where(lay.zero >= 1, edp, 1.0))
     t_opt = params.optimizer_bytes_per_param * opt_params / (m.chip.mem_bw * m.chip.efficiency.memory)
 
     step = mb * mb_time + bubble + pp_time + dp_exposed + t_opt
 
     # ---- memory per device -----------------------------------------------------------------------
-    w_div = np.where(zero3, dpc, 1.0)
-    w_div_x = np.where(zero3, edp, 1.0)
-    g_div = np.where(lay.zero >= 2, dpc, 1.0)
-    g_div_x = np.where(lay.zero >= 2, edp, 1.0)
+    w_div = xp.where(zero3, dpc, 1.0)
+    w_div_x = xp.where(zero3, edp, 1.0)
+    g_div = xp.where(lay.zero >= 2, dpc, 1.0)
+    g_div_x = xp.where(lay.zero >= 2, edp, 1.0)
     mem_w = sb.weights * (dense_p / w_div + expert_p / w_div_x)
     # ZeRO-3 holds gathered copies too: the current and the prefetched layer (weights) and the
     # current layer's unsharded gradient, plus the gathered embedding / LM head on an end stage
     emb_dev = model.vocab * model.hidden / t
-    layer_dev = (dense_p - emb_dev + expert_p) / np.maximum(stage_layers(L, p, v), 1.0)
+    layer_dev = (dense_p - emb_dev + expert_p) / xp.maximum(stage_layers(L, p, v), 1.0)
     gathered = (2.0 * sb.weights + lora_share * sb.grads) * layer_dev + sb.weights * emb_dev
-    mem_w = mem_w + np.where(zero3 & (dpc > 1), gathered, 0.0)
+    mem_w = mem_w + xp.where(zero3 & (dpc > 1), gathered, 0.0)
     mem_g = lora_share * sb.grads * (dense_p / g_div + expert_p / g_div_x)
     mem_o = sb.optimizer * opt_params
     act_dense = activation_bytes_per_layer(model, lay, s, ab, moe=False, flash=flash)
@@ -379,22 +381,22 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         activation_bytes_per_layer(model, lay, s, ab, moe=True, flash=flash) if n_moe else 0.0 * act_dense
     )
     act_stage = (n_dense * act_dense + n_moe * act_moe) * per_stage
-    inflight = np.minimum(mb, p) * np.where(v > 1, 1.0 + (p - 1.0) / (p * v), 1.0)
+    inflight = xp.minimum(mb, p) * xp.where(v > 1, 1.0 + (p - 1.0) / (p * v), 1.0)
     one_layer = activation_bytes_per_layer(
         model,
-        replace(lay, recompute=np.zeros_like(lay.recompute)),
+        replace(lay, recompute=xp.zeros_like(lay.recompute)),
         s,
         ab,
         moe=n_moe > 0,
         flash=flash,
     )
-    working = np.where(lay.recompute == _FULL, one_layer, 0.0)
+    working = xp.where(lay.recompute == _FULL, one_layer, 0.0)
     act_first = inflight * act_stage + working
     logits = tok * model.vocab / t * 6.0  # bf16 logits + fp32 copy for the loss
     act_last = act_stage + working + logits
-    mem_a = np.maximum(act_first, np.where(p > 1, act_last, act_first + logits))
+    mem_a = xp.maximum(act_first, xp.where(p > 1, act_last, act_first + logits))
     cap = m.chip.mem_bytes
-    mem_r = np.full_like(mem_a, params.reserved_gib * GIB + params.reserved_fraction * cap)
+    mem_r = xp.full_like(mem_a, params.reserved_gib * GIB + params.reserved_fraction * cap)
     total = mem_w + mem_g + mem_o + mem_a + mem_r
 
     tokens_s = B * s / step
@@ -409,9 +411,9 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     chips = t * p * d * c
     mfu = tokens_s * model_flops / (chips * peak_mfu)
     hfu = tokens_s * hw_flops / (chips * peak_mfu)
-    reason = np.where((total > cap) & (not params.ignore_memory), int(Reason.MEMORY), 0)
-    if not np.isfinite(peak):
-        reason = np.full_like(reason, int(Reason.DTYPE))
+    reason = xp.where((total > cap) & (not params.ignore_memory), int(Reason.MEMORY), 0)
+    if not math.isfinite(peak):
+        reason = xp.full_like(reason, int(Reason.DTYPE))
     time = {
         "compute": mb * comp_mb + 0.0,
         "recompute": mb * rc,
