@@ -101,6 +101,21 @@ def search(
     return replace(res, extra={**res.extra, **step_economics(res, m)})
 
 
+def _rates(m: Machine) -> dict[str, Any]:
+    """The whole cluster's price (USD/s, with its kind and date) and facility power (W, at the
+    default PUE), where the catalog has a price and a TDP; chips pay their share of a node."""
+    out: dict[str, Any] = {}
+    price = best_price(default_catalog(), m.system)
+    if price is not None:
+        usd_s = price.usd_per_node_hour / m.system.chips_per_node / SECONDS_PER_HOUR * m.chips
+        out.update(usd_s=usd_s, pricing=price.pricing.value, price_as_of=price.as_of)
+    if m.chip.tdp_w is not None:
+        pue = default_catalog().energy.pue
+        node_w = (m.system.host_w_per_node or 0.0) / m.system.chips_per_node
+        out.update(watts=(m.chip.tdp_w * default_params().power_fraction + node_w) * m.chips * pue, pue=pue)
+    return out
+
+
 def step_economics(res: SearchResult, m: Machine) -> dict[str, Any]:
     """Cost and energy of the best layout's step, where the catalog has a price and a TDP.
 
@@ -109,22 +124,19 @@ def step_economics(res: SearchResult, m: Machine) -> dict[str, Any]:
     out: dict[str, Any] = {"system": m.system.id}
     if res.best is None:
         return out
-    step, chips = res.best.step_time_s, m.chips
+    step = res.best.step_time_s
     tokens = res.best.tokens_per_s * step
-    price = best_price(default_catalog(), m.system)
-    if price is not None:
-        usd_chip_s = price.usd_per_node_hour / m.system.chips_per_node / SECONDS_PER_HOUR
+    r = _rates(m)
+    if "usd_s" in r:
         out.update(
-            pricing=price.pricing.value,
-            price_as_of=price.as_of,
-            usd_per_step=usd_chip_s * chips * step,
-            usd_per_million_tokens=usd_chip_s * chips * step / tokens * 1e6,
+            pricing=r["pricing"],
+            price_as_of=r["price_as_of"],
+            usd_per_step=r["usd_s"] * step,
+            usd_per_million_tokens=r["usd_s"] * step / tokens * 1e6,
         )
-    if m.chip.tdp_w is not None:
-        pue = default_catalog().energy.pue
-        node_w = (m.system.host_w_per_node or 0.0) / m.system.chips_per_node
-        j = (m.chip.tdp_w * default_params().power_fraction + node_w) * pue * chips * step
-        out.update(joules_per_step=j, joules_per_token=j / tokens, pue=pue)
+    if "watts" in r:
+        j = r["watts"] * step
+        out.update(joules_per_step=j, joules_per_token=j / tokens, pue=r["pue"])
     return out
 
 
@@ -185,17 +197,13 @@ def serve_economics(res: ServeSearchResult, m: Machine) -> dict[str, Any]:
     if res.best is None:
         return out
     tps = res.best.output_tokens_per_s
-    price = best_price(default_catalog(), m.system)
-    if price is not None:
-        usd_s = price.usd_per_node_hour / m.system.chips_per_node / SECONDS_PER_HOUR * m.chips
+    r = _rates(m)
+    if "usd_s" in r:
         out.update(
-            pricing=price.pricing.value,
-            price_as_of=price.as_of,
-            usd_per_million_output_tokens=usd_s / tps * 1e6,
+            pricing=r["pricing"],
+            price_as_of=r["price_as_of"],
+            usd_per_million_output_tokens=r["usd_s"] / tps * 1e6,
         )
-    if m.chip.tdp_w is not None:
-        pue = default_catalog().energy.pue
-        node_w = (m.system.host_w_per_node or 0.0) / m.system.chips_per_node
-        watts = (m.chip.tdp_w * default_params().power_fraction + node_w) * m.chips * pue
-        out.update(joules_per_output_token=watts / tps, pue=pue)
+    if "watts" in r:
+        out.update(joules_per_output_token=r["watts"] / tps, pue=r["pue"])
     return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +251,8 @@ class Catalog:
     prices: tuple[Price, ...]
     energy: EnergyDefaults
 
-    def _index(self, records: Iterable[Chip | System]) -> dict[str, str]:
+    @staticmethod
+    def _index(records: Iterable[Chip | System]) -> dict[str, str]:
         idx: dict[str, str] = {}
         for r in records:
             idx[normalise(r.id)] = r.id
@@ -259,19 +260,28 @@ class Catalog:
                 idx.setdefault(normalise(a), r.id)
         return idx
 
+    @cached_property
+    def _chip_index(self) -> dict[str, str]:
+        """Normalised id/alias → chip id, built once per catalog (records are immutable)."""
+        return self._index(self.chips.values())
+
+    @cached_property
+    def _system_index(self) -> dict[str, str]:
+        return self._index(self.systems.values())
+
     @staticmethod
     def _names(records: Iterable[Chip | System]) -> list[str]:
         return [n for r in records for n in (r.id, *r.aliases)]
 
     def chip(self, name: str) -> Chip:
-        idx = self._index(self.chips.values())
+        idx = self._chip_index
         key = normalise(name)
         if key not in idx:
             raise UnknownNameError("chip", name, self._names(self.chips.values()))
         return self.chips[idx[key]]
 
     def system(self, name: str) -> System:
-        idx = self._index(self.systems.values())
+        idx = self._system_index
         key = normalise(name)
         if key not in idx:
             raise UnknownNameError("system", name, self._names(self.systems.values()))
