@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from xpuplan.planner.validate import summarise, validate
+from xpuplan.validation.validate import summarise, validate
 
 
 def pct(x: float | None) -> str:

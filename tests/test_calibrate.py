@@ -33,7 +33,7 @@ from xpuplan.calibrate.numpy_backend import NumpyBackend
 from xpuplan.errors import DataError, InputError, UnknownNameError
 from xpuplan.hardware import default_catalog, load_calibration
 from xpuplan.perf.estimate import machine
-from xpuplan.planner.calibration_check import check, compare
+from xpuplan.validation.calibration_check import check, compare
 
 TODAY = "2026-11-26"
 HAS_TORCH = importlib.util.find_spec("torch") is not None

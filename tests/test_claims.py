@@ -12,15 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from xpuplan.errors import DataError, XpuplanError
-from xpuplan.hardware import Catalog
-from xpuplan.hardware.records import Pricing
-from xpuplan.perf.machine import Machine
-from xpuplan.perf.params import default_params
-from xpuplan.perf.serve import ServeConfig, evaluate_serve
-from xpuplan.planner.claim_checks import Case, Threshold
-from xpuplan.planner.claim_spec import Claimed, Kind, Method, builtin_claim_paths, load_claim
-from xpuplan.planner.claims import (
+from xpuplan.claims.checks import Case, Threshold
+from xpuplan.claims.engine import (
     CheckResult,
     ClaimResult,
     Verdict,
@@ -28,6 +21,13 @@ from xpuplan.planner.claims import (
     evaluate_builtin,
     evaluate_claim,
 )
+from xpuplan.claims.spec import Claimed, Kind, Method, builtin_claim_paths, load_claim
+from xpuplan.errors import DataError, XpuplanError
+from xpuplan.hardware import Catalog
+from xpuplan.hardware.records import Pricing
+from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import default_params
+from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train

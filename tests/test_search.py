@@ -58,7 +58,7 @@ def test_every_published_training_layout_is_in_the_searched_space(catalog: Catal
     import yaml
 
     from xpuplan.perf import machine
-    from xpuplan.planner.validate import _system_for, case_model, stated_layout
+    from xpuplan.validation.validate import _system_for, case_model, stated_layout
 
     path = Path(__file__).resolve().parents[2] / "shared" / "validation" / "dev.yaml"
     if not path.exists():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xpuplan.planner.validate import measured_metric, stated_layout, validate
+from xpuplan.validation.validate import measured_metric, stated_layout, validate
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "validation" / "dev.yaml"
 

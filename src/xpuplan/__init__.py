@@ -10,8 +10,9 @@ from xpuplan.errors import ConfigError, DataError, InputError, UnknownNameError,
 from xpuplan.hardware import Catalog, Chip, System, default_catalog, load_catalog
 from xpuplan.layout import Layout, LayoutArray, Reason, Recompute
 from xpuplan.perf import Machine, TrainEstimate, estimate_train, evaluate_train, machine
-from xpuplan.planner import PlanResult, Scenario, default_scenario, plan, validate
+from xpuplan.planner import PlanResult, Scenario, default_scenario, plan
 from xpuplan.search import SearchResult, SpaceOptions, search_train
+from xpuplan.validation import validate
 from xpuplan.workload import Model, get_model, load_hf_config, model_library
 from xpuplan.workload.job import TrainJob
 

@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 
 from xpuplan import __version__
+from xpuplan.api import MAX_CHIPS
 from xpuplan.errors import InputError, XpuplanError
-from xpuplan.perf.machine import MAX_CHIPS
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -83,7 +83,7 @@ MAX_TOKENS_PER_SEQ = 10_000_000
 def catalog_chips(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every chip with its peak FLOP/s, memory and power."""
     from xpuplan import report
-    from xpuplan.hardware import default_catalog
+    from xpuplan.api import default_catalog
 
     cat = default_catalog()
     if csv_ is not None:
@@ -98,7 +98,7 @@ def catalog_chips(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
 def catalog_systems(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every system: chips per node, scale-up domain, scale-out network."""
     from xpuplan import report
-    from xpuplan.hardware import default_catalog
+    from xpuplan.api import default_catalog
 
     cat = default_catalog()
     if csv_ is not None:
@@ -113,7 +113,7 @@ def catalog_systems(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
 def catalog_prices(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every published price, per node-hour and per chip-hour."""
     from xpuplan import report
-    from xpuplan.hardware import default_catalog
+    from xpuplan.api import default_catalog
 
     cat = default_catalog()
     if csv_ is not None:
@@ -130,7 +130,7 @@ def catalog_show(
 ) -> None:
     """Show one chip or system record with its sources."""
     from xpuplan import report
-    from xpuplan.hardware import Chip, default_catalog
+    from xpuplan.api import Chip, default_catalog
 
     cat = default_catalog()
     rec = cat.find(name)
@@ -148,7 +148,7 @@ def catalog_show(
 def model_list(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List the model library."""
     from xpuplan import report
-    from xpuplan.workload import model_library
+    from xpuplan.api import model_library
 
     models = list(model_library().values())
     if csv_ is not None:
@@ -168,7 +168,7 @@ def model_show(
 ) -> None:
     """Parameters, FLOPs per token and KV-cache bytes per token of one model."""
     from xpuplan import report
-    from xpuplan.workload import get_model, load_hf_config
+    from xpuplan.api import get_model, load_hf_config
 
     _positive("--seq-len", seq_len, hi=MAX_TOKENS_PER_SEQ)
     if hf_config is not None:
@@ -379,7 +379,7 @@ def claims_list(
     """Every built-in claim with its verdict, computed and claimed figures, and conditions."""
     if ctx.invoked_subcommand is not None:
         return
-    from xpuplan.planner.claims import evaluate_builtin
+    from xpuplan.api import evaluate_builtin
     from xpuplan.report import claims_view
 
     results = evaluate_builtin()
@@ -396,7 +396,7 @@ def claims_show(
     claim_id: Annotated[str, typer.Argument(help="Claim id (xpuplan claims).")], json_: JsonOpt = False
 ) -> None:
     """The working for one built-in claim: inputs, assumptions, every case and break-even."""
-    from xpuplan.planner.claims import evaluate_claim, find_claim
+    from xpuplan.api import evaluate_claim, find_claim
     from xpuplan.report import claims_view
 
     result = evaluate_claim(find_claim(claim_id))
@@ -412,7 +412,7 @@ def claims_check(
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate your own claim file the same way as the built-in ones."""
-    from xpuplan.planner.claims import evaluate_file
+    from xpuplan.api import evaluate_file
     from xpuplan.report import claims_view
 
     result = evaluate_file(file)
@@ -464,7 +464,7 @@ def calibrate_cmd(
     if ctx.invoked_subcommand is not None:
         return
     from xpuplan import report
-    from xpuplan.calibrate import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
+    from xpuplan.api import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
     from xpuplan.report.calibration_view import print_calibration
 
     _positive("--mem-bw-gbyte-s", mem_bw_gbyte_s)
@@ -493,9 +493,8 @@ def calibrate_check(
     from dataclasses import replace
 
     from xpuplan import report
-    from xpuplan.calibrate import FULL, QUICK, get_backend
-    from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_TRAIN
-    from xpuplan.planner.calibration_check import check
+    from xpuplan.api import FULL, FULL_DECODE, FULL_TRAIN, QUICK, QUICK_DECODE, QUICK_TRAIN, get_backend
+    from xpuplan.api import calibration_check as check
     from xpuplan.report.calibration_view import print_check
 
     if precision not in ("fp32", "bf16"):
@@ -521,7 +520,7 @@ def validate_cmd(
 ) -> None:
     """Predict every published case in FILE and report the errors."""
     from xpuplan import report
-    from xpuplan.planner.validate import summarise, validate
+    from xpuplan.api import summarise, validate
 
     _writable(csv_)
     results = validate(file)
@@ -553,9 +552,7 @@ def plan_cmd(
     from dataclasses import replace
 
     from xpuplan import report
-    from xpuplan.hardware import default_catalog
-    from xpuplan.planner.plan import default_scenario, load_scenario, plan
-    from xpuplan.planner.scenario import OBJECTIVES
+    from xpuplan.api import OBJECTIVES, default_catalog, default_scenario, load_scenario, plan
 
     _writable(csv_)
     sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
@@ -600,9 +597,8 @@ def report_cmd(
 ) -> None:
     """Write one self-contained HTML report (plots work offline) for a scenario."""
     from xpuplan import report
-    from xpuplan.hardware import default_catalog
-    from xpuplan.planner.plan import default_scenario, load_scenario
-    from xpuplan.planner.report_data import report_data
+    from xpuplan.api import default_catalog, default_scenario, load_scenario
+    from xpuplan.api.report_data import report_data
 
     if output.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"-o {output} is not an .html file", "Give a file name ending in .html")

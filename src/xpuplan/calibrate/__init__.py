@@ -1,6 +1,6 @@
 """Calibration on real hardware (issue 8): measures a device and writes a calibration file in the
 catalog schema. Never imports perf; the planner compares predictions with real runs
-(:mod:`xpuplan.planner.calibration_check`)."""
+(:mod:`xpuplan.validation.calibration_check`)."""
 
 from xpuplan.calibrate.backend import (
     BACKENDS,

@@ -1,6 +1,6 @@
 """Real runs on a device: a small GPT-2-style model trained with Adam, and greedy decoding with a KV
 cache. Only measured here; the prediction for the same shapes is the planner's
-(:mod:`xpuplan.planner.calibration_check`), from the shapes in :func:`xpuplan.calibrate.runs.model_dict`.
+(:mod:`xpuplan.validation.calibration_check`), from the shapes in :func:`xpuplan.calibrate.runs.model_dict`.
 
 The model (Radford et al. 2019, GPT-2): learned positions, pre-LayerNorm, biases on every linear
 layer, a GELU MLP of 4·h, causal fused attention (``scaled_dot_product_attention``), the LM head

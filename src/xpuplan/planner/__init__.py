@@ -1,4 +1,4 @@
-"""Planner: rank systems for a scenario, plan a fleet; validation against published runs."""
+"""Planner: size and rank systems for a scenario, plan a fleet, sensitivity. Returns data only."""
 
 from xpuplan.planner.fleet import FleetLimits, FleetOption, FleetPlan, plan_fleet
 from xpuplan.planner.plan import JobPlan, PlanResult, plan
@@ -11,10 +11,8 @@ from xpuplan.planner.scenario import (
     default_scenario,
     load_scenario,
 )
-from xpuplan.planner.validate import CaseResult, summarise, validate
 
 __all__ = [
-    "CaseResult",
     "Constraints",
     "FleetLimits",
     "FleetOption",
@@ -29,6 +27,4 @@ __all__ = [
     "load_scenario",
     "plan",
     "plan_fleet",
-    "summarise",
-    "validate",
 ]

@@ -14,10 +14,11 @@ from typing import Any
 
 from xpuplan.errors import InputError
 from xpuplan.hardware.catalog import Catalog, default_catalog
+from xpuplan.hardware.pricing import current_price
 from xpuplan.hardware.records import System
 from xpuplan.perf.params import PerfParams, default_params
 from xpuplan.planner.fleet import FleetLimits, FleetOption, FleetPlan, plan_fleet
-from xpuplan.planner.rank import Option, best_price, choose, rank_serve, rank_train, with_baseline
+from xpuplan.planner.rank import Option, choose, rank_serve, rank_train, with_baseline
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec, default_scenario, load_scenario
 
 __all__ = ["JobPlan", "Option", "PlanResult", "Scenario", "default_scenario", "load_scenario", "plan"]
@@ -91,7 +92,7 @@ def candidates(sc: Scenario, cat: Catalog, spec: TrainSpec | ServeSpec) -> list[
     out = []
     for s in cat.systems.values():
         chip = cat.chips[s.chip]
-        if best_price(cat, s, sc.pricing) is None:
+        if current_price(cat, s, sc.pricing) is None:
             continue
         if isinstance(spec, TrainSpec) and not chip.training:
             continue

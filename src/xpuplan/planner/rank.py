@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.records import Price, Pricing, System
+from xpuplan.hardware.pricing import current_price, it_power_w
+from xpuplan.hardware.records import Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams
@@ -26,7 +27,6 @@ from xpuplan.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from xpuplan.workload.job import ServeJob, TrainJob
 from xpuplan.workload.library import get_model
 
-PRICING_ORDER = (Pricing.ON_DEMAND, Pricing.CAPACITY_BLOCK, Pricing.COMMIT_1Y, Pricing.COMMIT_3Y)
 FIRST_GUESS_MFU = 0.35  # only sizes the first search; the estimates decide
 
 
@@ -61,29 +61,6 @@ class Option:
         )
         d["energy_mwh"] = None if self.energy_j is None else self.energy_j / 3.6e9
         return d
-
-
-def best_price(cat: Catalog, system: System, prefer: Pricing = Pricing.ON_DEMAND) -> Price | None:
-    """The cheapest current price of the preferred kind, else of the first kind there is.
-
-    "Current": only rows from the latest year on record for that system and kind, so a superseded
-    list price (e.g. a 2024 capacity-block rate replaced in 2026) never wins on cheapness."""
-    prices = cat.prices_for(system.id)
-    for kind in (prefer, *[k for k in PRICING_ORDER if k is not prefer]):
-        ps = [p for p in prices if p.pricing is kind]
-        if ps:
-            latest = max(p.as_of[:4] for p in ps)
-            return min((p for p in ps if p.as_of[:4] == latest), key=lambda p: p.usd_per_node_hour)
-    return None
-
-
-def power_w(cat: Catalog, system: System, chips: int, params: PerfParams) -> float | None:
-    """IT power of ``chips`` chips in ``system`` (chips at power_fraction × TDP, plus host power)."""
-    chip = cat.chips[system.chip]
-    if chip.tdp_w is None:
-        return None
-    nodes = math.ceil(chips / system.chips_per_node)
-    return chips * chip.tdp_w * params.power_fraction + nodes * (system.host_w_per_node or 0.0)
 
 
 def _cap(sc: Scenario, system: System) -> int:
@@ -142,7 +119,7 @@ def rank_train(
 ) -> list[Option]:
     """Every size tried for this system (feasible or not, with the reason)."""
     chip = cat.chips[system.chip]
-    price = best_price(cat, system, sc.pricing)
+    price = current_price(cat, system, sc.pricing)
     if not chip.training:
         return [_no(spec, cat, system, 0, f"{chip.id} is not a training chip", price)]
     job = TrainJob(
@@ -180,7 +157,7 @@ def _train_option(
     time_s = est.time_to_train_s or 0.0
     nodes = math.ceil(n / system.chips_per_node)
     cost = None if price is None else price.usd_per_node_hour * nodes * time_s / SECONDS_PER_HOUR
-    w = power_w(cat, system, n, params)
+    w = it_power_w(cat, system, n, params.power_fraction)
     reason = None
     c = sc.constraints
     if c.deadline_days is not None and time_s > c.deadline_days * SECONDS_PER_DAY:
@@ -251,7 +228,7 @@ def rank_serve(
 ) -> list[Option]:
     """Replica groups of 1, 2 and 4 nodes, stopping at the first that meets the targets."""
     chip = cat.chips[system.chip]
-    price = best_price(cat, system, sc.pricing)
+    price = current_price(cat, system, sc.pricing)
     model = get_model(spec.model)
     cap = _cap(sc, system)
     tried: list[Option] = []
@@ -288,7 +265,7 @@ def _serve_option(
     hours = spec.hours
     nodes = math.ceil(n / system.chips_per_node)
     cost = None if price is None else price.usd_per_node_hour * nodes * hours
-    w = power_w(cat, system, n, params)
+    w = it_power_w(cat, system, n, params.power_fraction)
     c = sc.constraints
     cap = _cap(sc, system)
     reason = None

@@ -9,8 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from xpuplan.calibrate import Calibration
-from xpuplan.planner.calibration_check import CheckResult
 from xpuplan.report import fmt
+from xpuplan.validation.calibration_check import CheckResult
 
 
 def _gflops(x: float) -> str:

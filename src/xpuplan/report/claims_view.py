@@ -7,8 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from xpuplan.planner.claim_spec import Claimed
-from xpuplan.planner.claims import CheckResult, ClaimResult, Verdict, fmt_threshold, fmt_value
+from xpuplan.claims.engine import CheckResult, ClaimResult, Verdict, fmt_threshold, fmt_value
+from xpuplan.claims.spec import Claimed
 
 VERDICT_STYLE = {
     Verdict.SUPPORTED: "green",

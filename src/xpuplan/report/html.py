@@ -1,6 +1,6 @@
 """The HTML report: one self-contained file (Plotly's JavaScript inlined, so it opens offline).
 
-``render_html(data)`` renders the dict built by :func:`xpuplan.planner.report_data.report_data`;
+``render_html(data)`` renders the dict built by :func:`xpuplan.api.report_data.report_data`;
 it computes nothing. Every figure carries a caption stating its assumptions: prices (kind and
 dates), PUE, precision, and what was searched.
 """
@@ -223,7 +223,7 @@ def _fleet(data: dict[str, Any]) -> str:
 
 def _claims(rows: list[dict[str, Any]]) -> str:
     """The claims table: what was claimed, what the model computes, the verdict and its conditions."""
-    from xpuplan.planner.claims import fmt_value
+    from xpuplan.claims.engine import fmt_value
 
     def computed(c: dict[str, Any] | None) -> str:
         if not c:

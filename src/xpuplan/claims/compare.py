@@ -15,12 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.records import Chip, Dtype, Price, Pricing, System
-from xpuplan.perf.estimate import TrainEstimate
-from xpuplan.perf.machine import Machine
-from xpuplan.perf.params import PerfParams
-from xpuplan.planner.claim_cases import (
+from xpuplan.claims.cases import (
     Case,
     Outcome,
     Threshold,
@@ -34,8 +29,13 @@ from xpuplan.planner.claim_cases import (
     systems,
     weight_formats,
 )
-from xpuplan.planner.claim_spec import UNITS, CheckSpec, Claimed, Metric, Reader
-from xpuplan.planner.rank import PRICING_ORDER
+from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Metric, Reader
+from xpuplan.hardware.catalog import Catalog
+from xpuplan.hardware.pricing import current_price
+from xpuplan.hardware.records import Chip, Dtype, Pricing, System
+from xpuplan.perf.estimate import TrainEstimate
+from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import PerfParams
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
@@ -44,19 +44,6 @@ from xpuplan.workload.model import Model
 
 # The training search space the planner ranks with (planner.rank.rank_train): overlap on, micro-batch ≤ 16.
 TRAIN_SPACE = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microbatch=16)
-
-
-def claim_price(cat: Catalog, system: System, prefer: Pricing) -> Price | None:
-    """The most recent published price of the preferred kind (else of the next kind there is).
-
-    Unlike :func:`planner.rank.best_price` (the cheapest row), a claim is checked at the current
-    rate: an older, cheaper row that a newer one superseded is not used."""
-    prices = cat.prices_for(system.id)
-    for kind in (prefer, *[k for k in PRICING_ORDER if k is not prefer]):
-        rows = [p for p in prices if p.pricing is kind]
-        if rows:
-            return max(rows, key=lambda p: (p.as_of, -p.usd_per_node_hour))
-    return None
 
 
 # ---- runs: one system measured by the model --------------------------------------------------------
@@ -89,7 +76,7 @@ def _run(
     cat: Catalog, system: System, chips: int, work: float | None, pricing: Pricing, layout: str, why: str
 ) -> Run:
     chip = cat.chips[system.chip]
-    price = claim_price(cat, system, pricing)
+    price = current_price(cat, system, pricing)
     return Run(
         system.id,
         chip.id,

@@ -18,7 +18,7 @@ unit checked) and runs it through the model, returning one :class:`Case` per com
 
 from __future__ import annotations
 
-from xpuplan.planner.claim_absolute import (
+from xpuplan.claims.absolute import (
     parse_facility,
     parse_hybrid,
     parse_on_device,
@@ -28,9 +28,9 @@ from xpuplan.planner.claim_absolute import (
     run_on_device,
     run_outside,
 )
-from xpuplan.planner.claim_cases import Case, MethodDef, Outcome, Threshold
-from xpuplan.planner.claim_compare import parse_serve, parse_spec, parse_train, run_serve, run_spec, run_train
-from xpuplan.planner.claim_spec import Method
+from xpuplan.claims.cases import Case, MethodDef, Outcome, Threshold
+from xpuplan.claims.compare import parse_serve, parse_spec, parse_train, run_serve, run_spec, run_train
+from xpuplan.claims.spec import Method
 
 __all__ = ["METHODS", "Case", "MethodDef", "Outcome", "Threshold"]
 

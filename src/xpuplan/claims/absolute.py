@@ -17,12 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.records import Chip, System
-from xpuplan.perf.machine import Machine
-from xpuplan.perf.params import PerfParams
-from xpuplan.perf.serve import ServeConfig, evaluate_serve
-from xpuplan.planner.claim_cases import (
+from xpuplan.claims.cases import (
     Case,
     Outcome,
     Threshold,
@@ -31,7 +26,12 @@ from xpuplan.planner.claim_cases import (
     parse_model,
     weight_formats,
 )
-from xpuplan.planner.claim_spec import UNITS, CheckSpec, Reader
+from xpuplan.claims.spec import UNITS, CheckSpec, Reader
+from xpuplan.hardware.catalog import Catalog
+from xpuplan.hardware.records import Chip, System
+from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import PerfParams
+from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.workload.job import KV_FORMATS, ServeJob
 from xpuplan.workload.model import Model
 

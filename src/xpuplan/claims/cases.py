@@ -1,8 +1,8 @@
 """What a claim check produces (cases, break-even thresholds) and the parsing its methods share.
 
-The methods themselves are in :mod:`xpuplan.planner.claim_compare` (train, serve, spec: subject vs
-baseline) and :mod:`xpuplan.planner.claim_absolute` (facility power, on-device latency, a hybrid
-request mix, outside the model); :mod:`xpuplan.planner.claim_checks` is their registry.
+The methods themselves are in :mod:`xpuplan.claims.compare` (train, serve, spec: subject vs
+baseline) and :mod:`xpuplan.claims.absolute` (facility power, on-device latency, a hybrid
+request mix, outside the model); :mod:`xpuplan.claims.checks` is their registry.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Kind, Reader
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Pricing
 from xpuplan.perf.params import PerfParams
-from xpuplan.planner.claim_spec import UNITS, CheckSpec, Claimed, Kind, Reader
 from xpuplan.workload.job import WEIGHT_FORMATS
 from xpuplan.workload.library import get_model, model_from_dict
 from xpuplan.workload.model import Model

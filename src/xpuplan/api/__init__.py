@@ -6,22 +6,36 @@ machine, and call the estimate or the search. Nothing here prints.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+# What the CLI (and a notebook) reaches through this module: the layers below stay private to it.
+from xpuplan.calibrate import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
+from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_TRAIN
+from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_file, find_claim
 from xpuplan.errors import InputError
+from xpuplan.hardware import Chip
 from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration
+from xpuplan.hardware.pricing import current_price, facility_power_w
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
-from xpuplan.perf.machine import Machine
+from xpuplan.perf.machine import (
+    MAX_CHIPS,
+    Machine,
+)
 from xpuplan.perf.params import default_params
-from xpuplan.planner.rank import best_price
+from xpuplan.planner.plan import default_scenario, load_scenario, plan
+from xpuplan.planner.scenario import OBJECTIVES
 from xpuplan.search.serve_search import ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import SearchResult, search_train
 from xpuplan.units import SECONDS_PER_HOUR
+from xpuplan.validation.calibration_check import check as calibration_check
+from xpuplan.validation.validate import summarise, validate
+from xpuplan.workload import load_hf_config, model_library
 from xpuplan.workload.job import ServeJob, TrainJob
 from xpuplan.workload.library import get_model
 from xpuplan.workload.model import Model
@@ -98,25 +112,26 @@ def search(
     job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
     m = machine(chip, chips, catalog=catalog, system=system)
     res = search_train(job, m, SpaceOptions(fixed=dict(fixed or {})), top_k=top_k, progress=progress)
-    return replace(res, extra={**res.extra, **step_economics(res, m)})
+    return replace(res, extra={**res.extra, **step_economics(res, m, catalog)})
 
 
-def _rates(m: Machine) -> dict[str, Any]:
+def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:
     """The whole cluster's price (USD/s, with its kind and date) and facility power (W, at the
-    default PUE), where the catalog has a price and a TDP; chips pay their share of a node."""
+    catalog's PUE), where ``cat`` has a price and a TDP. Whole nodes are rented and powered
+    (:mod:`xpuplan.hardware.pricing`): a partly used node costs and draws as a whole one."""
     out: dict[str, Any] = {}
-    price = best_price(default_catalog(), m.system)
+    nodes = math.ceil(m.chips / m.system.chips_per_node)
+    price = current_price(cat, m.system)
     if price is not None:
-        usd_s = price.usd_per_node_hour / m.system.chips_per_node / SECONDS_PER_HOUR * m.chips
+        usd_s = price.usd_per_node_hour / SECONDS_PER_HOUR * nodes
         out.update(usd_s=usd_s, pricing=price.pricing.value, price_as_of=price.as_of)
-    if m.chip.tdp_w is not None:
-        pue = default_catalog().energy.pue
-        node_w = (m.system.host_w_per_node or 0.0) / m.system.chips_per_node
-        out.update(watts=(m.chip.tdp_w * default_params().power_fraction + node_w) * m.chips * pue, pue=pue)
+    watts = facility_power_w(cat, m.system, m.chips, default_params().power_fraction)
+    if watts is not None:
+        out.update(watts=watts, pue=cat.energy.pue)
     return out
 
 
-def step_economics(res: SearchResult, m: Machine) -> dict[str, Any]:
+def step_economics(res: SearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
     """Cost and energy of the best layout's step, where the catalog has a price and a TDP.
 
     At a fixed chip count cost and energy per step are proportional to step time, so the best
@@ -126,7 +141,7 @@ def step_economics(res: SearchResult, m: Machine) -> dict[str, Any]:
         return out
     step = res.best.step_time_s
     tokens = res.best.tokens_per_s * step
-    r = _rates(m)
+    r = _rates(m, cat or default_catalog())
     if "usd_s" in r:
         out.update(
             pricing=r["pricing"],
@@ -188,16 +203,16 @@ def serve(
         rate,
         fx,
     )
-    return replace(res, extra={**res.extra, **serve_economics(res, m)})
+    return replace(res, extra={**res.extra, **serve_economics(res, m, catalog)})
 
 
-def serve_economics(res: ServeSearchResult, m: Machine) -> dict[str, Any]:
+def serve_economics(res: ServeSearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
     """Dollars per million output tokens and joules per output token of the best configuration."""
     out: dict[str, Any] = {"system": m.system.id}
     if res.best is None:
         return out
     tps = res.best.output_tokens_per_s
-    r = _rates(m)
+    r = _rates(m, cat or default_catalog())
     if "usd_s" in r:
         out.update(
             pricing=r["pricing"],
@@ -207,3 +222,42 @@ def serve_economics(res: ServeSearchResult, m: Machine) -> dict[str, Any]:
     if "watts" in r:
         out.update(joules_per_output_token=r["watts"] / tps, pue=r["pue"])
     return out
+
+
+__all__ = [
+    "FULL",
+    "FULL_DECODE",
+    "FULL_TRAIN",
+    "MAX_CHIPS",
+    "OBJECTIVES",
+    "QUICK",
+    "QUICK_DECODE",
+    "QUICK_TRAIN",
+    "Chip",
+    "Nominal",
+    "calibrate",
+    "calibrated_catalog",
+    "calibration_check",
+    "default_catalog",
+    "default_scenario",
+    "estimate",
+    "evaluate_builtin",
+    "evaluate_claim",
+    "evaluate_file",
+    "find_claim",
+    "get_backend",
+    "get_model",
+    "load_hf_config",
+    "load_scenario",
+    "model_library",
+    "parse_peaks",
+    "parse_recompute",
+    "plan",
+    "search",
+    "serve",
+    "serve_economics",
+    "step_economics",
+    "summarise",
+    "validate",
+    "write_calibration",
+]

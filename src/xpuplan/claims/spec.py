@@ -2,7 +2,7 @@
 
 A claim file is TOML with the claim's provenance and one or more ``[[checks]]``; each check names a
 metric, the claimed figure (``[checks.claimed]``) and a test (``[checks.test]``) run by one of the
-methods in :mod:`xpuplan.planner.claim_checks`. This module only reads and validates: every name,
+methods in :mod:`xpuplan.claims.checks`. This module only reads and validates: every name,
 number and unit is checked here, so a broken file fails at load with the file and key in the
 message, never half-way through an evaluation.
 """
@@ -38,7 +38,7 @@ class Metric(str, Enum):
 
 
 class Method(str, Enum):
-    """How a check's figure is produced (registry in :mod:`xpuplan.planner.claim_checks`)."""
+    """How a check's figure is produced (registry in :mod:`xpuplan.claims.checks`)."""
 
     TRAIN = "train"  # best training layout per system, compared subject vs baseline
     SERVE = "serve"  # best serving configuration per system, compared subject vs baseline

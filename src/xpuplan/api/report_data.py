@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from xpuplan.hardware.catalog import Catalog, default_catalog
+from xpuplan.hardware.pricing import current_price
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams, default_params
 from xpuplan.planner.plan import PlanResult, plan
-from xpuplan.planner.rank import Option, best_price, search_group
+from xpuplan.planner.rank import Option, search_group
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
@@ -186,7 +187,7 @@ def _prices(result: PlanResult, cat: Catalog) -> list[dict[str, Any]]:
     """The price each ranked system was costed at, with its kind, date and source."""
     out = []
     for s in sorted({o.system for j in result.jobs for o in j.options}):
-        p = best_price(cat, cat.systems[s], result.scenario.pricing)
+        p = current_price(cat, cat.systems[s], result.scenario.pricing)
         if p is None:
             continue
         out.append(
@@ -207,14 +208,14 @@ def _claims(cat: Catalog, params: PerfParams) -> list[dict[str, Any]] | None:
     """The built-in claims with their verdicts (without the per-case working), where the claims
     module exists."""
     try:
-        from xpuplan.planner.claims import evaluate_builtin
+        from xpuplan.claims.engine import evaluate_builtin
     except ImportError:
         return None
     return [{k: v for k, v in r.to_dict().items() if k != "checks"} for r in evaluate_builtin(cat, params)]
 
 
 def _validation(path: Path) -> dict[str, Any]:
-    from xpuplan.planner.validate import summarise, validate
+    from xpuplan.validation.validate import summarise, validate
 
     results = validate(path, search_best=False)
     return {

@@ -1,7 +1,7 @@
 """Vendors' and the press's claims, checked against the model (issue 7; docs/claims.md).
 
 A claim (``data/claims/<id>.toml``, or a user's own file with the same schema) has one or more
-checks. Each check's method (:mod:`xpuplan.planner.claim_checks`) produces cases — one per
+checks. Each check's method (:mod:`xpuplan.claims.checks`) produces cases — one per
 subject-vs-baseline pair, precision, pricing kind or assumption corner — and the verdicts follow
 from the cases by fixed rules:
 
@@ -23,11 +23,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from xpuplan.errors import InputError
-from xpuplan.hardware.catalog import Catalog, default_catalog
-from xpuplan.perf.params import PerfParams, default_params
-from xpuplan.planner.claim_checks import METHODS, Case, Outcome, Threshold
-from xpuplan.planner.claim_spec import (
+from xpuplan.claims.checks import METHODS, Case, Outcome, Threshold
+from xpuplan.claims.spec import (
     CheckSpec,
     Claimed,
     ClaimSpec,
@@ -36,6 +33,9 @@ from xpuplan.planner.claim_spec import (
     builtin_claim_paths,
     load_claim,
 )
+from xpuplan.errors import InputError
+from xpuplan.hardware.catalog import Catalog, default_catalog
+from xpuplan.perf.params import PerfParams, default_params
 
 
 class Verdict(str, Enum):

@@ -1,0 +1,1 @@
+"""Claims engine: vendor claims as data, checked against the performance model."""

@@ -1,0 +1,52 @@
+"""Price and power policy: the one place that decides which price row a plan, a claim or an
+estimate uses, and how much power a cluster draws.
+
+Every caller (ranking, fleet, claims, the API's cost and energy figures) goes through these
+functions, so a plan and a claim can never price the same system differently.
+"""
+
+from __future__ import annotations
+
+import math
+
+from xpuplan.hardware.catalog import Catalog
+from xpuplan.hardware.records import Price, Pricing, System
+
+PRICING_ORDER = (Pricing.ON_DEMAND, Pricing.CAPACITY_BLOCK, Pricing.COMMIT_1Y, Pricing.COMMIT_3Y)
+
+
+def current_price(
+    cat: Catalog, system: System, prefer: Pricing = Pricing.ON_DEMAND, on: str | None = None
+) -> Price | None:
+    """The price of ``system`` a plan uses: of the preferred kind (else the first kind in
+    :data:`PRICING_ORDER` that has one), the rows with the latest ``as_of`` (on or before ``on``
+    when given, ISO dates compare as text; a year-only date sorts before every day of that year),
+    and of those the cheapest (several regions or providers quoted on one day).
+
+    A superseded older row never wins on cheapness; the kind is the one asked for whenever the
+    catalog has it, so two systems priced for one comparison share a kind when both have it."""
+    prices = [p for p in cat.prices_for(system.id) if on is None or p.as_of <= on]
+    for kind in (prefer, *[k for k in PRICING_ORDER if k is not prefer]):
+        rows = [p for p in prices if p.pricing is kind]
+        if rows:
+            latest = max(p.as_of for p in rows)
+            return min((p for p in rows if p.as_of == latest), key=lambda p: p.usd_per_node_hour)
+    return None
+
+
+def it_power_w(cat: Catalog, system: System, chips: int, power_fraction: float) -> float | None:
+    """IT power of ``chips`` chips of ``system``, W: each chip at ``power_fraction`` × TDP, plus the
+    host power of every node in use (a partly used node still runs its host). None without a TDP."""
+    chip = cat.chips[system.chip]
+    if chip.tdp_w is None:
+        return None
+    nodes = math.ceil(chips / system.chips_per_node)
+    return chips * chip.tdp_w * power_fraction + nodes * (system.host_w_per_node or 0.0)
+
+
+def facility_power_w(
+    cat: Catalog, system: System, chips: int, power_fraction: float, pue: float | None = None
+) -> float | None:
+    """Facility power: IT power × PUE (the catalog's default PUE unless ``pue`` is given)."""
+    w = it_power_w(cat, system, chips, power_fraction)
+    return None if w is None else w * (cat.energy.pue if pue is None else pue)
