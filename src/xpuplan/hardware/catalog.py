@@ -333,8 +333,40 @@ class Catalog:
         return Catalog(cat.chips, {**cat.systems, system.id: system}, cat.prices, cat.energy)
 
 
-def load_catalog(root: Path | None = None) -> Catalog:
-    """Load and check every record under ``root`` (default: the packaged data)."""
+FITTED_EFFICIENCIES = ("matmul", "matmul_fp8", "memory")
+
+
+def _apply_fit(chips: dict[str, Chip], path: Path) -> dict[str, Chip]:
+    """The chips with the efficiencies ``xpuplan fit`` wrote to ``fit.toml`` (each with its basis
+    and cases); chips the file does not name keep their record's values."""
+    d = read_toml(path)
+    out = dict(chips)
+    for cid, params in (d.get("chips") or {}).items():
+        if cid not in out or not isinstance(params, dict):
+            continue
+        c = out[cid]
+        kw: dict[str, Any] = {}
+        notes = []
+        for p in FITTED_EFFICIENCIES:
+            f = params.get(p)
+            if not isinstance(f, dict) or p == "matmul_fp8" and c.efficiency.matmul_fp8 is None:
+                continue
+            kw[p] = float(f["value"])
+            n = len(f.get("cases") or [])
+            notes.append(f"{p} {f['value']:.3f} ({f.get('basis', '?')}" + (f", {n} cases)" if n else ")"))
+        if kw:
+            prov = Provenance(f"data/fit.toml ({'; '.join(notes)})", str(d.get("as_of", "")), "xpuplan fit")
+            try:
+                eff = replace(c.efficiency, **kw, provenance=prov)
+            except ValueError as err:
+                raise DataError(str(err), "Run 'xpuplan fit --write' again", str(path)) from err
+            out[cid] = replace(c, efficiency=eff)
+    return out
+
+
+def load_catalog(root: Path | None = None, apply_fit: bool = True) -> Catalog:
+    """Load and check every record under ``root`` (default: the packaged data); ``apply_fit``:
+    with the fitted efficiencies of ``fit.toml`` (``xpuplan fit``) over the records' own."""
     root = root or data_dir()
     chips: dict[str, Chip] = {}
     for path in sorted((root / "chips").glob("*.toml")):
@@ -348,6 +380,8 @@ def load_catalog(root: Path | None = None) -> Catalog:
         if s.chip not in chips:
             raise UnknownNameError("chip", s.chip, chips.keys(), where=str(path))
         systems[s.id] = s
+    if apply_fit and (root / "fit.toml").exists():
+        chips = _apply_fit(chips, root / "fit.toml")
     prices_path = root / "prices.csv"
     cpn = {k: s.chips_per_node for k, s in systems.items()}
     prices = parse_prices(prices_path, cpn) if prices_path.exists() else []

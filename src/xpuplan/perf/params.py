@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
 from xpuplan.datafiles import data_dir, read_toml
+from xpuplan.hardware.stacks import Stack
 from xpuplan.errors import DataError
 
 
@@ -43,3 +44,15 @@ def default_params() -> PerfParams:
                 raise DataError(f"'{f.name}' must be a non-negative number", "Fix the value", str(path))
             kw[f.name] = float(v)
     return PerfParams(**kw)  # type: ignore[arg-type]
+
+
+def params_for(stack: Stack | None, year: int | None = None) -> PerfParams:
+    """The model constants under a software stack (``data/stacks``): its ``[params]`` over the
+    defaults, and fused attention from the year it reached that stack (``year``: the run's)."""
+    p = default_params()
+    if stack is None:
+        return p
+    p = replace(p, **stack.params)  # type: ignore[arg-type]
+    if year is not None and stack.flash_attention_from is not None:
+        p = replace(p, flash_attention=year >= stack.flash_attention_from)
+    return p

@@ -42,6 +42,7 @@ class ServePlan:
     kv_gib: float
     max_batch: int
     chips: int
+    kv: str = "bf16"  # KV-cache format the configuration runs with
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -144,7 +145,7 @@ def search_serve(
             score = np.where(can, -res.e2e, -np.inf)
         i = int(np.argmax(score))
         if best is None or score[i] > best[0]:
-            best = (float(score[i]), _plan(cfg, res, i, replicas, fmt, mode, m), res, cfg, i, j)
+            best = (float(score[i]), _plan(cfg, res, i, replicas, fmt, mode, m, j.kv), res, cfg, i, j)
     if best is None:
         if rate is not None and feasible:
             counts[sv.SERVE_REASON_TEXT[sv.RATE]] = feasible
@@ -152,12 +153,19 @@ def search_serve(
     _, plan, res, cfg, i, j = best
     same = (cfg.tp == cfg.tp[i]) & (cfg.pp == cfg.pp[i]) & (cfg.ep == cfg.ep[i]) & (res.reason == 0)
     replicas = m.chips // (cfg.tp * cfg.pp)
-    curve = [_plan(cfg, res, int(k), replicas, j.weights, mode, m) for k in np.flatnonzero(same)]
+    curve = [_plan(cfg, res, int(k), replicas, j.weights, mode, m, j.kv) for k in np.flatnonzero(same)]
     return ServeSearchResult(evaluated, feasible, counts, plan, curve)
 
 
 def _plan(
-    cfg: sv.ServeConfig, res: sv.ServeArrays, i: int, replicas: np.ndarray, fmt: str, mode: str, m: Machine
+    cfg: sv.ServeConfig,
+    res: sv.ServeArrays,
+    i: int,
+    replicas: np.ndarray,
+    fmt: str,
+    mode: str,
+    m: Machine,
+    kv: str,
 ) -> ServePlan:
     r = int(replicas[i])
     return ServePlan(
@@ -178,4 +186,5 @@ def _plan(
         kv_gib=float(res.kv_bytes[i]) / 2**30,
         max_batch=int(res.max_batch[i]),
         chips=m.chips,
+        kv=kv,
     )

@@ -1,33 +1,52 @@
-"""Predict published, measured runs and report the error (schema: ../shared/validation/README.md).
+"""Predict published, measured runs and report the error (schema: ``docs/validation-schema.md``).
 
 Each case states its model shape, chip, chip count and (part of) its layout. The prediction uses
 the stated layout and chooses the rest with the layout search, constrained to what was stated. The
-measured metric is picked by the README's rule: tokens/s per chip (from whichever field gives it),
-else MFU.
+measured metric is picked by the schema's rule: tokens/s per chip (from whichever field gives it),
+else MFU; for inference output tokens/s, TPOT, TTFT, prefill tokens/s, sequences/s (encoders) or
+end-to-end latency. Whatever a case leaves out and the prediction assumes is listed in the result.
+
+The built-in suite lives in ``xpuplan/data/validation/*.yaml`` (one file per source family).
+Besides the result, each prediction keeps an *evaluator*: the chosen layout (or serving
+configuration) priced again under other chip efficiencies, which is what the fit and the
+cross-validation in :mod:`xpuplan.validation.fit` vary.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xpuplan.datafiles import read_yaml
+from xpuplan.datafiles import data_dir, read_yaml
 from xpuplan.errors import DataError, XpuplanError
-from xpuplan.hardware.catalog import Catalog, default_catalog
-from xpuplan.layout.layout import Layout, Reason, Recompute
-from xpuplan.perf.estimate import estimate_train, machine
+from xpuplan.hardware.catalog import Catalog, default_catalog, normalise
+from xpuplan.hardware.records import Chip, Efficiency
+from xpuplan.hardware.stacks import Stack, stack_for
+from xpuplan.layout.layout import Reason, Recompute
+from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import MAX_CHIPS, Machine
-from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.perf.params import PerfParams, params_for
+from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
 from xpuplan.workload.job import ServeJob, TrainJob
 from xpuplan.workload.library import model_from_dict, model_library
 from xpuplan.workload.model import Model
+
+SCHEMA_HINT = "See docs/validation-schema.md for the schema"
+# metrics where a larger value is better (throughput); the others are latencies
+THROUGHPUT_METRICS = ("tokens_per_s_per_chip", "mfu", "output_tokens_per_s", "prefill_tokens_per_s", "sequences_per_s")
+
+
+def suite_paths() -> list[Path]:
+    """The built-in validation suite: every case file shipped in the package."""
+    return sorted((data_dir() / "validation").glob("*.yaml"))
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,11 @@ class CaseResult:
     step_time_s: float | None = None
     best_layout: str | None = None
     best_step_time_s: float | None = None
+    source: str = ""  # the publication or results page (cross-validation group)
+    stack: str | None = None
+    assumed: tuple[str, ...] = ()  # what the case leaves out and the prediction assumed
+    param: str | None = None  # the efficiency parameter this case informs (fit)
+    confidence: str | None = None
 
     @property
     def error(self) -> float | None:
@@ -52,17 +76,28 @@ class CaseResult:
             return None
         return abs(self.predicted - self.measured) / self.measured
 
+    @property
+    def log_ratio(self) -> float | None:
+        """log(predicted / measured) in the throughput sense (> 0: the model is optimistic)."""
+        if self.predicted is None or not self.measured or self.predicted <= 0:
+            return None
+        r = float(np.log(self.predicted / self.measured))
+        return r if self.metric in THROUGHPUT_METRICS else -r
+
     def to_dict(self) -> dict[str, Any]:
         d = {
             "id": self.id,
             "task": self.task,
             "vendor": self.vendor,
             "chip": self.chip,
+            "source": self.source,
+            "stack": self.stack,
             "metric": self.metric,
             "predicted": self.predicted,
             "measured": self.measured,
             "error": self.error,
             "layout": self.layout,
+            "assumed": list(self.assumed),
             "step_time_s": self.step_time_s,
             "search_best_layout": self.best_layout,
             "search_best_step_time_s": self.best_step_time_s,
@@ -72,6 +107,17 @@ class CaseResult:
         return d
 
 
+Evaluator = Callable[[Efficiency], float]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A case's result and, when it was predicted, how to price its chosen layout again."""
+
+    result: CaseResult
+    evaluate: Evaluator | None = field(default=None, compare=False)
+
+
 # ---- reading a case ---------------------------------------------------------------------------
 
 
@@ -79,9 +125,25 @@ def _num(x: Any) -> float | None:
     if isinstance(x, bool) or x is None:
         return None
     if isinstance(x, int | float):
-        return float(x)
+        return float(x) if np.isfinite(x) else None
     m = re.match(r"^\s*([0-9.]+)", str(x))
-    return float(m.group(1)) if m else None
+    try:
+        return float(m.group(1)) if m else None
+    except ValueError:
+        return None
+
+
+def source_key(c: dict[str, Any]) -> str:
+    """The cross-validation group of a case: its publication or results page (``source.group`` if
+    given, else the title, else the URL without its commit pin)."""
+    s = c.get("source") or {}
+    if not isinstance(s, dict):
+        return str(s)
+    for key in ("group", "title"):
+        if s.get(key):
+            return str(s[key]).strip()
+    url = str(s.get("url") or "")
+    return re.sub(r"/blob/[0-9a-f]{7,40}/", "/blob/-/", url) or str(c.get("id"))
 
 
 def case_model(c: dict[str, Any]) -> Model:
@@ -128,15 +190,86 @@ def case_model(c: dict[str, Any]) -> Model:
     return model_from_dict(d, c["id"])
 
 
-def _precision(text: str | None) -> str:
-    t = (text or "").lower()
-    if "fp8" in t:
-        return "fp8"
-    if "int8" in t:
-        return "int8"
-    if "fp16" in t and "bf16" not in t:
-        return "fp16"
-    return "bf16"
+@dataclass(frozen=True)
+class Formats:
+    """Number formats read from a case's free-text ``precision`` (as sources write them)."""
+
+    compute: str  # training matmul format: bf16 | fp16 | fp8 | int8 | fp32
+    weights: str  # serving weight format: bf16 | fp16 | fp8 | int8 | int4 | fp4
+    weight_bits: float | None  # bits per weight where the format carries scales (None: nominal)
+    kv: str  # KV-cache format: bf16 | fp8
+    stated: bool  # False when the text states no format at all
+
+
+# Block formats with their scales, bits per weight (llama.cpp ggml-quants.h block layouts:
+# Q4_0 = 32 4-bit weights + one fp16 scale = 4.5 b/w; Q8_0 = 32 int8 + fp16 = 8.5; the k-quants'
+# averages from llama.cpp's quantize table; NVFP4: 16 fp4 values + an fp8 scale = 4.5; MXFP4 and
+# MXFP8: 32 values + an 8-bit shared exponent (OCP MX spec v1.0) = 4.25 and 8.25; INT4 weight-only
+# with fp16 scales per group of 128 (AWQ/GPTQ default) = 4.125).
+_WEIGHT_PATTERNS: tuple[tuple[str, str, float | None], ...] = (
+    (r"q4_0", "int4", 4.5),
+    (r"q4_k_m", "int4", 4.85),
+    (r"q4_k", "int4", 4.5),
+    (r"q5_k_m", "int4", 5.69),
+    (r"q6_k", "int8", 6.56),
+    (r"q8_0", "int8", 8.5),
+    (r"nvfp4", "fp4", 4.5),
+    (r"mxfp4", "fp4", 4.25),
+    (r"\bfp4\b|\bfp4 ", "fp4", None),
+    (r"mxfp8", "fp8", 8.25),
+    (r"\bfp8\b|\bfp8|e4m3", "fp8", None),
+    (r"w4a16|\bawq\b|\bgptq\b|\bint4\b|4-bit|4 bit", "int4", 4.125),
+    (r"w8a8|\bint8\b|smoothquant|8-bit int", "int8", None),
+    (r"\bf16\b|\bfp16\b|float16|half", "fp16", None),
+    (r"bf16|bfloat16", "bf16", None),
+)
+
+
+def parse_formats(text: str | None) -> Formats:
+    """Weight, compute and KV formats from free text ("FP4 weights", "nvfp4", "INT4 weights
+    (group size 128)", "Q4_0", "bf16 mixed precision", "fp8 KV cache", ...)."""
+    t = (text or "").lower().replace("-", "_") + " "
+    t_sp = (text or "").lower() + " "
+    if t_sp.strip().startswith(("not stated", "unknown", "n/a")):
+        return Formats("bf16", "bf16", None, "bf16", stated=False)
+    kv = "fp8" if re.search(r"fp8[ _]kv|kv[ _-]?cache[^,;]*fp8|fp8 kv", t_sp) else "bf16"
+    weights, bits = "bf16", None
+    for pat, fmt, b in _WEIGHT_PATTERNS:
+        if re.search(pat, t) or re.search(pat, t_sp):
+            weights, bits = fmt, b
+            break
+    stated = weights != "bf16" or "bf16" in t or "bfloat16" in t
+    if weights == "fp16" and "bf16" in t:
+        weights = "bf16"  # "fp16/bf16 mixed precision": the 16-bit rate either way
+    compute = {"fp8": "fp8", "fp4": "fp8", "int8": "int8" if "w8a8" in t or "int8" in t else "bf16"}.get(
+        weights, "fp16" if weights == "fp16" else "bf16"
+    )
+    if "fp32" in t and weights == "bf16" and "bf16" not in t and "mixed" not in t:
+        compute = "fp32"
+    return Formats(compute, weights, bits, kv, stated)
+
+
+def case_stack(c: dict[str, Any], chip: Chip) -> Stack | None:
+    return stack_for(str(c.get("software") or ""), str(c.get("task")), chip.vendor, chip.category)
+
+
+def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None]:
+    """Software-stack parameters a case implies: its stack's (data/stacks), fused attention from
+    the year it reached that stack, gradients reduced in fp32 where the case says so."""
+    stack = case_stack(c, chip)
+    date = str((c.get("source") or {}).get("date") or "")
+    year = int(date[:4]) if date[:4].isdigit() else 2024
+    prec = str(c.get("precision") or "").lower()
+    p = params_for(stack, year)
+    if "fp32 gradient" in prec:
+        p = replace(p, grad_comm_bytes=4.0)
+    return p, stack
+
+
+def stack_params(c: dict[str, Any]) -> PerfParams:
+    """The PerfParams of a case (its stack and date), for callers without a chip at hand."""
+    chip = default_catalog().chip(c["hardware"]["chip_key"])
+    return case_params(c, chip)[0]
 
 
 def _recompute(text: Any) -> int | None:
@@ -215,20 +348,20 @@ def measured_metric(c: dict[str, Any]) -> tuple[str, float] | None:
     return None
 
 
+
+
 def _system_for(c: dict[str, Any], cat: Catalog, chip_id: str) -> str | None:
-    """Pick the catalog system that matches the case's node text, if one does."""
-    node = (str(c["hardware"].get("node") or "") + " " + str(c["hardware"].get("interconnect") or "")).lower()
+    """The catalog system whose id or alias the case's node / interconnect text names, if one does
+    (both sides normalised: 'DGX A100' names ``nvidia-dgx-a100``'s alias ``dgx-a100``)."""
+    hw = c["hardware"]
+    node = normalise(str(hw.get("node") or "") + " " + str(hw.get("interconnect") or ""))
+    best: tuple[int, str] | None = None
     for s in cat.systems_for_chip(chip_id):
-        names = [s.id, *s.aliases]
-        for a in names:
-            key = a.lower().replace("aws-", "").replace("gcp-", "")
-            if len(key) > 3 and key in node:
-                return s.id
-    if "dgx" in node:
-        for s in cat.systems_for_chip(chip_id):
-            if "dgx" in s.id:
-                return s.id
-    return None
+        for a in (s.id, *s.aliases):
+            key = normalise(a).removeprefix("aws-").removeprefix("gcp-").removeprefix("nvidia-")
+            if len(key) > 3 and key in node and (best is None or len(key) > best[0]):
+                best = (len(key), s.id)
+    return best[1] if best else None
 
 
 def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None) -> dict[str, Any]:
@@ -240,17 +373,41 @@ def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None) -> dic
         chip=c["hardware"]["chip_key"],
         metric=metric[0] if metric else None,
         measured=metric[1] if metric else None,
+        source=source_key(c),
+        confidence=str(c.get("confidence") or "") or None,
     )
 
 
-def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True) -> CaseResult:
+def _with_chip_eff(m: Machine, eff: Efficiency) -> Machine:
+    return replace(m, chip=replace(m.chip, efficiency=eff))
+
+
+def _train_metric(metric: str, est: TrainEstimate) -> float:
+    return float(est.tokens_per_s_per_chip if metric == "tokens_per_s_per_chip" else est.mfu)
+
+
+def _lora(c: dict[str, Any], assumed: list[str]) -> int | None:
+    t = c.get("training") or {}
+    method = str(t.get("method") or "full").lower() if isinstance(t, dict) else "full"
+    if method not in ("lora", "qlora"):
+        return None
+    rank = _num(t.get("lora_rank"))
+    if rank is None:
+        assumed.append("LoRA rank not stated: 16 assumed")
+        rank = 16
+    if method == "qlora":
+        assumed.append("QLoRA: 4-bit base weights not modelled in memory (bf16 assumed)")
+    return int(rank)
+
+
+def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True) -> Prediction:
     """Predict one training case with its stated layout; with ``search_best`` also search the full
     space on the same job and machine and report the best layout found beside it."""
     hw = c["hardware"]
     metric = measured_metric(c)
     base = _base(c, "train", metric)
     if metric is None:
-        return CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
+        return Prediction(CaseResult(**base, predicted=None, reason="the case states no comparable measured metric"))
     model = case_model(c)
     count = int(hw["count"])
     p = c.get("parallel") or {}
@@ -259,112 +416,288 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     if gb is None and _num(p.get("global_batch_tokens")):
         gb = float(p["global_batch_tokens"]) / seq
     if gb is None:
-        return CaseResult(**base, predicted=None, reason="the case states no global batch")
+        return Prediction(CaseResult(**base, predicted=None, reason="the case states no global batch"))
     chip = cat.chip(hw["chip_key"])
-    system = _system_for(c, cat, chip.id)
-    m: Machine = machine(chip.id, count, cat, system=system)
-    job = TrainJob(model, int(gb), seq, _precision(c.get("precision")))
+    m: Machine = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
+    assumed: list[str] = []
+    fm = parse_formats(c.get("precision"))
+    if not fm.stated:
+        assumed.append("precision not stated: bf16 assumed")
+    job = TrainJob(model, max(int(gb), 1), seq, fm.compute, lora_rank=_lora(c, assumed))
     fixed = stated_layout(c, count)
-    params = stack_params(c)
+    params, stack = case_params(c, chip)
     res = search_train(job, m, SpaceOptions(fixed=fixed), params=params, top_k=1)
-    note = None
     if res.best is None and res.reasons.get(Reason.MEMORY.text):
         # The run happened, so it fit: our memory model is the conservative one. Predict the time
         # of the stated layout anyway and say so.
-        res = search_train(
-            job, m, SpaceOptions(fixed=fixed), params=replace(params, ignore_memory=True), top_k=1
-        )
-        note = "the model predicts the stated layout does not fit in memory; time predicted regardless"
+        params = replace(params, ignore_memory=True)
+        res = search_train(job, m, SpaceOptions(fixed=fixed), params=params, top_k=1)
+        assumed.append("the model predicts the stated layout does not fit in memory; time predicted regardless")
+    base["stack"] = stack.id if stack else None
+    base["param"] = "matmul_fp8" if fm.compute == "fp8" and chip.efficiency.matmul_fp8 is not None else "matmul"
     if res.best is None:
-        return CaseResult(
-            **base,
-            predicted=None,
-            reason=f"no feasible layout with the stated degrees {fixed}: {res.why_none}",
-        )
+        why = f"no feasible layout with the stated degrees {fixed}: {res.why_none}"
+        return Prediction(CaseResult(**base, predicted=None, reason=why, assumed=tuple(assumed)))
     est = res.best
-    pred = est.tokens_per_s_per_chip if metric[0] == "tokens_per_s_per_chip" else est.mfu
     free = search_train(job, m, SpaceOptions(), params=params, top_k=1).best if search_best else None
-    return CaseResult(
+    layout = est.layout
+
+    def evaluate(eff: Efficiency) -> float:
+        return _train_metric(metric[0], estimate_train(job, layout, _with_chip_eff(m, eff), params))
+
+    result = CaseResult(
         **base,
-        predicted=float(pred),
-        reason=note,
+        predicted=_train_metric(metric[0], est),
+        reason="; ".join(assumed) or None,
         layout=est.layout.describe() + f" on {m.system.id}",
         step_time_s=est.step_time_s,
         best_layout=free.layout.describe() if free else None,
         best_step_time_s=free.step_time_s if free else None,
+        assumed=tuple(assumed),
     )
+    return Prediction(result, evaluate)
 
 
-def stack_params(c: dict[str, Any]) -> PerfParams:
-    """Software-stack parameters a case implies: fused attention only from 2023 on (FlashAttention
-    was published in May 2022 and reached Megatron-LM, NeMo and MaxText in 2023); gradients reduced
-    in fp32 where the case says so."""
-    date = str((c.get("source") or {}).get("date") or "")
-    year = int(date[:4]) if date[:4].isdigit() else 2024
-    prec = str(c.get("precision") or "").lower()
-    grad_bytes = 4.0 if "fp32 gradient" in prec else default_params().grad_comm_bytes
-    return replace(default_params(), flash_attention=year >= 2023, grad_comm_bytes=grad_bytes)
-
-
-def _case_where(path: Path, case_id: Any) -> str:
+def _case_where(path: Path, text: str, case_id: Any) -> str:
     """``file:line`` of a case's ``id`` (the file alone when it cannot be found)."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return str(path)
     m = re.search(rf"\bid:\s*['\"]?{re.escape(str(case_id))}['\"]?\s*[,}}\n]", text)
     return f"{path}:{text[: m.start()].count(chr(10)) + 1}" if m else str(path)
 
 
+def _case_problem(c: dict[str, Any]) -> str | None:
+    """Why a case cannot be predicted before reading it further (None: it can be tried)."""
+    for key in ("id", "task", "hardware", "model"):
+        if key not in c:
+            return f"the case has no '{key}'"
+    if c["task"] not in ("train", "infer"):
+        return f"task must be train or infer, got {c['task']!r}"
+    hw = c["hardware"]
+    if not isinstance(c["model"], dict) or not isinstance(hw, dict):
+        return "model and hardware must be mappings"
+    n = hw.get("count")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHIPS:
+        return f"hardware.count must be a whole number of chips in 1..{MAX_CHIPS:,}, got {n!r}"
+    if not isinstance(hw.get("chip_key"), str):
+        return "hardware.chip_key must be a string"
+    for k, v in (c.get("measured") or {}).items():
+        if isinstance(v, int | float) and not isinstance(v, bool) and not (0 < v < 1e15):
+            return f"measured.{k} must be a positive finite number, got {v!r}"
+    return None
+
+
 def load_cases(path: Path) -> list[dict[str, Any]]:
+    """The cases of one case file, each with ``_where`` (file:line). A file that is not a case
+    file at all is a :class:`DataError`; a case that cannot be read gets ``_problem`` instead and
+    is reported unpredicted, so one bad case never costs the others."""
+    path = Path(path)
     data = read_yaml(path)
     if not isinstance(data, list) or not all(isinstance(c, dict) for c in data):
-        raise DataError("expected a YAML list of cases", "See ../shared/validation/README.md", str(path))
-    hint = "See ../shared/validation/README.md for the schema"
+        raise DataError("expected a YAML list of cases", SCHEMA_HINT, str(path))
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        text = ""
+    out = []
     for i, c in enumerate(data):
-        for key in ("id", "task", "hardware", "model"):
-            if key not in c:
-                raise DataError(
-                    f"case {i + 1} has no '{key}'",
-                    "Every case needs id, task, model, hardware",
-                    str(path),
-                )
-        hw, where = c["hardware"], _case_where(path, c["id"])
-        if c["task"] not in ("train", "infer"):
-            raise DataError(f"case '{c['id']}': task must be train or infer, got {c['task']!r}", hint, where)
-        if not isinstance(c["model"], dict) or not isinstance(hw, dict):
-            raise DataError(f"case '{c['id']}': model and hardware must be mappings", hint, where)
-        n = hw.get("count")
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHIPS:
-            raise DataError(
-                f"case '{c['id']}': hardware.count must be a whole number of chips in 1..{MAX_CHIPS:,}, got {n!r}",
-                hint,
-                where,
-            )
-        if not isinstance(hw.get("chip_key"), str):
-            raise DataError(f"case '{c['id']}': hardware.chip_key must be a string", hint, where)
-    return data
-
-
-def validate(path: Path, catalog: Catalog | None = None, search_best: bool = True) -> list[CaseResult]:
-    """Predict every case of a case file (``search_best``: also search each training case's best
-    layout without the stated degrees, for comparison; the slow part)."""
-    cat = catalog or default_catalog()
-    out: list[CaseResult] = []
-    for c in load_cases(path):
-        try:
-            if c["task"] == "train":
-                out.append(predict_train_case(c, cat, search_best))
-            else:
-                out.append(predict_infer_case(c, cat))
-        except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError, AttributeError) as e:
-            # one unreadable case must not cost the predictions of the others: it is reported
-            # unpredicted, with where and why
-            what = f"no '{e.args[0]}'" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
-            out.append(_unpredicted(c, f"{_case_where(path, c['id'])}: the case could not be read ({what})"))
-        except XpuplanError as e:
-            out.append(_unpredicted(c, e.one_line()))
+        c = dict(c)
+        c.setdefault("id", f"{path.name}#{i + 1}")
+        c.setdefault("task", "?")
+        c["_where"] = _case_where(path, text, c["id"])
+        problem = _case_problem(c)
+        if problem:
+            c["_problem"] = f"{c['_where']}: {problem}"
+        out.append(c)
     return out
+
+
+# MLPerf Llama 2 70B (OpenOrca subset): the case files state outputs of ~292 tokens and inputs "up to
+# 1,024"; the mean input length is not stated there. Assumed equal to the output length.
+MLPERF_OPENORCA_INPUT = 300
+MLPERF_OPENORCA_OUTPUT = 293
+
+# (measured key, metric name) in the schema's order of preference
+_INFER_METRICS = (
+    ("output_tokens_per_s", "output_tokens_per_s"),
+    ("tpot_ms", "tpot_ms"),
+    ("itl_ms", "tpot_ms"),
+    ("ttft_ms", "ttft_ms"),
+    ("prefill_tokens_per_s", "prefill_tokens_per_s"),
+    ("sequences_per_s", "sequences_per_s"),
+    ("e2e_latency_s", "e2e_latency_s"),
+)
+
+
+def infer_metric(c: dict[str, Any]) -> tuple[str, float] | None:
+    """The schema's rule for inference: output tokens/s, else TPOT (or ITL), TTFT, prefill
+    tokens/s, sequences/s (encoders), end-to-end latency."""
+    m = c.get("measured") or {}
+    for key, name in _INFER_METRICS:
+        v = _num(m.get(key))
+        if v:
+            return name, v
+    return None
+
+
+def _lengths(c: dict[str, Any], metric: str, assumed: list[str]) -> tuple[int, int] | None:
+    """(input, output) tokens of the case's requests; decode-only (input 0) and prefill-only
+    (output 0) benchmarks priced with one token on the missing side."""
+    setup = c.get("inference_setup") or {}
+    inp, out = _num(setup.get("input_len")), _num(setup.get("output_len"))
+    if inp is None and "mlperf" in str(setup).lower() + str(c.get("source")).lower():
+        inp = MLPERF_OPENORCA_INPUT
+        assumed.append(f"mean input length not stated: {MLPERF_OPENORCA_INPUT} tokens assumed (MLPerf OpenOrca)")
+    if out is None and inp and metric not in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms"):
+        out = MLPERF_OPENORCA_OUTPUT
+        assumed.append(f"mean output length not stated: {MLPERF_OPENORCA_OUTPUT} tokens assumed")
+    if inp is None:
+        return None
+    if inp == 0:
+        assumed.append("decode from an empty context, priced with a 1-token prompt")
+    if not out:
+        out = 0
+    if out == 0 and metric not in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms"):
+        return None
+    return max(int(inp), 1), max(int(out), 1)
+
+
+def _serve_formats(fm: Formats, chip: Chip, assumed: list[str]) -> tuple[str, ...]:
+    if not fm.stated:
+        assumed.append("weight format not stated: the best of bf16/fp8/fp4 the chip runs")
+        return tuple(f for f in ("bf16", "fp8", "fp4") if f == "bf16" or chip.supports(f))
+    if fm.weights in ("fp8", "fp4") and not chip.supports("fp8"):
+        assumed.append(f"{fm.weights} weights on a chip without fp8: 16-bit assumed")
+        return ("bf16",)
+    return (fm.weights,)
+
+
+def _infer_value(metric: str, tps: float, tpot: float, ttft: float, e2e: float, inp: int) -> float:
+    return {
+        "output_tokens_per_s": tps,
+        "tpot_ms": tpot * 1e3,
+        "ttft_ms": ttft * 1e3,
+        "e2e_latency_s": e2e,
+        "prefill_tokens_per_s": tps * inp,  # one output token per request: requests/s × prompt
+        "sequences_per_s": tps,
+    }[metric]
+
+
+def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
+    hw = c["hardware"]
+    metric = infer_metric(c)
+    base = _base(c, "infer", metric)
+    if metric is None:
+        return Prediction(CaseResult(**base, predicted=None, reason="the case states no comparable measured metric"))
+    assumed: list[str] = []
+    setup = c.get("inference_setup") or {}
+    count = int(hw["count"])
+    chip = cat.chip(hw["chip_key"])
+    m = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
+    lengths = _lengths(c, metric[0], assumed)
+    if lengths is None:
+        return Prediction(CaseResult(**base, predicted=None, reason="the case states no input/output lengths"))
+    inp, out = lengths
+    prefill_only = metric[0] in ("prefill_tokens_per_s", "sequences_per_s")
+    if prefill_only:
+        out = 1
+    fm = parse_formats(c.get("precision"))
+    formats = _serve_formats(fm, chip, assumed)
+    params, stack = case_params(c, chip)
+    job = ServeJob(case_model(c), inp, out, formats[0], fm.kv if chip.supports("fp8") else "bf16", fm.weight_bits)
+    fixed: dict[str, int] = {}
+    tp = _num((c.get("parallel") or {}).get("tp"))
+    if tp:
+        fixed["tp"] = int(tp) if tp <= count else count  # Neuron TP counts cores: all chips
+    batch, conc = _num(setup.get("batch")), _num(setup.get("concurrency"))
+    mode = "continuous"
+    if batch:
+        fixed["batch"] = int(batch)
+        mode = "static" if conc is None else "continuous"
+    elif conc:
+        fixed["batch"] = int(conc)
+    if prefill_only:
+        mode = "static"  # a batch of prompts, one forward pass
+    if (batch or conc) and "tp" not in fixed:
+        fixed["tp"] = count  # one model instance across the chips (latency runs)
+    res = search_serve(job, m, formats, mode, fixed=fixed, params=params)
+    base.update(stack=stack.id if stack else None, param=_infer_param(metric[0], job, chip))
+    if res.best is None:
+        return Prediction(CaseResult(**base, predicted=None, reason=f"no serving configuration fits: {res.reasons}"))
+    b = res.best
+    j = replace(job, weights=b.weights, kv=b.kv)
+    cfg = ServeConfig.one(b.tp, b.pp, b.ep, b.batch)
+
+    def evaluate(eff: Efficiency) -> float:
+        r = evaluate_serve(j, cfg, _with_chip_eff(m, eff), params, mode)
+        tps = float(r.output_tokens_per_s[0]) * b.replicas
+        return _infer_value(metric[0], tps, float(r.tpot[0]), float(r.ttft[0]), float(r.e2e[0]), inp)
+
+    pred = _infer_value(metric[0], b.output_tokens_per_s, b.tpot_s, b.ttft_s, b.e2e_s, inp)
+    layout = f"TP{b.tp} PP{b.pp} x{b.replicas} batch {b.batch} {b.weights} {mode}"
+    result = CaseResult(
+        **base,
+        predicted=float(pred),
+        layout=layout + f" on {m.system.id}",
+        reason="; ".join(assumed) or None,
+        assumed=tuple(assumed),
+    )
+    return Prediction(result, evaluate)
+
+
+def _infer_param(metric: str, job: ServeJob, chip: Chip) -> str:
+    """Which efficiency an inference case informs: prefill-bound metrics the GEMM fraction (of the
+    fp8 peak when the weights run in fp8), decode-bound ones the memory-bandwidth fraction."""
+    if metric in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms"):
+        low = job.weights in ("fp8", "fp4") and chip.supports("fp8") and chip.efficiency.matmul_fp8 is not None
+        return "matmul_fp8" if low else "matmul"
+    return "memory"
+
+
+# ---- a suite ------------------------------------------------------------------------------------
+
+
+def predict_case(c: dict[str, Any], cat: Catalog, search_best: bool = False) -> Prediction:
+    """One case, never raising: an unreadable case comes back unpredicted with why."""
+    if c.get("_problem"):
+        return Prediction(_unpredicted(c, c["_problem"]))
+    try:
+        if c["task"] == "train":
+            return predict_train_case(c, cat, search_best)
+        return predict_infer_case(c, cat)
+    except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError, AttributeError) as e:
+        what = f"no '{e.args[0]}'" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        return Prediction(_unpredicted(c, f"{c.get('_where', '')}: the case could not be read ({what})"))
+    except XpuplanError as e:
+        return Prediction(_unpredicted(c, e.one_line()))
+
+
+def load_suite(paths: list[Path] | None = None) -> list[dict[str, Any]]:
+    """Every case of the given case files (default: the built-in suite); ids must be unique."""
+    cases: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for path in paths or suite_paths():
+        for c in load_cases(path):
+            cid = str(c["id"])
+            if cid in seen:
+                raise DataError(f"case id '{cid}' also in {seen[cid]}", "Give every case a unique id", c["_where"])
+            seen[cid] = c["_where"]
+            cases.append(c)
+    return cases
+
+
+def predict_suite(
+    paths: list[Path] | None = None, catalog: Catalog | None = None, search_best: bool = False
+) -> list[Prediction]:
+    cat = catalog or default_catalog()
+    return [predict_case(c, cat, search_best) for c in load_suite(paths)]
+
+
+def validate(
+    path: Path | list[Path] | None = None, catalog: Catalog | None = None, search_best: bool = True
+) -> list[CaseResult]:
+    """Predict every case of a case file (or files; default: the built-in suite). ``search_best``:
+    also search each training case's best layout without the stated degrees (the slow part)."""
+    paths = [path] if isinstance(path, Path | str) else path
+    return [p.result for p in predict_suite([Path(x) for x in paths] if paths else None, catalog, search_best)]
 
 
 def _unpredicted(c: dict[str, Any], reason: str) -> CaseResult:
@@ -378,114 +711,30 @@ def _unpredicted(c: dict[str, Any], reason: str) -> CaseResult:
         None,
         None,
         reason=reason,
+        source=source_key(c),
     )
 
 
-# MLPerf Llama 2 70B (OpenOrca subset): the case files state outputs of ~292 tokens and inputs "up to
-# 1,024"; the mean input length is not stated there. Assumed equal to the output length.
-MLPERF_OPENORCA_INPUT = 300
-MLPERF_OPENORCA_OUTPUT = 293
-
-
-def infer_metric(c: dict[str, Any]) -> tuple[str, float] | None:
-    """The README rule for inference: output tokens/s, else TPOT (or ITL), TTFT, end-to-end."""
-    m = c.get("measured") or {}
-    for key, name, scale in (
-        ("output_tokens_per_s", "output_tokens_per_s", 1.0),
-        ("tpot_ms", "tpot_ms", 1.0),
-        ("itl_ms", "tpot_ms", 1.0),
-        ("ttft_ms", "ttft_ms", 1.0),
-        ("e2e_latency_s", "e2e_latency_s", 1.0),
-    ):
-        v = _num(m.get(key))
-        if v:
-            return name, v * scale
-    return None
-
-
-def predict_infer_case(c: dict[str, Any], cat: Catalog) -> CaseResult:
-    hw = c["hardware"]
-    metric = infer_metric(c)
-    base = _base(c, "infer", metric)
-    if metric is None:
-        return CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
-    setup = c.get("inference_setup") or {}
-    count = int(hw["count"])
-    chip = cat.chip(hw["chip_key"])
-    m = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
-    scenario = str(setup.get("scenario") or "").lower()
-    offline = "offline" in scenario and setup.get("batch") is None
-    inp = int(
-        _num(setup.get("input_len")) or (MLPERF_OPENORCA_INPUT if "mlperf" in str(setup).lower() else 0)
-    )
-    out = int(_num(setup.get("output_len")) or (MLPERF_OPENORCA_OUTPUT if inp else 0))
-    if not inp or not out:
-        return CaseResult(**base, predicted=None, reason="the case states no input/output lengths")
-    prec = str(c.get("precision") or "").lower()
-    if prec.startswith("not stated"):
-        formats: tuple[str, ...] = tuple(f for f in ("bf16", "fp8", "fp4") if f == "bf16" or chip.supports(f))
-    elif "fp8" in prec:
-        formats = ("fp8",)
-    else:  # fp16 / bf16 (or unparsed): 16-bit weights
-        formats = ("bf16",)
-    job = ServeJob(case_model(c), inp, out, formats[0], "bf16")
-    fixed: dict[str, int] = {}
-    tp = _num((c.get("parallel") or {}).get("tp"))
-    if tp:
-        fixed["tp"] = int(tp) if tp <= count else count  # Neuron TP counts cores: all chips
-    batch = _num(setup.get("batch"))
-    conc = _num(setup.get("concurrency"))
-    if batch:
-        fixed["batch"] = int(batch)
-        mode = "static" if conc is None else "continuous"
-    elif conc:
-        fixed["batch"] = int(conc)
-        mode = "continuous"
-    else:
-        mode = "continuous"  # offline: the search picks the batch for throughput
-    if (batch or conc) and "tp" not in fixed:
-        fixed["tp"] = count  # one model instance across the chips (latency runs)
-    res = search_serve(job, m, formats, mode, fixed=fixed)
-    if res.best is None:
-        return CaseResult(**base, predicted=None, reason=f"no serving configuration fits: {res.reasons}")
-    b = res.best
-    pred = {
-        "output_tokens_per_s": b.output_tokens_per_s,
-        "tpot_ms": b.tpot_s * 1e3,
-        "ttft_ms": b.ttft_s * 1e3,
-        "e2e_latency_s": b.e2e_s,
-    }[metric[0]]
-    layout = f"TP{b.tp} PP{b.pp} x{b.replicas} batch {b.batch} {b.weights} {mode}" + (
-        " (offline)" if offline else ""
-    )
-    return CaseResult(**base, predicted=float(pred), layout=layout + f" on {m.system.id}")
+def _stats(rs: list[CaseResult]) -> dict[str, Any]:
+    errs = np.array([r.error for r in rs if r.error is not None])
+    return {
+        "n": len(rs),
+        "predicted": int(errs.size),
+        "median_error": float(np.median(errs)) if errs.size else None,
+        "p90_error": float(np.percentile(errs, 90)) if errs.size else None,
+    }
 
 
 def summarise(results: list[CaseResult]) -> dict[str, Any]:
-    """Median and 90th-percentile error per task and per vendor (per task)."""
-
-    def stats(rs: list[CaseResult]) -> dict[str, Any]:
-        errs = np.array([r.error for r in rs if r.error is not None])
-        return {
-            "n": len(rs),
-            "predicted": int(errs.size),
-            "median_error": float(np.median(errs)) if errs.size else None,
-            "p90_error": float(np.percentile(errs, 90)) if errs.size else None,
-        }
-
+    """Median and 90th-percentile error per task, and per vendor and per chip (per task)."""
     out: dict[str, Any] = {}
     for task in ("train", "infer"):
-        rs = [r for r in results if r.task == task]
-        out[task] = stats(rs)
-    by_vendor: dict[str, Any] = {}
-    for task in ("train", "infer"):
-        for v in sorted({r.vendor for r in results if r.task == task}):
-            by_vendor.setdefault(v, {})[task] = stats(
-                [r for r in results if r.task == task and r.vendor == v]
-            )
-    out["by_vendor"] = by_vendor
+        out[task] = _stats([r for r in results if r.task == task])
+    for group, key in (("by_vendor", "vendor"), ("by_chip", "chip")):
+        by: dict[str, Any] = {}
+        for task in ("train", "infer"):
+            for v in sorted({getattr(r, key) for r in results if r.task == task}):
+                by.setdefault(v, {})[task] = _stats([r for r in results if r.task == task and getattr(r, key) == v])
+        out[group] = by
+    out["chips_with_cases"] = len({r.chip for r in results if r.predicted is not None})
     return out
-
-
-def estimate_for_layout(job: TrainJob, layout: Layout, m: Machine) -> float:
-    return estimate_train(job, layout, m).step_time_s

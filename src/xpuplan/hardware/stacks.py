@@ -1,0 +1,106 @@
+"""Software stacks as data (``data/stacks/*.toml``): what a stack does where a case or a user
+leaves a choice unstated, and the model constants that belong to software rather than silicon.
+
+A stack record names the substrings that identify it in a case's ``software`` text (``match``),
+the chip vendors it is the default for (``default_for``, per task), the PerfParams it overrides
+(``[params]``), its layout defaults (``[defaults]``: recompute, sp, zero) and the year fused
+(Flash) attention reached it (``flash_attention_from``). Every record has ``source`` and ``as_of``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from xpuplan.datafiles import data_dir, read_toml
+from xpuplan.errors import DataError, UnknownNameError
+
+PARAM_KEYS = ("tp_overlap", "dp_overlap", "ep_overlap", "grad_comm_bytes", "reserved_gib", "reserved_fraction")
+DEFAULT_KEYS = ("recompute", "sp", "zero")
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    id: str
+    name: str
+    task: str  # train | serve
+    match: tuple[str, ...]
+    default_for: tuple[str, ...]
+    params: dict[str, float]
+    defaults: dict[str, Any]
+    flash_attention_from: int | None
+    source: str
+    as_of: str
+
+    def matches(self, text: str) -> int:
+        """Length of the longest ``match`` substring found in ``text`` (0: none)."""
+        t = text.lower()
+        return max((len(m) for m in self.match if m in t), default=0)
+
+
+def parse_stack(d: dict[str, Any], path: Path) -> Stack:
+    for key in ("id", "name", "task", "source", "as_of"):
+        if not isinstance(d.get(key), str) or not d[key]:
+            raise DataError(f"missing required key '{key}'", f"Add '{key} = ...' to the record", str(path))
+    if d["task"] not in ("train", "serve"):
+        raise DataError(f"task must be train or serve, got {d['task']!r}", "Fix the value", str(path))
+    params = dict(d.get("params") or {})
+    for k, v in params.items():
+        if k not in PARAM_KEYS:
+            raise DataError(f"unknown stack parameter '{k}'", "Use one of " + ", ".join(PARAM_KEYS), str(path))
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 64:
+            raise DataError(f"stack parameter '{k}' must be a number in [0, 64]", "Fix the value", str(path))
+    defaults = dict(d.get("defaults") or {})
+    for k in defaults:
+        if k not in DEFAULT_KEYS:
+            raise DataError(f"unknown stack default '{k}'", "Use one of " + ", ".join(DEFAULT_KEYS), str(path))
+    flash = d.get("flash_attention_from")
+    return Stack(
+        id=d["id"],
+        name=d["name"],
+        task=d["task"],
+        match=tuple(str(m).lower() for m in d.get("match") or ()),
+        default_for=tuple(str(v).lower() for v in d.get("default_for") or ()),
+        params={k: float(v) for k, v in params.items()},
+        defaults=defaults,
+        flash_attention_from=int(flash) if flash is not None else None,
+        source=d["source"],
+        as_of=str(d["as_of"]),
+    )
+
+
+@lru_cache(maxsize=1)
+def stacks() -> dict[str, Stack]:
+    out: dict[str, Stack] = {}
+    for path in sorted((data_dir() / "stacks").glob("*.toml")):
+        s = parse_stack(read_toml(path), path)
+        if s.id in out:
+            raise DataError(f"duplicate stack id '{s.id}'", "Ids must be unique", str(path))
+        out[s.id] = s
+    return out
+
+
+def get_stack(name: str) -> Stack:
+    all_ = stacks()
+    key = name.strip().lower()
+    if key not in all_:
+        raise UnknownNameError("software stack", name, all_.keys())
+    return all_[key]
+
+
+def stack_for(software: str | None, task: str, vendor: str, category: str = "") -> Stack | None:
+    """The stack a case's ``software`` text names (longest match wins), else the default for the
+    chip's vendor (or category, e.g. ``cpu``) and task; None if neither."""
+    task = "serve" if task in ("infer", "serve") else "train"
+    cands = [s for s in stacks().values() if s.task == task]
+    text = software or ""
+    best = max(cands, key=lambda s: (s.matches(text), -len(s.id)), default=None)
+    if best is not None and best.matches(text):
+        return best
+    for key in (vendor.lower(), category.lower()):
+        for s in sorted(cands, key=lambda s: s.id):
+            if key and key in s.default_for:
+                return s
+    return None

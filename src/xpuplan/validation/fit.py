@@ -1,0 +1,316 @@
+"""The fit, as code: a few physical efficiencies per chip from the validation suite, the
+cross-validation that judges them, and the prediction intervals that come out of it.
+
+Fitted, per chip: ``matmul`` (the fraction of the dense peak large GEMMs reach: training and
+prefill cases), ``matmul_fp8`` (the same of the fp8 peak: fp8 training and fp8 prefill), ``memory``
+(the fraction of memory bandwidth decode reaches: decode-bound inference cases). Each parameter is
+chosen on a grid to minimise the mean |log(predicted / measured)| over the chip's own cases that
+inform it (a case informs one parameter: :attr:`CaseResult.param`).
+
+A chip with no case of its own for a parameter takes, in this order, the fitted value of the
+sibling its prior names (``data/fit_priors.toml`` ``[borrow]``, said in the result), else the
+prior of its category (a stated, sourced value). Never silently a sibling's number.
+
+Cross-validation (``--cv source``): for each source (one publication or results page) the fit
+is redone without its cases and its cases are predicted with that fit; ``--cv case`` does the
+same per case. The 80% prediction interval of a class (vendor × task; "no own case" for chips
+that borrow) is the 10th-90th percentile of its cross-validated log errors.
+
+Simplifications (stated): each case's layout or serving configuration is chosen once, at the
+catalog's parameters, and then priced again under the fold's parameters; parameters are fitted in
+turn (matmul, then matmul_fp8, then memory), each with the ones before it at their full fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xpuplan.datafiles import data_dir, read_toml
+from xpuplan.errors import DataError
+from xpuplan.hardware.catalog import Catalog, load_catalog
+from xpuplan.hardware.records import Efficiency
+from xpuplan.validation.validate import THROUGHPUT_METRICS, CaseResult, Prediction, predict_suite
+
+FITTED = ("matmul", "matmul_fp8", "memory")
+GRID = np.round(np.arange(0.10, 1.0001, 0.02), 3)
+LEVEL = 0.8  # prediction intervals: 10th to 90th percentile
+MIN_CLASS = 6  # fewer cross-validated cases than this: the class pools with its task
+NO_OWN = "no-own-case"
+
+
+@dataclass(frozen=True)
+class ParamFit:
+    """One chip's value of one parameter and where it came from."""
+
+    chip: str
+    param: str
+    value: float
+    basis: str  # fitted | borrowed from <chip> | prior (<category>)
+    cases: tuple[str, ...] = ()
+
+    @property
+    def own(self) -> bool:
+        return self.basis == "fitted"
+
+
+@dataclass(frozen=True)
+class Priors:
+    by_category: dict[str, dict[str, float]]
+    borrow: dict[str, str]
+    source: str
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Priors:
+        path = path or data_dir() / "fit_priors.toml"
+        d = read_toml(path)
+        if not d.get("source") or not d.get("as_of"):
+            raise DataError("fit priors need source and as_of", "Add them", str(path))
+        cats = {
+            k: {p: float(v[p]) for p in FITTED if p in v}
+            for k, v in (d.get("prior") or {}).items()
+            if isinstance(v, dict)
+        }
+        return cls(cats, {str(k): str(v) for k, v in (d.get("borrow") or {}).items()}, str(d["source"]))
+
+
+# ---- the grid table: every case priced at every value of its parameter ---------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """A predicted case with its log error at every grid value of its parameter."""
+
+    result: CaseResult
+    pred: Prediction
+    base: Efficiency
+    log_err: np.ndarray  # throughput-sense log(predicted / measured) per GRID value
+
+
+def _sense(metric: str | None, pred: float, meas: float) -> float:
+    if pred <= 0 or not math.isfinite(pred):
+        return math.inf
+    r = math.log(pred / meas)
+    return r if metric in THROUGHPUT_METRICS else -r
+
+
+def build_rows(preds: Iterable[Prediction], cat: Catalog, fitted: dict[tuple[str, str], ParamFit]) -> list[Row]:
+    """Price each predicted case at every grid value of its parameter (the other fitted parameters
+    at their values in ``fitted``, else the catalog's)."""
+    rows = []
+    for p in preds:
+        r = p.result
+        if p.evaluate is None or r.measured is None or r.param is None or r.chip not in cat.chips:
+            continue
+        base = _efficiency(cat, r.chip, fitted)
+        errs = np.array([_sense(r.metric, p.evaluate(_set(base, r.param, g)), r.measured) for g in GRID])
+        rows.append(Row(r, p, base, errs))
+    return rows
+
+
+def _set(e: Efficiency, param: str, value: float) -> Efficiency:
+    if param == "matmul_fp8" and e.matmul_fp8 is None:
+        param = "matmul"
+    return replace(e, **{param: float(value)})
+
+
+def _efficiency(cat: Catalog, chip: str, fits: dict[tuple[str, str], ParamFit]) -> Efficiency:
+    e = cat.chips[chip].efficiency
+    for p in FITTED:
+        f = fits.get((chip, p))
+        if f is not None and not (p == "matmul_fp8" and e.matmul_fp8 is None):
+            e = replace(e, **{p: f.value})
+    return e
+
+
+# ---- fitting --------------------------------------------------------------------------------------
+
+
+def _best(rows: list[Row]) -> float:
+    loss = np.mean(np.abs(np.stack([r.log_err for r in rows])), axis=0)
+    return float(GRID[int(np.argmin(loss))])
+
+
+def fit_params(rows: list[Row], cat: Catalog, priors: Priors, exclude: set[str] | None = None) -> dict[tuple[str, str], ParamFit]:
+    """Every chip's fitted parameters from ``rows`` minus the cases in ``exclude`` (ids)."""
+    exclude = exclude or set()
+    own: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        if r.result.id not in exclude and r.result.param:
+            own.setdefault((r.result.chip, r.result.param), []).append(r)
+    fits: dict[tuple[str, str], ParamFit] = {}
+    for key, rs in own.items():
+        fits[key] = ParamFit(key[0], key[1], _best(rs), "fitted", tuple(r.result.id for r in rs))
+    for chip_id, chip in cat.chips.items():
+        for p in FITTED:
+            if (chip_id, p) not in fits:
+                fits[(chip_id, p)] = _resolve(chip_id, p, fits, cat, priors)
+    return fits
+
+
+def _resolve(chip: str, p: str, fits: dict[tuple[str, str], ParamFit], cat: Catalog, priors: Priors) -> ParamFit:
+    """A parameter a chip has no case for: its declared sibling's fit (followed along the chain),
+    else its category's prior, else the value in its record."""
+    seen = {chip}
+    sib = priors.borrow.get(chip)
+    while sib and sib not in seen:
+        f = fits.get((sib, p))
+        if f is not None and f.own:
+            return ParamFit(chip, p, f.value, f"borrowed from {sib}", f.cases)
+        seen.add(sib)
+        sib = priors.borrow.get(sib)
+    cat_prior = priors.by_category.get(cat.chips[chip].category, {})
+    if p in cat_prior:
+        return ParamFit(chip, p, cat_prior[p], f"prior ({cat.chips[chip].category})")
+    e = cat.chips[chip].efficiency
+    v = getattr(e, p)
+    return ParamFit(chip, p, float(v if v is not None else e.matmul), "record")
+
+
+# ---- cross-validation -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CVCase:
+    result: CaseResult  # the case, predicted by the fit that did not see its fold
+    log_err: float
+    own: bool  # the chip had a case of its own for this parameter in the fold's fit
+
+
+def cross_validate(
+    rows: list[Row], cat: Catalog, priors: Priors, by: str = "source"
+) -> list[CVCase]:
+    """Leave one source (or one case) out: refit without it, predict it."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r.result.source if by == "source" else r.result.id, []).append(r)
+    out = []
+    for members in groups.values():
+        fits = fit_params(rows, cat, priors, {r.result.id for r in members})
+        for r in members:
+            f = fits[(r.result.chip, r.result.param or "matmul")]
+            pred = r.pred.evaluate(_efficiency(cat, r.result.chip, fits)) if r.pred.evaluate else math.nan
+            res = replace(r.result, predicted=float(pred))
+            out.append(CVCase(res, _sense(res.metric, pred, res.measured or 1.0), f.own))
+    return out
+
+
+# ---- intervals ------------------------------------------------------------------------------------
+
+
+def interval_class(vendor: str, task: str, own: bool) -> str:
+    return f"{vendor}/{task}" if own else f"{NO_OWN}/{task}"
+
+
+def _quantiles(errs: list[float]) -> tuple[float, float]:
+    a = np.array([e for e in errs if math.isfinite(e)])
+    lo, hi = (1.0 - LEVEL) / 2.0, 1.0 - (1.0 - LEVEL) / 2.0
+    return float(np.quantile(a, lo)), float(np.quantile(a, hi))
+
+
+def intervals(cv: list[CVCase]) -> dict[str, dict[str, Any]]:
+    """Per class: the 10th and 90th percentile of the cross-validated log errors, as factors on a
+    throughput-like prediction (measured / predicted ∈ [low, high]); small classes pool per task."""
+    by: dict[str, list[float]] = {}
+    for c in cv:
+        by.setdefault(interval_class(c.result.vendor, c.result.task, c.own), []).append(c.log_err)
+        by.setdefault(f"all/{c.result.task}", []).append(c.log_err)
+    out: dict[str, dict[str, Any]] = {}
+    for k, errs in sorted(by.items()):
+        pool = errs if len(errs) >= MIN_CLASS else by[f"all/{k.split('/')[1]}"]
+        q_lo, q_hi = _quantiles(pool)
+        out[k] = {"low": math.exp(-q_hi), "high": math.exp(-q_lo), "n": len(pool), "pooled": len(errs) < MIN_CLASS}
+    return out
+
+
+def coverage(cv: list[CVCase]) -> float:
+    """Share of cases whose measured value falls in the interval built from the cross-validated
+    errors of the *other* sources of its class (so no case judges its own interval)."""
+    hits = n = 0
+    for c in cv:
+        if not math.isfinite(c.log_err):
+            continue
+        key = interval_class(c.result.vendor, c.result.task, c.own)
+        others = [
+            o.log_err
+            for o in cv
+            if o.result.source != c.result.source and interval_class(o.result.vendor, o.result.task, o.own) == key
+        ]
+        if len(others) < MIN_CLASS:
+            others = [o.log_err for o in cv if o.result.source != c.result.source and o.result.task == c.result.task]
+        q_lo, q_hi = _quantiles(others)
+        hits += q_lo <= c.log_err <= q_hi
+        n += 1
+    return hits / n if n else math.nan
+
+
+# ---- the whole fit --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitResult:
+    fits: dict[tuple[str, str], ParamFit]
+    cv: list[CVCase]
+    intervals: dict[str, dict[str, Any]]
+    coverage: float
+    cases: int
+
+
+def run_fit(paths: list[Path] | None = None, by: str = "source") -> FitResult:
+    """Reproduce every fitted parameter from the suite (starting from the records' own values, so
+    the result does not depend on an earlier fit), cross-validate, and derive the intervals."""
+    cat = load_catalog(apply_fit=False)
+    priors = Priors.load()
+    fits: dict[tuple[str, str], ParamFit] = {}
+    preds = predict_suite(paths, cat)
+    for _ in range(2):  # the layouts chosen at the fitted values, then the fit again
+        for p in FITTED:  # in turn: each parameter with those before it at their fit
+            rows = [r for r in build_rows(preds, cat, fits) if r.result.param == p]
+            fits.update({k: v for k, v in fit_params(rows, cat, priors).items() if k[1] == p})
+        preds = predict_suite(paths, with_fits(cat, fits))
+    rows = build_rows(preds, with_fits(cat, fits), fits)
+    cv = cross_validate(rows, with_fits(cat, fits), priors, by)
+    return FitResult(fits, cv, intervals(cv), coverage(cv), len(preds))
+
+
+def with_fits(cat: Catalog, fits: dict[tuple[str, str], ParamFit]) -> Catalog:
+    chips = {cid: replace(c, efficiency=_efficiency(cat, cid, fits)) for cid, c in cat.chips.items()}
+    return replace(cat, chips=chips)
+
+
+def fit_toml(res: FitResult) -> str:
+    """``data/fit.toml``: every chip's fitted parameters with their basis and cases, and the
+    interval factors per class. Generated; never edited by hand."""
+    today = date.today().isoformat()
+    lines = [
+        "# Generated by `xpuplan fit` from the validation suite (src/xpuplan/data/validation/).",
+        "# Do not edit by hand: change the suite or fit_priors.toml and run `xpuplan fit --write`.",
+        f'source = "xpuplan fit over {res.cases} cases of the built-in validation suite"',
+        f'as_of = "{today}"',
+        f"coverage_80 = {res.coverage:.4f}  # share of cases inside their cross-validated 80% interval",
+        "",
+    ]
+    chips = sorted({k[0] for k in res.fits})
+    for chip in chips:
+        lines.append(f'[chips."{chip}"]')
+        for p in FITTED:
+            f = res.fits.get((chip, p))
+            if f is None:
+                continue
+            cases = ", ".join(f'"{c}"' for c in f.cases)
+            lines.append(f'{p} = {{ value = {f.value:.3f}, basis = "{f.basis}", cases = [{cases}] }}')
+        lines.append("")
+    for k, v in res.intervals.items():
+        lines.append(f'[intervals."{k}"]')
+        lines.append(f"low = {v['low']:.4f}")
+        lines.append(f"high = {v['high']:.4f}")
+        lines.append(f"n = {v['n']}")
+        lines.append(f"pooled = {'true' if v['pooled'] else 'false'}")
+        lines.append("")
+    return "\n".join(lines)
