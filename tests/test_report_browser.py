@@ -41,7 +41,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`xpuplan report -o report.html` on the default scenario, from the repository root (so the
-    validation chart uses ../shared/validation/dev.yaml where it exists)."""
+    validation chart uses the built-in suite)."""
     out = tmp_path_factory.mktemp("report") / "report.html"
     r = subprocess.run(
         [sys.executable, "-m", "xpuplan.cli", "report", "-o", str(out)],

@@ -514,23 +514,82 @@ def calibrate_check(
 
 @app.command("validate")
 def validate_cmd(
-    file: Annotated[Path, typer.Argument(help="Case file (schema: shared/validation/README.md).")],
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Case files (schema: docs/validation-schema.md); default: the built-in suite."),
+    ] = None,
+    cv: Annotated[
+        str | None,
+        typer.Option(
+            "--cv",
+            help="Cross-validate: 'source' refits with each publication left out in turn, 'case' each case.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
     csv_: CsvOpt = None,
 ) -> None:
-    """Predict every published case in FILE and report the errors."""
+    """Predict every published case (the built-in suite, or FILES) and report the errors;
+    with --cv, the cross-validated errors beside the in-sample ones."""
     from xpuplan import report
-    from xpuplan.api import summarise, validate
+    from xpuplan.api import cross_validate, summarise, validate
 
     _writable(csv_)
-    results = validate(file)
-    summary = summarise(results)
+    if cv is not None and cv not in ("source", "case"):
+        raise InputError(f"--cv must be 'source' or 'case', got {cv!r}", "e.g. --cv source")
+    if cv is None:
+        results = validate(files or None)
+        summary = summarise(results)
+        if csv_ is not None:
+            _write_atomic(csv_, report.validation_csv(results))
+        if json_:
+            _emit_json({"cases": [r.to_dict() for r in results], "summary": summary})
+        else:
+            report.print_validation(out, results, summary)
+        return
+    res = cross_validate(files or None, by=cv)
+    cv_res = res.cv_results
     if csv_ is not None:
-        _write_atomic(csv_, report.validation_csv(results))
+        _write_atomic(csv_, report.validation_csv(cv_res))
     if json_:
-        _emit_json({"cases": [r.to_dict() for r in results], "summary": summary})
+        _emit_json(
+            {
+                "cv": cv,
+                "cases": [r.to_dict() for r in cv_res],
+                "summary": summarise(cv_res),
+                "in_sample": summarise(res.in_sample),
+                "interval_coverage": res.coverage,
+                "intervals": res.intervals,
+            }
+        )
     else:
-        report.print_validation(out, results, summary)
+        report.print_cross_validation(out, cv, res.in_sample, cv_res, res.coverage)
+
+
+@app.command("fit")
+def fit_cmd(
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the fit to the package's data/fit.toml.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Reproduce every fitted efficiency from the built-in suite, with its basis and cases, and the
+    prediction intervals from the cross-validated errors."""
+    from xpuplan import report
+    from xpuplan.api import fit_suite, fit_toml, write_fit
+
+    res = fit_suite()
+    if write:
+        write_fit(fit_toml(res))
+    if json_:
+        _emit_json(
+            {
+                "parameters": [f.__dict__ for f in res.fits.values()],
+                "intervals": res.intervals,
+                "interval_coverage": res.coverage,
+            }
+        )
+    else:
+        report.print_fit(out, res)
 
 
 # ---- plan ---------------------------------------------------------------------------------------
@@ -576,8 +635,6 @@ def plan_cmd(
 
 # ---- HTML report ----------------------------------------------------------------------------------
 
-DEFAULT_VALIDATION = Path("../shared/validation/dev.yaml")  # the development set beside the repository
-
 
 @app.command("report")
 def report_cmd(
@@ -589,9 +646,7 @@ def report_cmd(
     ),
     validation: Annotated[
         Path | None,
-        typer.Option(
-            help="Validation case file for the accuracy chart (default: ../shared/validation/dev.yaml)."
-        ),
+        typer.Option(help="Validation case file for the accuracy chart (default: the built-in suite)."),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -604,13 +659,11 @@ def report_cmd(
         raise InputError(f"-o {output} is not an .html file", "Give a file name ending in .html")
     _writable(output)
     sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
-    if validation is None and DEFAULT_VALIDATION.is_file():
-        validation = DEFAULT_VALIDATION
     with report.progress_bar(out, quiet=json_) as tick:
         data = report_data(sc, validation=validation, progress=tick)
     _write_atomic(output, report.render_html(data, __version__))
     if json_:
-        _emit_json({"output": str(output), "validation": str(validation) if validation else None})
+        _emit_json({"output": str(output), "validation": str(validation) if validation else "built-in suite"})
     else:
         out.print(f"wrote {output}")
 

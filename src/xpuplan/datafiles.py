@@ -68,3 +68,18 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise DataError(f"broken YAML: {getattr(e, 'problem', e)}", "Fix the syntax", where) from e
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a regular file through a temporary file beside it and a rename."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

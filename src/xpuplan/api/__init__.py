@@ -34,6 +34,7 @@ from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import SearchResult, search_train
 from xpuplan.units import SECONDS_PER_HOUR
 from xpuplan.validation.calibration_check import check as calibration_check
+from xpuplan.validation.fit import FitResult, fit_toml, run_fit
 from xpuplan.validation.validate import summarise, validate
 from xpuplan.workload import load_hf_config, model_library
 from xpuplan.workload.job import ServeJob, TrainJob
@@ -224,6 +225,27 @@ def serve_economics(res: ServeSearchResult, m: Machine, cat: Catalog | None = No
     return out
 
 
+def cross_validate(paths: list[Path] | None = None, by: str = "source") -> FitResult:
+    """Refit with each source (``by="source"``) or case (``"case"``) left out and predict it: the
+    model's honest accuracy. Default: the built-in suite."""
+    return run_fit([Path(p) for p in paths] if paths else None, by=by)
+
+
+def fit_suite() -> FitResult:
+    """Every fitted efficiency from the built-in suite (``xpuplan fit``)."""
+    return run_fit()
+
+
+def write_fit(text: str) -> Path:
+    """Write ``data/fit.toml`` in the package (atomically) and forget the cached catalog."""
+    from xpuplan.datafiles import data_dir, write_text_atomic
+
+    path = data_dir() / "fit.toml"
+    write_text_atomic(path, text)
+    default_catalog.cache_clear()
+    return path
+
+
 __all__ = [
     "FULL",
     "FULL_DECODE",
@@ -238,6 +260,7 @@ __all__ = [
     "calibrate",
     "calibrated_catalog",
     "calibration_check",
+    "cross_validate",
     "default_catalog",
     "default_scenario",
     "estimate",
@@ -245,6 +268,8 @@ __all__ = [
     "evaluate_claim",
     "evaluate_file",
     "find_claim",
+    "fit_suite",
+    "fit_toml",
     "get_backend",
     "get_model",
     "load_hf_config",
@@ -260,4 +285,5 @@ __all__ = [
     "summarise",
     "validate",
     "write_calibration",
+    "write_fit",
 ]

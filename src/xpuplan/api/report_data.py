@@ -205,21 +205,19 @@ def _prices(result: PlanResult, cat: Catalog) -> list[dict[str, Any]]:
 
 
 def _claims(cat: Catalog, params: PerfParams) -> list[dict[str, Any]] | None:
-    """The built-in claims with their verdicts (without the per-case working), where the claims
-    module exists."""
-    try:
-        from xpuplan.claims.engine import evaluate_builtin
-    except ImportError:
-        return None
+    """The built-in claims with their verdicts (without the per-case working)."""
+    from xpuplan.claims.engine import evaluate_builtin
+
     return [{k: v for k, v in r.to_dict().items() if k != "checks"} for r in evaluate_builtin(cat, params)]
 
 
-def _validation(path: Path) -> dict[str, Any]:
+def _validation(path: Path | None) -> dict[str, Any]:
+    """The validation chart's data: the cases of ``path``, or of the built-in suite."""
     from xpuplan.validation.validate import summarise, validate
 
     results = validate(path, search_best=False)
     return {
-        "file": str(path),
+        "file": str(path) if path else "the built-in validation suite",
         "cases": [r.to_dict() for r in results],
         "summary": summarise(results),
     }
@@ -235,7 +233,7 @@ def report_data(
     """Plan ``sc`` and gather every table and curve the HTML report shows, as a plain dict."""
     cat = catalog or default_catalog()
     params = params or default_params()
-    checked = None if validation is None else _validation(validation)  # first: a bad file fails fast
+    checked = _validation(validation)  # first: a bad file fails fast
     result = plan(sc, cat, params, progress)
     pue = result.pue
     jobs = []

@@ -349,7 +349,7 @@ def _apply_fit(chips: dict[str, Chip], path: Path) -> dict[str, Chip]:
         notes = []
         for p in FITTED_EFFICIENCIES:
             f = params.get(p)
-            if not isinstance(f, dict) or p == "matmul_fp8" and c.efficiency.matmul_fp8 is None:
+            if not isinstance(f, dict) or (p == "matmul_fp8" and c.efficiency.matmul_fp8 is None):
                 continue
             kw[p] = float(f["value"])
             n = len(f.get("cases") or [])

@@ -17,7 +17,14 @@ from typing import Any
 from xpuplan.datafiles import data_dir, read_toml
 from xpuplan.errors import DataError, UnknownNameError
 
-PARAM_KEYS = ("tp_overlap", "dp_overlap", "ep_overlap", "grad_comm_bytes", "reserved_gib", "reserved_fraction")
+PARAM_KEYS = (
+    "tp_overlap",
+    "dp_overlap",
+    "ep_overlap",
+    "grad_comm_bytes",
+    "reserved_gib",
+    "reserved_fraction",
+)
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 
 
@@ -49,13 +56,17 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
     params = dict(d.get("params") or {})
     for k, v in params.items():
         if k not in PARAM_KEYS:
-            raise DataError(f"unknown stack parameter '{k}'", "Use one of " + ", ".join(PARAM_KEYS), str(path))
+            raise DataError(
+                f"unknown stack parameter '{k}'", "Use one of " + ", ".join(PARAM_KEYS), str(path)
+            )
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 64:
             raise DataError(f"stack parameter '{k}' must be a number in [0, 64]", "Fix the value", str(path))
     defaults = dict(d.get("defaults") or {})
     for k in defaults:
         if k not in DEFAULT_KEYS:
-            raise DataError(f"unknown stack default '{k}'", "Use one of " + ", ".join(DEFAULT_KEYS), str(path))
+            raise DataError(
+                f"unknown stack default '{k}'", "Use one of " + ", ".join(DEFAULT_KEYS), str(path)
+            )
     flash = d.get("flash_attention_from")
     return Stack(
         id=d["id"],

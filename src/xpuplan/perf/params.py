@@ -6,8 +6,8 @@ from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
 from xpuplan.datafiles import data_dir, read_toml
-from xpuplan.hardware.stacks import Stack
 from xpuplan.errors import DataError
+from xpuplan.hardware.stacks import Stack
 
 
 @dataclass(frozen=True, slots=True)

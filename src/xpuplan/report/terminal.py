@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -343,6 +344,13 @@ def print_search(console: Console, r: SearchResult) -> None:
         )
 
 
+def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    rows: list[tuple[str, dict[str, Any]]] = [(k, summary[k]) for k in ("train", "infer") if k in summary]
+    for group in ("by_vendor", "by_chip"):
+        rows += [(f"{v}/{task}", st) for v, d in summary.get(group, {}).items() for task, st in d.items()]
+    return rows
+
+
 def print_validation(console: Console, results: list[Any], summary: dict[str, Any]) -> None:
     t = Table(title="validation: predicted vs measured", header_style="bold")
     for col in ("case", "metric", "predicted", "measured", "error"):
@@ -354,33 +362,73 @@ def print_validation(console: Console, results: list[Any], summary: dict[str, An
                 r.metric or "—",
                 "—",
                 "—" if r.measured is None else f"{r.measured:,.4g}",
-                f"[dim]{r.reason}[/]",
+                f"[dim]{escape(r.reason or '')}[/]",
             )
         else:
             err = r.error or 0.0
             colour = "green" if err <= 0.1 else ("yellow" if err <= 0.25 else "red")
-            t.add_row(
-                r.id,
-                r.metric,
-                f"{r.predicted:,.4g}",
-                f"{r.measured:,.4g}",
-                f"[{colour}]{err:.1%}[/]",
-            )
+            t.add_row(r.id, r.metric, f"{r.predicted:,.4g}", f"{r.measured:,.4g}", f"[{colour}]{err:.1%}[/]")
     console.print(t)
-    s = Table(title="summary", header_style="bold")
+    s = Table(
+        title="summary (in-sample: parameters fitted on these cases; see --cv source)", header_style="bold"
+    )
     for col in ("set", "n", "predicted", "median error", "p90 error"):
         s.add_column(col)
-    rows = [(k, v) for k, v in summary.items() if k != "by_vendor"]
-    rows += [(f"{v}/{task}", st) for v, d in summary["by_vendor"].items() for task, st in d.items()]
-    for name, st in rows:
+    for name, st in _summary_rows(summary):
         s.add_row(
+            name, str(st["n"]), str(st["predicted"]), fmt.pct(st["median_error"]), fmt.pct(st["p90_error"])
+        )
+    console.print(s)
+    console.print(f"{summary.get('chips_with_cases', 0)} chips with predicted cases")
+
+
+def print_cross_validation(
+    console: Console, by: str, in_sample: list[Any], cv: list[Any], coverage: float
+) -> None:
+    """Cross-validated errors (each case predicted by a fit that did not see its source) beside
+    the in-sample ones; the headline rows last, where a short tail of the output shows them."""
+    from xpuplan.validation import summarise
+
+    cvs, ins = summarise(cv), summarise(in_sample)
+    t = Table(title=f"cross-validation (leave one {by} out) vs in-sample", header_style="bold")
+    for col in ("set", "n", "predicted", "CV median", "CV p90", "in-sample median", "in-sample p90"):
+        t.add_column(col, justify="left" if col == "set" else "right")
+    rows = _summary_rows(cvs)
+    ins_rows = dict(_summary_rows(ins))
+    for name, st in [*rows[2:], *rows[:2]]:
+        i = ins_rows.get(name, {})
+        t.add_row(
             name,
             str(st["n"]),
             str(st["predicted"]),
             fmt.pct(st["median_error"]),
             fmt.pct(st["p90_error"]),
+            fmt.pct(i.get("median_error")),
+            fmt.pct(i.get("p90_error")),
         )
-    console.print(s)
+    console.print(t)
+    console.print(
+        f"80% prediction intervals cover {coverage:.0%} of the cases under cross-validation "
+        f"({cvs.get('chips_with_cases', 0)} chips, {sum(1 for r in cv if r.predicted is not None)} cases predicted)"
+    )
+
+
+def print_fit(console: Console, res: Any) -> None:
+    t = Table(title="fitted efficiencies (xpuplan fit)", header_style="bold")
+    for col in ("chip", "parameter", "value", "basis", "cases"):
+        t.add_column(col, justify="right" if col in ("value", "cases") else "left")
+    for (chip, p), f in sorted(res.fits.items()):
+        t.add_row(chip, p, f"{f.value:.2f}", f.basis, str(len(f.cases)))
+    console.print(t)
+    i = Table(title="80% prediction intervals (measured / predicted, from cross-validated errors)")
+    for col in ("class", "low", "high", "n"):
+        i.add_column(col)
+    for k, v in res.intervals.items():
+        i.add_row(
+            k, f"{v['low']:.2f}", f"{v['high']:.2f}", str(v["n"]) + (" (pooled)" if v["pooled"] else "")
+        )
+    console.print(i)
+    console.print(f"coverage under cross-validation: {res.coverage:.0%}")
 
 
 def print_serve(console: Console, r: Any) -> None:

@@ -100,7 +100,9 @@ def _sense(metric: str | None, pred: float, meas: float) -> float:
     return r if metric in THROUGHPUT_METRICS else -r
 
 
-def build_rows(preds: Iterable[Prediction], cat: Catalog, fitted: dict[tuple[str, str], ParamFit]) -> list[Row]:
+def build_rows(
+    preds: Iterable[Prediction], cat: Catalog, fitted: dict[tuple[str, str], ParamFit]
+) -> list[Row]:
     """Price each predicted case at every grid value of its parameter (the other fitted parameters
     at their values in ``fitted``, else the catalog's)."""
     rows = []
@@ -117,7 +119,7 @@ def build_rows(preds: Iterable[Prediction], cat: Catalog, fitted: dict[tuple[str
 def _set(e: Efficiency, param: str, value: float) -> Efficiency:
     if param == "matmul_fp8" and e.matmul_fp8 is None:
         param = "matmul"
-    return replace(e, **{param: float(value)})
+    return replace(e, **{param: float(value)})  # type: ignore[arg-type]
 
 
 def _efficiency(cat: Catalog, chip: str, fits: dict[tuple[str, str], ParamFit]) -> Efficiency:
@@ -125,7 +127,7 @@ def _efficiency(cat: Catalog, chip: str, fits: dict[tuple[str, str], ParamFit]) 
     for p in FITTED:
         f = fits.get((chip, p))
         if f is not None and not (p == "matmul_fp8" and e.matmul_fp8 is None):
-            e = replace(e, **{p: f.value})
+            e = replace(e, **{p: f.value})  # type: ignore[arg-type]
     return e
 
 
@@ -137,7 +139,9 @@ def _best(rows: list[Row]) -> float:
     return float(GRID[int(np.argmin(loss))])
 
 
-def fit_params(rows: list[Row], cat: Catalog, priors: Priors, exclude: set[str] | None = None) -> dict[tuple[str, str], ParamFit]:
+def fit_params(
+    rows: list[Row], cat: Catalog, priors: Priors, exclude: set[str] | None = None
+) -> dict[tuple[str, str], ParamFit]:
     """Every chip's fitted parameters from ``rows`` minus the cases in ``exclude`` (ids)."""
     exclude = exclude or set()
     own: dict[tuple[str, str], list[Row]] = {}
@@ -147,14 +151,16 @@ def fit_params(rows: list[Row], cat: Catalog, priors: Priors, exclude: set[str] 
     fits: dict[tuple[str, str], ParamFit] = {}
     for key, rs in own.items():
         fits[key] = ParamFit(key[0], key[1], _best(rs), "fitted", tuple(r.result.id for r in rs))
-    for chip_id, chip in cat.chips.items():
+    for chip_id in cat.chips:
         for p in FITTED:
             if (chip_id, p) not in fits:
                 fits[(chip_id, p)] = _resolve(chip_id, p, fits, cat, priors)
     return fits
 
 
-def _resolve(chip: str, p: str, fits: dict[tuple[str, str], ParamFit], cat: Catalog, priors: Priors) -> ParamFit:
+def _resolve(
+    chip: str, p: str, fits: dict[tuple[str, str], ParamFit], cat: Catalog, priors: Priors
+) -> ParamFit:
     """A parameter a chip has no case for: its declared sibling's fit (followed along the chain),
     else its category's prior, else the value in its record."""
     seen = {chip}
@@ -183,9 +189,7 @@ class CVCase:
     own: bool  # the chip had a case of its own for this parameter in the fold's fit
 
 
-def cross_validate(
-    rows: list[Row], cat: Catalog, priors: Priors, by: str = "source"
-) -> list[CVCase]:
+def cross_validate(rows: list[Row], cat: Catalog, priors: Priors, by: str = "source") -> list[CVCase]:
     """Leave one source (or one case) out: refit without it, predict it."""
     groups: dict[str, list[Row]] = {}
     for r in rows:
@@ -225,7 +229,12 @@ def intervals(cv: list[CVCase]) -> dict[str, dict[str, Any]]:
     for k, errs in sorted(by.items()):
         pool = errs if len(errs) >= MIN_CLASS else by[f"all/{k.split('/')[1]}"]
         q_lo, q_hi = _quantiles(pool)
-        out[k] = {"low": math.exp(-q_hi), "high": math.exp(-q_lo), "n": len(pool), "pooled": len(errs) < MIN_CLASS}
+        out[k] = {
+            "low": math.exp(-q_hi),
+            "high": math.exp(-q_lo),
+            "n": len(pool),
+            "pooled": len(errs) < MIN_CLASS,
+        }
     return out
 
 
@@ -240,10 +249,13 @@ def coverage(cv: list[CVCase]) -> float:
         others = [
             o.log_err
             for o in cv
-            if o.result.source != c.result.source and interval_class(o.result.vendor, o.result.task, o.own) == key
+            if o.result.source != c.result.source
+            and interval_class(o.result.vendor, o.result.task, o.own) == key
         ]
         if len(others) < MIN_CLASS:
-            others = [o.log_err for o in cv if o.result.source != c.result.source and o.result.task == c.result.task]
+            others = [
+                o.log_err for o in cv if o.result.source != c.result.source and o.result.task == c.result.task
+            ]
         q_lo, q_hi = _quantiles(others)
         hits += q_lo <= c.log_err <= q_hi
         n += 1
@@ -260,6 +272,13 @@ class FitResult:
     intervals: dict[str, dict[str, Any]]
     coverage: float
     cases: int
+    in_sample: list[CaseResult]  # every case predicted with the full fit (fit residuals)
+
+    @property
+    def cv_results(self) -> list[CaseResult]:
+        """The cross-validated predictions, with every case the fit could not use as it is."""
+        done = {c.result.id: c.result for c in self.cv}
+        return [done.get(r.id, r) for r in self.in_sample]
 
 
 def run_fit(paths: list[Path] | None = None, by: str = "source") -> FitResult:
@@ -276,7 +295,7 @@ def run_fit(paths: list[Path] | None = None, by: str = "source") -> FitResult:
         preds = predict_suite(paths, with_fits(cat, fits))
     rows = build_rows(preds, with_fits(cat, fits), fits)
     cv = cross_validate(rows, with_fits(cat, fits), priors, by)
-    return FitResult(fits, cv, intervals(cv), coverage(cv), len(preds))
+    return FitResult(fits, cv, intervals(cv), coverage(cv), len(preds), [p.result for p in preds])
 
 
 def with_fits(cat: Catalog, fits: dict[tuple[str, str], ParamFit]) -> Catalog:

@@ -41,7 +41,13 @@ from xpuplan.workload.model import Model
 
 SCHEMA_HINT = "See docs/validation-schema.md for the schema"
 # metrics where a larger value is better (throughput); the others are latencies
-THROUGHPUT_METRICS = ("tokens_per_s_per_chip", "mfu", "output_tokens_per_s", "prefill_tokens_per_s", "sequences_per_s")
+THROUGHPUT_METRICS = (
+    "tokens_per_s_per_chip",
+    "mfu",
+    "output_tokens_per_s",
+    "prefill_tokens_per_s",
+    "sequences_per_s",
+)
 
 
 def suite_paths() -> list[Path]:
@@ -348,8 +354,6 @@ def measured_metric(c: dict[str, Any]) -> tuple[str, float] | None:
     return None
 
 
-
-
 def _system_for(c: dict[str, Any], cat: Catalog, chip_id: str) -> str | None:
     """The catalog system whose id or alias the case's node / interconnect text names, if one does
     (both sides normalised: 'DGX A100' names ``nvidia-dgx-a100``'s alias ``dgx-a100``)."""
@@ -407,7 +411,9 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     metric = measured_metric(c)
     base = _base(c, "train", metric)
     if metric is None:
-        return Prediction(CaseResult(**base, predicted=None, reason="the case states no comparable measured metric"))
+        return Prediction(
+            CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
+        )
     model = case_model(c)
     count = int(hw["count"])
     p = c.get("parallel") or {}
@@ -432,9 +438,13 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
         # of the stated layout anyway and say so.
         params = replace(params, ignore_memory=True)
         res = search_train(job, m, SpaceOptions(fixed=fixed), params=params, top_k=1)
-        assumed.append("the model predicts the stated layout does not fit in memory; time predicted regardless")
+        assumed.append(
+            "the model predicts the stated layout does not fit in memory; time predicted regardless"
+        )
     base["stack"] = stack.id if stack else None
-    base["param"] = "matmul_fp8" if fm.compute == "fp8" and chip.efficiency.matmul_fp8 is not None else "matmul"
+    base["param"] = (
+        "matmul_fp8" if fm.compute == "fp8" and chip.efficiency.matmul_fp8 is not None else "matmul"
+    )
     if res.best is None:
         why = f"no feasible layout with the stated degrees {fixed}: {res.why_none}"
         return Prediction(CaseResult(**base, predicted=None, reason=why, assumed=tuple(assumed)))
@@ -545,7 +555,9 @@ def _lengths(c: dict[str, Any], metric: str, assumed: list[str]) -> tuple[int, i
     inp, out = _num(setup.get("input_len")), _num(setup.get("output_len"))
     if inp is None and "mlperf" in str(setup).lower() + str(c.get("source")).lower():
         inp = MLPERF_OPENORCA_INPUT
-        assumed.append(f"mean input length not stated: {MLPERF_OPENORCA_INPUT} tokens assumed (MLPerf OpenOrca)")
+        assumed.append(
+            f"mean input length not stated: {MLPERF_OPENORCA_INPUT} tokens assumed (MLPerf OpenOrca)"
+        )
     if out is None and inp and metric not in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms"):
         out = MLPERF_OPENORCA_OUTPUT
         assumed.append(f"mean output length not stated: {MLPERF_OPENORCA_OUTPUT} tokens assumed")
@@ -586,7 +598,9 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     metric = infer_metric(c)
     base = _base(c, "infer", metric)
     if metric is None:
-        return Prediction(CaseResult(**base, predicted=None, reason="the case states no comparable measured metric"))
+        return Prediction(
+            CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
+        )
     assumed: list[str] = []
     setup = c.get("inference_setup") or {}
     count = int(hw["count"])
@@ -594,7 +608,9 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     m = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
     lengths = _lengths(c, metric[0], assumed)
     if lengths is None:
-        return Prediction(CaseResult(**base, predicted=None, reason="the case states no input/output lengths"))
+        return Prediction(
+            CaseResult(**base, predicted=None, reason="the case states no input/output lengths")
+        )
     inp, out = lengths
     prefill_only = metric[0] in ("prefill_tokens_per_s", "sequences_per_s")
     if prefill_only:
@@ -602,7 +618,9 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     fm = parse_formats(c.get("precision"))
     formats = _serve_formats(fm, chip, assumed)
     params, stack = case_params(c, chip)
-    job = ServeJob(case_model(c), inp, out, formats[0], fm.kv if chip.supports("fp8") else "bf16", fm.weight_bits)
+    job = ServeJob(
+        case_model(c), inp, out, formats[0], fm.kv if chip.supports("fp8") else "bf16", fm.weight_bits
+    )
     fixed: dict[str, int] = {}
     tp = _num((c.get("parallel") or {}).get("tp"))
     if tp:
@@ -621,7 +639,9 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     res = search_serve(job, m, formats, mode, fixed=fixed, params=params)
     base.update(stack=stack.id if stack else None, param=_infer_param(metric[0], job, chip))
     if res.best is None:
-        return Prediction(CaseResult(**base, predicted=None, reason=f"no serving configuration fits: {res.reasons}"))
+        return Prediction(
+            CaseResult(**base, predicted=None, reason=f"no serving configuration fits: {res.reasons}")
+        )
     b = res.best
     j = replace(job, weights=b.weights, kv=b.kv)
     cfg = ServeConfig.one(b.tp, b.pp, b.ep, b.batch)
@@ -647,7 +667,9 @@ def _infer_param(metric: str, job: ServeJob, chip: Chip) -> str:
     """Which efficiency an inference case informs: prefill-bound metrics the GEMM fraction (of the
     fp8 peak when the weights run in fp8), decode-bound ones the memory-bandwidth fraction."""
     if metric in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms"):
-        low = job.weights in ("fp8", "fp4") and chip.supports("fp8") and chip.efficiency.matmul_fp8 is not None
+        low = (
+            job.weights in ("fp8", "fp4") and chip.supports("fp8") and chip.efficiency.matmul_fp8 is not None
+        )
         return "matmul_fp8" if low else "matmul"
     return "memory"
 
@@ -678,7 +700,9 @@ def load_suite(paths: list[Path] | None = None) -> list[dict[str, Any]]:
         for c in load_cases(path):
             cid = str(c["id"])
             if cid in seen:
-                raise DataError(f"case id '{cid}' also in {seen[cid]}", "Give every case a unique id", c["_where"])
+                raise DataError(
+                    f"case id '{cid}' also in {seen[cid]}", "Give every case a unique id", c["_where"]
+                )
             seen[cid] = c["_where"]
             cases.append(c)
     return cases
@@ -697,7 +721,9 @@ def validate(
     """Predict every case of a case file (or files; default: the built-in suite). ``search_best``:
     also search each training case's best layout without the stated degrees (the slow part)."""
     paths = [path] if isinstance(path, Path | str) else path
-    return [p.result for p in predict_suite([Path(x) for x in paths] if paths else None, catalog, search_best)]
+    return [
+        p.result for p in predict_suite([Path(x) for x in paths] if paths else None, catalog, search_best)
+    ]
 
 
 def _unpredicted(c: dict[str, Any], reason: str) -> CaseResult:
@@ -734,7 +760,9 @@ def summarise(results: list[CaseResult]) -> dict[str, Any]:
         by: dict[str, Any] = {}
         for task in ("train", "infer"):
             for v in sorted({getattr(r, key) for r in results if r.task == task}):
-                by.setdefault(v, {})[task] = _stats([r for r in results if r.task == task and getattr(r, key) == v])
+                by.setdefault(v, {})[task] = _stats(
+                    [r for r in results if r.task == task and getattr(r, key) == v]
+                )
         out[group] = by
     out["chips_with_cases"] = len({r.chip for r in results if r.predicted is not None})
     return out
