@@ -84,6 +84,11 @@ def _space(job: ServeJob, m: Machine, fixed: dict[str, int]) -> sv.ServeConfig:
         ep = np.ones_like(cols["tp"])
     cols["ep"] = ep
     batches = BATCHES if "batch" not in fixed else np.array([fixed["batch"]])
+    if (
+        "max_batch" in fixed and "batch" not in fixed
+    ):  # an engine's largest batch, and the powers of two below
+        cap = fixed["max_batch"]
+        batches = np.unique(np.append(batches[batches < cap], cap))
     k = len(cols["tp"])
     out = {c: np.repeat(v, len(batches)) for c, v in cols.items()}
     out["batch"] = np.tile(batches, k)

@@ -548,28 +548,46 @@ def infer_metric(c: dict[str, Any]) -> tuple[str, float] | None:
     return None
 
 
-def _lengths(c: dict[str, Any], metric: str, assumed: list[str]) -> tuple[int, int] | None:
-    """(input, output) tokens of the case's requests; decode-only (input 0) and prefill-only
-    (output 0) benchmarks priced with one token on the missing side."""
+def _derived(c: dict[str, Any], words: str) -> float | None:
+    """A ``derived`` entry whose field mentions ``words``."""
+    for d in c.get("derived") or []:
+        if isinstance(d, dict) and words in str(d.get("field", "")).lower():
+            return _num(d.get("value"))
+    return None
+
+
+def _is_mlperf_llama2_70b(c: dict[str, Any]) -> bool:
+    text = (str(c.get("source")) + str(c.get("inference_setup"))).lower()
+    name = str((c.get("model") or {}).get("name", "")).lower().replace("-", " ")
+    return "mlperf" in text and "llama 2" in name.replace("llama2", "llama 2") and "70b" in name
+
+
+def _lengths(c: dict[str, Any], metric: str, assumed: list[str]) -> tuple[int, int] | str:
+    """(input, output) tokens of the case's requests, or what is missing. Decode-only (input 0)
+    and prefill-only (output 0) benchmarks are priced with one token on the empty side."""
     setup = c.get("inference_setup") or {}
     inp, out = _num(setup.get("input_len")), _num(setup.get("output_len"))
-    if inp is None and "mlperf" in str(setup).lower() + str(c.get("source")).lower():
-        inp = MLPERF_OPENORCA_INPUT
-        assumed.append(
-            f"mean input length not stated: {MLPERF_OPENORCA_INPUT} tokens assumed (MLPerf OpenOrca)"
-        )
-    if out is None and inp and metric not in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms"):
-        out = MLPERF_OPENORCA_OUTPUT
-        assumed.append(f"mean output length not stated: {MLPERF_OPENORCA_OUTPUT} tokens assumed")
+    prefill_like = metric in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms")
+    if out is None and not prefill_like:
+        out = _derived(c, "mean output tokens")
+        if out is not None:
+            assumed.append(f"output length: the mean output per sample the case derives ({out:.0f} tokens)")
+    if _is_mlperf_llama2_70b(c):
+        if inp is None:
+            inp = MLPERF_OPENORCA_INPUT
+            assumed.append(
+                f"mean input length not stated: {MLPERF_OPENORCA_INPUT} tokens assumed (MLPerf OpenOrca)"
+            )
+        if out is None and not prefill_like:
+            out = MLPERF_OPENORCA_OUTPUT
+            assumed.append(f"mean output length not stated: {MLPERF_OPENORCA_OUTPUT} tokens assumed")
     if inp is None:
-        return None
+        return "the case states no input length (inference_setup.input_len)"
     if inp == 0:
         assumed.append("decode from an empty context, priced with a 1-token prompt")
-    if not out:
-        out = 0
-    if out == 0 and metric not in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms"):
-        return None
-    return max(int(inp), 1), max(int(out), 1)
+    if not out and not prefill_like:
+        return "the case states no output length (inference_setup.output_len)"
+    return max(int(inp), 1), max(int(out or 1), 1)
 
 
 def _serve_formats(fm: Formats, chip: Chip, assumed: list[str]) -> tuple[str, ...]:
@@ -622,9 +640,15 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         case_model(c), inp, out, formats[0], fm.kv if chip.supports("fp8") else "bf16", fm.weight_bits
     )
     fixed: dict[str, int] = {}
-    tp = _num((c.get("parallel") or {}).get("tp"))
+    par = c.get("parallel") or {}
+    tp, pp = _num(par.get("tp")), _num(par.get("pp"))
     if tp:
         fixed["tp"] = int(tp) if tp <= count else count  # Neuron TP counts cores: all chips
+    if pp and pp * fixed.get("tp", 1) <= count:
+        fixed["pp"] = int(pp)
+    cap = _num(setup.get("max_batch_per_instance"))
+    if cap:
+        fixed["max_batch"] = int(cap)  # the engine's largest batch (MLPerf harness configs)
     batch, conc = _num(setup.get("batch")), _num(setup.get("concurrency"))
     mode = "continuous"
     if batch:
