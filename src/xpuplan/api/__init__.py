@@ -19,7 +19,7 @@ from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_fil
 from xpuplan.errors import InputError
 from xpuplan.hardware import Chip
 from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration
-from xpuplan.hardware.pricing import current_price, facility_power_w
+from xpuplan.hardware.pricing import current_price, facility_power_w, power_estimated
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import (
@@ -127,7 +127,7 @@ def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:
         out.update(usd_s=usd_s, pricing=price.pricing.value, price_as_of=price.as_of)
     watts = facility_power_w(cat, m.system, m.chips, default_params().power_fraction)
     if watts is not None:
-        out.update(watts=watts, pue=cat.energy.pue)
+        out.update(watts=watts, pue=cat.energy.pue, power_estimated=power_estimated(cat, m.system))
     return out
 
 
@@ -151,7 +151,9 @@ def step_economics(res: SearchResult, m: Machine, cat: Catalog | None = None) ->
         )
     if "watts" in r:
         j = r["watts"] * step
-        out.update(joules_per_step=j, joules_per_token=j / tokens, pue=r["pue"])
+        out.update(
+            joules_per_step=j, joules_per_token=j / tokens, pue=r["pue"], power_estimated=r["power_estimated"]
+        )
     return out
 
 
@@ -220,7 +222,9 @@ def serve_economics(res: ServeSearchResult, m: Machine, cat: Catalog | None = No
             usd_per_million_output_tokens=r["usd_s"] / tps * 1e6,
         )
     if "watts" in r:
-        out.update(joules_per_output_token=r["watts"] / tps, pue=r["pue"])
+        out.update(
+            joules_per_output_token=r["watts"] / tps, pue=r["pue"], power_estimated=r["power_estimated"]
+        )
     return out
 
 

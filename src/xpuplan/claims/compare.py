@@ -31,7 +31,7 @@ from xpuplan.claims.cases import (
 )
 from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Metric, Reader
 from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.pricing import current_price
+from xpuplan.hardware.pricing import current_price, published_tdp_w
 from xpuplan.hardware.records import Chip, Dtype, Pricing, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import Machine
@@ -85,7 +85,7 @@ def _run(
         None if price is None else price.usd_per_node_hour / system.chips_per_node,
         None if price is None else price.pricing.value,
         None if price is None else price.as_of,
-        chip.tdp_w,
+        published_tdp_w(chip),
         layout,
         why,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.records import Price, Pricing, System
+from xpuplan.hardware.records import Chip, Price, Pricing, System
 
 PRICING_ORDER = (Pricing.ON_DEMAND, Pricing.CAPACITY_BLOCK, Pricing.COMMIT_1Y, Pricing.COMMIT_3Y)
 
@@ -32,6 +32,17 @@ def current_price(
             latest = max(p.as_of for p in rows)
             return min((p for p in rows if p.as_of == latest), key=lambda p: p.usd_per_node_hour)
     return None
+
+
+def published_tdp_w(chip: Chip) -> float | None:
+    """The chip's TDP where the vendor publishes one; None where the catalog only has an estimate
+    (a claim is judged on published facts: an estimate would make its verdict by construction)."""
+    return None if chip.tdp_estimated else chip.tdp_w
+
+
+def power_estimated(cat: Catalog, system: System) -> bool:
+    """True when the power of ``system`` rests on an estimated chip TDP (say "estimated" with it)."""
+    return cat.chips[system.chip].tdp_estimated
 
 
 def it_power_w(cat: Catalog, system: System, chips: int, power_fraction: float) -> float | None:
