@@ -384,6 +384,15 @@ class Catalog:
     def prices_for(self, system_id: str) -> list[Price]:
         return [p for p in self.prices if p.system == system_id]
 
+    def with_prices(self, prices: Iterable[Price]) -> Catalog:
+        """A new catalog with ``prices`` added to its own (e.g. rows from ``catalog refresh``):
+        :func:`xpuplan.hardware.pricing.current_price` then picks among all of them by kind and date."""
+        extra = tuple(prices)
+        unknown = sorted({p.system for p in extra} - set(self.systems))
+        if unknown:
+            raise UnknownNameError("system", unknown[0], self.systems.keys())
+        return Catalog(self.chips, self.systems, (*self.prices, *extra), self.energy)
+
     def with_chip(self, chip: Chip) -> Catalog:
         """A new catalog with ``chip`` added, or replacing the chip of the same id (whose aliases
         it keeps when it brings none: a calibrated H100 still answers to 'h100')."""

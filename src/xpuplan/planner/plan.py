@@ -92,7 +92,7 @@ def candidates(sc: Scenario, cat: Catalog, spec: TrainSpec | ServeSpec) -> list[
     out = []
     for s in cat.systems.values():
         chip = cat.chips[s.chip]
-        if current_price(cat, s, sc.pricing) is None:
+        if current_price(cat, s, sc.pricing, sc.prices_on) is None:
             continue
         if isinstance(spec, TrainSpec) and not chip.training:
             continue

@@ -120,7 +120,7 @@ def rank_train(
 ) -> list[Option]:
     """Every size tried for this system (feasible or not, with the reason)."""
     chip = cat.chips[system.chip]
-    price = current_price(cat, system, sc.pricing)
+    price = current_price(cat, system, sc.pricing, sc.prices_on)
     if not chip.training:
         return [_no(spec, cat, system, 0, f"{chip.id} is not a training chip", price)]
     job = TrainJob(
@@ -232,7 +232,7 @@ def rank_serve(
 ) -> list[Option]:
     """Replica groups of 1, 2 and 4 nodes, stopping at the first that meets the targets."""
     chip = cat.chips[system.chip]
-    price = current_price(cat, system, sc.pricing)
+    price = current_price(cat, system, sc.pricing, sc.prices_on)
     model = get_model(spec.model)
     cap = _cap(sc, system)
     tried: list[Option] = []
@@ -326,7 +326,8 @@ def with_baseline(options: list[Option], baseline: str | None) -> list[Option]:
         return options
     out = []
     for o in options:
-        if o.cost_usd and base.cost_usd:
+        # like for like: savings only against a baseline priced with the same kind
+        if o.cost_usd and base.cost_usd and o.pricing == base.pricing:
             o = replace(
                 o,
                 savings_vs_baseline=1.0 - o.cost_usd / base.cost_usd,
