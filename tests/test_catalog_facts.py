@@ -123,7 +123,10 @@ def test_tpu_slices_are_what_google_schedules(cat: Catalog) -> None:
     v5p, v7 = cat.systems["gcp-tpu-v5p-pod"], cat.systems["gcp-tpu-v7-pod"]
     assert v5p.scale_up.domain_chips == 6144 and v5p.scale_up.torus_dims == (16, 16, 24)
     assert len(v7.scale_up.torus_dims) == 3  # a 3D torus, not a ring of 9,216
-    assert v7.scale_up.domain_chips == v7.scale_up.torus_dims[0] * v7.scale_up.torus_dims[1] * v7.scale_up.torus_dims[2]
+    assert (
+        v7.scale_up.domain_chips
+        == v7.scale_up.torus_dims[0] * v7.scale_up.torus_dims[1] * v7.scale_up.torus_dims[2]
+    )
 
 
 # ---- power -------------------------------------------------------------------------------------------
@@ -140,7 +143,15 @@ def test_every_accelerator_has_a_power_figure_published_or_estimated(cat: Catalo
 
 
 def test_tpus_trainium_inferentia_power_is_marked_estimated(cat: Catalog) -> None:
-    for cid in ("tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu-v7", "aws-trainium1", "aws-trainium2", "aws-inferentia2"):
+    for cid in (
+        "tpu-v5e",
+        "tpu-v5p",
+        "tpu-v6e",
+        "tpu-v7",
+        "aws-trainium1",
+        "aws-trainium2",
+        "aws-inferentia2",
+    ):
         assert cat.chips[cid].tdp_estimated, cid
     assert not cat.chips["tpu-v4"].tdp_estimated  # Google publishes a measured maximum
 

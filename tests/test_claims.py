@@ -143,7 +143,10 @@ def test_claim_1_perf_per_watt_is_outside_without_tdps(
     results: dict[str, ClaimResult], catalog: Catalog
 ) -> None:
     # Graviton has no power figure at all; Inferentia2's is an estimate, which a claim never rests on
-    assert all(published_tdp_w(catalog.chips[c]) is None for c in ("aws-graviton3", "aws-graviton4", "aws-inferentia2"))
+    assert all(
+        published_tdp_w(catalog.chips[c]) is None
+        for c in ("aws-graviton3", "aws-graviton4", "aws-inferentia2")
+    )
     assert check(results, "1", "1d").verdict is Verdict.OUTSIDE
 
 

@@ -133,3 +133,11 @@ def test_catalog_check_reports_no_url_year_only_and_note_mismatch(cat: Catalog) 
     problems = {f.problem for f in found if f.record.startswith("price:")}
     assert problems == {"no-url", "year-only-date", "disagrees-with-note"}
     assert not [f for f in check(cat) if f.record.startswith("price:")]  # the shipped prices are clean
+
+
+def test_docs_claims_table_is_generated_not_hand_edited(results: dict[str, ClaimResult]) -> None:
+    from xpuplan.report.claims_view import claims_markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "claims.md").read_text()
+    table = doc.split("<!-- claims:begin -->\n", 1)[1].split("<!-- claims:end -->", 1)[0]
+    assert table == claims_markdown(list(results.values())), "run: python benchmarks/claims_doc.py"

@@ -126,8 +126,17 @@ def catalog_prices(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
 
 @catalog_app.command("refresh")
 def catalog_refresh(
-    from_: Annotated[Path, typer.Option("--from", help="A cloud's price export: AWS EC2 price-list JSON, GCP SKU JSON or Azure retail prices JSON.")],
-    out_: Annotated[Path | None, typer.Option("--out", help="Write the rows here (prices.csv columns; default: print them).")] = None,
+    from_: Annotated[
+        Path,
+        typer.Option(
+            "--from",
+            help="A cloud's price export: AWS EC2 price-list JSON, GCP SKU JSON or Azure retail prices JSON.",
+        ),
+    ],
+    out_: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the rows here (prices.csv columns; default: print them)."),
+    ] = None,
 ) -> None:
     """Turn a cloud's public price export into price rows with source and date."""
     from xpuplan.api import refresh_prices
@@ -578,7 +587,8 @@ def plan_cmd(
     ] = None,
     csv_: Annotated[Path | None, typer.Option("--csv", help="Also write the ranked options as CSV.")] = None,
     prices: Annotated[
-        Path | None, typer.Option("--prices", help="Extra price rows (prices.csv columns, e.g. from 'catalog refresh').")
+        Path | None,
+        typer.Option("--prices", help="Extra price rows (prices.csv columns, e.g. from 'catalog refresh')."),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -586,7 +596,14 @@ def plan_cmd(
     from dataclasses import replace
 
     from xpuplan import report
-    from xpuplan.api import OBJECTIVES, default_catalog, default_scenario, load_scenario, plan, with_price_file
+    from xpuplan.api import (
+        OBJECTIVES,
+        default_catalog,
+        default_scenario,
+        load_scenario,
+        plan,
+        with_price_file,
+    )
 
     _writable(csv_)
     cat = with_price_file(prices) if prices is not None else default_catalog()

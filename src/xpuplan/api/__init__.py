@@ -19,10 +19,10 @@ from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_fil
 from xpuplan.errors import InputError
 from xpuplan.hardware import Chip
 from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration, parse_prices
+from xpuplan.hardware.pricing import current_price, facility_power_w, power_estimated
 from xpuplan.hardware.refresh import Finding, price_rows_csv
 from xpuplan.hardware.refresh import check as _check_catalog
 from xpuplan.hardware.refresh import refresh as _refresh
-from xpuplan.hardware.pricing import current_price, facility_power_w, power_estimated
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import (

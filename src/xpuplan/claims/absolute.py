@@ -104,7 +104,10 @@ def _chip_w(r: Reader, d: Mapping[str, Any], chip: Chip, cat: Catalog) -> tuple[
     tdp = published_tdp_w(chip)
     if tdp is None and chip.power is not None and chip.power.range_w is not None:
         lo, hi = chip.power.range_w
-        return (lo, hi), f"{chip.id} has no published TDP: the catalog's estimate {lo:,.0f}-{hi:,.0f} W ({chip.power.basis})"
+        return (
+            (lo, hi),
+            f"{chip.id} has no published TDP: the catalog's estimate {lo:,.0f}-{hi:,.0f} W ({chip.power.basis})",
+        )
     if tdp is None:
         raise r.fail(
             "chip_w", f"{chip.id} has no published TDP on record", "Give chip_w = [low, high] or chip_w_like"
@@ -115,7 +118,9 @@ def _chip_w(r: Reader, d: Mapping[str, Any], chip: Chip, cat: Catalog) -> tuple[
 def _flops_per_w(r: Reader, chip: Chip, dt: str) -> tuple[str, float]:
     peak, tdp = chip.peak(dt), published_tdp_w(chip)
     if peak is None or tdp is None:
-        raise r.fail("chip_w_like", f"{chip.id} lacks a {dt} peak or a published TDP", "Name chips that have both")
+        raise r.fail(
+            "chip_w_like", f"{chip.id} lacks a {dt} peak or a published TDP", "Name chips that have both"
+        )
     return chip.id, peak / tdp
 
 

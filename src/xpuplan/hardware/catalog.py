@@ -107,7 +107,12 @@ def _efficiency(d: Mapping[str, Any], path: Path) -> Efficiency:
         raise DataError(str(err), "Fix the [efficiency] table", str(path)) from err
 
 
-_CAPACITY_UNITS = {"GB": units.gbyte(1.0), "GiB": units.gib(1.0), "TB": units.gbyte(1e3), "TiB": units.gib(1024.0)}
+_CAPACITY_UNITS = {
+    "GB": units.gbyte(1.0),
+    "GiB": units.gib(1.0),
+    "TB": units.gbyte(1e3),
+    "TiB": units.gib(1024.0),
+}
 
 
 def parse_capacity(text: str) -> tuple[float, str] | None:
@@ -141,7 +146,7 @@ def _capacity(mem: Mapping[str, Any], path: Path) -> float:
     if parsed is None:
         raise DataError(
             f"capacity_datasheet '{sheet}' is not '<number> <unit>'",
-            f"Write e.g. \"80 GB\"; units: {', '.join(_CAPACITY_UNITS)}",
+            f'Write e.g. "80 GB"; units: {", ".join(_CAPACITY_UNITS)}',
             str(path),
         )
     figure, unit = parsed

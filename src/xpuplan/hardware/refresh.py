@@ -31,7 +31,17 @@ from xpuplan.hardware.records import Price, Pricing
 AWS_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/{region}/index.json"
 GCP_URL = "https://cloudbilling.googleapis.com/v1/{service}/skus"
 AZURE_URL = "https://prices.azure.com/api/retail/prices"
-PRICE_COLUMNS = ("system", "pricing", "usd_per_hour", "per", "chips_per_unit", "region", "source", "as_of", "note")
+PRICE_COLUMNS = (
+    "system",
+    "pricing",
+    "usd_per_hour",
+    "per",
+    "chips_per_unit",
+    "region",
+    "source",
+    "as_of",
+    "note",
+)
 
 
 def _system(cat: Catalog, name: str) -> str | None:
@@ -54,7 +64,11 @@ def from_aws(doc: Mapping[str, Any], cat: Catalog, name: str) -> list[Price]:
     terms = (doc.get("terms") or {}).get("OnDemand") or {}
     for sku, prod in (doc.get("products") or {}).items():
         a = prod.get("attributes") or {}
-        if (a.get("operatingSystem"), a.get("tenancy"), a.get("preInstalledSw", "NA")) != ("Linux", "Shared", "NA"):
+        if (a.get("operatingSystem"), a.get("tenancy"), a.get("preInstalledSw", "NA")) != (
+            "Linux",
+            "Shared",
+            "NA",
+        ):
             continue
         if a.get("capacitystatus", "Used") != "Used":
             continue
@@ -68,13 +82,28 @@ def from_aws(doc: Mapping[str, Any], cat: Catalog, name: str) -> list[Price]:
                 if dim.get("unit") != "Hrs" or not usd > 0:
                     continue
                 src = f"{AWS_URL.format(region=region)} (export {name}, publicationDate {doc.get('publicationDate', '?')}; SKU {sku}, rate {dim.get('rateCode', '?')})"
-                out.append(Price(sid, Pricing.ON_DEMAND, usd, region, src, _day(str(term.get("effectiveDate") or doc.get("publicationDate", ""))), "from catalog refresh (AWS price list)"))
+                out.append(
+                    Price(
+                        sid,
+                        Pricing.ON_DEMAND,
+                        usd,
+                        region,
+                        src,
+                        _day(str(term.get("effectiveDate") or doc.get("publicationDate", ""))),
+                        "from catalog refresh (AWS price list)",
+                    )
+                )
     return out
 
 
 # ---- Google Cloud: Cloud Billing Catalog SKUs ------------------------------------------------------
 
-GCP_USAGE = {"OnDemand": Pricing.ON_DEMAND, "Preemptible": Pricing.SPOT, "Commit1Yr": Pricing.COMMIT_1Y, "Commit3Yr": Pricing.COMMIT_3Y}
+GCP_USAGE = {
+    "OnDemand": Pricing.ON_DEMAND,
+    "Preemptible": Pricing.SPOT,
+    "Commit1Yr": Pricing.COMMIT_1Y,
+    "Commit3Yr": Pricing.COMMIT_3Y,
+}
 
 
 def _gcp_keys() -> list[tuple[str, str]]:
@@ -105,7 +134,17 @@ def from_gcp(doc: Mapping[str, Any], cat: Catalog, name: str) -> list[Price]:
             nodes = cat.systems[sid].chips_per_node
             for region in sku.get("serviceRegions") or [""]:
                 src = f"{GCP_URL.format(service=service)} (export {name}; SKU {sku.get('skuId', '?')} '{sku.get('description', '')}')"
-                out.append(Price(sid, kind, usd * nodes, str(region), src, _day(str(info.get("effectiveTime", ""))), "from catalog refresh (GCP SKU, per chip-hour)"))
+                out.append(
+                    Price(
+                        sid,
+                        kind,
+                        usd * nodes,
+                        str(region),
+                        src,
+                        _day(str(info.get("effectiveTime", ""))),
+                        "from catalog refresh (GCP SKU, per chip-hour)",
+                    )
+                )
     return out
 
 
@@ -129,10 +168,24 @@ def from_azure(doc: Mapping[str, Any], cat: Catalog, name: str) -> list[Price]:
             years = {"1 Year": 1, "1 Years": 1, "3 Years": 3}.get(str(it.get("reservationTerm")))
             if years:  # a reservation's unit price is for the whole term
                 kind, usd = (Pricing.COMMIT_1Y if years == 1 else Pricing.COMMIT_3Y), usd / (8760.0 * years)
-        if kind is None or not usd > 0 or str(it.get("unitOfMeasure", "1 Hour")) not in ("1 Hour", "1 Year", "1 Years", "3 Years"):
+        if (
+            kind is None
+            or not usd > 0
+            or str(it.get("unitOfMeasure", "1 Hour")) not in ("1 Hour", "1 Year", "1 Years", "3 Years")
+        ):
             continue
         src = f"{AZURE_URL} (export {name}; meterId {it.get('meterId', '?')}, {it.get('skuName', '')})"
-        out.append(Price(sid, kind, usd, str(it.get("armRegionName", "")), src, _day(str(it.get("effectiveStartDate", ""))), "from catalog refresh (Azure retail prices)"))
+        out.append(
+            Price(
+                sid,
+                kind,
+                usd,
+                str(it.get("armRegionName", "")),
+                src,
+                _day(str(it.get("effectiveStartDate", ""))),
+                "from catalog refresh (Azure retail prices)",
+            )
+        )
     return out
 
 
@@ -143,7 +196,9 @@ def refresh(path: Path, cat: Catalog) -> list[Price]:
     except OSError as e:
         raise DataError(f"cannot read the price export ({e.strerror})", "Check the path", str(path)) from e
     except json.JSONDecodeError as e:
-        raise DataError(f"not JSON ({e.msg}, line {e.lineno})", "Give the cloud's JSON export", str(path)) from e
+        raise DataError(
+            f"not JSON ({e.msg}, line {e.lineno})", "Give the cloud's JSON export", str(path)
+        ) from e
     if not isinstance(doc, dict):
         raise DataError("not a price export", "Give AWS, GCP or Azure price JSON", str(path))
     name = Path(path).name
@@ -170,7 +225,19 @@ def price_rows_csv(prices: Iterable[Price], cat: Catalog, header: bool = True) -
         w.writerow(PRICE_COLUMNS)
     for p in prices:
         n = cat.systems[p.system].chips_per_node
-        w.writerow([p.system, p.pricing.value, f"{p.usd_per_node_hour:.6g}", "node", n, p.region, p.source, p.as_of, p.note])
+        w.writerow(
+            [
+                p.system,
+                p.pricing.value,
+                f"{p.usd_per_node_hour:.6g}",
+                "node",
+                n,
+                p.region,
+                p.source,
+                p.as_of,
+                p.note,
+            ]
+        )
     return buf.getvalue()
 
 
@@ -211,8 +278,8 @@ def check(cat: Catalog) -> list[Finding]:
         for r in records:
             rec = f"{kind}:{r.id}"
             out += _provenance_findings(rec, r.source, r.as_of, "source")
-            for key, p in r.provenance.items():
-                out += _provenance_findings(rec, p.source, p.as_of, f"provenance.{key}")
+            for key, prov in r.provenance.items():
+                out += _provenance_findings(rec, prov.source, prov.as_of, f"provenance.{key}")
     for p in cat.prices:
         rec = f"price:{p.system}/{p.pricing.value}/{p.as_of}"
         out += _provenance_findings(rec, p.source, p.as_of, "source")
@@ -221,5 +288,12 @@ def check(cat: Catalog) -> list[Finding]:
             stated = float(m.group(1).replace(",", ""))
             per_chip = p.usd_per_chip_hour(cat.systems[p.system].chips_per_node)
             if abs(stated - per_chip) > 0.01 * stated:
-                out.append(Finding(rec, "usd_per_hour", "disagrees-with-note", f"note says ${stated:g} per chip-hour, row gives ${per_chip:.4g}"))
+                out.append(
+                    Finding(
+                        rec,
+                        "usd_per_hour",
+                        "disagrees-with-note",
+                        f"note says ${stated:g} per chip-hour, row gives ${per_chip:.4g}",
+                    )
+                )
     return out

@@ -218,7 +218,9 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
         try:
             prices_on = dt.date.fromisoformat(str(prices_on)).isoformat()
         except ValueError:
-            raise r.fail("prices_on", f"'prices_on' = '{prices_on}' is not a date", "Write YYYY-MM-DD") from None
+            raise r.fail(
+                "prices_on", f"'prices_on' = '{prices_on}' is not a date", "Write YYYY-MM-DD"
+            ) from None
     cons = r.table(d, "constraints")
     deadline = r.num(cons, "deadline_days", None, 0.0, 36500.0)
     if "deadline" in cons:

@@ -339,7 +339,11 @@ def print_search(console: Console, r: SearchResult) -> None:
     if "joules_per_step" in x:
         console.print(
             f"energy {fmt.energy(x['joules_per_step'])} per step at PUE {x['pue']:.2f} "
-            + ("(chips at an estimated TDP plus host power)" if x.get("power_estimated") else "(chips at TDP plus host power)")
+            + (
+                "(chips at an estimated TDP plus host power)"
+                if x.get("power_estimated")
+                else "(chips at TDP plus host power)"
+            )
         )
 
 
