@@ -124,6 +124,46 @@ def catalog_prices(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
         out.print(report.prices_table(cat))
 
 
+@catalog_app.command("refresh")
+def catalog_refresh(
+    from_: Annotated[
+        Path,
+        typer.Option(
+            "--from",
+            help="A cloud's price export: AWS EC2 price-list JSON, GCP SKU JSON or Azure retail prices JSON.",
+        ),
+    ],
+    out_: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the rows here (prices.csv columns; default: print them)."),
+    ] = None,
+) -> None:
+    """Turn a cloud's public price export into price rows with source and date."""
+    from xpuplan.api import refresh_prices
+
+    _writable(out_)
+    text, n = refresh_prices(from_)
+    if out_ is None:
+        typer.echo(text, nl=False)
+    else:
+        _write_atomic(out_, text)
+        out.print(f"{n} price rows written to {out_}; plan with them: xpuplan plan --prices {out_}")
+
+
+@catalog_app.command("check")
+def catalog_check(json_: JsonOpt = False) -> None:
+    """Records whose source has no URL, whose date is only a year, or whose value disagrees with a note."""
+    from xpuplan.api import check_catalog
+
+    found = check_catalog()
+    if json_:
+        _emit_json([f.to_dict() for f in found])
+        return
+    for f in found:
+        out.print(f"{f.problem:20} {f.record} {f.field}: {f.detail}", markup=False, highlight=False)
+    out.print(f"{len(found)} findings")
+
+
 @catalog_app.command("show")
 def catalog_show(
     name: Annotated[str, typer.Argument(help="Chip or system id or alias.")], json_: JsonOpt = False
@@ -605,16 +645,28 @@ def plan_cmd(
         float | None, typer.Option(help="Power usage effectiveness (overrides the default).")
     ] = None,
     csv_: Annotated[Path | None, typer.Option("--csv", help="Also write the ranked options as CSV.")] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option("--prices", help="Extra price rows (prices.csv columns, e.g. from 'catalog refresh')."),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Rank every system per job, plan the fleet, and show what would change the answer."""
     from dataclasses import replace
 
     from xpuplan import report
-    from xpuplan.api import OBJECTIVES, default_catalog, default_scenario, load_scenario, plan
+    from xpuplan.api import (
+        OBJECTIVES,
+        default_catalog,
+        default_scenario,
+        load_scenario,
+        plan,
+        with_price_file,
+    )
 
     _writable(csv_)
-    sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
+    cat = with_price_file(prices) if prices is not None else default_catalog()
+    sc = load_scenario(scenario, cat) if scenario else default_scenario()
     if objective is not None:
         if objective not in OBJECTIVES:
             raise InputError(f"unknown objective '{objective}'", "Use cost, time or energy")
@@ -624,7 +676,7 @@ def plan_cmd(
             raise InputError(f"--pue must be in [1, 3), got {pue}", "Typical values are 1.1 to 1.6")
         sc = replace(sc, pue=pue)
     with report.progress_bar(out, quiet=json_) as tick:
-        result = plan(sc, progress=tick)
+        result = plan(sc, cat, progress=tick)
     if csv_ is not None:
         _write_atomic(csv_, report.plan_csv(result))
     if json_:

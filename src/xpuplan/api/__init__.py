@@ -18,8 +18,11 @@ from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_
 from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_file, find_claim
 from xpuplan.errors import InputError
 from xpuplan.hardware import Chip
-from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration
-from xpuplan.hardware.pricing import current_price, facility_power_w
+from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration, parse_prices
+from xpuplan.hardware.pricing import current_price, facility_power_w, power_estimated
+from xpuplan.hardware.refresh import Finding, price_rows_csv
+from xpuplan.hardware.refresh import check as _check_catalog
+from xpuplan.hardware.refresh import refresh as _refresh
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import (
@@ -47,6 +50,29 @@ def calibrated_catalog(path: Path, base: Catalog | None = None) -> Catalog:
     system around it, so ``--chip <its id>`` can be planned on; a calibrated id that names a
     catalog chip replaces that chip in every system built of it."""
     return (base or default_catalog()).with_local_system(load_calibration(path))
+
+
+def refresh_prices(path: Path, catalog: Catalog | None = None) -> tuple[str, int]:
+    """Price rows (``prices.csv`` columns, with source and date) from a cloud's price export:
+    AWS's EC2 price-list JSON, a GCP Cloud Billing SKU export or Azure's retail prices JSON.
+    Returns the CSV text and the number of rows."""
+    cat = catalog or default_catalog()
+    rows = _refresh(Path(path), cat)
+    return price_rows_csv(rows, cat), len(rows)
+
+
+def with_price_file(path: Path, base: Catalog | None = None) -> Catalog:
+    """The catalog plus the price rows of a CSV in ``prices.csv``'s columns (e.g. the output of
+    :func:`refresh_prices`): plans and claims then price with them by kind and date."""
+    cat = base or default_catalog()
+    cpn = {k: s.chips_per_node for k, s in cat.systems.items()}
+    return cat.with_prices(parse_prices(Path(path), cpn))
+
+
+def check_catalog(catalog: Catalog | None = None) -> list[Finding]:
+    """Records an analyst could not cite as they stand: no URL, a year-only date, or a value that
+    disagrees with its note."""
+    return _check_catalog(catalog or default_catalog())
 
 
 def parse_recompute(value: str) -> int:
@@ -128,7 +154,7 @@ def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:
         out.update(usd_s=usd_s, pricing=price.pricing.value, price_as_of=price.as_of)
     watts = facility_power_w(cat, m.system, m.chips, default_params().power_fraction)
     if watts is not None:
-        out.update(watts=watts, pue=cat.energy.pue)
+        out.update(watts=watts, pue=cat.energy.pue, power_estimated=power_estimated(cat, m.system))
     return out
 
 
@@ -152,7 +178,9 @@ def step_economics(res: SearchResult, m: Machine, cat: Catalog | None = None) ->
         )
     if "watts" in r:
         j = r["watts"] * step
-        out.update(joules_per_step=j, joules_per_token=j / tokens, pue=r["pue"])
+        out.update(
+            joules_per_step=j, joules_per_token=j / tokens, pue=r["pue"], power_estimated=r["power_estimated"]
+        )
     return out
 
 
@@ -221,7 +249,9 @@ def serve_economics(res: ServeSearchResult, m: Machine, cat: Catalog | None = No
             usd_per_million_output_tokens=r["usd_s"] / tps * 1e6,
         )
     if "watts" in r:
-        out.update(joules_per_output_token=r["watts"] / tps, pue=r["pue"])
+        out.update(
+            joules_per_output_token=r["watts"] / tps, pue=r["pue"], power_estimated=r["power_estimated"]
+        )
     return out
 
 
@@ -256,10 +286,12 @@ __all__ = [
     "QUICK_DECODE",
     "QUICK_TRAIN",
     "Chip",
+    "Finding",
     "Nominal",
     "calibrate",
     "calibrated_catalog",
     "calibration_check",
+    "check_catalog",
     "cross_validate",
     "default_catalog",
     "default_scenario",
@@ -278,12 +310,14 @@ __all__ = [
     "parse_peaks",
     "parse_recompute",
     "plan",
+    "refresh_prices",
     "search",
     "serve",
     "serve_economics",
     "step_economics",
     "summarise",
     "validate",
+    "with_price_file",
     "write_calibration",
     "write_fit",
 ]

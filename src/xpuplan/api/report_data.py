@@ -187,7 +187,7 @@ def _prices(result: PlanResult, cat: Catalog) -> list[dict[str, Any]]:
     """The price each ranked system was costed at, with its kind, date and source."""
     out = []
     for s in sorted({o.system for j in result.jobs for o in j.options}):
-        p = current_price(cat, cat.systems[s], result.scenario.pricing)
+        p = current_price(cat, cat.systems[s], result.scenario.pricing, result.scenario.prices_on)
         if p is None:
             continue
         out.append(

@@ -28,6 +28,7 @@ from xpuplan.claims.cases import (
 )
 from xpuplan.claims.spec import UNITS, CheckSpec, Reader
 from xpuplan.hardware.catalog import Catalog
+from xpuplan.hardware.pricing import published_tdp_w
 from xpuplan.hardware.records import Chip, System
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
@@ -100,16 +101,27 @@ def _chip_w(r: Reader, d: Mapping[str, Any], chip: Chip, cat: Catalog) -> tuple[
         ws = [mine / fw for _, fw in like]
         basis = ", ".join(f"{cid}: {fw / 1e12:.2f} TFLOP/s per W → {mine / fw:,.0f} W" for cid, fw in like)
         return (min(ws), max(ws)), f"{chip.id} at the {dt} peak FLOP/s per watt of {basis}"
-    if chip.tdp_w is None:
-        raise r.fail("chip_w", f"{chip.id} has no TDP on record", "Give chip_w = [low, high] or chip_w_like")
-    return (chip.tdp_w, chip.tdp_w), f"{chip.id} catalog TDP"
+    tdp = published_tdp_w(chip)
+    if tdp is None and chip.power is not None and chip.power.range_w is not None:
+        lo, hi = chip.power.range_w
+        return (
+            (lo, hi),
+            f"{chip.id} has no published TDP: the catalog's estimate {lo:,.0f}-{hi:,.0f} W ({chip.power.basis})",
+        )
+    if tdp is None:
+        raise r.fail(
+            "chip_w", f"{chip.id} has no published TDP on record", "Give chip_w = [low, high] or chip_w_like"
+        )
+    return (tdp, tdp), f"{chip.id} catalog TDP"
 
 
 def _flops_per_w(r: Reader, chip: Chip, dt: str) -> tuple[str, float]:
-    peak = chip.peak(dt)
-    if peak is None or chip.tdp_w is None:
-        raise r.fail("chip_w_like", f"{chip.id} lacks a {dt} peak or a TDP", "Name chips that have both")
-    return chip.id, peak / chip.tdp_w
+    peak, tdp = chip.peak(dt), published_tdp_w(chip)
+    if peak is None or tdp is None:
+        raise r.fail(
+            "chip_w_like", f"{chip.id} lacks a {dt} peak or a published TDP", "Name chips that have both"
+        )
+    return chip.id, peak / tdp
 
 
 def _host(r: Reader, d: Mapping[str, Any], system: System, cat: Catalog) -> tuple[tuple[float, float], str]:
@@ -120,7 +132,7 @@ def _host(r: Reader, d: Mapping[str, Any], system: System, cat: Catalog) -> tupl
     named = [cat.system(x) for x in r.texts(d, "host_like")] if "host_like" in d else [system]
     fracs = []
     for s in named:
-        tdp = cat.chips[s.chip].tdp_w
+        tdp = published_tdp_w(cat.chips[s.chip])
         if s.host_w_per_node is None or tdp is None:
             if "host_like" in d:
                 raise r.fail(

@@ -11,7 +11,7 @@ compares catalog values per chip or per scale-up domain (UltraServer, pod).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -31,7 +31,7 @@ from xpuplan.claims.cases import (
 )
 from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Metric, Reader
 from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.pricing import current_price
+from xpuplan.hardware.pricing import common_kind, current_price, published_tdp_w
 from xpuplan.hardware.records import Chip, Dtype, Pricing, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import Machine
@@ -85,7 +85,7 @@ def _run(
         None if price is None else price.usd_per_node_hour / system.chips_per_node,
         None if price is None else price.pricing.value,
         None if price is None else price.as_of,
-        chip.tdp_w,
+        published_tdp_w(chip),
         layout,
         why,
     )
@@ -119,7 +119,7 @@ def _ratio(metric: Metric, s: Run, b: Run, per_chip: bool) -> tuple[float | None
         return (ws / s.tdp_w) / (wb / b.tdp_w), ""
     missing = [r.system for r in (s, b) if r.usd_per_chip_hour is None]
     if missing:
-        return None, f"no published price for {', '.join(missing)}"
+        return None, f"no price of one kind for both {s.system} and {b.system} (like for like)"
     assert s.usd_per_chip_hour is not None and b.usd_per_chip_hour is not None
     return (ws / s.usd_per_chip_hour) / (wb / b.usd_per_chip_hour), ""
 
@@ -154,8 +154,45 @@ def compare(spec: CheckSpec, s: Run, b: Run, tag: str, per_chip: bool) -> Case:
     return judge(spec.claimed, Case(label, value, None, threshold, "", inputs))
 
 
-def pairs(spec: CheckSpec, subject: list[Run], baseline: list[Run], tag: str, per_chip: bool) -> list[Case]:
-    return [compare(spec, s, b, tag, per_chip) for s in subject for b in baseline]
+def pairs(
+    spec: CheckSpec,
+    subject: list[Run],
+    baseline: list[Run],
+    tag: str,
+    per_chip: bool,
+    cat: Catalog | None = None,
+    pricing: Pricing = Pricing.ON_DEMAND,
+) -> list[Case]:
+    """Every subject against every baseline; for a price metric both sides of a pair are priced
+    with the one kind they share (:func:`~xpuplan.hardware.pricing.common_kind`)."""
+    out = []
+    for s in subject:
+        for b in baseline:
+            if cat is not None and spec.metric in (Metric.PRICE_PERFORMANCE, Metric.COST):
+                s, b = like_for_like(cat, s, b, pricing)
+            out.append(compare(spec, s, b, tag, per_chip))
+    return out
+
+
+def _priced(cat: Catalog, r: Run, kind: Pricing | None) -> Run:
+    system = cat.systems[r.system]
+    p = None if kind is None else current_price(cat, system, kind, strict=True)
+    return replace(
+        r,
+        usd_per_chip_hour=None if p is None else p.usd_per_node_hour / system.chips_per_node,
+        pricing=None if p is None else p.pricing.value,
+        price_as_of=None if p is None else p.as_of,
+    )
+
+
+def like_for_like(cat: Catalog, s: Run, b: Run, prefer: Pricing) -> tuple[Run, Run]:
+    """Both runs priced with one shared kind (none: both unpriced, so the case says so). A side
+    with no price at all stays unpriced and the other keeps its price: the case's break-even
+    price is then in the priced side's kind."""
+    if not cat.prices_for(s.system) or not cat.prices_for(b.system):
+        return s, b
+    kind = common_kind(cat, [cat.systems[s.system], cat.systems[b.system]], prefer)
+    return _priced(cat, s, kind), _priced(cat, b, kind)
 
 
 def _tag(*parts: tuple[str, int]) -> str:
@@ -247,7 +284,7 @@ def run_train(t: TrainTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -
             tag = _tag((precision, len(t.precisions)), (pricing.value, len(kinds)))
             subj = [train_run(t, s, precision, pricing, cat, params) for s in t.subject]
             base = [train_run(t, b, precision, pricing, cat, params) for b in t.baseline]
-            cases += pairs(spec, subj, base, tag, t.per_chip)
+            cases += pairs(spec, subj, base, tag, t.per_chip, cat, pricing)
     what = f"{t.model.id} training, {t.global_batch} × {t.seq_len} tokens per step, best layout per system"
     sizes = chip_sizes(t.chips)
     return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds)))
@@ -343,7 +380,7 @@ def run_serve(t: ServeTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -
     for pricing in kinds:
         subj = [serve_run(t, s, pricing, cat, params) for s in t.subject]
         base = [serve_run(t, b, pricing, cat, params) for b in t.baseline]
-        cases += pairs(spec, subj, base, _tag((pricing.value, len(kinds))), t.per_chip)
+        cases += pairs(spec, subj, base, _tag((pricing.value, len(kinds))), t.per_chip, cat, pricing)
     targets = [f"{k} ≤ {v * 1e3:g} ms" for k, v in (("TTFT", t.ttft_s), ("TPOT", t.tpot_s)) if v is not None]
     what = (
         f"{t.model.id} serving, {t.input_len} prompt + {t.output_len} output tokens, continuous batching"

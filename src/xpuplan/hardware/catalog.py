@@ -29,6 +29,7 @@ from xpuplan.hardware.records import (
     Efficiency,
     EnergyDefaults,
     NetworkKind,
+    PowerSpec,
     Price,
     Pricing,
     Provenance,
@@ -106,6 +107,92 @@ def _efficiency(d: Mapping[str, Any], path: Path) -> Efficiency:
         raise DataError(str(err), "Fix the [efficiency] table", str(path)) from err
 
 
+_CAPACITY_UNITS = {
+    "GB": units.gbyte(1.0),
+    "GiB": units.gib(1.0),
+    "TB": units.gbyte(1e3),
+    "TiB": units.gib(1024.0),
+}
+
+
+def parse_capacity(text: str) -> tuple[float, str] | None:
+    """``"80 GB"`` → ``(80.0, "GB")``; None when the text is not a number and a unit of
+    :data:`_CAPACITY_UNITS`."""
+    parts = text.replace(",", "").split()
+    if len(parts) != 2 or parts[1] not in _CAPACITY_UNITS:
+        return None
+    try:
+        return float(parts[0]), parts[1]
+    except ValueError:
+        return None
+
+
+def _capacity(mem: Mapping[str, Any], path: Path) -> float:
+    """Memory capacity in bytes from ``capacity_gib`` (binary) or ``capacity_gb`` (decimal).
+
+    ``capacity_datasheet`` keeps the figure as the vendor prints it (``"80 GB"``): its number must
+    equal the record's, and where its unit differs from the key's (vendors print "GB" for binary
+    HBM stacks) ``capacity_reading`` must say why the record reads it the other way."""
+    if mem.get("capacity_gib") is not None:
+        key, cap = "capacity_gib", units.gib(_num(mem, "capacity_gib", path) or 0.0)
+    elif mem.get("capacity_gb") is not None:
+        key, cap = "capacity_gb", units.gbyte(_num(mem, "capacity_gb", path) or 0.0)
+    else:
+        raise DataError("missing memory capacity", "Add capacity_gb or capacity_gib to [memory]", str(path))
+    sheet = mem.get("capacity_datasheet")
+    if sheet is None:
+        return cap
+    parsed = parse_capacity(str(sheet))
+    if parsed is None:
+        raise DataError(
+            f"capacity_datasheet '{sheet}' is not '<number> <unit>'",
+            f'Write e.g. "80 GB"; units: {", ".join(_CAPACITY_UNITS)}',
+            str(path),
+        )
+    figure, unit = parsed
+    key_unit = "GiB" if key == "capacity_gib" else "GB"
+    scale = 1024.0 if unit in ("TB", "TiB") else 1.0
+    if abs(figure * scale - float(mem[key])) > 1e-9 * max(1.0, figure):
+        raise DataError(
+            f"{key} = {mem[key]} but the datasheet says {sheet}",
+            "Make the two figures agree (the datasheet is the source)",
+            str(path),
+        )
+    if unit.endswith("iB") != (key_unit == "GiB") and not mem.get("capacity_reading"):
+        raise DataError(
+            f"the datasheet says {sheet} but the record reads it as {key_unit}",
+            "Say why in capacity_reading (e.g. the HBM stacks are binary), or use the datasheet's unit",
+            str(path),
+        )
+    return cap
+
+
+def _power(p: Mapping[str, Any], path: Path) -> PowerSpec | None:
+    """The power figure's standing: published, or estimated with a basis and a range."""
+    tdp = _num(p, "tdp_w", path)
+    estimated = bool(p.get("tdp_estimated", False))
+    rng = p.get("tdp_range_w")
+    basis = str(p.get("tdp_basis", ""))
+    if tdp is None:
+        if estimated or rng or basis:
+            raise DataError("tdp_estimated/tdp_range_w/tdp_basis without tdp_w", "Add tdp_w", str(path))
+        return None
+    if not estimated:
+        if rng:
+            raise DataError("tdp_range_w on a published TDP", "Set tdp_estimated = true", str(path))
+        return PowerSpec(tdp, False, None, basis)
+    if not basis or not isinstance(rng, list) or len(rng) != 2:
+        raise DataError(
+            "an estimated TDP needs tdp_basis and tdp_range_w = [low, high]",
+            "Say what the estimate rests on and how far it may be off",
+            str(path),
+        )
+    lo, hi = (float(x) for x in rng)
+    if not 0 < lo <= tdp <= hi:
+        raise DataError(f"tdp_w {tdp} outside tdp_range_w {rng}", "Fix the range", str(path))
+    return PowerSpec(tdp, True, (lo, hi), basis)
+
+
 def parse_chip(d: Mapping[str, Any], path: Path) -> Chip:
     cid = _need(d, "id", path, str)
     source, as_of = _source(d, path)
@@ -122,12 +209,7 @@ def parse_chip(d: Mapping[str, Any], path: Path) -> Chip:
         if f is not None:
             peaks[dt] = units.tflop_s(f)
     mem = d.get("memory") or {}
-    if mem.get("capacity_gib") is not None:
-        cap = units.gib(_num(mem, "capacity_gib", path) or 0.0)
-    elif mem.get("capacity_gb") is not None:
-        cap = units.gbyte(_num(mem, "capacity_gb", path) or 0.0)
-    else:
-        raise DataError("missing memory capacity", "Add capacity_gb or capacity_gib to [memory]", str(path))
+    cap = _capacity(mem, path)
     bw = _num(mem, "bandwidth_tbyte_s", path)
     if bw is None:
         raise DataError("missing memory bandwidth", "Add bandwidth_tbyte_s to [memory]", str(path))
@@ -151,6 +233,8 @@ def parse_chip(d: Mapping[str, Any], path: Path) -> Chip:
         aliases=tuple(d.get("aliases", ())),
         notes=str(d.get("notes", "")),
         provenance=_provenance(d, path),
+        power=_power(d.get("power") or {}, path),
+        mem_datasheet=str(mem.get("capacity_datasheet", "")),
     )
 
 
@@ -198,6 +282,7 @@ def parse_system(d: Mapping[str, Any], path: Path) -> System:
         aliases=tuple(d.get("aliases", ())),
         notes=str(d.get("notes", "")),
         provenance=_provenance(d, path),
+        mem_bytes_per_node=_capacity(d["memory"], path) if d.get("memory") else None,
     )
 
 
@@ -303,6 +388,15 @@ class Catalog:
 
     def prices_for(self, system_id: str) -> list[Price]:
         return [p for p in self.prices if p.system == system_id]
+
+    def with_prices(self, prices: Iterable[Price]) -> Catalog:
+        """A new catalog with ``prices`` added to its own (e.g. rows from ``catalog refresh``):
+        :func:`xpuplan.hardware.pricing.current_price` then picks among all of them by kind and date."""
+        extra = tuple(prices)
+        unknown = sorted({p.system for p in extra} - set(self.systems))
+        if unknown:
+            raise UnknownNameError("system", unknown[0], self.systems.keys())
+        return Catalog(self.chips, self.systems, (*self.prices, *extra), self.energy)
 
     def with_chip(self, chip: Chip) -> Catalog:
         """A new catalog with ``chip`` added, or replacing the chip of the same id (whose aliases

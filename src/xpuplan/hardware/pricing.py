@@ -10,13 +10,17 @@ from __future__ import annotations
 import math
 
 from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.records import Price, Pricing, System
+from xpuplan.hardware.records import Chip, Price, Pricing, System
 
 PRICING_ORDER = (Pricing.ON_DEMAND, Pricing.CAPACITY_BLOCK, Pricing.COMMIT_1Y, Pricing.COMMIT_3Y)
 
 
 def current_price(
-    cat: Catalog, system: System, prefer: Pricing = Pricing.ON_DEMAND, on: str | None = None
+    cat: Catalog,
+    system: System,
+    prefer: Pricing = Pricing.ON_DEMAND,
+    on: str | None = None,
+    strict: bool = False,
 ) -> Price | None:
     """The price of ``system`` a plan uses: of the preferred kind (else the first kind in
     :data:`PRICING_ORDER` that has one), the rows with the latest ``as_of`` (on or before ``on``
@@ -24,14 +28,40 @@ def current_price(
     and of those the cheapest (several regions or providers quoted on one day).
 
     A superseded older row never wins on cheapness; the kind is the one asked for whenever the
-    catalog has it, so two systems priced for one comparison share a kind when both have it."""
+    catalog has it, so two systems priced for one comparison share a kind when both have it.
+    ``strict``: only the preferred kind (None when the system has no price of that kind)."""
     prices = [p for p in cat.prices_for(system.id) if on is None or p.as_of <= on]
-    for kind in (prefer, *[k for k in PRICING_ORDER if k is not prefer]):
+    kinds = (prefer,) if strict else (prefer, *[k for k in PRICING_ORDER if k is not prefer])
+    for kind in kinds:
         rows = [p for p in prices if p.pricing is kind]
         if rows:
             latest = max(p.as_of for p in rows)
             return min((p for p in rows if p.as_of == latest), key=lambda p: p.usd_per_node_hour)
     return None
+
+
+def common_kind(
+    cat: Catalog, systems: list[System], prefer: Pricing = Pricing.ON_DEMAND, on: str | None = None
+) -> Pricing | None:
+    """The one price kind every system in a comparison has (the preferred kind when all have it,
+    else the first of :data:`PRICING_ORDER`, then spot): like for like, never a capacity block
+    against an on-demand price. None when no kind is shared."""
+    order = (prefer, *[k for k in (*PRICING_ORDER, Pricing.SPOT) if k is not prefer])
+    for kind in order:
+        if all(current_price(cat, s, kind, on, strict=True) is not None for s in systems):
+            return kind
+    return None
+
+
+def published_tdp_w(chip: Chip) -> float | None:
+    """The chip's TDP where the vendor publishes one; None where the catalog only has an estimate
+    (a claim is judged on published facts: an estimate would make its verdict by construction)."""
+    return None if chip.tdp_estimated else chip.tdp_w
+
+
+def power_estimated(cat: Catalog, system: System) -> bool:
+    """True when the power of ``system`` rests on an estimated chip TDP (say "estimated" with it)."""
+    return cat.chips[system.chip].tdp_estimated
 
 
 def it_power_w(cat: Catalog, system: System, chips: int, power_fraction: float) -> float | None:

@@ -94,6 +94,17 @@ class Efficiency:
 
 
 @dataclass(frozen=True, slots=True)
+class PowerSpec:
+    """A chip's power figure and its standing: published (a vendor's TDP / max power), or an
+    estimate with the range it may lie in and what it rests on (``basis``)."""
+
+    tdp_w: float
+    estimated: bool
+    range_w: tuple[float, float] | None = None
+    basis: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Chip:
     """One accelerator or processor (per chip / package, not per core)."""
 
@@ -114,6 +125,13 @@ class Chip:
     aliases: tuple[str, ...] = ()
     notes: str = ""
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    power: PowerSpec | None = None  # tdp_w's standing (None: no power figure at all)
+    mem_datasheet: str = ""  # the capacity as the vendor prints it, e.g. "80 GB"
+
+    @property
+    def tdp_estimated(self) -> bool:
+        """True when ``tdp_w`` is an estimate (no published TDP), not a vendor figure."""
+        return self.power is not None and self.power.estimated
 
     def peak(self, dtype: Dtype | str) -> float | None:
         """Dense peak FLOP/s for ``dtype``, or None if the chip has no such format."""
@@ -162,6 +180,14 @@ class System:
     aliases: tuple[str, ...] = ()
     notes: str = ""
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    mem_bytes_per_node: float | None = None  # memory the instance really has (CPU hosts), bytes
+
+    @property
+    def mem_bytes_per_chip(self) -> float | None:
+        """The instance's memory per chip (socket), where the system record gives it."""
+        if self.mem_bytes_per_node is None:
+            return None
+        return self.mem_bytes_per_node / self.chips_per_node
 
 
 @dataclass(frozen=True, slots=True)

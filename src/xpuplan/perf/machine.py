@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +19,13 @@ class Machine:
     chip: Chip
     system: System
     chips: int
+
+    def __post_init__(self) -> None:
+        # A CPU's memory belongs to the instance, not the socket: where the system record says
+        # how much its nodes have, each chip (socket) gets its share of it.
+        per_chip = self.system.mem_bytes_per_chip
+        if per_chip is not None and per_chip != self.chip.mem_bytes:
+            object.__setattr__(self, "chip", replace(self.chip, mem_bytes=per_chip))
 
     @property
     def domain(self) -> int:

@@ -92,7 +92,7 @@ def candidates(sc: Scenario, cat: Catalog, spec: TrainSpec | ServeSpec) -> list[
     out = []
     for s in cat.systems.values():
         chip = cat.chips[s.chip]
-        if current_price(cat, s, sc.pricing) is None:
+        if current_price(cat, s, sc.pricing, sc.prices_on) is None:
             continue
         if isinstance(spec, TrainSpec) and not chip.training:
             continue
@@ -184,8 +184,8 @@ def plan(
         f"PUE {pue:.2f} ({cat.energy.source}; {cat.energy.as_of})"
         if not sc.pue
         else f"PUE {pue:.2f} (scenario)",
-        f"Energy: chips at {params.power_fraction:.0%} of TDP plus node host power, × PUE; systems without a "
-        "published TDP show no energy.",
+        f"Energy: chips at {params.power_fraction:.0%} of TDP plus node host power, × PUE; where no TDP is "
+        "published (TPUs, Trainium, Inferentia) the catalog's estimated TDP is used and the figure is marked 'est.'.",
         f"Prices: the cheapest published {sc.pricing.value} price per system, else the next pricing kind "
         "(on-demand, capacity block, 1-year, 3-year); each option shows its kind and date.",
         "Serving cost covers the job's hours at the request rate; serving 'time' is a request's "

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.pricing import current_price, it_power_w
+from xpuplan.hardware.pricing import current_price, it_power_w, power_estimated
 from xpuplan.hardware.records import Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
@@ -53,6 +53,7 @@ class Option:
     savings_vs_baseline: float | None = None  # fraction lower cost for the same work
     price_perf_vs_baseline: float | None = None  # × better price-performance
     detail: dict[str, Any] | None = None
+    energy_estimated: bool = False  # energy and power rest on an estimated chip TDP
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -119,7 +120,7 @@ def rank_train(
 ) -> list[Option]:
     """Every size tried for this system (feasible or not, with the reason)."""
     chip = cat.chips[system.chip]
-    price = current_price(cat, system, sc.pricing)
+    price = current_price(cat, system, sc.pricing, sc.prices_on)
     if not chip.training:
         return [_no(spec, cat, system, 0, f"{chip.id} is not a training chip", price)]
     job = TrainJob(
@@ -167,9 +168,11 @@ def _train_option(
         reason = f"over the ${c.budget_usd:,.0f} budget (${cost:,.0f})"
     elif c.power_mw is not None and (w is None or w * pue / 1e6 > c.power_mw):
         reason = (
-            "no published TDP: cannot check the power cap"
+            "no TDP, published or estimated: cannot check the power cap"
             if w is None
-            else f"draws {w * pue / 1e6:.1f} MW, over the {c.power_mw:g} MW cap"
+            else f"draws {w * pue / 1e6:.1f} MW"
+            + (" (estimated TDP)" if power_estimated(cat, system) else "")
+            + f", over the {c.power_mw:g} MW cap"
         )
     elif price is None:
         reason = "no published price"
@@ -191,6 +194,7 @@ def _train_option(
         reason is None,
         reason,
         detail={"estimate": est.to_dict()},
+        energy_estimated=w is not None and power_estimated(cat, system),
     )
 
 
@@ -228,7 +232,7 @@ def rank_serve(
 ) -> list[Option]:
     """Replica groups of 1, 2 and 4 nodes, stopping at the first that meets the targets."""
     chip = cat.chips[system.chip]
-    price = current_price(cat, system, sc.pricing)
+    price = current_price(cat, system, sc.pricing, sc.prices_on)
     model = get_model(spec.model)
     cap = _cap(sc, system)
     tried: list[Option] = []
@@ -274,7 +278,11 @@ def _serve_option(
     elif c.budget_usd is not None and cost is not None and cost > c.budget_usd:
         reason = f"over the ${c.budget_usd:,.0f} budget (${cost:,.0f})"
     elif c.power_mw is not None and (w is None or w * pue / 1e6 > c.power_mw):
-        reason = "no published TDP: cannot check the power cap" if w is None else "over the power cap"
+        reason = (
+            "no TDP, published or estimated: cannot check the power cap"
+            if w is None
+            else "over the power cap" + (" (estimated TDP)" if power_estimated(cat, system) else "")
+        )
     elif price is None:
         reason = "no published price"
     layout = (
@@ -307,6 +315,7 @@ def _serve_option(
         reason is None,
         reason,
         detail=detail,
+        energy_estimated=w is not None and power_estimated(cat, system),
     )
 
 
@@ -317,7 +326,8 @@ def with_baseline(options: list[Option], baseline: str | None) -> list[Option]:
         return options
     out = []
     for o in options:
-        if o.cost_usd and base.cost_usd:
+        # like for like: savings only against a baseline priced with the same kind
+        if o.cost_usd and base.cost_usd and o.pricing == base.pricing:
             o = replace(
                 o,
                 savings_vs_baseline=1.0 - o.cost_usd / base.cost_usd,

@@ -14,6 +14,7 @@ A scenario is TOML::
     [candidates]                  # optional
     systems = ["aws-p5.48xlarge", "aws-trn2.48xlarge"]   # default: every priced system
     pricing = "on_demand"         # preferred pricing kind (falls back to the others)
+    prices_on = 2024-12-03        # optional: price at the catalog's prices of that date (default: latest)
 
     [constraints]                 # all optional
     deadline_days = 90            # or deadline = 2027-03-01
@@ -94,6 +95,7 @@ class Scenario:
     systems: tuple[str, ...] = ()
     pricing: Pricing = Pricing.ON_DEMAND
     constraints: Constraints = field(default_factory=Constraints)
+    prices_on: str | None = None  # ISO date: price with the rows in force then (None: the latest)
     pue: float | None = None
 
 
@@ -211,6 +213,14 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
         else ()
     )
     pricing = Pricing(r.text_of(cand, "pricing", "on_demand", tuple(p.value for p in Pricing)))
+    prices_on = cand.get("prices_on")
+    if prices_on is not None:
+        try:
+            prices_on = dt.date.fromisoformat(str(prices_on)).isoformat()
+        except ValueError:
+            raise r.fail(
+                "prices_on", f"'prices_on' = '{prices_on}' is not a date", "Write YYYY-MM-DD"
+            ) from None
     cons = r.table(d, "constraints")
     deadline = r.num(cons, "deadline_days", None, 0.0, 36500.0)
     if "deadline" in cons:
@@ -248,6 +258,7 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
         systems=systems,
         pricing=pricing,
         constraints=constraints,
+        prices_on=prices_on,
         pue=r.num(d, "pue", None, 0.999, 3.0),
     )
 

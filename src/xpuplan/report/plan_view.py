@@ -28,6 +28,7 @@ CSV_COLUMNS = (
     "cost_usd",
     "energy_mwh",
     "facility_mw",
+    "energy_estimated",
     "pricing",
     "price_as_of",
     "feasible",
@@ -59,6 +60,7 @@ def plan_rows(r: PlanResult) -> list[dict[str, Any]]:
                     "cost_usd": o.cost_usd,
                     "energy_mwh": None if o.energy_j is None else o.energy_j / 3.6e9,
                     "facility_mw": o.facility_mw,
+                    "energy_estimated": o.energy_estimated,
                     "pricing": o.pricing,
                     "price_as_of": o.price_as_of,
                     "feasible": o.feasible,
@@ -121,8 +123,8 @@ def print_plan(console: Console, r: PlanResult) -> None:
                 cells.append(fmt.duration(o.time_s))
             cells += [
                 fmt.money(o.cost_usd),
-                fmt.energy(o.energy_j),
-                fmt.megawatts(o.facility_mw),
+                fmt.energy(o.energy_j) + (" est." if o.energy_estimated else ""),
+                fmt.megawatts(o.facility_mw) + (" est." if o.energy_estimated else ""),
                 _vs(o) if o.feasible else f"[red]{o.reason}[/]",
             ]
             t.add_row(*cells, style=style)

@@ -340,7 +340,11 @@ def print_search(console: Console, r: SearchResult) -> None:
     if "joules_per_step" in x:
         console.print(
             f"energy {fmt.energy(x['joules_per_step'])} per step at PUE {x['pue']:.2f} "
-            f"(chips at TDP plus host power)"
+            + (
+                "(chips at an estimated TDP plus host power)"
+                if x.get("power_estimated")
+                else "(chips at TDP plus host power)"
+            )
         )
 
 
@@ -476,7 +480,8 @@ def print_serve(console: Console, r: Any) -> None:
             f"{fmt.money(x['usd_per_million_output_tokens'])} per million output tokens"
         )
     if "joules_per_output_token" in x:
-        console.print(f"{x['joules_per_output_token']:.2f} J per output token at PUE {x['pue']:.2f}")
+        est = " (estimated TDP)" if x.get("power_estimated") else ""
+        console.print(f"{x['joules_per_output_token']:.2f} J per output token at PUE {x['pue']:.2f}{est}")
     c = Table(title="latency–throughput curve (same layout, batch varied)", header_style="bold")
     for col in ("batch", "TTFT", "TPOT", "output tok/s"):
         c.add_column(col, justify="right")

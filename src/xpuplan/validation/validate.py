@@ -625,10 +625,8 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     chip = cat.chip(hw["chip_key"])
     m = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
     lengths = _lengths(c, metric[0], assumed)
-    if lengths is None:
-        return Prediction(
-            CaseResult(**base, predicted=None, reason="the case states no input/output lengths")
-        )
+    if isinstance(lengths, str):
+        return Prediction(CaseResult(**base, predicted=None, reason=lengths))
     inp, out = lengths
     prefill_only = metric[0] in ("prefill_tokens_per_s", "sequences_per_s")
     if prefill_only:
