@@ -28,6 +28,7 @@ from xpuplan.hardware.records import (
     Dtype,
     Efficiency,
     EnergyDefaults,
+    Interval,
     NetworkKind,
     PowerSpec,
     Price,
@@ -430,6 +431,24 @@ class Catalog:
 FITTED_EFFICIENCIES = ("matmul", "matmul_fp8", "memory")
 
 
+_TASK_PARAMS = {"train": ("matmul", "matmul_fp8"), "infer": ("memory",)}
+
+
+def _chip_intervals(d: Mapping[str, Any], c: Chip, params: Mapping[str, Any]) -> dict[str, Interval]:
+    """The chip's interval per task: its vendor's class when the fit has a case of the chip's own
+    for that task, else the (wider) class of predictions on borrowed or prior efficiencies."""
+    table = d.get("intervals") or {}
+    out: dict[str, Interval] = {}
+    for task, ps in _TASK_PARAMS.items():
+        own = any(isinstance(params.get(p), dict) and params[p].get("basis") == "fitted" for p in ps)
+        for key in ((f"{c.vendor}/{task}" if own else f"no-own-case/{task}"), f"all/{task}"):
+            v = table.get(key)
+            if isinstance(v, dict) and "low" in v and "high" in v:
+                out[task] = Interval(float(v["low"]), float(v["high"]), key, int(v.get("n", 0)))
+                break
+    return out
+
+
 def _apply_fit(chips: dict[str, Chip], path: Path) -> dict[str, Chip]:
     """The chips with the efficiencies ``xpuplan fit`` wrote to ``fit.toml`` (each with its basis
     and cases); chips the file does not name keep their record's values."""
@@ -448,6 +467,9 @@ def _apply_fit(chips: dict[str, Chip], path: Path) -> dict[str, Chip]:
             kw[p] = float(f["value"])
             n = len(f.get("cases") or [])
             notes.append(f"{p} {f['value']:.3f} ({f.get('basis', '?')}" + (f", {n} cases)" if n else ")"))
+        intervals = _chip_intervals(d, c, params)
+        if intervals:
+            out[cid] = c = replace(c, intervals=intervals)
         if kw:
             prov = Provenance(f"data/fit.toml ({'; '.join(notes)})", str(d.get("as_of", "")), "xpuplan fit")
             try:

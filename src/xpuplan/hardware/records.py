@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class Dtype(str, Enum):
@@ -105,6 +106,43 @@ class PowerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Interval:
+    """An 80% prediction interval as factors on a throughput-like prediction: the measured value
+    lies in ``[low, high] × predicted`` for 80% of the cross-validated cases of its class
+    (``basis``: the class, e.g. ``nvidia/train``, or ``no-own-case/infer`` for a chip that borrows
+    its efficiencies; ``n`` cases). Times scale the other way: ``[1/high, 1/low] × predicted``."""
+
+    low: float
+    high: float
+    basis: str
+    n: int
+    level: float = 0.8
+
+    def rate(self, x: float) -> tuple[float, float]:
+        """Bounds for a throughput (tokens/s, sequences/s, MFU)."""
+        return x * self.low, x * self.high
+
+    def time(self, x: float) -> tuple[float, float]:
+        """Bounds for a time or a cost proportional to time (step time, days, USD, latency)."""
+        return x / self.high, x / self.low
+
+    def overlaps(self, a: float, b: float) -> bool:
+        """Whether the intervals of two time-like predictions ``a`` and ``b`` overlap."""
+        lo_a, hi_a = self.time(a)
+        lo_b, hi_b = self.time(b)
+        return lo_a <= hi_b and lo_b <= hi_a
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "low_factor": self.low,
+            "high_factor": self.high,
+            "basis": self.basis,
+            "n": self.n,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Chip:
     """One accelerator or processor (per chip / package, not per core)."""
 
@@ -127,6 +165,8 @@ class Chip:
     provenance: dict[str, Provenance] = field(default_factory=dict)
     power: PowerSpec | None = None  # tdp_w's standing (None: no power figure at all)
     mem_datasheet: str = ""  # the capacity as the vendor prints it, e.g. "80 GB"
+    # 80% prediction intervals by task ("train", "infer") from the fit's cross-validation
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
     @property
     def tdp_estimated(self) -> bool:

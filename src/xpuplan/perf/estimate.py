@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xpuplan.hardware.catalog import Catalog, default_catalog
-from xpuplan.hardware.records import System
+from xpuplan.hardware.records import Interval, System
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, check
 from xpuplan.perf import xp
 from xpuplan.perf.machine import MAX_CHIPS, Machine
@@ -36,6 +36,7 @@ class TrainEstimate:
     reason: Reason
     time_to_train_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    interval: Interval | None = None  # 80% prediction interval (cross-validated), when fitted
 
     @property
     def feasible(self) -> bool:
@@ -61,11 +62,30 @@ class TrainEstimate:
             "memory_total_gib": self.memory_total_bytes / 2**30,
             "memory_capacity_gib": self.memory_capacity_bytes / 2**30,
             "time_to_train_s": self.time_to_train_s,
+            "interval": self.interval_dict(),
         }
+
+    def interval_dict(self) -> dict[str, Any] | None:
+        """The 80% interval of every predicted figure (None when the chip has no fit)."""
+        iv = self.interval
+        if iv is None:
+            return None
+        d = iv.to_dict()
+        d["step_time_s"] = iv.time(self.step_time_s)
+        d["tokens_per_s"] = iv.rate(self.tokens_per_s)
+        d["mfu"] = iv.rate(self.mfu)
+        if self.time_to_train_s is not None:
+            d["time_to_train_s"] = iv.time(self.time_to_train_s)
+        return d
 
 
 def row_estimate(
-    job: TrainJob, res: TrainArrays, lay: LayoutArray | Layout, i: int, reason: int
+    job: TrainJob,
+    res: TrainArrays,
+    lay: LayoutArray | Layout,
+    i: int,
+    reason: int,
+    interval: Interval | None = None,
 ) -> TrainEstimate:
     """Row ``i`` of an evaluation (arrays, or the scalars of one layout) as a :class:`TrainEstimate`."""
     step = float(xp.at(res.step_time, i))
@@ -84,6 +104,7 @@ def row_estimate(
         hfu=float(xp.at(res.hfu, i)),
         reason=Reason(int(reason)),
         time_to_train_s=None if steps is None else steps * step,
+        interval=interval,
     )
 
 
@@ -106,7 +127,7 @@ def estimate_train(
     max_chips = machine.system.scale_out.max_chips
     if not reason and max_chips is not None and machine.chips > max_chips:
         reason = int(Reason.CLUSTER)
-    return row_estimate(job, res, layout, 0, reason)
+    return row_estimate(job, res, layout, 0, reason, machine.chip.intervals.get("train"))
 
 
 def default_system(catalog: Catalog, chip_id: str) -> System:

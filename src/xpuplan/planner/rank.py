@@ -15,7 +15,7 @@ from typing import Any
 
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.pricing import current_price, it_power_w, power_estimated
-from xpuplan.hardware.records import Price, System
+from xpuplan.hardware.records import Interval, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams
@@ -54,9 +54,27 @@ class Option:
     price_perf_vs_baseline: float | None = None  # × better price-performance
     detail: dict[str, Any] | None = None
     energy_estimated: bool = False  # energy and power rest on an estimated chip TDP
+    interval: Interval | None = None  # 80% prediction interval of the estimate behind it
+
+    def bounds(self, value: float | None) -> tuple[float, float] | None:
+        """80% interval of a time- or cost-like figure of this option."""
+        if value is None or self.interval is None:
+            return None
+        return self.interval.time(value)
+
+    def overlaps(self, other: Option, objective: str = "cost") -> bool | None:
+        """Whether this option's 80% interval on the objective overlaps ``other``'s (None: unknown)."""
+        key = {"cost": "cost_usd", "time": "time_s", "energy": "energy_j"}.get(objective, "cost_usd")
+        a, b = self.bounds(getattr(self, key)), other.bounds(getattr(other, key))
+        if a is None or b is None:
+            return None
+        return a[0] <= b[1] and b[0] <= a[1]
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
+        d["interval"] = self.interval.to_dict() if self.interval else None
+        d["time_interval_s"] = self.bounds(self.time_s)
+        d["cost_interval_usd"] = self.bounds(self.cost_usd)
         d["time_days"] = (
             None if self.time_s is None or self.kind == "serve" else self.time_s / SECONDS_PER_DAY
         )
@@ -195,6 +213,7 @@ def _train_option(
         reason,
         detail={"estimate": est.to_dict()},
         energy_estimated=w is not None and power_estimated(cat, system),
+        interval=est.interval,
     )
 
 
@@ -316,6 +335,7 @@ def _serve_option(
         reason,
         detail=detail,
         energy_estimated=w is not None and power_estimated(cat, system),
+        interval=plan.interval,
     )
 
 

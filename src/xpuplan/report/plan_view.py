@@ -129,6 +129,15 @@ def print_plan(console: Console, r: PlanResult) -> None:
             ]
             t.add_row(*cells, style=style)
         console.print(t)
+        ok = [o for o in j.options if o.feasible]
+        if len(ok) >= 2 and ok[0].interval is not None:
+            same = ok[0].overlaps(ok[1], sc.objective)
+            if same is not None:
+                iv = ok[0].interval
+                console.print(
+                    f"  80% intervals ({iv.basis}, cross-validated): {ok[0].system} and {ok[1].system} "
+                    + ("overlap — the ranking of these two is not certain" if same else "do not overlap")
+                )
         s = j.sensitivity
         if s and s.runner_up and s.break_even_price_ratio:
             console.print(

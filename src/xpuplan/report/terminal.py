@@ -271,6 +271,25 @@ def record_table(d: dict[str, Any], title: str | None = None) -> Table:
     return t
 
 
+def interval_line(iv: Any, what: str, lo: float, hi: float, unit: Callable[[float], str]) -> str:
+    """One sentence giving a prediction's 80% interval and where it comes from."""
+    return (
+        f"80% interval for {what}: {unit(lo)} – {unit(hi)} "
+        f"(cross-validated errors of {iv.basis}, {iv.n} cases)"
+    )
+
+
+def _estimate_interval(console: Console, e: TrainEstimate) -> None:
+    if e.interval is None:
+        console.print("[dim]no prediction interval: this chip has no fitted efficiencies (xpuplan fit)[/]")
+        return
+    lo, hi = e.interval.time(e.step_time_s)
+    console.print(interval_line(e.interval, "the step time", lo, hi, fmt.duration))
+    if e.time_to_train_s:
+        lo, hi = e.interval.time(e.time_to_train_s)
+        console.print(interval_line(e.interval, "the time to train", lo, hi, fmt.duration))
+
+
 def _estimate_rows(e: TrainEstimate) -> Table:
     t = Table(title=f"{e.layout.describe()} on {e.chips:,} chips", header_style="bold")
     t.add_column("step time part")
@@ -302,6 +321,7 @@ def print_estimate(console: Console, e: TrainEstimate) -> None:
         f"MFU {fmt.pct(e.mfu)}  HFU {fmt.pct(e.hfu)}"
         + (f"  time to train {fmt.duration(e.time_to_train_s)}" if e.time_to_train_s else "")
     )
+    _estimate_interval(console, e)
 
 
 def print_search(console: Console, r: SearchResult) -> None:
@@ -330,6 +350,7 @@ def print_search(console: Console, r: SearchResult) -> None:
         )
     console.print(t)
     console.print(_estimate_rows(r.best))
+    _estimate_interval(console, r.best)
     x = r.extra
     if "usd_per_step" in x:
         console.print(
@@ -473,6 +494,11 @@ def print_serve(console: Console, r: Any) -> None:
         f"{b.kv_gib:.1f}",
     )
     console.print(t)
+    if b.interval is not None:
+        lo, hi = b.interval.rate(b.output_tokens_per_s)
+        console.print(interval_line(b.interval, "output tokens/s", lo, hi, lambda v: f"{v:,.0f}"))
+        lo, hi = b.interval.time(b.tpot_s)
+        console.print(interval_line(b.interval, "TPOT", lo, hi, fmt.duration))
     x = r.extra
     if "usd_per_million_output_tokens" in x:
         console.print(

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from xpuplan.hardware.records import Interval
 from xpuplan.perf import serve as sv
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams, default_params
@@ -43,9 +44,25 @@ class ServePlan:
     max_batch: int
     chips: int
     kv: str = "bf16"  # KV-cache format the configuration runs with
+    interval: Interval | None = None  # 80% prediction interval (cross-validated), when fitted
+
+    def interval_dict(self) -> dict[str, Any] | None:
+        iv = self.interval
+        if iv is None:
+            return None
+        d = iv.to_dict()
+        d.update(
+            output_tokens_per_s=iv.rate(self.output_tokens_per_s),
+            ttft_s=iv.time(self.ttft_s),
+            tpot_s=iv.time(self.tpot_s),
+            e2e_s=iv.time(self.e2e_s),
+        )
+        return d
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "interval"}
+        d["interval"] = self.interval_dict()
+        return d
 
 
 @dataclass(frozen=True)
@@ -192,4 +209,5 @@ def _plan(
         max_batch=int(res.max_batch[i]),
         chips=m.chips,
         kv=kv,
+        interval=m.chip.intervals.get("infer"),
     )

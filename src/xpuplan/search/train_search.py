@@ -97,7 +97,7 @@ def search_train(
         for idx, res, sub in results:
             j = np.searchsorted(idx, i)
             if j < len(idx) and idx[j] == i:
-                return row_estimate(job, res, sub, int(j), int(reason[i]))
+                return row_estimate(job, res, sub, int(j), int(reason[i]), m.chip.intervals.get("train"))
         raise IndexError(i)
 
     if len(feasible) == 0:
