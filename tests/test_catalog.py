@@ -55,6 +55,8 @@ def test_required_chips_exist_with_core_numbers(catalog: Catalog, chip_id: str) 
 
 
 def test_validation_chip_keys_resolve(catalog: Catalog) -> None:
+    if not VALIDATION.is_file():
+        pytest.skip("../shared/validation/dev.yaml not present")
     cases = yaml.safe_load(VALIDATION.read_text())
     keys = {c["hardware"]["chip_key"] for c in cases}
     assert len(keys) >= 10

@@ -16,7 +16,8 @@ from typing import Any
 from xpuplan.calibrate import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
 from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_TRAIN
 from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_file, find_claim
-from xpuplan.errors import InputError
+from xpuplan.datafiles import check_output, strip_controls, write_text
+from xpuplan.errors import DataError, InputError, UnknownNameError
 from xpuplan.hardware import Chip
 from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration
 from xpuplan.hardware.pricing import current_price, facility_power_w
@@ -41,11 +42,42 @@ from xpuplan.workload.library import get_model
 from xpuplan.workload.model import Model
 
 
+def _catalog_owner(cat: Catalog, name: str) -> str | None:
+    """The catalog chip or system that answers to ``name`` (its id or an alias), if any."""
+    try:
+        return cat.find(name).id
+    except UnknownNameError:
+        return None
+
+
+def check_calibration_id(chip_id: str, base: Catalog | None = None) -> None:
+    """A calibrated device must not take a name the catalog already answers to: it would silently
+    stand in for that chip (``--chip h100`` would mean this machine)."""
+    cat = base or default_catalog()
+    for name in (chip_id, f"{chip_id}-device"):
+        owner = _catalog_owner(cat, name)
+        if owner is not None:
+            raise InputError(
+                f"calibration id '{chip_id}' is already the catalog's '{owner}'",
+                "Record the device under a name of its own, e.g. --id local",
+            )
+
+
 def calibrated_catalog(path: Path, base: Catalog | None = None) -> Catalog:
     """The catalog plus the chip in a calibration file (``xpuplan calibrate``) and a one-device
-    system around it, so ``--chip <its id>`` can be planned on; a calibrated id that names a
-    catalog chip replaces that chip in every system built of it."""
-    return (base or default_catalog()).with_local_system(load_calibration(path))
+    system around it, so ``--chip <its id>`` can be planned on. A calibration whose id or alias is
+    a catalog chip's or system's is refused: it would silently replace that record."""
+    cat = base or default_catalog()
+    chip = load_calibration(path)
+    for name in (chip.id, *chip.aliases, f"{chip.id}-device"):
+        owner = _catalog_owner(cat, name)
+        if owner is not None:
+            raise DataError(
+                f"the calibrated chip's name '{name}' is already the catalog's '{owner}'",
+                "Give the calibration an id of its own (xpuplan calibrate --id NAME)",
+                str(path),
+            )
+    return cat.with_local_system(chip)
 
 
 def parse_recompute(value: str) -> int:
@@ -238,6 +270,8 @@ __all__ = [
     "calibrate",
     "calibrated_catalog",
     "calibration_check",
+    "check_calibration_id",
+    "check_output",
     "default_catalog",
     "default_scenario",
     "estimate",
@@ -257,7 +291,9 @@ __all__ = [
     "serve",
     "serve_economics",
     "step_economics",
+    "strip_controls",
     "summarise",
     "validate",
     "write_calibration",
+    "write_text",
 ]

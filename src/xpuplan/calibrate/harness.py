@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from xpuplan.calibrate.backend import Backend
 from xpuplan.calibrate.bench import QUICK, Progress, Suite, measure
 from xpuplan.calibrate.fit import fit_all
 from xpuplan.calibrate.profile import Calibration, DeviceInfo, Nominal, build_calibration
+from xpuplan.datafiles import write_text
 from xpuplan.errors import InputError
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
@@ -48,16 +47,6 @@ def calibrate(
 
 
 def write_calibration(cal: Calibration, path: Path) -> Path:
-    """Write the calibration file atomically (a temporary file renamed over the target)."""
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise InputError(f"folder {parent} does not exist", "Create it or write elsewhere")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(cal.to_toml())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write the calibration file safely (:func:`xpuplan.datafiles.write_text`: a regular file
+    or a new path, a temporary file renamed over the target)."""
+    return write_text(path, cal.to_toml())

@@ -258,7 +258,7 @@ def models_table(models: list[Model]) -> Table:
 
 
 def record_table(d: dict[str, Any], title: str | None = None) -> Table:
-    t = Table(title=title or str(d.get("name", d.get("id", ""))), show_header=False)
+    t = Table(title=fmt.safe(title or str(d.get("name", d.get("id", "")))), show_header=False)
     t.add_column("key", style="bold")
     t.add_column("value", overflow="fold")
     for k, v in d.items():
@@ -266,7 +266,7 @@ def record_table(d: dict[str, Any], title: str | None = None) -> Table:
             v = ", ".join(f"{a}={b:.4g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items()) or "—"
         elif isinstance(v, float):
             v = f"{v:,.6g}"
-        t.add_row(k, str(v))
+        t.add_row(fmt.safe(k), fmt.safe(v, 4000))
     return t
 
 
@@ -350,18 +350,18 @@ def print_validation(console: Console, results: list[Any], summary: dict[str, An
     for r in results:
         if r.predicted is None:
             t.add_row(
-                r.id,
-                r.metric or "—",
+                fmt.safe(r.id),
+                fmt.safe(r.metric or "—"),
                 "—",
                 "—" if r.measured is None else f"{r.measured:,.4g}",
-                f"[dim]{r.reason}[/]",
+                f"[dim]{fmt.safe(r.reason, 1000)}[/]",
             )
         else:
             err = r.error or 0.0
             colour = "green" if err <= 0.1 else ("yellow" if err <= 0.25 else "red")
             t.add_row(
-                r.id,
-                r.metric,
+                fmt.safe(r.id),
+                fmt.safe(r.metric),
                 f"{r.predicted:,.4g}",
                 f"{r.measured:,.4g}",
                 f"[{colour}]{err:.1%}[/]",
@@ -374,7 +374,7 @@ def print_validation(console: Console, results: list[Any], summary: dict[str, An
     rows += [(f"{v}/{task}", st) for v, d in summary["by_vendor"].items() for task, st in d.items()]
     for name, st in rows:
         s.add_row(
-            name,
+            fmt.safe(name),
             str(st["n"]),
             str(st["predicted"]),
             fmt.pct(st["median_error"]),

@@ -28,6 +28,13 @@ _SCALARS = {
     "norms_per_layer": int,
 }
 _FLAGS = ("tied_embeddings", "linear_bias", "qkv_bias", "embedding_norm")
+MODEL_KEYS: tuple[str, ...] = (
+    *("id", "name", "source", "as_of", "aliases", "family", "notes", "params_source"),
+    *_SCALARS,
+    *_FLAGS,
+    *("ffn_type", "norm", "position", "moe", "mla", "published_params", "published_active_params"),
+)
+"""Every key a model file (or a ``[models.<id>]`` table of a claim file) may hold."""
 
 
 def _normalise(name: str) -> str:
