@@ -386,7 +386,8 @@ class Field:
     """One key of a file: its kind, the range of a number, and what it means (for the docs).
 
     ``kind``: ``num`` | ``int`` | ``str`` | ``bool`` | ``date`` | ``strs`` (a string or a list
-    of strings) | ``nums`` (a number or a list) | ``table`` (free keys) | ``list`` | ``any``.
+    of strings) | ``nums`` (a number or a list) | ``table`` (free keys) | ``list`` | ``any``;
+    ``num|text`` / ``int|text``: a number in range, or free text.
     """
 
     kind: str = "any"
@@ -394,6 +395,15 @@ class Field:
     hi: float = math.inf
     doc: str = ""
     nullable: bool = False
+    open_lo: bool = False  # lo itself is out of range (a positive quantity: lo = 0, open_lo)
+
+    def span(self) -> str:
+        return f"{'(' if self.open_lo else '['}{self.lo:g}, {self.hi:g}]"
+
+
+def positive(hi: float, doc: str = "", kind: str = "num", nullable: bool = False) -> Field:
+    """A number > 0 and ≤ ``hi``."""
+    return Field(kind, 0.0, hi, doc, nullable, open_lo=True)
 
 
 # A schema maps each allowed key to a Field, a nested schema (a table) or a one-element list
@@ -455,6 +465,10 @@ def check_schema(
         if v is None and (f.nullable or f.kind == "any"):
             return
         kind = f.kind
+        if kind.endswith("|text"):  # a number (range-checked) or free text where a source wrote it
+            if isinstance(v, str):
+                return
+            kind = kind.removesuffix("|text")
         if kind in ("num", "int", "nums"):
             for x in v if (kind == "nums" and isinstance(v, list)) else [v]:
                 number(x, f, keys, integer=kind == "int")
@@ -511,8 +525,10 @@ def schema_markdown(schema: Schema, prefix: str = "") -> str:
             lines.append(schema_markdown(spec[0], name + "."))
         else:
             rng = ""
-            if spec.kind in ("num", "int", "nums") and (math.isfinite(spec.lo) or math.isfinite(spec.hi)):
-                rng = f", {spec.lo:g} … {spec.hi:g}"
+            if spec.kind.removesuffix("|text") in ("num", "int", "nums") and (
+                math.isfinite(spec.lo) or math.isfinite(spec.hi)
+            ):
+                rng = f", {spec.span()}"
             doc = f": {spec.doc}" if spec.doc else ""
             lines.append(f"- `{name}` ({spec.kind}{rng}){doc}")
     return "\n".join(x for x in lines if x)

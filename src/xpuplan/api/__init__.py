@@ -21,7 +21,7 @@ from xpuplan.errors import DataError, InputError, UnknownNameError
 from xpuplan.hardware import Chip
 from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration
 from xpuplan.hardware.pricing import current_price, facility_power_w
-from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
+from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, Recompute, check
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import (
     MAX_CHIPS,
@@ -123,7 +123,48 @@ def estimate(
             kw[b] = bool(kw[b])
     if "recompute" in kw:
         kw["recompute"] = Recompute(kw["recompute"])
-    return estimate_train(job, Layout(**kw), m)
+    layout = Layout(**kw)
+    _check_structure(layout, job, m)
+    return estimate_train(job, layout, m)
+
+
+# Rules a layout the user states can break; memory, precision and cluster size stay values
+# (an infeasible estimate with its reason), since they are answers, not mistakes.
+_ANSWERS = (Reason.OK, Reason.MEMORY, Reason.DTYPE, Reason.CLUSTER)
+
+
+def _check_structure(layout: Layout, job: TrainJob, m: Machine) -> None:
+    """A stated layout that breaks a structural rule (degrees that do not multiply to the chip
+    count, TP beyond the scale-up domain, more pipeline chunks than layers, a batch DP cannot
+    split, …) is a mistake in the input: :class:`InputError` naming the rule."""
+    reason = Reason(
+        int(
+            check(
+                LayoutArray.from_layout(layout), job.model, m.chips, job.global_batch, job.seq_len, m.domain
+            )[0]
+        )
+    )
+    if reason not in _ANSWERS:
+        raise InputError(
+            f"layout {layout.describe()} on {m.chips:,} chips breaks a rule: {reason.text}",
+            "Change the degrees, or use --search to find a valid layout",
+        )
+
+
+def _check_degrees(fixed: Mapping[str, int], chips: int, global_batch: int) -> None:
+    """Stated degrees a search cannot satisfy whatever it picks for the rest."""
+    given = [fixed[k] for k in ("tp", "pp", "dp", "cp") if k in fixed]
+    prod = math.prod(given)
+    if chips % prod:
+        raise InputError(
+            f"the stated degrees multiply to {prod:,}, which does not divide {chips:,} chips",
+            f"rule: {Reason.CHIPS_MISMATCH.text}",
+        )
+    if fixed.get("dp", 1) * fixed.get("microbatch", 1) > global_batch:
+        raise InputError(
+            f"global batch {global_batch:,} is smaller than DP × micro-batch",
+            f"rule: {Reason.BATCH.text}",
+        )
 
 
 def search(
@@ -143,6 +184,7 @@ def search(
     """Search every layout (degrees in ``fixed`` pinned) and return the best, top-k and Pareto."""
     job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
     m = machine(chip, chips, catalog=catalog, system=system)
+    _check_degrees(dict(fixed or {}), chips, global_batch)
     res = search_train(job, m, SpaceOptions(fixed=dict(fixed or {})), top_k=top_k, progress=progress)
     return replace(res, extra={**res.extra, **step_economics(res, m, catalog)})
 
