@@ -437,7 +437,9 @@ def check_schema(
         for k, v in d.items():
             here = (*keys, k)
             if k not in sch:
-                close = _suggest(k, known, 0.6 if unknown == "error" else 0.8)
+                # warn mode: an annotation (``*_stat``) or a key unlike any known one is listed
+                annotation = unknown == "warn" and k.endswith("_stat")
+                close = None if annotation else _suggest(k, known, 0.6 if unknown == "error" else 0.85)
                 if unknown == "warn" and close is None:
                     warnings[f"unknown key '{key_path(tuple(x for x in here if isinstance(x, str)))}'"] = None
                     continue
@@ -467,7 +469,10 @@ def check_schema(
         kind = f.kind
         if kind.endswith("|text"):  # a number (range-checked) or free text where a source wrote it
             if isinstance(v, str):
-                return
+                try:
+                    v = float(v)  # YAML reads 1e308 (no dot) as text: still a number
+                except ValueError:
+                    return
             kind = kind.removesuffix("|text")
         if kind in ("num", "int", "nums"):
             for x in v if (kind == "nums" and isinstance(v, list)) else [v]:
@@ -493,10 +498,8 @@ def check_schema(
             return
         if isinstance(x, bool) or not isinstance(x, int | float):
             raise fail(keys, f"'{name}' must be a number, got {_show(x)}", "Write a plain number")
-        if not math.isfinite(x) or not f.lo <= x <= f.hi:
-            raise fail(
-                keys, f"'{name}' = {_show(x)} is out of range", f"Give a value in [{f.lo:g}, {f.hi:g}]"
-            )
+        if not math.isfinite(x) or not f.lo <= x <= f.hi or (f.open_lo and x == f.lo):
+            raise fail(keys, f"'{name}' = {_show(x)} is out of range", f"Give a value in {f.span()}")
         if integer and int(x) != x:
             raise fail(keys, f"'{name}' must be a whole number, got {x}", "Drop the fraction")
 
