@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -86,12 +87,11 @@ def catalog_chips(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     from xpuplan.api import default_catalog
 
     cat = default_catalog()
-    if csv_ is not None:
-        _write_atomic(csv_, report.chips_csv(cat.chips.values()))
-    if json_:
-        _emit_json([report.chip_dict(c) for c in cat.chips.values()])
-    else:
-        out.print(report.chips_table(list(cat.chips.values())))
+    _finish(
+        [(csv_, lambda: report.chips_csv(cat.chips.values()))],
+        json_ and (lambda: [report.chip_dict(c) for c in cat.chips.values()]),
+        lambda: out.print(report.chips_table(list(cat.chips.values()))),
+    )
 
 
 @catalog_app.command("systems")
@@ -101,12 +101,11 @@ def catalog_systems(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     from xpuplan.api import default_catalog
 
     cat = default_catalog()
-    if csv_ is not None:
-        _write_atomic(csv_, report.systems_csv(cat.systems.values()))
-    if json_:
-        _emit_json([report.system_dict(s) for s in cat.systems.values()])
-    else:
-        out.print(report.systems_table(list(cat.systems.values())))
+    _finish(
+        [(csv_, lambda: report.systems_csv(cat.systems.values()))],
+        json_ and (lambda: [report.system_dict(s) for s in cat.systems.values()]),
+        lambda: out.print(report.systems_table(list(cat.systems.values()))),
+    )
 
 
 @catalog_app.command("prices")
@@ -116,12 +115,11 @@ def catalog_prices(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     from xpuplan.api import default_catalog
 
     cat = default_catalog()
-    if csv_ is not None:
-        _write_atomic(csv_, report.prices_csv(cat))
-    if json_:
-        _emit_json([report.price_dict(p, cat) for p in cat.prices])
-    else:
-        out.print(report.prices_table(cat))
+    _finish(
+        [(csv_, lambda: report.prices_csv(cat))],
+        json_ and (lambda: [report.price_dict(p, cat) for p in cat.prices]),
+        lambda: out.print(report.prices_table(cat)),
+    )
 
 
 @catalog_app.command("refresh")
@@ -146,7 +144,9 @@ def catalog_refresh(
     if out_ is None:
         typer.echo(text, nl=False)
     else:
-        _write_atomic(out_, text)
+        from xpuplan.api import write_text
+
+        write_text(out_, text)
         out.print(f"{n} price rows written to {out_}; plan with them: xpuplan plan --prices {out_}")
 
 
@@ -191,12 +191,11 @@ def model_list(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     from xpuplan.api import model_library
 
     models = list(model_library().values())
-    if csv_ is not None:
-        _write_atomic(csv_, report.models_csv(models))
-    if json_:
-        _emit_json([report.model_dict(m) for m in models])
-    else:
-        out.print(report.models_table(models))
+    _finish(
+        [(csv_, lambda: report.models_csv(models))],
+        json_ and (lambda: [report.model_dict(m) for m in models]),
+        lambda: out.print(report.models_table(models)),
+    )
 
 
 @model_app.command("show")
@@ -300,12 +299,11 @@ def train(
                 progress=tick,
                 catalog=cat,
             )
-        if csv_ is not None:
-            _write_atomic(csv_, report.search_csv(res))
-        if json_:
-            _emit_json(res.to_dict())
-        else:
-            report.print_search(out, res)
+        _finish(
+            [(csv_, lambda: report.search_csv(res))],
+            json_ and res.to_dict,
+            lambda: report.print_search(out, res),
+        )
         return
     est = api.estimate(
         model,
@@ -319,12 +317,11 @@ def train(
         tokens=tokens,
         catalog=cat,
     )
-    if csv_ is not None:
-        _write_atomic(csv_, report.search_csv(est))
-    if json_:
-        _emit_json(est.to_dict())
-    else:
-        report.print_estimate(out, est)
+    _finish(
+        [(csv_, lambda: report.search_csv(est))],
+        json_ and est.to_dict,
+        lambda: report.print_estimate(out, est),
+    )
 
 
 # ---- serving -------------------------------------------------------------------------------------
@@ -396,12 +393,9 @@ def serve_cmd(
         fixed,
         catalog=api.calibrated_catalog(calibration) if calibration is not None else None,
     )
-    if csv_ is not None:
-        _write_atomic(csv_, report.serve_csv(res))
-    if json_:
-        _emit_json(res.to_dict())
-    else:
-        report.print_serve(out, res)
+    _finish(
+        [(csv_, lambda: report.serve_csv(res))], json_ and res.to_dict, lambda: report.print_serve(out, res)
+    )
 
 
 # ---- claims --------------------------------------------------------------------------------------
@@ -504,21 +498,24 @@ def calibrate_cmd(
     if ctx.invoked_subcommand is not None:
         return
     from xpuplan import report
-    from xpuplan.api import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
+    from xpuplan.api import FULL, QUICK, Nominal, calibrate, check_calibration_id, get_backend, parse_peaks
     from xpuplan.report.calibration_view import print_calibration
 
-    _positive("--mem-bw-gbyte-s", mem_bw_gbyte_s)
+    _positive("--mem-bw-gbyte-s", mem_bw_gbyte_s, hi=1e9)  # GB/s: 1 EB/s is beyond any device
     nominal = Nominal(
         parse_peaks(peak_tflops or ""), None if mem_bw_gbyte_s is None else mem_bw_gbyte_s * 1e9
     )
+    check_calibration_id(chip_id)
+    path = output or Path(f"{chip_id}.toml")
+    _writable(path)
     b = get_backend(backend, device)
     with report.progress_bar(out, quiet=json_) as tick:
         cal = calibrate(b, QUICK if quick else FULL, chip_id, nominal, collectives, tick)
-    path = write_calibration(cal, output or Path(f"{chip_id}.toml"))
-    if json_:
-        _emit_json({**cal.to_dict(), "file": str(path)})
-    else:
-        print_calibration(out, cal, path)
+    _finish(
+        [(path, cal.to_toml)],
+        json_ and (lambda: {**cal.to_dict(), "file": str(path)}),
+        lambda: print_calibration(out, cal, path),
+    )
 
 
 @calibrate_app.command("check")
@@ -547,6 +544,8 @@ def calibrate_check(
         _emit_json(res.to_dict())
     else:
         print_check(out, res)
+    if not res.within_target:  # the model missed the device by more than the stated target
+        sys.exit(1)
 
 
 # ---- validation --------------------------------------------------------------------------------
@@ -579,20 +578,19 @@ def validate_cmd(
     if cv is None:
         results = validate(files or None)
         summary = summarise(results)
-        if csv_ is not None:
-            _write_atomic(csv_, report.validation_csv(results))
-        if json_:
-            _emit_json({"cases": [r.to_dict() for r in results], "summary": summary})
-        else:
-            report.print_validation(out, results, summary)
+        _finish(
+            [(csv_, lambda: report.validation_csv(results))],
+            json_ and (lambda: {"cases": [r.to_dict() for r in results], "summary": summary}),
+            lambda: report.print_validation(out, results, summary),
+        )
         return
     res = cross_validate(files or None, by=cv)
     cv_res = res.cv_results
-    if csv_ is not None:
-        _write_atomic(csv_, report.validation_csv(cv_res))
-    if json_:
-        _emit_json(
-            {
+    _finish(
+        [(csv_, lambda: report.validation_csv(cv_res))],
+        json_
+        and (
+            lambda: {
                 "cv": cv,
                 "cases": [r.to_dict() for r in cv_res],
                 "summary": summarise(cv_res),
@@ -600,9 +598,9 @@ def validate_cmd(
                 "interval_coverage": res.coverage,
                 "intervals": res.intervals,
             }
-        )
-    else:
-        report.print_cross_validation(out, cv, res.in_sample, cv_res, res.coverage)
+        ),
+        lambda: report.print_cross_validation(out, cv, res.in_sample, cv_res, res.coverage),
+    )
 
 
 @app.command("fit")
@@ -620,16 +618,18 @@ def fit_cmd(
     res = fit_suite()
     if write:
         write_fit(fit_toml(res))
-    if json_:
-        _emit_json(
-            {
+    _finish(
+        [],
+        json_
+        and (
+            lambda: {
                 "parameters": [f.__dict__ for f in res.fits.values()],
                 "intervals": res.intervals,
                 "interval_coverage": res.coverage,
             }
-        )
-    else:
-        report.print_fit(out, res)
+        ),
+        lambda: report.print_fit(out, res),
+    )
 
 
 # ---- plan ---------------------------------------------------------------------------------------
@@ -677,12 +677,11 @@ def plan_cmd(
         sc = replace(sc, pue=pue)
     with report.progress_bar(out, quiet=json_) as tick:
         result = plan(sc, cat, progress=tick)
-    if csv_ is not None:
-        _write_atomic(csv_, report.plan_csv(result))
-    if json_:
-        _emit_json(result.to_dict())
-    else:
-        report.print_plan(out, result)
+    _finish(
+        [(csv_, lambda: report.plan_csv(result))],
+        json_ and result.to_dict,
+        lambda: report.print_plan(out, result),
+    )
 
 
 # ---- HTML report ----------------------------------------------------------------------------------
@@ -707,59 +706,72 @@ def report_cmd(
     from xpuplan.api import default_catalog, default_scenario, load_scenario
     from xpuplan.api.report_data import report_data
 
-    if output.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"-o {output} is not an .html file", "Give a file name ending in .html")
+    if output.suffix.lower() not in (".html", ".htm") and not _is_stdout(output):
+        raise InputError(f"-o {output} is not an .html file", "Give a file name ending in .html (or -)")
     _writable(output)
     sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
     with report.progress_bar(out, quiet=json_) as tick:
         data = report_data(sc, validation=validation, progress=tick)
-    _write_atomic(output, report.render_html(data, __version__))
-    if json_:
-        _emit_json({"output": str(output), "validation": str(validation) if validation else "built-in suite"})
+    html = report.render_html(data, __version__)
+    _finish(
+        [(output, lambda: html)],
+        json_
+        and (
+            lambda: {"output": str(output), "validation": str(validation) if validation else "built-in suite"}
+        ),
+        lambda: out.print(f"wrote {report.safe_text(str(output))}"),
+    )
+
+
+def _is_stdout(path: Path | None) -> bool:
+    return path is not None and str(path) == "-"
+
+
+def _writable(path: Path | None) -> None:
+    """Check up front that ``path`` can be written (a regular file or a new path in an existing
+    folder; ``-`` is standard output), so no work is done for an output that would be refused."""
+    if path is not None and not _is_stdout(path):
+        from xpuplan.api import check_output
+
+        check_output(path)
+
+
+def _finish(
+    files: list[tuple[Path | None, Callable[[], str]]],
+    json_obj: Callable[[], Any] | bool,
+    render: Callable[[], None],
+) -> None:
+    """Build every output in full — each file's text and the JSON or the rendered tables — then
+    write the files (atomically, :func:`xpuplan.api.write_text`) and print. Nothing is written
+    before the whole result exists. A file named ``-`` goes to standard output instead of the
+    usual output."""
+    from xpuplan.api import write_text
+
+    texts = [(p, make()) for p, make in files if p is not None]
+    piped = [t for p, t in texts if _is_stdout(p)]
+    if piped:
+        body = "".join(piped)
+    elif callable(json_obj):
+        body = json.dumps(json_obj(), indent=2, default=str, allow_nan=False) + "\n"
     else:
-        out.print(f"wrote {output}")
-
-
-def _writable(path: Path | None) -> Path:
-    """Check up front that ``path`` can be written (its folder exists, it is not a folder)."""
-    if path is None:
-        return Path.cwd()
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise InputError(f"folder {parent} does not exist", "Create it or write elsewhere")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder", "Give a file name")
-    return parent
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a failure never leaves half a file."""
-    import os
-    import tempfile
-
-    parent = _writable(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise InputError(f"cannot write in {parent} ({e.strerror})", "Write elsewhere") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise InputError(f"cannot write {path} ({e.strerror})", "Check the path and free space") from None
-        raise
+        with out.capture() as cap:
+            render()
+        body = cap.get()
+    for p, t in texts:
+        if p is not None and not _is_stdout(p):
+            write_text(p, t)
+    sys.stdout.write(body)
+    sys.stdout.flush()
 
 
 def _one_line(message: str) -> None:
     from rich.markup import escape
 
-    text = " ".join(message.split())
+    from xpuplan.api import strip_controls
+
+    text = " ".join(strip_controls(message).split())
+    if len(text) > 2000:  # a 100,000-character name is not repeated in full
+        text = text[:1000] + " … " + text[-200:]
     err.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 

@@ -64,3 +64,8 @@ class DataError(XpuplanError):
 
 class ConfigError(DataError):
     """A model configuration (e.g. a Hugging Face config.json) cannot be used."""
+
+
+class MeasurementError(XpuplanError):
+    """A measurement cannot be trusted: the figures did not settle (a busy machine) or a fit
+    misses its own points by more than the stated bound. Nothing is written."""

@@ -16,14 +16,15 @@ from typing import Any
 from xpuplan.calibrate import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
 from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_TRAIN
 from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_file, find_claim
-from xpuplan.errors import InputError
+from xpuplan.datafiles import check_output, strip_controls, write_text
+from xpuplan.errors import DataError, InputError, UnknownNameError
 from xpuplan.hardware import Chip
 from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration, parse_prices
 from xpuplan.hardware.pricing import current_price, facility_power_w, power_estimated
 from xpuplan.hardware.refresh import Finding, price_rows_csv
 from xpuplan.hardware.refresh import check as _check_catalog
 from xpuplan.hardware.refresh import refresh as _refresh
-from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, Recompute
+from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, Recompute, check
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import (
     MAX_CHIPS,
@@ -45,11 +46,42 @@ from xpuplan.workload.library import get_model
 from xpuplan.workload.model import Model
 
 
+def _catalog_owner(cat: Catalog, name: str) -> str | None:
+    """The catalog chip or system that answers to ``name`` (its id or an alias), if any."""
+    try:
+        return cat.find(name).id
+    except UnknownNameError:
+        return None
+
+
+def check_calibration_id(chip_id: str, base: Catalog | None = None) -> None:
+    """A calibrated device must not take a name the catalog already answers to: it would silently
+    stand in for that chip (``--chip h100`` would mean this machine)."""
+    cat = base or default_catalog()
+    for name in (chip_id, f"{chip_id}-device"):
+        owner = _catalog_owner(cat, name)
+        if owner is not None:
+            raise InputError(
+                f"calibration id '{chip_id}' is already the catalog's '{owner}'",
+                "Record the device under a name of its own, e.g. --id local",
+            )
+
+
 def calibrated_catalog(path: Path, base: Catalog | None = None) -> Catalog:
     """The catalog plus the chip in a calibration file (``xpuplan calibrate``) and a one-device
-    system around it, so ``--chip <its id>`` can be planned on; a calibrated id that names a
-    catalog chip replaces that chip in every system built of it."""
-    return (base or default_catalog()).with_local_system(load_calibration(path))
+    system around it, so ``--chip <its id>`` can be planned on. A calibration whose id or alias is
+    a catalog chip's or system's is refused: it would silently replace that record."""
+    cat = base or default_catalog()
+    chip = load_calibration(path)
+    for name in (chip.id, *chip.aliases, f"{chip.id}-device"):
+        owner = _catalog_owner(cat, name)
+        if owner is not None:
+            raise DataError(
+                f"the calibrated chip's name '{name}' is already the catalog's '{owner}'",
+                "Give the calibration an id of its own (xpuplan calibrate --id NAME)",
+                str(path),
+            )
+    return cat.with_local_system(chip)
 
 
 def refresh_prices(path: Path, catalog: Catalog | None = None) -> tuple[str, int]:
@@ -118,7 +150,48 @@ def estimate(
             kw[b] = bool(kw[b])
     if "recompute" in kw:
         kw["recompute"] = Recompute(kw["recompute"])
-    return estimate_train(job, Layout(**kw), m)
+    layout = Layout(**kw)
+    _check_structure(layout, job, m)
+    return estimate_train(job, layout, m)
+
+
+# Rules a layout the user states can break; memory, precision and cluster size stay values
+# (an infeasible estimate with its reason), since they are answers, not mistakes.
+_ANSWERS = (Reason.OK, Reason.MEMORY, Reason.DTYPE, Reason.CLUSTER)
+
+
+def _check_structure(layout: Layout, job: TrainJob, m: Machine) -> None:
+    """A stated layout that breaks a structural rule (degrees that do not multiply to the chip
+    count, TP beyond the scale-up domain, more pipeline chunks than layers, a batch DP cannot
+    split, …) is a mistake in the input: :class:`InputError` naming the rule."""
+    reason = Reason(
+        int(
+            check(
+                LayoutArray.from_layout(layout), job.model, m.chips, job.global_batch, job.seq_len, m.domain
+            )[0]
+        )
+    )
+    if reason not in _ANSWERS:
+        raise InputError(
+            f"layout {layout.describe()} on {m.chips:,} chips breaks a rule: {reason.text}",
+            "Change the degrees, or use --search to find a valid layout",
+        )
+
+
+def _check_degrees(fixed: Mapping[str, int], chips: int, global_batch: int) -> None:
+    """Stated degrees a search cannot satisfy whatever it picks for the rest."""
+    given = [fixed[k] for k in ("tp", "pp", "dp", "cp") if k in fixed]
+    prod = math.prod(given)
+    if chips % prod:
+        raise InputError(
+            f"the stated degrees multiply to {prod:,}, which does not divide {chips:,} chips",
+            f"rule: {Reason.CHIPS_MISMATCH.text}",
+        )
+    if fixed.get("dp", 1) * fixed.get("microbatch", 1) > global_batch:
+        raise InputError(
+            f"global batch {global_batch:,} is smaller than DP × micro-batch",
+            f"rule: {Reason.BATCH.text}",
+        )
 
 
 def search(
@@ -138,6 +211,7 @@ def search(
     """Search every layout (degrees in ``fixed`` pinned) and return the best, top-k and Pareto."""
     job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
     m = machine(chip, chips, catalog=catalog, system=system)
+    _check_degrees(dict(fixed or {}), chips, global_batch)
     res = search_train(job, m, SpaceOptions(fixed=dict(fixed or {})), top_k=top_k, progress=progress)
     return replace(res, extra={**res.extra, **step_economics(res, m, catalog)})
 
@@ -268,10 +342,10 @@ def fit_suite() -> FitResult:
 
 def write_fit(text: str) -> Path:
     """Write ``data/fit.toml`` in the package (atomically) and forget the cached catalog."""
-    from xpuplan.datafiles import data_dir, write_text_atomic
+    from xpuplan.datafiles import data_dir, write_text
 
     path = data_dir() / "fit.toml"
-    write_text_atomic(path, text)
+    write_text(path, text)
     default_catalog.cache_clear()
     return path
 
@@ -291,7 +365,9 @@ __all__ = [
     "calibrate",
     "calibrated_catalog",
     "calibration_check",
+    "check_calibration_id",
     "check_catalog",
+    "check_output",
     "cross_validate",
     "default_catalog",
     "default_scenario",
@@ -315,9 +391,11 @@ __all__ = [
     "serve",
     "serve_economics",
     "step_economics",
+    "strip_controls",
     "summarise",
     "validate",
     "with_price_file",
     "write_calibration",
     "write_fit",
+    "write_text",
 ]

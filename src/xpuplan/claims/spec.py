@@ -20,7 +20,7 @@ from typing import Any
 from xpuplan.datafiles import data_dir, read_toml
 from xpuplan.errors import DataError
 from xpuplan.units import GIB
-from xpuplan.workload.library import model_from_dict
+from xpuplan.workload.library import MODEL_KEYS, model_from_dict
 from xpuplan.workload.model import Model
 
 
@@ -305,7 +305,23 @@ def _models(r: Reader, d: Any) -> dict[str, Model]:
     """Models defined in the claim file: ``[models.<id>]`` tables with the model-file keys."""
     if not isinstance(d, dict) or not all(isinstance(v, dict) for v in d.values()):
         raise r.fail("models", "'models' must hold [models.<id>] tables", "See docs/models.md for the keys")
+    for k, v in d.items():
+        Reader(f"{r.where}, [models.{k}]").only(v, [x for x in MODEL_KEYS if x != "id"])
     return {k: model_from_dict({"id": k, **v}, f"{r.where}, [models.{k}]") for k, v in d.items()}
+
+
+def _date(r: Reader, v: Any) -> str:
+    """``as_of`` as an ISO date (YYYY-MM-DD, or YYYY-MM for a month), not "yesterday"."""
+    import datetime as dt
+
+    if isinstance(v, dt.date):
+        return v.isoformat()[:10]
+    text = str(v)
+    try:
+        dt.date.fromisoformat(text if len(text) != 7 else text + "-01")
+    except ValueError:
+        raise r.fail("as_of", f"'as_of' = {text!r} is not a date", 'Write as_of = "YYYY-MM-DD"') from None
+    return text
 
 
 def parse_claim(d: Mapping[str, Any], path: Path) -> ClaimSpec:
@@ -323,6 +339,7 @@ def parse_claim(d: Mapping[str, Any], path: Path) -> ClaimSpec:
         raise r.fail(
             "as_of", "claim has no 'as_of'", 'Every claim needs as_of = "YYYY-MM-DD" (date of the source)'
         )
+    as_of = _date(r, as_of)
     return ClaimSpec(
         id=str(r.text(d, "id")),
         title=r.text(d, "title"),

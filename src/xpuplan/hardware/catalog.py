@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from xpuplan import units
-from xpuplan.datafiles import data_dir, read_toml
+from xpuplan.datafiles import Field, data_dir, read_toml
 from xpuplan.errors import DataError, UnknownNameError
 from xpuplan.hardware.records import (
     Chip,
@@ -509,10 +509,35 @@ def load_catalog(root: Path | None = None, apply_fit: bool = True) -> Catalog:
     return Catalog(chips, systems, tuple(prices), energy)
 
 
+_FRACTION = Field("num", 0.0, 1.0)
+CHIP_SCHEMA = {
+    **{k: Field("str") for k in ("id", "name", "vendor", "category", "source", "as_of", "notes")},
+    "training": Field("bool"),
+    "aliases": Field("strs"),
+    "peak_tflops": {dt.value: Field("num", 0.0, 1e6, "dense TFLOP/s") for dt in Dtype},
+    "memory": {
+        "capacity_gib": Field("num", 0.0, 1e6, "GiB"),
+        "capacity_gb": Field("num", 0.0, 1e6, "GB"),
+        "bandwidth_tbyte_s": Field("num", 0.0, 1e5, "TB/s"),
+        "sram_mib": Field("num", 0.0, 1e6, "MiB"),
+    },
+    "scale_up": {"link_gbyte_s": Field("num", 0.0, 1e5, "GB/s per chip"), "tech": Field("str")},
+    "power": {"tdp_w": Field("num", 0.0, 1e6, "W")},
+    "efficiency": {
+        **{k: _FRACTION for k in ("matmul", "memory", "network", "attention", "matmul_fp8")},
+        "matmul_knee": Field("num", 0.0, 1e5, "GEMM side at half the rate"),
+        **{k: Field("str") for k in ("source", "as_of", "note")},
+    },
+    "provenance": Field("table"),
+    "calibration": Field("table", doc="the raw measurements and fits (not read)"),
+}
+"""The keys of a chip record as a calibration file (``xpuplan calibrate``) writes it."""
+
+
 def load_calibration(path: Path) -> Chip:
     """A chip record written by ``xpuplan calibrate`` (or any chip file); :class:`DataError` on
-    a missing, unreadable or malformed file."""
-    chip = parse_chip(read_toml(Path(path)), Path(path))
+    a missing, unreadable or malformed file, an unknown key or a number out of range."""
+    chip = parse_chip(read_toml(Path(path), CHIP_SCHEMA), Path(path))
     if not chip.peak_flops:
         raise DataError("no [peak_tflops] in the calibration", "Write it with 'xpuplan calibrate'", str(path))
     return chip

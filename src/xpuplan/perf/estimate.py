@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xpuplan.hardware.catalog import Catalog, default_catalog
-from xpuplan.hardware.records import Interval, System
+from xpuplan.hardware.records import Interval, NetworkKind, System
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, check
 from xpuplan.perf import xp
 from xpuplan.perf.machine import MAX_CHIPS, Machine
@@ -177,4 +177,11 @@ def machine(
                 f"system '{sys_rec.id}' holds {sys_rec.chip}, not {chip.id}",
                 "Name a system built of that chip, or leave --system out",
             )
+    one_node = sys_rec.scale_out.max_chips or sys_rec.chips_per_node
+    if sys_rec.scale_out.kind is NetworkKind.NONE and chips > one_node:
+        raise InputError(
+            f"system '{sys_rec.id}' has no scale-out network: a cluster of it is one node, "
+            f"at most {one_node:,} chip(s), not {chips:,}",
+            f"Give --chips ≤ {one_node:,}, or a system with a network",
+        )
     return Machine(chip, sys_rec, chips)

@@ -349,10 +349,12 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     # ZeRO 3: all-gather params in forward and in backward of every micro-batch, prefetched.
     # Overlap: without ZeRO-3 the bucketed gradient reduction hides behind the last micro-batch's
     # backward; with ZeRO-3 the prefetched parameter gathers and the reduction share the whole
-    # step's compute as their window. One window per step, so faster compute never hides more.
+    # step's micro-batches as their window: compute and the TP/CP/EP exchanges it does not hide
+    # (issue 19: a window of compute alone shrank faster than faster compute saved, when the CP
+    # exchange it hid grew back). One window per step, so faster compute never hides more.
     ov = params.dp_overlap * lay.dp_overlap
     z3_total = xp.where(zero3 & (dpc > 1), mb * 2.0 * gather, 0.0)
-    window = xp.where(zero3, mb * comp_mb, bwd)
+    window = xp.where(zero3, mb * mb_time, bwd)
     dp_exposed = xp.maximum(grad_red + z3_total - ov * window, 0.0)
 
     # ---- optimizer: memory-bound Adam update over the local shard

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import read_toml
+from xpuplan.datafiles import Field, read_text, read_toml
 from xpuplan.errors import DataError, UnknownNameError
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Pricing
@@ -113,6 +113,47 @@ def default_scenario() -> Scenario:
         baseline="aws-p5.48xlarge",
         constraints=Constraints(deadline_days=90.0),
     )
+
+
+_JOB = {
+    "name": Field("str", doc="the job's name (default: KIND-N)"),
+    "kind": Field("str", doc="pretrain | finetune | serve"),
+    "model": Field("str", doc="model id or alias (xpuplan model list)"),
+    "tokens": Field("num", 0.0, 1e18, "tokens to train on (pretrain, finetune)"),
+    "seq_len": Field("int", 1, 1e7, "tokens per sequence"),
+    "global_batch": Field("int", 1, 1e9, "sequences per step"),
+    "precision": Field("str", doc="bf16 | fp16 | fp8 | fp32 | int8"),
+    "method": Field("str", doc="full | lora (finetune)"),
+    "lora_rank": Field("int", 1, 4096, "LoRA rank"),
+    "rate": Field("num", 0.0, 1e9, "requests per second (serve)"),
+    "input_len": Field("int", 1, 1e7, "prompt tokens per request"),
+    "output_len": Field("int", 1, 1e7, "generated tokens per request"),
+    "ttft_ms": Field("num", 0.0, 1e9, "time-to-first-token target"),
+    "tpot_ms": Field("num", 0.0, 1e9, "time-per-output-token target"),
+    "weights": Field("strs", doc="weight formats to consider"),
+    "kv": Field("str", doc="KV-cache format"),
+    "hours": Field("num", 0.0, 1e6, "hours of serving"),
+}
+SCHEMA = {
+    "name": Field("str", doc="the scenario's name"),
+    "objective": Field("str", doc="cost | time | energy"),
+    "baseline": Field("str", doc="system the others are compared with"),
+    "pue": Field("num", 1.0, 3.0, "power usage effectiveness"),
+    "jobs": [_JOB],
+    "candidates": {
+        "systems": Field("strs", doc="systems to consider (default: every priced one)"),
+        "pricing": Field("str", doc="preferred pricing kind"),
+    },
+    "constraints": {
+        "deadline_days": Field("num", 0.0, 36500.0, "days from today"),
+        "deadline": Field("date", doc="a date (instead of deadline_days)"),
+        "budget_usd": Field("num", 0.0, 1e13, "total budget"),
+        "power_mw": Field("num", 0.0, 1e5, "facility power"),
+        "max_vendor_share": Field("num", 0.0, 1.0, "largest share of spend per chip vendor"),
+        "available": Field("table", doc="chips one can get, per system id"),
+    },
+}
+"""The keys of a scenario file (unknown ones are refused with "did you mean")."""
 
 
 class _Reader:
@@ -195,8 +236,8 @@ class _Reader:
 
 def load_scenario(path: Path, catalog: Catalog) -> Scenario:
     """Read and check a scenario file (names resolve, numbers positive and finite, dates ahead)."""
-    d = read_toml(path)
-    r = _Reader(path, path.read_text(errors="replace"))
+    d = read_toml(path, SCHEMA)
+    r = _Reader(path, read_text(path))
     jobs_raw = d.get("jobs")
     if not isinstance(jobs_raw, list) or not jobs_raw:
         raise r.fail(
@@ -223,6 +264,8 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
             ) from None
     cons = r.table(d, "constraints")
     deadline = r.num(cons, "deadline_days", None, 0.0, 36500.0)
+    if "deadline" in cons and "deadline_days" in cons:
+        raise r.fail("deadline", "both 'deadline' and 'deadline_days' are given", "Keep one of them")
     if "deadline" in cons:
         when = cons["deadline"]
         if isinstance(when, str):

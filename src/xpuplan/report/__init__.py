@@ -10,6 +10,7 @@ from xpuplan.report.csv_out import (
     systems_csv,
     validation_csv,
 )
+from xpuplan.report.fmt import safe as safe_text
 from xpuplan.report.html import render_html
 from xpuplan.report.plan_view import plan_csv, plan_rows, print_plan
 from xpuplan.report.terminal import (
@@ -54,6 +55,7 @@ __all__ = [
     "record_table",
     "records_csv",
     "render_html",
+    "safe_text",
     "search_csv",
     "serve_csv",
     "system_dict",

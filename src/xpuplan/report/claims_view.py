@@ -9,6 +9,7 @@ from rich.table import Table
 
 from xpuplan.claims.engine import CheckResult, ClaimResult, Verdict, fmt_threshold, fmt_value
 from xpuplan.claims.spec import Claimed
+from xpuplan.report import fmt
 
 VERDICT_STYLE = {
     Verdict.SUPPORTED: "green",
@@ -55,12 +56,12 @@ def claims_table(results: list[ClaimResult]) -> Table:
         t.add_column(col, overflow="fold")
     for r in results:
         t.add_row(
-            r.id,
-            r.title,
-            claimed_text(r.claimed),
+            fmt.safe(r.id),
+            fmt.safe(r.title, 1000),
+            fmt.safe(claimed_text(r.claimed), 1000),
             computed_text(r.computed, r.unit),
             _verdict(r.verdict),
-            "\n".join(f"• {c}" for c in r.conditions),
+            "\n".join(f"• {fmt.safe(c, 2000)}" for c in r.conditions),
         )
     return t
 
@@ -78,7 +79,7 @@ def _cases_table(c: CheckResult) -> Table:
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[case.met]
         value = "—" if case.value is None else fmt_value(case.value, c.unit)
         th = "—" if case.threshold is None else fmt_threshold(case.threshold)
-        t.add_row(case.label, value, met, th, _inputs_text(case.inputs, case.note))
+        t.add_row(fmt.safe(case.label), value, met, th, fmt.safe(_inputs_text(case.inputs, case.note), 4000))
     return t
 
 
@@ -103,25 +104,25 @@ def _inputs_text(inputs: Any, note: str) -> str:
 def print_claim(console: Console, r: ClaimResult) -> None:
     """One claim's working: provenance, then each check with its assumptions and cases."""
     d = r.details
-    console.print(f"[bold]Claim {r.id}: {r.title}[/]  {_verdict(r.verdict)}")
+    console.print(f"[bold]Claim {fmt.safe(r.id)}: {fmt.safe(r.title, 1000)}[/]  {_verdict(r.verdict)}")
     for key in ("wording", "who", "source", "as_of", "source_says", "compares"):
         value = r.wording if key == "wording" else d.get(key)
         if value:
-            console.print(f"[bold]{key.replace('_', ' ')}:[/] {value}", soft_wrap=True)
+            console.print(f"[bold]{key.replace('_', ' ')}:[/] {fmt.safe(value, 4000)}", soft_wrap=True)
     for c in r.checks:
         console.print()
         console.print(
-            f"[bold]{c.label}[/]  ({c.method}, {c.metric})  claimed {claimed_text(c.claimed)}, "
+            f"[bold]{fmt.safe(c.label)}[/]  ({c.method}, {c.metric})  claimed {fmt.safe(claimed_text(c.claimed))}, "
             f"computed {computed_text(c.computed, c.unit)}  {_verdict(c.verdict)}"
         )
         if c.note:
-            console.print(f"  [dim]{c.note}[/]", soft_wrap=True)
+            console.print(f"  [dim]{fmt.safe(c.note, 4000)}[/]", soft_wrap=True)
         for a in c.assumptions if c.method != "outside" else ():
-            console.print(f"  assumption: {a}", soft_wrap=True)
+            console.print(f"  assumption: {fmt.safe(a, 2000)}", soft_wrap=True)
         if c.cases:
             console.print(_cases_table(c))
         for line in c.conditions:
-            console.print(f"  → {line}", soft_wrap=True)
+            console.print(f"  → {fmt.safe(line, 2000)}", soft_wrap=True)
 
 
 def claims_markdown(results: list[ClaimResult]) -> str:
@@ -133,9 +134,9 @@ def claims_markdown(results: list[ClaimResult]) -> str:
     for r in results:
         conds = "<br>".join(c.replace("|", "\\|") for c in r.conditions)
         cells = (
-            r.id,
-            r.title,
-            claimed_text(r.claimed),
+            fmt.safe(r.id),
+            fmt.safe(r.title, 1000),
+            fmt.safe(claimed_text(r.claimed), 1000),
             computed_text(r.computed, r.unit),
             f"**{r.verdict.value}**",
             conds,

@@ -30,9 +30,23 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(v: Any) -> Any:
+    """A CSV cell that a spreadsheet will not run: text starting with ``= + - @`` (or a tab or
+    carriage return) gets a leading ``'`` (OWASP "CSV injection"); numbers stay numbers."""
+    if isinstance(v, str) and v.startswith(FORMULA_START):
+        return "'" + v
+    return v
+
+
 def records_csv(records: Iterable[Mapping[str, Any]], drop: tuple[str, ...] = ("provenance",)) -> str:
     """CSV text of ``records``: columns are every flattened key, in first-seen order."""
-    rows = [_flat({k: v for k, v in r.items() if k not in drop}) for r in records]
+    rows = [
+        {cell(k): cell(v) for k, v in _flat({k: v for k, v in r.items() if k not in drop}).items()}
+        for r in records
+    ]
     cols: dict[str, None] = {}
     for r in rows:
         cols.update(dict.fromkeys(r))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from xpuplan.datafiles import strip_controls
 from xpuplan.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 
@@ -68,3 +69,18 @@ def megawatts(mw: float | None) -> str:
     if mw is None or not math.isfinite(mw):
         return "—"
     return f"{mw:.1f} MW" if mw >= 1 else f"{mw * 1000:.0f} kW"
+
+
+SAFE_LEN = 200  # characters of a name shown in a table or a line
+
+
+def safe(text: object, limit: int = SAFE_LEN) -> str:
+    """A string from a file or the command line, made safe to print through Rich: control
+    characters (ANSI/OSC escapes) removed, markup escaped (``[/bold]`` prints as itself), and cut
+    to ``limit`` characters so a 100,000-character name costs no more than a short one."""
+    from rich.markup import escape
+
+    s = strip_controls(str(text))
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return escape(s)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from xpuplan.planner.plan import PlanResult
 from xpuplan.report import fmt
+from xpuplan.report.csv_out import cell
 from xpuplan.units import SECONDS_PER_DAY
 
 CSV_COLUMNS = (
@@ -77,7 +78,7 @@ def plan_csv(r: PlanResult) -> str:
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
     w.writeheader()
     for row in plan_rows(r):
-        w.writerow(row)
+        w.writerow({k: cell(v) for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -89,10 +90,10 @@ def _vs(o: Any) -> str:
 
 def print_plan(console: Console, r: PlanResult) -> None:
     sc = r.scenario
-    console.print(f"[bold]{sc.name}[/] — objective: {sc.objective}; baseline: {sc.baseline or '—'}")
+    console.print(f"[bold]{fmt.safe(sc.name)}[/] — objective: {sc.objective}; baseline: {sc.baseline or '—'}")
     for j in r.jobs:
         spec = next(s for s in sc.jobs if s.name == j.job)
-        title = f"{j.job} ({j.kind}, {spec.model})"
+        title = f"{fmt.safe(j.job)} ({j.kind}, {spec.model})"
         t = Table(title=title, header_style="bold", title_justify="left")
         serve = j.kind == "serve"
         cols = [
@@ -112,7 +113,12 @@ def print_plan(console: Console, r: PlanResult) -> None:
                 t.add_column(col, justify="left" if col in ("system", "layout") else "right")
         for i, o in enumerate(j.options, 1):
             if not o.feasible and o.cost_usd is None:
-                cells = [str(i), o.system, f"{o.chips:,}" if o.chips else "—", f"[dim]{o.reason}[/]"]
+                cells = [
+                    str(i),
+                    o.system,
+                    f"{o.chips:,}" if o.chips else "—",
+                    f"[dim]{fmt.safe(o.reason, 1000)}[/]",
+                ]
                 cells += [""] * (len(t.columns) - len(cells))
                 t.add_row(*cells)
                 continue
@@ -125,7 +131,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
                 fmt.money(o.cost_usd),
                 fmt.energy(o.energy_j) + (" est." if o.energy_estimated else ""),
                 fmt.megawatts(o.facility_mw) + (" est." if o.energy_estimated else ""),
-                _vs(o) if o.feasible else f"[red]{o.reason}[/]",
+                _vs(o) if o.feasible else f"[red]{fmt.safe(o.reason, 1000)}[/]",
             ]
             t.add_row(*cells, style=style)
         console.print(t)
@@ -152,15 +158,15 @@ def print_plan(console: Console, r: PlanResult) -> None:
         + (
             f"{fmt.money(f.value) if f.objective == 'cost' else f'{f.value:,.4g}'}"
             if f.status == "optimal"
-            else f"[red]{f.reason}[/]"
+            else f"[red]{fmt.safe(f.reason, 1000)}[/]"
         )
     )
     for fo, share in f.assignment:
         part = "" if fo.kind != "serve" else f" ({share:.0%} of the requests)"
         console.print(
-            f"  {fo.job}: {fo.system} × {fo.chips * (share if fo.kind == 'serve' else 1):,.0f} chips{part}"
+            f"  {fmt.safe(fo.job)}: {fo.system} × {fo.chips * (share if fo.kind == 'serve' else 1):,.0f} chips{part}"
         )
     for b in f.binding:
-        console.print(f"  [yellow]{b.text(f.objective)}[/]")
+        console.print(f"  [yellow]{fmt.safe(b.text(f.objective), 1000)}[/]")
     for n in r.notes:
-        console.print(f"[dim]• {n}[/]")
+        console.print(f"[dim]• {fmt.safe(n, 2000)}[/]")

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -259,7 +258,7 @@ def models_table(models: list[Model]) -> Table:
 
 
 def record_table(d: dict[str, Any], title: str | None = None) -> Table:
-    t = Table(title=title or str(d.get("name", d.get("id", ""))), show_header=False)
+    t = Table(title=fmt.safe(title or str(d.get("name", d.get("id", "")))), show_header=False)
     t.add_column("key", style="bold")
     t.add_column("value", overflow="fold")
     for k, v in d.items():
@@ -267,7 +266,7 @@ def record_table(d: dict[str, Any], title: str | None = None) -> Table:
             v = ", ".join(f"{a}={b:.4g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items()) or "—"
         elif isinstance(v, float):
             v = f"{v:,.6g}"
-        t.add_row(k, str(v))
+        t.add_row(fmt.safe(k), fmt.safe(v, 4000))
     return t
 
 
@@ -383,16 +382,22 @@ def print_validation(console: Console, results: list[Any], summary: dict[str, An
     for r in results:
         if r.predicted is None:
             t.add_row(
-                r.id,
-                r.metric or "—",
+                fmt.safe(r.id),
+                fmt.safe(r.metric or "—"),
                 "—",
                 "—" if r.measured is None else f"{r.measured:,.4g}",
-                f"[dim]{escape(r.reason or '')}[/]",
+                f"[dim]{fmt.safe(r.reason, 1000)}[/]",
             )
         else:
             err = r.error or 0.0
             colour = "green" if err <= 0.1 else ("yellow" if err <= 0.25 else "red")
-            t.add_row(r.id, r.metric, f"{r.predicted:,.4g}", f"{r.measured:,.4g}", f"[{colour}]{err:.1%}[/]")
+            t.add_row(
+                fmt.safe(r.id),
+                fmt.safe(r.metric),
+                f"{r.predicted:,.4g}",
+                f"{r.measured:,.4g}",
+                f"[{colour}]{err:.1%}[/]",
+            )
     console.print(t)
     s = Table(
         title="summary (in-sample: parameters fitted on these cases; see --cv source)", header_style="bold"
@@ -401,7 +406,11 @@ def print_validation(console: Console, results: list[Any], summary: dict[str, An
         s.add_column(col)
     for name, st in _summary_rows(summary):
         s.add_row(
-            name, str(st["n"]), str(st["predicted"]), fmt.pct(st["median_error"]), fmt.pct(st["p90_error"])
+            fmt.safe(name),
+            str(st["n"]),
+            str(st["predicted"]),
+            fmt.pct(st["median_error"]),
+            fmt.pct(st["p90_error"]),
         )
     console.print(s)
     console.print(f"{summary.get('chips_with_cases', 0)} chips with predicted cases")
@@ -423,7 +432,7 @@ def print_cross_validation(
     for name, st in [*rows[2:], *rows[:2]]:
         i = ins_rows.get(name, {})
         t.add_row(
-            name,
+            fmt.safe(name),
             str(st["n"]),
             str(st["predicted"]),
             fmt.pct(st["median_error"]),

@@ -28,6 +28,13 @@ _SCALARS = {
     "norms_per_layer": int,
 }
 _FLAGS = ("tied_embeddings", "linear_bias", "qkv_bias", "embedding_norm")
+MODEL_KEYS: tuple[str, ...] = (
+    *("id", "name", "source", "as_of", "aliases", "family", "notes", "params_source"),
+    *_SCALARS,
+    *_FLAGS,
+    *("ffn_type", "norm", "position", "moe", "mla", "published_params", "published_active_params"),
+)
+"""Every key a model file (or a ``[models.<id>]`` table of a claim file) may hold."""
 
 
 def _normalise(name: str) -> str:
@@ -116,13 +123,54 @@ _HF_FAMILIES = (
 )
 
 
-def _hf_int(cfg: Mapping[str, Any], key: str, where: str, default: int | None = None) -> int:
+# the keys read, each with the largest value any model could have (100x today's largest)
+HF_LIMITS: dict[str, int] = {
+    "num_hidden_layers": 10_000,
+    "hidden_size": 1_000_000,
+    "num_attention_heads": 100_000,
+    "num_key_value_heads": 100_000,
+    "head_dim": 100_000,
+    "intermediate_size": 10_000_000,
+    "moe_intermediate_size": 10_000_000,
+    "vocab_size": 100_000_000,
+    "max_position_embeddings": 1_000_000_000,
+    "num_local_experts": 100_000,
+    "n_routed_experts": 100_000,
+    "num_experts_per_tok": 100_000,
+    "n_shared_experts": 100_000,
+    "first_k_dense_replace": 10_000,
+    "q_lora_rank": 1_000_000,
+    "kv_lora_rank": 1_000_000,
+    "qk_nope_head_dim": 100_000,
+    "qk_rope_head_dim": 100_000,
+    "v_head_dim": 100_000,
+}
+_HF_OTHER = ("model_type", "tie_word_embeddings", "attention_bias")
+
+
+def _hf_int(cfg: Mapping[str, Any], key: str, where: str, default: int | None = None, lo: int = 1) -> int:
     v = cfg.get(key, default)
     if v is None:
         raise ConfigError(f"config.json has no '{key}'", "Give a complete Hugging Face config.json", where)
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise ConfigError(f"'{key}' must be a positive integer, got {v!r}", "Fix the config", where)
+    hi = HF_LIMITS.get(key, 10**9)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ConfigError(
+            f"'{key}' must be a whole number in [{lo}, {hi:,}], got {v!r}", "Fix the config", where
+        )
     return v
+
+
+def _hf_misspelt(cfg: Mapping[str, Any], where: str) -> None:
+    """A key one letter away from a key that is read is a typo, not an extra: refuse it (the
+    many other keys of a real config.json are left alone)."""
+    import difflib
+
+    known = [*HF_LIMITS, *_HF_OTHER]
+    for key in cfg:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.9)
+            if close:
+                raise ConfigError(f"unknown key '{key}'", f"Did you mean '{close[0]}'?", where)
 
 
 def model_from_hf_config(cfg: Mapping[str, Any], name: str, where: str = "config.json") -> Model:
@@ -134,6 +182,7 @@ def model_from_hf_config(cfg: Mapping[str, Any], name: str, where: str = "config
             "Supported: " + ", ".join(_HF_FAMILIES),
             where,
         )
+    _hf_misspelt(cfg, where)
     heads = _hf_int(cfg, "num_attention_heads", where)
     hidden = _hf_int(cfg, "hidden_size", where)
     d: dict[str, Any] = {
@@ -145,9 +194,8 @@ def model_from_hf_config(cfg: Mapping[str, Any], name: str, where: str = "config
         "hidden": hidden,
         "heads": heads,
         "kv_heads": _hf_int(cfg, "num_key_value_heads", where, heads),
-        "head_dim": _hf_int(cfg, "head_dim", where, hidden // heads)
-        if cfg.get("head_dim")
-        else hidden // heads,
+        # a stated head_dim is used as stated (0 is an error, not "derive it")
+        "head_dim": _hf_int(cfg, "head_dim", where) if cfg.get("head_dim") is not None else hidden // heads,
         "ffn": _hf_int(cfg, "intermediate_size", where),
         "vocab": _hf_int(cfg, "vocab_size", where),
         "max_seq_len": _hf_int(cfg, "max_position_embeddings", where, 4096),
@@ -170,12 +218,14 @@ def model_from_hf_config(cfg: Mapping[str, Any], name: str, where: str = "config
             "experts": _hf_int(cfg, "n_routed_experts", where),
             "top_k": _hf_int(cfg, "num_experts_per_tok", where),
             "expert_ffn": _hf_int(cfg, "moe_intermediate_size", where),
-            "shared_experts": int(cfg.get("n_shared_experts") or 0),
-            "dense_layers": int(cfg.get("first_k_dense_replace") or 0),
+            "shared_experts": _hf_int(cfg, "n_shared_experts", where, 0, lo=0),
+            "dense_layers": _hf_int(cfg, "first_k_dense_replace", where, 0, lo=0),
             "dense_ffn": d["ffn"],
         }
         d["mla"] = {
-            "q_lora_rank": int(cfg.get("q_lora_rank") or 0),
+            "q_lora_rank": _hf_int(cfg, "q_lora_rank", where, 0, lo=0)
+            if cfg.get("q_lora_rank") is not None
+            else 0,
             "kv_lora_rank": _hf_int(cfg, "kv_lora_rank", where),
             "qk_nope_head_dim": _hf_int(cfg, "qk_nope_head_dim", where),
             "qk_rope_head_dim": _hf_int(cfg, "qk_rope_head_dim", where),
