@@ -8,8 +8,8 @@ folder holding the input files below; ``{d}`` in an argument is that folder.
 from __future__ import annotations
 
 import csv
-import os
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
