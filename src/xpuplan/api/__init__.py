@@ -111,7 +111,9 @@ def parse_recompute(value: str) -> int:
     try:
         return int(Recompute.parse(value))
     except KeyError:
-        raise InputError(f"unknown recompute policy '{value}'", "Use none, selective or full") from None
+        raise InputError(
+            f"unknown recompute policy '{value}'", "Use none, selective, full or offload"
+        ) from None
 
 
 def _model(model: str | Model) -> Model:

@@ -24,7 +24,11 @@ PARAM_KEYS = (
     "grad_comm_bytes",
     "reserved_gib",
     "reserved_fraction",
+    "moe_capacity_factor",
+    "moe_gmm_tile",
 )
+# parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
+WIDE_KEYS = {"moe_gmm_tile": 8192.0}
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 
 
@@ -59,8 +63,11 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
             raise DataError(
                 f"unknown stack parameter '{k}'", "Use one of " + ", ".join(PARAM_KEYS), str(path)
             )
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 64:
-            raise DataError(f"stack parameter '{k}' must be a number in [0, 64]", "Fix the value", str(path))
+        top = WIDE_KEYS.get(k, 64.0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= top:
+            raise DataError(
+                f"stack parameter '{k}' must be a number in [0, {top:g}]", "Fix the value", str(path)
+            )
     defaults = dict(d.get("defaults") or {})
     for k in defaults:
         if k not in DEFAULT_KEYS:

@@ -27,6 +27,10 @@ class Recompute(IntEnum):
     NONE = 0
     SELECTIVE = 1  # recompute the attention core only
     FULL = 2  # store layer inputs only, recompute the whole layer in backward
+    # layer inputs (and any other saved tensors) offloaded to host memory, the layer recomputed in
+    # backward: MaxText remat_policy custom with decoder_layer_input=offload (JAX
+    # save_and_offload_only_these_names, offload_dst="pinned_host")
+    OFFLOAD = 3
 
     @classmethod
     def parse(cls, value: str | int | Recompute) -> Recompute:

@@ -25,6 +25,13 @@ class PerfParams:
     # masking, dropout), as in Megatron-LM 2021-2022 (Narayanan et al., Korthikanti et al.).
     flash_attention: bool = True
     power_fraction: float = 0.8  # average chip power / TDP while busy (energy)
+    # MoE as the stack's kernels run it. Capacity factor > 0: token dropping through dense one-hot
+    # dispatch/combine einsums with per-sequence expert capacity (MaxText moe.py generate_masks,
+    # capacity_factor); 0: dropless grouped GEMM (megablox / tokamax gmm, Megatron grouped_gemm).
+    moe_capacity_factor: float = 0.0
+    # Rows per tile of the grouped-GEMM kernel (megablox gmm tm: MaxText tile_batch_seq = 512;
+    # CUTLASS/cuBLAS grouped GEMM tiles of 128 rows in Megatron-Core / TransformerEngine).
+    moe_gmm_tile: float = 128.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

@@ -36,11 +36,13 @@ from xpuplan.workload.model import Model, state_bytes
 
 F = np.ndarray
 _FULL, _SEL = int(Recompute.FULL), int(Recompute.SELECTIVE)  # plain ints: cheap comparisons
+_OFF = int(Recompute.OFFLOAD)
 
 
 def _by_recompute(rc: F, full: F | float, selective: F | float, none: F | float) -> F:
-    """Pick per layout by recompute policy (a where-chain; np.select is slow on small arrays)."""
-    return xp.where(rc == _FULL, full, xp.where(rc == _SEL, selective, none))
+    """Pick per layout by recompute policy (a where-chain; np.select is slow on small arrays).
+    Host offload recomputes the whole layer, as full recomputation does."""
+    return xp.where(rc >= _FULL, full, xp.where(rc == _SEL, selective, none))
 
 
 TIME_PARTS = (
@@ -97,8 +99,46 @@ def _gemm_time(m: Machine, peak: float, flops: F, n_min: F, dtype: str = "bf16")
     return flops / (peak * _eff(m, xp.maximum(n_min, 1.0), dtype))
 
 
+def expert_capacity(model: Model, s: int, cf: float) -> float:
+    """Rows per expert per sequence when dropping: ``ceil(s·k/E)·cf`` (MaxText moe.py
+    ``generate_masks``: tokens_per_batch = seq_len·top_k, capacity per batch element)."""
+    assert model.moe is not None
+    return float(int(max(math.ceil(s * model.moe.top_k / model.moe.experts) * cf, cf)))
+
+
+def moe_expert_work(model: Model, lay: LayoutArray, s: int, params: PerfParams) -> tuple[F, F, F]:
+    """(work factor on the routed experts' GEMMs, rows per expert GEMM, dispatch FLOPs per token).
+
+    Dropping (capacity factor > 0): every expert computes its full capacity ``C`` per sequence,
+    so the routed GEMMs do ``E·C / (s·k)`` times the useful work; dispatch and combine are one-hot
+    einsums ``BSM,BSEC->EBCM`` and back, ``2·E·C·h`` FLOPs per token each (MaxText dense_matmul).
+    Dropless grouped GEMM: the ``T`` rows routed to a device's ``G`` local experts are tiled by
+    ``tm`` rows and a tile shared by two groups is computed once per group (megablox gmm
+    ``make_group_metadata``), so ``(T/tm + G - 1)·tm`` rows are computed for ``T``.
+    """
+    assert model.moe is not None
+    E, k, h = model.moe.experts, model.moe.top_k, model.hidden
+    tok = lay.microbatch * s / lay.cp
+    cf = params.moe_capacity_factor
+    if cf > 0:
+        C = expert_capacity(model, s, cf)
+        rows = C * lay.microbatch / lay.cp + 0.0 * lay.ep  # rows per expert per micro-batch
+        return E * C / (s * k) + 0.0 * tok, rows, 2.0 * 2.0 * E * C * h + 0.0 * tok
+    G = xp.maximum(E / lay.ep, 1.0)  # local experts
+    T = tok * k  # routed rows a device computes (balanced over the EP group)
+    tm = params.moe_gmm_tile
+    return 1.0 + (G - 1.0) * tm / xp.maximum(T, 1.0), T / G, 0.0 * tok
+
+
 def _layer_times(
-    model: Model, lay: LayoutArray, m: Machine, dtype: str, s: int, moe: bool, flash: bool
+    model: Model,
+    lay: LayoutArray,
+    m: Machine,
+    dtype: str,
+    s: int,
+    moe: bool,
+    flash: bool,
+    params: PerfParams | None = None,
 ) -> tuple[F, F, F]:
     """Forward time of one dense (or MoE) layer for one micro-batch on one device.
 
@@ -113,9 +153,13 @@ def _layer_times(
     if moe and model.moe:
         k = model.moe.top_k + model.moe.shared_experts
         fe = model.moe.expert_ffn
-        mlp_flops = 2.0 * tok * k * model.mlp_params(fe) / t
-        tok_per_expert = tok * model.moe.top_k * lay.ep / model.moe.experts
-        t_mlp = _gemm_time(m, peak, mlp_flops, xp.minimum(xp.minimum(tok_per_expert, h), fe / t), dtype)
+        work, tok_per_expert, dispatch = moe_expert_work(model, lay, s, params or PerfParams())
+        routed = 2.0 * tok * model.moe.top_k * model.mlp_params(fe) / t * work
+        shared = 2.0 * tok * model.moe.shared_experts * model.mlp_params(fe) / t
+        n_exp = xp.minimum(xp.minimum(tok_per_expert, h), fe / t)
+        t_mlp = _gemm_time(m, peak, routed, n_exp, dtype)
+        t_mlp = t_mlp + _gemm_time(m, peak, shared, xp.minimum(xp.minimum(tok, h), fe / t), dtype)
+        t_mlp = t_mlp + _gemm_time(m, peak, tok * dispatch, xp.minimum(tok, h) + 0.0 * t, dtype)
         act_elems: float = k * fe * (3 if model.ffn_type.matrices == 3 else 2)
         # token permutation for dispatch and combine: each routed copy of a token's hidden state is
         # read and written twice (permute, unpermute), plus the router's gate values
@@ -184,9 +228,11 @@ def activation_bytes_per_layer(
     full = tok * per_tok
     inputs_only = tok * h * act_bytes / xp.where(lay.sp == 1, t, 1.0)
     sel = tok * (rep / xp.where(lay.sp == 1, t, 1.0) + shard / t)
+    # host offload: the layer inputs live in host memory, nothing per layer stays on the device
+    kept = xp.where(lay.recompute == _OFF, 0.0, inputs_only)
     return _by_recompute(
         lay.recompute,
-        inputs_only,
+        kept,
         sel,
         full,
     )
@@ -254,7 +300,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     flash = params.flash_attention
     dense_fwd, dense_core, _ = _layer_times(model, lay, m, dtype, s, moe=False, flash=flash)
     if n_moe:
-        moe_fwd, moe_core, _ = _layer_times(model, lay, m, dtype, s, moe=True, flash=flash)
+        moe_fwd, moe_core, _ = _layer_times(model, lay, m, dtype, s, moe=True, flash=flash, params=params)
     else:
         moe_fwd, moe_core = 0.0 * dense_fwd, 0.0 * dense_core
     per_stage = stage_layers(L, p, v) / L  # share of the layers on the slowest stage
@@ -281,7 +327,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
 
     # ---- tensor parallel: 2 all-reduces (or RS+AG with SP) per layer fwd, 2 bwd, 2 more if full rc
     _, _, bw_tp, _ = m.group_bw(t, xp.ones_like(t))
-    n_tp = (4.0 + 2.0 * (lay.recompute == _FULL)) * L * per_stage
+    n_tp = (4.0 + 2.0 * (lay.recompute >= _FULL)) * L * per_stage
     t_tp_one = coll.all_reduce(tok * model.hidden * ab, t, bw_tp, m.up_lat)
     tp_mb = n_tp * t_tp_one * (1.0 - params.tp_overlap * lay.tp_overlap)
 
@@ -291,7 +337,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     _, n_out_c, bw_c_in, bw_c_out = m.group_bw(c, t)
     bw_c = xp.where(n_out_c > 1, bw_c_out, bw_c_in)
     cp_one = coll.all_gather(kv_layer, c, bw_c, xp.where(n_out_c > 1, m.out_lat, m.up_lat))
-    n_cp = 3.0 + 1.0 * (lay.recompute == _FULL)  # fwd all-gather, bwd all-gather + reduce-scatter
+    n_cp = 3.0 + 1.0 * (lay.recompute >= _FULL)  # fwd all-gather, bwd all-gather + reduce-scatter
     cp_mb = xp.maximum(n_cp * cp_one * L * per_stage - 3.5 * core_layers, 0.0)
 
     # ---- expert parallel: dispatch + combine all-to-all per MoE layer, fwd and bwd
@@ -304,7 +350,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         outside = (e - n_in_e) / e * a2a / bw_e_out
         lat = xp.where(n_out_e > 1, m.out_lat, m.up_lat) * xp.ceil(xp.log2(xp.maximum(e, 2.0)))
         one_a2a = xp.where(e > 1, xp.maximum(inside, outside) + lat, 0.0)
-        n_a2a = 4.0 + 2.0 * (lay.recompute == _FULL)  # dispatch + combine, fwd and bwd (+ recompute)
+        n_a2a = 4.0 + 2.0 * (lay.recompute >= _FULL)  # dispatch + combine, fwd and bwd (+ recompute)
         ep_mb = n_a2a * n_moe * per_stage * one_a2a
         ep_mb = ep_mb * (1.0 - params.ep_overlap)
     else:
@@ -392,7 +438,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         moe=n_moe > 0,
         flash=flash,
     )
-    working = xp.where(lay.recompute == _FULL, one_layer, 0.0)
+    working = xp.where(lay.recompute >= _FULL, one_layer, 0.0)
     act_first = inflight * act_stage + working
     logits = tok * model.vocab / t * 6.0  # bf16 logits + fp32 copy for the loss
     act_last = act_stage + working + logits

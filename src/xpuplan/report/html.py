@@ -608,7 +608,7 @@ def _validation_ratio(figs: _Figures, cases: list[dict[str, Any]]) -> str:
 
 def _validation_summary(v: dict[str, Any]) -> str:
     s = v["summary"]
-    rows = [(k, st) for k, st in s.items() if k != "by_vendor"]
+    rows = [(k, st) for k, st in s.items() if k in ("train", "infer")]  # not by_chip, chips_with_cases
     rows += [(f"{vendor} / {task}", st) for vendor, d in s["by_vendor"].items() for task, st in d.items()]
     body = [
         [_e(name), str(st["n"]), str(st["predicted"]), fmt.pct(st["median_error"]), fmt.pct(st["p90_error"])]

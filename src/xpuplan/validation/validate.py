@@ -162,6 +162,7 @@ def case_model(c: dict[str, Any]) -> Model:
             mm.get("hidden"),
             mm.get("heads"),
         )
+        same = same and bool(mm.get("moe")) == (m.moe is not None)  # Mixtral 8x7B ≠ Mistral 7B
         if same and mm.get("vocab") in (None, m.vocab) and mm.get("ffn") in (None, m.ffn):
             return m
     ffn_type = str(mm.get("ffn_type") or "gelu_mlp").split()[0]
@@ -269,6 +270,12 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     p = params_for(stack, year)
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
+    # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
+    text = " ".join(str((c.get("parallel") or {}).get(k) or "") for k in ("other",))
+    text += " " + str(c.get("notes") or "") + " " + str(c.get("software") or "")
+    cf = re.search(r"capacity_factor\s*=\s*([0-9.]+)", text)
+    if cf and float(cf.group(1)) > 0 and "dropless" not in text.lower():
+        p = replace(p, moe_capacity_factor=float(cf.group(1)))
     return p, stack
 
 
@@ -282,6 +289,19 @@ def _recompute(text: Any) -> int | None:
     t = str(text or "").lower()
     if not t or (t == "none" and text is None):
         return None
+    # MaxText remat policies (maxtext/layers/decoders.py get_remat_policy): decoder_layer_input
+    # offloaded: nothing per layer on the device, the layer recomputed; layer input saved on device
+    # with the rest offloaded or recomputed (qkv_proj_offloaded, custom ... saved on device): full
+    # recomputation of the layer's matmuls (the saved q/k/v/context are not modelled).
+    # "minimal", fused SDPA with recompute (Gaudi) and custom policies that only rematerialise
+    # q/k/v recompute the attention core: selective.
+    offloaded = t.split("offload")[0] if "offload" in t else ""
+    if "decoder_layer_input" in offloaded:
+        return int(Recompute.OFFLOAD)
+    if "qkv_proj_offloaded" in t or "offload" in t or "saved on device" in t:
+        return int(Recompute.FULL)
+    if "minimal" in t or "sdpa" in t:
+        return int(Recompute.SELECTIVE)
     if "selective" in t or "custom" in t:
         return int(Recompute.SELECTIVE)
     if "full" in t or "recomputation" in t or "checkpointing" in t:
@@ -329,6 +349,10 @@ def stated_layout(c: dict[str, Any], count: int) -> dict[str, int]:
         fixed["zero"] = 2  # FSDP that keeps the gathered weights: ZeRO-2 (Llama 3 paper §3.3.2)
     if rc is not None:
         fixed["recompute"] = rc
+    # A MaxText mesh (ici_*_parallelism) without an expert axis runs the experts unsplit: FSDP
+    # shards their weights, every chip computes its own tokens on all experts (no EP all-to-all)
+    if "ep" not in fixed and "ici_" in other and "expert" not in other.lower():
+        fixed["ep"] = 1
     if fixed.get("vpp") == 1 and fixed.get("pp", 1) == 1:
         fixed.pop("vpp")
     return fixed

@@ -1,0 +1,148 @@
+"""Terms that make the model do what real runs do (issue 14), each checked against a hand
+computation from its source: MaxText remat offload, MoE dropping and dropless grouped GEMM."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from xpuplan.errors import DataError
+from xpuplan.hardware import Catalog
+from xpuplan.hardware.stacks import parse_stack
+from xpuplan.layout import Layout, LayoutArray, Recompute
+from xpuplan.perf import Machine, default_params, estimate_train
+from xpuplan.perf.train import activation_bytes_per_layer, expert_capacity, moe_expert_work
+from xpuplan.workload import get_model
+from xpuplan.workload.job import TrainJob
+
+V = importlib.import_module("xpuplan.validation.validate")
+
+
+def _tpu(catalog: Catalog, n: int) -> Machine:
+    chip = catalog.chip("tpu-v6e")
+    system = next(s for s in catalog.systems_for_chip(chip.id) if s.kind != "device")
+    return Machine(chip, system, n)
+
+
+# ---- host offload (MaxText remat_policy custom, decoder_layer_input=offload) ---------------------
+
+
+def test_offload_keeps_no_layer_activations_on_device() -> None:
+    """Offloaded layer inputs live in pinned host memory: zero bytes per layer on the device,
+    against 2·s·b·h for full recomputation (Korthikanti et al. 2022 §4.1)."""
+    m = get_model("llama-3-8b")
+    s, b = 8192, 3
+    off = LayoutArray.from_layout(Layout(microbatch=b, recompute=Recompute.OFFLOAD))
+    full = LayoutArray.from_layout(Layout(microbatch=b, recompute=Recompute.FULL))
+    assert activation_bytes_per_layer(m, off, s, 2.0, moe=False)[0] == 0.0
+    assert activation_bytes_per_layer(m, full, s, 2.0, moe=False)[0] == pytest.approx(2 * s * b * m.hidden)
+
+
+def test_offload_recomputes_the_layer_like_full(catalog: Catalog) -> None:
+    """The offloaded layer is recomputed in backward: the recompute time is full recomputation's
+    (one more forward of every layer), and the device holds less."""
+    mach = _tpu(catalog, 8)
+    job = TrainJob(get_model("llama-3-8b"), 24, 8192)
+    lay = Layout(dp=8, zero=3, microbatch=3)
+    off = estimate_train(job, replace(lay, recompute=Recompute.OFFLOAD), mach)
+    full = estimate_train(job, replace(lay, recompute=Recompute.FULL), mach)
+    assert off.time_s["recompute"] == pytest.approx(full.time_s["recompute"])
+    assert off.time_s["recompute"] > 0
+    assert off.memory_bytes["activations"] < full.memory_bytes["activations"]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # MaxText custom policy with the layer input offloaded: nothing per layer on device
+        ("custom (decoder_layer_input, out_proj, query/key/value_proj offloaded to host)", "OFFLOAD"),
+        ("custom (decoder_layer_input and mlpwo offloaded to host; key/value proj on device)", "OFFLOAD"),
+        # layer input kept on device by the scan, the rest recomputed or offloaded
+        ("qkv_proj_offloaded (MaxText remat policy; selective, q/k/v projections offloaded)", "FULL"),
+        ("custom (context and mlpwo offloaded to host)", "FULL"),
+        ("custom (decoder_layer_input, context, q/k/v proj saved on device)", "FULL"),
+        # only the attention core recomputed
+        ("minimal (MaxText remat_policy=minimal; selective)", "SELECTIVE"),
+        ("--use-fused-sdpa-with-recompute true (fused attention with recomputation)", "SELECTIVE"),
+        ("custom (query/key/value_proj rematerialised)", "SELECTIVE"),
+        ("full", "FULL"),
+    ],
+)
+def test_stated_remat_policies(text: str, want: str) -> None:
+    assert V._recompute(text) == int(Recompute[want])
+
+
+# ---- MoE: dropping through dense dispatch, dropless grouped GEMM --------------------------------
+
+
+def test_expert_capacity_mixtral() -> None:
+    """MaxText generate_masks: capacity = ceil(s·k/E)·cf per sequence; Mixtral 8x7B, s = 4096,
+    k = 2, E = 8, cf = 1.25: ceil(1024)·1.25 = 1280 rows per expert."""
+    m = get_model("mixtral-8x7b")
+    assert expert_capacity(m, 4096, 1.25) == 1280.0
+
+
+def test_dropping_work_and_dispatch_flops() -> None:
+    """Dropping: experts compute E·C rows per sequence for s·k routed (8·1280 / 8192 = 1.25), and
+    the dispatch + combine einsums cost 2 · 2·E·C·h FLOPs per token (4·8·1280·4096)."""
+    m = get_model("mixtral-8x7b")
+    p = replace(default_params(), moe_capacity_factor=1.25)
+    lay = LayoutArray.from_layout(Layout(microbatch=12))
+    lay = replace(lay, **{k: float(getattr(lay, k)[0]) for k in ("microbatch", "cp", "ep")})
+    work, rows, dispatch = moe_expert_work(m, lay, 4096, p)
+    assert work == pytest.approx(1.25)
+    assert rows == pytest.approx(1280 * 12)
+    assert dispatch == pytest.approx(4 * 8 * 1280 * 4096)
+
+
+def test_dropless_grouped_gemm_tile_visits() -> None:
+    """Megablox gmm visits a tile shared by two groups once per group: (T/tm + G - 1)·tm rows for
+    T. DeepSeek-V3 on one chip (no EP): T = 6·4096·8 = 196,608 rows over G = 256 experts with
+    tm = 512 gives 1 + 255·512/196608 = 1.6640625; with 128-row tiles 1 + 255·128/196608."""
+    m = get_model("deepseek-v3")
+    lay = LayoutArray.from_layout(Layout(microbatch=6))
+    lay = replace(lay, **{k: float(getattr(lay, k)[0]) for k in ("microbatch", "cp", "ep")})
+    for tm in (512.0, 128.0):
+        work, rows, dispatch = moe_expert_work(m, lay, 4096, replace(default_params(), moe_gmm_tile=tm))
+        assert work == pytest.approx(1 + 255 * tm / 196608)
+        assert rows == pytest.approx(196608 / 256)
+        assert dispatch == 0.0
+
+
+def test_dropping_costs_time_on_mixtral(catalog: Catalog) -> None:
+    """The same layout is slower when the stack drops tokens through dense dispatch."""
+    mach = _tpu(catalog, 256)
+    job = TrainJob(get_model("mixtral-8x7b"), 3072, 4096)
+    lay = Layout(dp=256, zero=3, microbatch=12, recompute=Recompute.OFFLOAD)
+    p = default_params()
+    dropless = estimate_train(job, lay, mach, p)
+    dropping = estimate_train(job, lay, mach, replace(p, moe_capacity_factor=1.25))
+    assert dropping.time_s["compute"] > 1.2 * dropless.time_s["compute"]
+
+
+def test_moe_case_resolves_to_an_moe_model() -> None:
+    """Mixtral 8x7B shares Mistral 7B's (layers, hidden, heads): the case must still get the
+    MoE model, not the dense one."""
+    case = next(c for c in V.load_suite() if c["id"].startswith("google-tpu-v6e-train-mixtral"))
+    model = V.case_model(case)
+    assert model.moe is not None and model.moe.experts == 8
+
+
+def test_case_capacity_factor_is_read() -> None:
+    case = next(c for c in V.load_suite() if c["id"].startswith("google-tpu-v6e-train-mixtral"))
+    chip = importlib.import_module("xpuplan.hardware.catalog").default_catalog().chip("tpu-v6e")
+    params, stack = V.case_params(case, chip)
+    assert params.moe_capacity_factor == 1.25
+    assert stack is not None and params.moe_gmm_tile == 512.0
+
+
+def test_stack_tile_range(tmp_path: Path) -> None:
+    base = {"id": "x", "name": "x", "task": "train", "source": "s", "as_of": "2026"}
+    assert parse_stack({**base, "params": {"moe_gmm_tile": 512}}, tmp_path).params["moe_gmm_tile"] == 512
+    with pytest.raises(DataError):
+        parse_stack({**base, "params": {"tp_overlap": 512}}, tmp_path)
+    assert math.isfinite(default_params().moe_gmm_tile)
