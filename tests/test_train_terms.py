@@ -506,3 +506,71 @@ def test_fp8_mfu_is_over_the_16_bit_peak(catalog: Catalog) -> None:
 def test_time_to_train(catalog: Catalog) -> None:
     e = est(catalog, Layout(), 4, 2048, tokens=4 * 2048 * 1000.0)
     assert e.time_to_train_s == pytest.approx(1000 * e.step_time_s, rel=1e-12)
+
+
+# ---- the scalar face: names to a machine, the estimate as a record ---------------------------------------
+
+
+def test_machine_from_names(catalog: Catalog) -> None:
+    from xpuplan.errors import InputError
+    from xpuplan.perf import machine as machine_for
+
+    m = machine_for("aws-p5.48xlarge", 16, catalog)  # a system: its chip
+    assert (m.system.id, m.chip.id, m.chips) == ("aws-p5.48xlarge", "nvidia-h100-sxm", 16)
+    m = machine_for("h100", 16, catalog, system="aws-p5.48xlarge")  # a chip alias and a system
+    assert (m.system.id, m.chip.id) == ("aws-p5.48xlarge", "nvidia-h100-sxm")
+    for bad in (0, -8, True, 2.5, 10_000_001):
+        with pytest.raises(InputError):
+            machine_for("h100", bad, catalog)  # type: ignore[arg-type]
+    assert machine_for("h100", 10_000_000, catalog).chips == 10_000_000
+    with pytest.raises(InputError, match="holds"):
+        machine_for("h100", 8, catalog, system="nvidia-dgx-a100")
+
+
+def test_default_system_prefers_the_largest_domain_then_the_fastest_network(catalog: Catalog) -> None:
+    from xpuplan.errors import InputError
+    from xpuplan.perf import default_system
+
+    base = catalog.systems["aws-p5.48xlarge"]
+
+    def sys_(sid: str, domain: int, gbyte_s: float, kind: str = "instance") -> object:
+        return replace(
+            base,
+            id=sid,
+            kind=kind,
+            chip="nvidia-h100-sxm",
+            scale_up=replace(base.scale_up, domain_chips=domain),
+            scale_out=replace(base.scale_out, bw_per_node=gbyte_s * GB),
+        )
+
+    only = {
+        "z-small": sys_("z-small", 8, 400),
+        "b-big-slow": sys_("b-big-slow", 72, 100),
+        "c-big-fast": sys_("c-big-fast", 72, 400),
+        "a-big-fast": sys_("a-big-fast", 72, 400),  # a tie with c: id order
+        "d-device": sys_("d-device", 1000, 1000, kind="device"),  # a device is the last resort
+    }
+    cat = replace(catalog, systems=only)
+    assert default_system(cat, "nvidia-h100-sxm").id == "a-big-fast"
+    cat = replace(catalog, systems={"d-device": only["d-device"], "z-small": only["z-small"]})
+    assert default_system(cat, "nvidia-h100-sxm").id == "z-small"
+    with pytest.raises(InputError):
+        default_system(replace(catalog, systems={}), "nvidia-h100-sxm")
+
+
+def test_estimate_record(catalog: Catalog) -> None:
+    e = est(catalog, Layout(dp=4, recompute=Recompute.SELECTIVE), 8, 2048, tokens=8 * 2048 * 10.0)
+    d = e.to_dict()
+    assert d["layout"]["recompute"] == "selective" and d["chips"] == 4
+    assert d["feasible"] is True and d["reason"] is None
+    assert d["tokens_per_s_per_chip"] == pytest.approx(e.tokens_per_s / 4)
+    assert d["memory_gib"]["weights"] == pytest.approx(e.memory_bytes["weights"] / GIB)
+    assert d["memory_total_gib"] == pytest.approx(e.memory_total_bytes / GIB)
+    assert d["memory_capacity_gib"] == pytest.approx(e.memory_capacity_bytes / GIB)
+    assert (d["step_time_s"], d["mfu"], d["hfu"]) == (e.step_time_s, e.mfu, e.hfu)
+    assert d["time_s"] == e.time_s and d["time_to_train_s"] == pytest.approx(10 * e.step_time_s)
+    assert est(catalog, Layout(), 1, 2048).time_to_train_s is None
+    bad = estimate_train(
+        TrainJob(tiny(), 1, 2048), Layout(zero=0), machine(catalog, 1, mem_bytes=GIB), PARAMS
+    )
+    assert bad.to_dict()["reason"] == Reason.MEMORY.text and not bad.to_dict()["feasible"]
