@@ -266,3 +266,37 @@ def test_energy_and_time_objectives() -> None:
     c = plan_fleet(opts, FleetLimits(), "cost")
     assert c.value == pytest.approx(200.0)
     assert plan_fleet([], FleetLimits()).status == "infeasible"
+
+
+@pytest.mark.parametrize(
+    "lim, culprit",
+    [
+        (FleetLimits(supply={"A": 4, "B": 4}), "chip supply"),  # 8 chips needed, 4 of each
+        (FleetLimits(power_mw=0.5), "power cap"),
+        (FleetLimits(budget_usd=50.0), "budget"),
+        (FleetLimits(max_vendor_share=0.4), "vendor share"),  # one training job: 100% of spend
+    ],
+)
+def test_infeasible_fleet_names_the_one_limit(lim: FleetLimits, culprit: str) -> None:
+    opts = [_opt("t", "A", "va", 100.0, 1.0, "pretrain"), _opt("t", "B", "vb", 150.0, 1.0, "pretrain")]
+    f = plan_fleet(opts, lim)
+    assert f.status == "infeasible"
+    assert f.reason == f"no fleet meets every limit; it becomes possible without the {culprit}"
+
+
+def test_binding_text_and_plan_record() -> None:
+    opts = [_opt("s", "A", "va", 100.0, 2.0), _opt("s", "B", "vb", 150.0, 1.0)]
+    f = plan_fleet(opts, FleetLimits(power_mw=1.5))
+    (b,) = f.binding
+    assert b.text("cost") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 $"
+    assert b.text("energy") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 J"
+    assert b.text("time") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 s"
+    idle = replace(b, shadow_price=0.0)
+    assert idle.text("cost") == (
+        "power cap binds (1.5 of 1.5 MW); relaxing it alone would not lower the objective"
+    )
+    d = f.to_dict()
+    assert (d["status"], d["objective"], d["value"], d["reason"]) == ("optimal", "cost", f.value, None)
+    assert [(x["system"], x["share"]) for x in d["assignment"]] == [(o.system, s) for o, s in f.assignment]
+    assert d["assignment"][0]["cost_usd"] == 100.0
+    assert d["binding"] == [{**b.__dict__, "text": b.text("cost")}]
