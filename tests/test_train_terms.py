@@ -33,7 +33,7 @@ from handsized import (
     tiny,
 )
 from xpuplan.hardware import Catalog
-from xpuplan.hardware.records import Topology
+from xpuplan.hardware.records import Dtype, Topology
 from xpuplan.layout import Layout, Reason, Recompute
 from xpuplan.perf import Machine, PerfParams, estimate_train
 from xpuplan.perf.estimate import TrainEstimate
@@ -574,3 +574,18 @@ def test_estimate_record(catalog: Catalog) -> None:
         TrainJob(tiny(), 1, 2048), Layout(zero=0), machine(catalog, 1, mem_bytes=GIB), PARAMS
     )
     assert bad.to_dict()["reason"] == Reason.MEMORY.text and not bad.to_dict()["feasible"]
+
+
+def test_peak_of_the_training_format(catalog: Catalog) -> None:
+    """bf16 runs at the chip's bf16 peak; a chip without bf16 (V100) runs it at its fp16 peak; a
+    format the chip lacks altogether is a DTYPE reason, not a number."""
+    m = machine(catalog, 1)
+    odd = replace(m, chip=replace(m.chip, peak_flops={Dtype.BF16: 4e14, Dtype.FP16: 2e14}))
+    assert odd.peak("bf16") == 4e14 and odd.peak("fp16") == 2e14
+    no_bf16 = replace(m, chip=replace(m.chip, peak_flops={Dtype.FP16: 2e14}))
+    assert no_bf16.peak("bf16") == 2e14
+    assert math.isnan(no_bf16.peak("fp8"))
+    e = estimate_train(TrainJob(tiny(), 1, 2048), Layout(), no_bf16, PARAMS)
+    assert e.reason is Reason.OK and e.mfu == pytest.approx(
+        2048 / e.step_time_s * (6 * (L * LAYER + V * h) + 12 * L * a * d * 2048) / 2e14, rel=1e-12
+    )
