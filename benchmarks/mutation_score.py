@@ -47,7 +47,9 @@ def main() -> int:
         counted = c["killed"] + c["survived"] + c["no tests"]
         score = c["killed"] / counted if counted else float("nan")
         rel = str(meta.relative_to(root / "src")).removesuffix(".meta")
-        print(f"{rel:<44} {len(codes):>7} {c['killed']:>7} {c['survived']:>8} {c['no tests']:>7} {score:>6.1%}")
+        print(
+            f"{rel:<44} {len(codes):>7} {c['killed']:>7} {c['survived']:>8} {c['no tests']:>7} {score:>6.1%}"
+        )
         total.update(c)
     counted = total["killed"] + total["survived"] + total["no tests"]
     print(
