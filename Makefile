@@ -1,11 +1,12 @@
 # make run  — set up .venv and run the main job (xpuplan plan on the built-in default scenario)
 # make test — set up .venv and run lint, types, the layer contract and the tests
+# make mutate — mutation testing of perf/ and the planner's constraints (slow: tens of minutes)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck layers unit bench clean
+.PHONY: run test lint typecheck layers unit bench mutate clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,5 +35,12 @@ test: lint typecheck layers unit
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# Settings in [tool.mutmut] (pyproject.toml); results stay in mutants/ (`mutmut results`,
+# `mutmut show NAME`), and a rerun only re-checks mutants of changed functions.
+MUTATE_JOBS ?= 2
+mutate: $(STAMP)
+	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) > mutants.log 2>&1 || (tail -20 mutants.log; exit 1)
+	$(BIN)/python benchmarks/mutation_score.py
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) mutants mutants.log build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -26,17 +26,16 @@ from xpuplan.errors import DataError, XpuplanError
 from xpuplan.hardware import Catalog
 from xpuplan.hardware.pricing import published_tdp_w
 from xpuplan.hardware.records import Pricing
+from xpuplan.layout import Layout, Recompute
+from xpuplan.perf import estimate_train
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import default_params
 from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
-from xpuplan.search.space import SpaceOptions
-from xpuplan.search.train_search import search_train
 from xpuplan.workload.job import ServeJob, TrainJob
 from xpuplan.workload.library import get_model, model_from_dict
 
 GIB = 2**30
-SPACE = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microbatch=16)  # the planner's space
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +58,39 @@ def price(cat: Catalog, system: str, kind: str) -> float:
     return row.usd_per_node_hour / cat.systems[system].chips_per_node
 
 
+def parse_layout(text: str) -> Layout:
+    """The layout a claim run reports (``Layout.describe()``, then ", MFU ..."), with the overlap
+    switches the planner's space fixes on."""
+    kw: dict[str, object] = {"tp_overlap": True, "dp_overlap": True}
+    keys = {"TP": "tp", "PP": "pp", "DP": "dp", "CP": "cp", "EP": "ep", "ZeRO": "zero", "mb": "microbatch"}
+    for tok in text.split(",")[0].split():
+        if tok == "FSDP":
+            kw["zero"] = 3
+        elif tok == "SP":
+            kw["sp"] = True
+        elif tok.startswith("rc-"):
+            kw["recompute"] = Recompute.parse(tok[3:])
+        elif tok[0] == "v" and tok[1:].isdigit():
+            kw["vpp"] = int(tok[1:])
+        else:
+            prefix = tok.rstrip("0123456789")
+            kw[keys[prefix]] = int(tok[len(prefix) :])
+    return Layout(**kw)  # type: ignore[arg-type]
+
+
 def train_tokens_per_chip_s(
-    cat: Catalog, model: str, system: str, chips: int, gb: int, seq: int, prec: str
+    cat: Catalog, c: Case, side: str, model: str, gb: int, seq: int, prec: str
 ) -> float:
-    s = cat.systems[system]
-    best = search_train(
-        TrainJob(get_model(model), gb, seq, prec), Machine(cat.chips[s.chip], s, chips), SPACE
-    ).best
-    assert best is not None
-    return best.tokens_per_s / chips
+    """Tokens/s per chip of one side of a claim case, computed without the search: one estimate of
+    the layout the claim reports, which must be the figure the claim used."""
+    run = c.inputs[side]
+    s = cat.systems[run["system"]]
+    job = TrainJob(get_model(model), gb, seq, prec)
+    e = estimate_train(job, parse_layout(run["layout"]), Machine(cat.chips[s.chip], s, run["chips"]))
+    assert e.feasible, (run, e.reason)
+    assert run["work_per_s"] == pytest.approx(e.tokens_per_s, rel=1e-12)
+    assert run["layout"].endswith(f"MFU {e.mfu:.3f}")
+    return e.tokens_per_s / run["chips"]
 
 
 def test_every_claim_file_has_provenance_and_checks() -> None:
@@ -79,12 +102,54 @@ def test_every_claim_file_has_provenance_and_checks() -> None:
         assert c.checks
 
 
-def test_every_builtin_claim_has_a_verdict(results: dict[str, ClaimResult]) -> None:
+def hand_verdict(met: list[bool | None], priced_later: bool = False) -> Verdict:
+    """The verdict rule written out: every comparison met, none met, or some (or some waiting for a
+    price that would decide it)."""
+    known = [m for m in met if m is not None]
+    if not known:
+        return Verdict.CONDITIONAL if priced_later else Verdict.OUTSIDE
+    if all(known):
+        return Verdict.SUPPORTED
+    if not any(known) and not priced_later:
+        return Verdict.NOT_SUPPORTED
+    return Verdict.CONDITIONAL
+
+
+def test_every_builtin_claim_verdict_follows_from_its_figures(results: dict[str, ClaimResult]) -> None:
+    """Each case is met when its figure clears the claimed one (within the claim's tolerance); a
+    check's verdict follows from its cases and a claim's from its checks, by the rule above."""
     assert sorted(results, key=int) == [str(i) for i in range(1, 9)]
     for r in results.values():
-        assert r.verdict in Verdict
         assert r.conditions
         json.dumps(r.to_dict(), allow_nan=False)
+        for c in r.checks:
+            if c.method == "outside":
+                assert c.verdict is Verdict.OUTSIDE
+                continue
+            if c.claimed is None:
+                assert c.verdict is None and all(x.met is None for x in c.cases)
+                continue
+            cl, tol = c.claimed, c.claimed.tolerance
+            for x in c.cases:
+                if x.value is None:
+                    assert x.met is None
+                    continue
+                want = {
+                    "about": abs(x.value / cl.low - 1.0) <= tol,
+                    "at_most": x.value <= cl.high * (1.0 + tol),
+                }.get(cl.kind.value, x.value >= cl.low * (1.0 - tol))
+                assert x.met is want, (r.id, c.label, x.label)
+            later = any(x.met is None and x.threshold is not None for x in c.cases)
+            assert c.verdict is hand_verdict([x.met for x in c.cases], later), (r.id, c.label)
+        judged = [c.verdict for c in r.checks if c.verdict not in (None, Verdict.OUTSIDE)]
+        if not judged:
+            assert r.verdict is Verdict.OUTSIDE
+        elif all(v is Verdict.SUPPORTED for v in judged):
+            assert r.verdict is Verdict.SUPPORTED
+        elif all(v is Verdict.NOT_SUPPORTED for v in judged):
+            assert r.verdict is Verdict.NOT_SUPPORTED
+        else:
+            assert r.verdict is Verdict.CONDITIONAL, r.id
 
 
 # ---- claim 1: Graviton / Inferentia vs x86, search-style inference ------------------------------
@@ -154,45 +219,44 @@ def test_claim_1_perf_per_watt_is_outside_without_tdps(
 
 
 def test_claim_2_trn2_vs_tpu_v4_tokens_per_dollar(results: dict[str, ClaimResult], catalog: Catalog) -> None:
-    args = ("llama-3-70b",)
-    trn2 = train_tokens_per_chip_s(catalog, *args, "aws-trn2.48xlarge", 8192, 4096, 4096, "bf16")
-    v4 = train_tokens_per_chip_s(catalog, *args, "gcp-tpu-v4-pod", 8192, 4096, 4096, "bf16")
-    assert v4 > 0
-    p_trn2 = price(catalog, "aws-trn2.48xlarge", "capacity_block")  # no On-Demand trn2 price exists
     a = check(results, "2", "2a")
+    vs_v4, vs_p5e = case(a, "trn2.48xlarge vs tpu-v4-pod"), case(a, "trn2.48xlarge vs p5e.48xlarge")
+    run = ("llama-3-70b", 4096, 4096, "bf16")
+    p_trn2 = price(catalog, "aws-trn2.48xlarge", "capacity_block")  # no On-Demand trn2 price exists
     # TPU v4 has On-Demand and Spot prices, Trn2 only Capacity Blocks: no like-for-like price
-    vs_v4 = case(a, "trn2.48xlarge vs tpu-v4-pod")
     assert vs_v4.value is None and "like for like" in vs_v4.note
     # Trn2's 500 W is an analyst estimate: perf per watt against it would be agreement by construction
     assert catalog.chips["aws-trainium2"].tdp_estimated
     assert case(check(results, "2", "2b"), "trn2.48xlarge vs tpu-v4-pod").value is None
-    h200 = train_tokens_per_chip_s(catalog, *args, "aws-p5e.48xlarge", 8192, 4096, 4096, "bf16")
+    trn2 = train_tokens_per_chip_s(catalog, vs_p5e, "subject", *run)
+    h200 = train_tokens_per_chip_s(catalog, vs_p5e, "baseline", *run)
     vs_h200 = (trn2 / p_trn2) / (h200 / price(catalog, "aws-p5e.48xlarge", "capacity_block"))
-    assert case(a, "trn2.48xlarge vs p5e.48xlarge").value == pytest.approx(vs_h200, rel=1e-9)
-    assert case(a, "trn2.48xlarge vs p5e.48xlarge").met is (vs_h200 >= 1.5 * 0.95)
+    assert vs_p5e.value == pytest.approx(vs_h200, rel=1e-9)
+    assert vs_p5e.met is (vs_h200 >= 1.5 * 0.95)
 
 
 # ---- claim 3: Trn2 vs P5e / P5en, and what 40% cost savings would need -----------------------------
 
 
 def test_claim_3_price_performance_and_break_even(results: dict[str, ClaimResult], catalog: Catalog) -> None:
-    run = ("llama-3-70b",)
-    trn2 = train_tokens_per_chip_s(catalog, *run, "aws-trn2.48xlarge", 1024, 2048, 8192, "bf16")
-    p5e = train_tokens_per_chip_s(catalog, *run, "aws-p5e.48xlarge", 1024, 2048, 8192, "bf16")
-    us = train_tokens_per_chip_s(catalog, *run, "aws-trn2-ultraserver", 1024, 2048, 8192, "bf16")
+    run = ("llama-3-70b", 2048, 8192, "bf16")
+    a = check(results, "3", "3a")
+    c = case(a, "trn2.48xlarge vs p5e.48xlarge")
+    trn2 = train_tokens_per_chip_s(catalog, c, "subject", *run)
+    p5e = train_tokens_per_chip_s(catalog, c, "baseline", *run)
+    b = check(results, "3", "3b")
+    open_case = case(b, "trn2-ultraserver vs p5e.48xlarge")
+    us = train_tokens_per_chip_s(catalog, open_case, "subject", *run)
+    assert train_tokens_per_chip_s(catalog, open_case, "baseline", *run) == pytest.approx(p5e, rel=1e-12)
     p_trn2 = 35.7608 / 16  # trn2.48xlarge Capacity Block, per chip-hour
     p_p5e = price(catalog, "aws-p5e.48xlarge", "capacity_block")
     assert p_trn2 == pytest.approx(price(catalog, "aws-trn2.48xlarge", "capacity_block"))
     ratio = (trn2 / p_trn2) / (p5e / p_p5e)
-    a = check(results, "3", "3a")
-    c = case(a, "trn2.48xlarge vs p5e.48xlarge")
     assert c.value == pytest.approx(ratio, rel=1e-9)
     assert c.met is (ratio >= 1.3 * 0.95)
     assert c.threshold is not None and c.threshold.value == pytest.approx(p_trn2 * ratio / 1.3, rel=1e-9)
     # the article's "40% cost savings" needs 1 / (1 - 0.4) = 1.67x; 1.4x is only 28.6% lower cost
     assert pytest.approx(0.2857, abs=1e-4) == 1 - 1 / 1.4
-    b = check(results, "3", "3b")
-    open_case = case(b, "trn2-ultraserver vs p5e.48xlarge")
     assert open_case.value is None and open_case.met is None  # no UltraServer price is published
     assert open_case.threshold is not None
     assert open_case.threshold.value == pytest.approx(us / (p5e / p_p5e) * (1 - 0.4), rel=1e-9)
@@ -217,11 +281,11 @@ def test_claim_4_trn2_vs_trn1(results: dict[str, ClaimResult], catalog: Catalog)
         check(results, "4", "4d").cases[0].value == catalog.systems["aws-trn2.48xlarge"].scale_out.max_chips
     )
     # the unsourced 30% perf/price: trn2 (Capacity Block only) vs trn1 at both of its prices
-    t2 = train_tokens_per_chip_s(catalog, "llama-3-70b", "aws-trn2.48xlarge", 1024, 2048, 8192, "bf16")
-    t1 = train_tokens_per_chip_s(catalog, "llama-3-70b", "aws-trn1.32xlarge", 1024, 2048, 8192, "bf16")
-    assert case(check(results, "4", "4b"), "trn2.48xlarge vs trn1.32xlarge (bf16)").value == pytest.approx(
-        t2 / t1
-    )
+    b = case(check(results, "4", "4b"), "trn2.48xlarge vs trn1.32xlarge (bf16)")
+    run = ("llama-3-70b", 2048, 8192, "bf16")
+    t2 = train_tokens_per_chip_s(catalog, b, "subject", *run)
+    t1 = train_tokens_per_chip_s(catalog, b, "baseline", *run)
+    assert b.value == pytest.approx(t2 / t1)
     e = check(results, "4", "4e")
     p2 = price(catalog, "aws-trn2.48xlarge", "capacity_block")
     # like for like: trn2 has only Capacity Blocks, so trn1 is priced as a Capacity Block too, even
@@ -251,9 +315,11 @@ def test_claim_5_trn3_vs_trn2_per_chip_and_ultraserver(
     assert t3.peak("fp8") == pytest.approx(2517e12) and t2.mem_bw == pytest.approx(2.9e12)
     e = check(results, "5", "5e")
     for prec in ("fp8", "bf16"):
-        w3 = train_tokens_per_chip_s(catalog, "llama-3-70b", us3.id, 144, 1152, 4096, prec) * 144
-        w2 = train_tokens_per_chip_s(catalog, "llama-3-70b", us2.id, 64, 1152, 4096, prec) * 64
-        assert case(e, f"{label} ({prec})").value == pytest.approx(w3 / w2, rel=1e-9)
+        c = case(e, f"{label} ({prec})")
+        w3 = train_tokens_per_chip_s(catalog, c, "subject", "llama-3-70b", 1152, 4096, prec) * 144
+        w2 = train_tokens_per_chip_s(catalog, c, "baseline", "llama-3-70b", 1152, 4096, prec) * 64
+        assert (c.inputs["subject"]["chips"], c.inputs["baseline"]["chips"]) == (144, 64)
+        assert c.value == pytest.approx(w3 / w2, rel=1e-9)
     assert check(results, "5", "5f").verdict is Verdict.OUTSIDE  # Trainium3 has no published TDP
     assert results["5"].verdict is Verdict.CONDITIONAL
 
@@ -426,7 +492,7 @@ def test_cli_claims_check_bad_file_exits_2(tmp_path: Path) -> None:
     assert r.stderr.count("\n") == 1 and "error:" in r.stderr
 
 
-def test_cli_claims_check_user_file(tmp_path: Path) -> None:
+def test_cli_claims_check_user_file(tmp_path: Path, catalog: Catalog) -> None:
     f = tmp_path / "mine.toml"
     f.write_text(USER_CLAIM)
     r = subprocess.run(
@@ -437,7 +503,9 @@ def test_cli_claims_check_user_file(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["id"] == "mine" and d["verdict"] in {v.value for v in Verdict}
+    want = catalog.chips["nvidia-h200"].mem_bw / catalog.chips["nvidia-h100-sxm"].mem_bw
+    assert d["id"] == "mine" and d["computed"]["low"] == pytest.approx(want)
+    assert d["verdict"] == (Verdict.SUPPORTED if abs(want / 1.4 - 1) <= 0.05 else Verdict.NOT_SUPPORTED).value
     assert not math.isnan(d["computed"]["low"])
 
 

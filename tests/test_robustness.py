@@ -140,7 +140,10 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
     ("validate: binary file", ("validate", "{d}/binary.yaml")),
     ("validate: broken YAML", ("validate", "{d}/broken.yaml")),
     ("validate: not a list", ("validate", "{d}/cases_not_list.yaml")),
-    ("validate: NaN chips", ("validate", "{d}/case_nan_chips.yaml")),  # not a finite number: the reader refuses
+    (
+        "validate: NaN chips",
+        ("validate", "{d}/case_nan_chips.yaml"),
+    ),  # not a finite number: the reader refuses
     ("validate: unknown cross-validation", ("validate", "--cv", "sometimes")),
     ("fit: unknown option", ("fit", "--everything")),
     # plan

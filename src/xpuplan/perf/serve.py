@@ -187,7 +187,8 @@ def _step(
     t_tp = 2.0 * model.layers / pp * coll.all_reduce(act, tp, bw_tp, m.up_lat)
     _, n_out_p, _, _ = m.group_bw(pp, tp)
     bw_p = np.where(n_out_p > 1, m.out_bw, m.up_bw)
-    t_pp = (pp - 1.0) * coll.p2p(act / tp, bw_p, m.out_lat)
+    lat_p = np.where(n_out_p > 1, m.out_lat, m.up_lat)  # hand-offs inside a domain pay its latency
+    t_pp = (pp - 1.0) * coll.p2p(act / tp, bw_p, lat_p)
     # a token passes through all pp stages; each stage holds 1/pp of the layers (already divided)
     return pp * (t_gemm + t_attn + t_tp) + t_pp
 

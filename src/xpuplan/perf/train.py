@@ -250,6 +250,12 @@ def lora_fraction(model: Model, rank: int | None) -> float:
     return min(1.0, model.layers * per_layer / model.params())
 
 
+def _embedding_tables(model: Model, p: F) -> F:
+    """Embedding tables on the most loaded device: the input embedding and the LM head share a
+    device only without pipelining (and are one table when tied)."""
+    return xp.where((p == 1) & (not model.tied_embeddings), 2.0, 1.0)
+
+
 def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
     """(non-expert, expert) parameters held by the most loaded device (a first or last stage)."""
     t = xp.fl(lay.tp)
@@ -272,8 +278,7 @@ def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
         / t
     )
     emb = model.vocab * model.hidden / t
-    n_emb = xp.where((p == 1) & (not model.tied_embeddings), 2.0, 1.0)
-    dense = dense + n_emb * emb
+    dense = dense + _embedding_tables(model, p) * emb
     expert = xp.zeros_like(dense)
     if model.moe:
         per_layer = model.moe.experts / lay.ep * model.mlp_params(model.moe.expert_ffn) / t
@@ -379,6 +384,8 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         return a(size, n_in_d, n_out_d, bw_d_in, m.up_lat, bw_d_out, m.out_lat)
 
     def ep_dp_coll(size: F, both: bool) -> F:
+        if not model.moe:  # no experts, no expert-data-parallel collective (nor its latency)
+            return 0.0 * size
         a = coll.hierarchical_all_reduce if both else coll.hierarchical_all_gather
         return a(size, n_in_x, n_out_x, bw_x_in, m.up_lat, bw_x_out, m.out_lat)
 
@@ -419,7 +426,9 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     # ZeRO-3 holds gathered copies too: the current and the prefetched layer (weights) and the
     # current layer's unsharded gradient, plus the gathered embedding / LM head on an end stage
     emb_dev = model.vocab * model.hidden / t
-    layer_dev = (dense_p - emb_dev + expert_p) / xp.maximum(stage_layers(L, p, v), 1.0)
+    layer_dev = (dense_p - _embedding_tables(model, p) * emb_dev + expert_p) / xp.maximum(
+        stage_layers(L, p, v), 1.0
+    )
     gathered = (2.0 * sb.weights + lora_share * sb.grads) * layer_dev + sb.weights * emb_dev
     mem_w = mem_w + xp.where(zero3 & (dpc > 1), gathered, 0.0)
     mem_g = lora_share * sb.grads * (dense_p / g_div + expert_p / g_div_x)

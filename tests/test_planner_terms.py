@@ -1,0 +1,302 @@
+"""Cost, power, PUE and the constraint checks of the planner, and the fleet MIP's duals, by hand.
+
+The catalog here is the packaged one with p5's price, host power and the H100's TDP pinned to round
+numbers (a catalog refresh must not move these expected figures): $80 per node-hour On-Demand,
+4,000 W of host per 8-GPU node, 700 W per GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from xpuplan.hardware import Catalog
+from xpuplan.hardware.pricing import current_price, facility_power_w, it_power_w
+from xpuplan.hardware.records import Price, Pricing
+from xpuplan.perf.params import default_params
+from xpuplan.planner import Constraints, FleetLimits, FleetOption, Scenario, ServeSpec, TrainSpec, plan_fleet
+from xpuplan.planner.rank import Option, choose, rank_serve, rank_train, train_sizes, with_baseline
+from xpuplan.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from xpuplan.workload.job import TrainJob
+from xpuplan.workload.library import get_model
+
+P5 = "aws-p5.48xlarge"
+USD_NODE_H, HOST_W, TDP_W = 80.0, 4000.0, 700.0
+
+
+@pytest.fixture(scope="module")
+def cat(catalog: Catalog) -> Catalog:
+    p5 = replace(catalog.systems[P5], host_w_per_node=HOST_W)
+    h100 = replace(catalog.chips[p5.chip], tdp_w=TDP_W)
+    price = Price(P5, Pricing.ON_DEMAND, USD_NODE_H, "test", "test", "2026-01-01")
+    others = tuple(p for p in catalog.prices if p.system != P5)
+    return replace(
+        catalog,
+        systems={**catalog.systems, P5: p5},
+        chips={**catalog.chips, h100.id: h100},
+        prices=(*others, price),
+    )
+
+
+# ---- power and PUE (hardware/pricing.py) -------------------------------------------------------------------
+
+
+def test_it_and_facility_power(cat: Catalog) -> None:
+    p5 = cat.systems[P5]
+    # 12 GPUs at 0.8 of TDP, and the hosts of the 2 nodes they occupy (a partly used node still runs)
+    it = 12 * TDP_W * 0.8 + 2 * HOST_W
+    assert it_power_w(cat, p5, 12, 0.8) == pytest.approx(it)
+    assert facility_power_w(cat, p5, 12, 0.8) == pytest.approx(it * cat.energy.pue)
+    assert facility_power_w(cat, p5, 12, 0.8, pue=1.4) == pytest.approx(it * 1.4)
+    no_tdp = replace(cat, chips={**cat.chips, p5.chip: replace(cat.chips[p5.chip], tdp_w=None)})
+    assert it_power_w(no_tdp, p5, 8, 0.8) is None and facility_power_w(no_tdp, p5, 8, 0.8) is None
+
+
+def test_price_policy(cat: Catalog) -> None:
+    """The preferred kind if quoted, else the next in the list; the latest rows; the cheapest of them."""
+    rows = (
+        Price(P5, Pricing.ON_DEMAND, 90.0, "a", "s", "2025-01-01"),
+        Price(P5, Pricing.ON_DEMAND, 70.0, "b", "s", "2024-01-01"),  # older, cheaper: superseded
+        Price(P5, Pricing.ON_DEMAND, 95.0, "c", "s", "2025-01-01"),
+        Price(P5, Pricing.COMMIT_1Y, 50.0, "a", "s", "2025-06-01"),
+    )
+    c = replace(cat, prices=rows)
+    p5 = c.systems[P5]
+    assert current_price(c, p5).usd_per_node_hour == 90.0  # type: ignore[union-attr]
+    assert current_price(c, p5, Pricing.COMMIT_1Y).usd_per_node_hour == 50.0  # type: ignore[union-attr]
+    assert current_price(c, p5, Pricing.CAPACITY_BLOCK).pricing is Pricing.ON_DEMAND  # type: ignore[union-attr]
+    assert current_price(c, p5, on="2024-06-30").usd_per_node_hour == 70.0  # type: ignore[union-attr]
+    assert current_price(c, p5, on="2023-12-31") is None
+
+
+# ---- training options: sizes, cost, energy, the constraint checks --------------------------------------------
+
+
+FT = TrainSpec("ft", "finetune", "llama-3-8b", 2e9, 4096, 64)
+
+
+def _sc(**cons: object) -> Scenario:
+    return Scenario("t", (FT,), systems=(P5,), constraints=Constraints(**cons))  # type: ignore[arg-type]
+
+
+def _two(**cons: object) -> Scenario:
+    """A supply of 16 chips: one or two nodes, whatever the deadline asks for."""
+    return _sc(available={P5: 16}, **cons)
+
+
+def test_train_sizes_from_the_deadline(cat: Catalog) -> None:
+    """The first guess: the job's FLOPs over (deadline × peak × 0.35), rounded up to a power of two
+    of nodes, then ×½, ×1, ×2, ×4 in whole nodes, capped by the supply."""
+    job = TrainJob(get_model("llama-3-8b"), 64, 4096, tokens=2e9)
+    peak = cat.chips["nvidia-h100-sxm"].peak("bf16") or math.nan
+    sc = _sc(deadline_days=0.05)
+    need = job.model.train_flops_per_token(4096) * 2e9 / (0.05 * SECONDS_PER_DAY * peak * 0.35)
+    nodes = 2 ** math.ceil(math.log2(need / 8))
+    want = sorted({max(1, int(nodes * k)) * 8 for k in (0.5, 1, 2, 4)})
+    sizes = train_sizes(job, sc, cat.systems[P5], peak)
+    # the provider's largest cluster (20,000 for p5) is searched too, as the largest one can have
+    assert nodes > 1 and sizes == [*want, cat.systems[P5].scale_out.max_chips]
+    cap = 3 * 8 * nodes // 2
+    sizes = train_sizes(job, _sc(deadline_days=0.05, available={P5: cap}), cat.systems[P5], peak)
+    assert sizes == [*(n for n in want if n <= cap), cap]
+    assert train_sizes(job, _sc(deadline_days=0.05, available={P5: 4}), cat.systems[P5], peak) == []
+
+
+@pytest.fixture(scope="module")
+def tried(cat: Catalog) -> list[Option]:
+    return rank_train(FT, _two(), cat, cat.systems[P5], 1.25, default_params())
+
+
+def test_train_option_cost_and_energy(cat: Catalog, tried: list[Option]) -> None:
+    """Cost: whole nodes × price × time; energy: IT power × PUE × time."""
+    pf = default_params().power_fraction
+    assert [o.chips for o in tried] == [8, 16] and all(o.feasible for o in tried)
+    for o in tried:
+        assert o.time_s is not None
+        nodes = math.ceil(o.chips / 8)
+        assert o.cost_usd == pytest.approx(USD_NODE_H * nodes * o.time_s / SECONDS_PER_HOUR, rel=1e-12)
+        watts = o.chips * TDP_W * pf + nodes * HOST_W
+        assert o.energy_j == pytest.approx(watts * 1.25 * o.time_s, rel=1e-12)
+        assert o.facility_mw == pytest.approx(watts * 1.25 / 1e6, rel=1e-12)
+        est = o.detail["estimate"]  # type: ignore[index]
+        assert o.time_s == pytest.approx(est["time_to_train_s"]) and o.utilisation == est["mfu"]
+        assert o.pricing == "on_demand" and o.price_as_of == "2026-01-01"
+
+
+def test_train_constraint_checks(cat: Catalog, tried: list[Option]) -> None:
+    fastest = min(o.time_s or math.inf for o in tried)
+    cheapest = min(o.cost_usd or math.inf for o in tried)
+    lowest = min(o.facility_mw or math.inf for o in tried)
+    sys_ = cat.systems[P5]
+    params = default_params()
+
+    def run(**cons: object) -> list[Option]:
+        return rank_train(FT, _two(**cons), cat, sys_, 1.25, params)
+
+    late = run(deadline_days=fastest / SECONDS_PER_DAY * 0.999)
+    assert not any(o.feasible for o in late) and all("deadline" in (o.reason or "") for o in late)
+    just = run(deadline_days=fastest / SECONDS_PER_DAY * 1.001)
+    assert sum(o.feasible for o in just) >= 1
+    poor = run(budget_usd=cheapest * 0.999)
+    assert not any(o.feasible for o in poor) and all("budget" in (o.reason or "") for o in poor)
+    assert any(o.feasible for o in run(budget_usd=cheapest * 1.001))
+    weak = run(power_mw=lowest * 0.999)
+    assert not any(o.feasible for o in weak) and all("MW" in (o.reason or "") for o in weak)
+    assert any(o.feasible for o in run(power_mw=lowest * 1.001))
+    unpriced = replace(cat, prices=tuple(p for p in cat.prices if p.system != P5))
+    none = rank_train(FT, _two(), unpriced, sys_, 1.25, params)
+    assert all(not o.feasible and o.reason == "no published price" for o in none)
+
+
+def test_choose_by_objective(tried: list[Option]) -> None:
+    o = tried[0]
+    assert o.cost_usd and o.time_s and o.energy_j
+    opts = [
+        replace(o, chips=8, cost_usd=o.cost_usd * 0.5, time_s=o.time_s * 2, energy_j=o.energy_j * 0.9),
+        replace(o, chips=32, cost_usd=o.cost_usd * 2, time_s=o.time_s * 0.5, energy_j=o.energy_j * 1.2),
+        replace(o, chips=64, cost_usd=o.cost_usd * 0.1, time_s=o.time_s * 0.1, feasible=False, reason="x"),
+        o,
+    ]
+    for objective, chips in (("cost", 8), ("time", 32), ("energy", 8)):
+        assert choose(replace(_sc(), objective=objective), opts).chips == chips, objective
+    # nothing feasible: the fastest attempt, to show why
+    missed = [replace(x, feasible=False, reason="x") for x in opts]
+    assert choose(_sc(), missed).chips == 64
+    assert choose(_sc(), [replace(o, time_s=None, feasible=False)]).time_s is None
+
+
+def test_savings_against_the_baseline(tried: list[Option]) -> None:
+    a, b = tried[0], replace(tried[0], system="other", cost_usd=(tried[0].cost_usd or 0) * 0.8)
+    out = with_baseline([a, b], P5)
+    assert out[1].savings_vs_baseline == pytest.approx(0.2)
+    assert out[1].price_perf_vs_baseline == pytest.approx(1 / 0.8)
+    assert out[0].savings_vs_baseline == pytest.approx(0.0)
+    assert with_baseline([a, b], "nobody") == [a, b]
+
+
+# ---- serving options --------------------------------------------------------------------------------------------
+
+
+def test_serve_option_groups_cost_and_energy(cat: Catalog) -> None:
+    spec = ServeSpec("srv", "llama-3-8b", 400.0, 1000, 200, 2000.0, 100.0, ("bf16",), 10.0)
+    sc = Scenario("t", (spec,), systems=(P5,))
+    opts = rank_serve(spec, sc, cat, cat.systems[P5], 1.1, default_params())
+    o = opts[-1]
+    assert o.feasible, o.reason
+    d = o.detail or {}
+    rps = d["plan"]["requests_per_s"]
+    groups = math.ceil(400.0 / rps)  # enough replica groups to carry the rate
+    assert groups > 1 and d["groups"] == groups and o.chips == groups * d["chips_per_group"]
+    nodes = math.ceil(o.chips / 8)
+    assert o.cost_usd == pytest.approx(USD_NODE_H * nodes * 10.0, rel=1e-12)
+    watts = o.chips * TDP_W * default_params().power_fraction + nodes * HOST_W
+    assert o.energy_j == pytest.approx(watts * 1.1 * 10.0 * SECONDS_PER_HOUR, rel=1e-12)
+    per_m = USD_NODE_H * nodes * 10.0 / (400.0 * 200 * 10.0 * SECONDS_PER_HOUR) * 1e6
+    assert d["usd_per_million_output_tokens"] == pytest.approx(per_m, rel=1e-12)
+    short = replace(sc, constraints=Constraints(available={P5: o.chips - 1}))
+    capped = rank_serve(spec, short, cat, cat.systems[P5], 1.1, default_params())
+    assert not capped[-1].feasible and "available" in (capped[-1].reason or "")
+    broke = replace(sc, constraints=Constraints(budget_usd=(o.cost_usd or 0) * 0.99))
+    assert "budget" in (rank_serve(spec, broke, cat, cat.systems[P5], 1.1, default_params())[-1].reason or "")
+
+
+# ---- the fleet MIP: choices, duals, explanations ----------------------------------------------------------------
+
+
+def _opt(
+    job: str, system: str, vendor: str, cost: float, mw: float, kind: str = "serve", t: float = 1.0
+) -> FleetOption:
+    return FleetOption(job, kind, system, vendor, 8, cost, cost * 10, mw, t)
+
+
+def test_power_cap_shadow_price() -> None:
+    """One serving job split between A ($100, 2 MW) and B ($150, 1 MW) under a 1.5 MW cap:
+    y_A = y_B = 0.5, $125; each MW more shifts load to A: d cost / d cap = -$50 per MW."""
+    opts = [_opt("s", "A", "va", 100.0, 2.0), _opt("s", "B", "vb", 150.0, 1.0)]
+    f = plan_fleet(opts, FleetLimits(power_mw=1.5))
+    assert f.status == "optimal" and f.value == pytest.approx(125.0, rel=1e-6)
+    shares = {o.system: s for o, s in f.assignment}
+    assert shares == {"A": pytest.approx(0.5), "B": pytest.approx(0.5)}
+    (b,) = f.binding
+    assert b.constraint == "power cap" and b.used == pytest.approx(1.5)
+    assert b.shadow_price == pytest.approx(-50.0, rel=1e-6)
+    assert "would save 50" in b.text("cost")
+    loose = plan_fleet(opts, FleetLimits(power_mw=3.0))
+    assert loose.value == pytest.approx(100.0) and loose.binding == []
+
+
+def test_supply_and_vendor_share_bind() -> None:
+    opts = [_opt("s", "A", "va", 100.0, 1.0), _opt("s", "B", "vb", 200.0, 1.0)]
+    f = plan_fleet(opts, FleetLimits(supply={"A": 4}))  # A holds only half the 8 chips the job needs
+    assert f.value == pytest.approx(150.0, rel=1e-6)
+    assert [b.constraint for b in f.binding] == ["supply of A"]
+    assert f.binding[0].shadow_price == pytest.approx(-100.0 / 8, rel=1e-6)  # $ per chip
+    g = plan_fleet(opts, FleetLimits(max_vendor_share=0.6))
+    # spend_A ≤ 0.6 · spend: 100 y ≤ 0.6 (100 y + 200 (1 - y)) → y = 120/160 = 0.75
+    assert g.value == pytest.approx(100 * 0.75 + 200 * 0.25, rel=1e-6)
+    assert [b.constraint for b in g.binding] == ["va share of spend"]
+    assert g.binding[0].used == pytest.approx(60.0)
+
+
+def test_training_is_all_or_nothing_and_budget_explains() -> None:
+    opts = [_opt("t", "A", "va", 100.0, 2.0, "pretrain"), _opt("t", "B", "vb", 150.0, 1.0, "pretrain")]
+    f = plan_fleet(opts, FleetLimits(power_mw=1.5))
+    assert [(o.system, s) for o, s in f.assignment] == [("B", 1.0)] and f.value == pytest.approx(150.0)
+    bad = plan_fleet(opts, FleetLimits(power_mw=1.5, budget_usd=120.0))
+    assert bad.status == "infeasible" and bad.value is None
+    assert "power cap" in (bad.reason or "") and "budget" in (bad.reason or "")
+    both = plan_fleet(opts, FleetLimits(power_mw=0.5, budget_usd=50.0))
+    assert "several bind together" in (both.reason or "")
+
+
+def test_energy_and_time_objectives() -> None:
+    opts = [
+        FleetOption("a", "pretrain", "A", "va", 8, 100.0, 5.0, 1.0, 30.0),
+        FleetOption("a", "pretrain", "B", "vb", 8, 200.0, 3.0, 1.0, 10.0),
+        FleetOption("b", "pretrain", "A", "va", 8, 100.0, 4.0, 1.0, 20.0),
+        FleetOption("b", "pretrain", "B", "vb", 8, 300.0, 9.0, 1.0, 25.0),
+    ]
+    e = plan_fleet(opts, FleetLimits(), "energy")
+    assert e.value == pytest.approx(3.0 + 4.0)
+    t = plan_fleet(opts, FleetLimits(), "time")  # makespan: a on B (10), b on A (20)
+    assert t.value == pytest.approx(20.0)
+    assert sorted((o.job, o.system) for o, _ in t.assignment) == [("a", "B"), ("b", "A")]
+    c = plan_fleet(opts, FleetLimits(), "cost")
+    assert c.value == pytest.approx(200.0)
+    assert plan_fleet([], FleetLimits()).status == "infeasible"
+
+
+@pytest.mark.parametrize(
+    "lim, culprit",
+    [
+        (FleetLimits(supply={"A": 4, "B": 4}), "chip supply"),  # 8 chips needed, 4 of each
+        (FleetLimits(power_mw=0.5), "power cap"),
+        (FleetLimits(budget_usd=50.0), "budget"),
+        (FleetLimits(max_vendor_share=0.4), "vendor share"),  # one training job: 100% of spend
+    ],
+)
+def test_infeasible_fleet_names_the_one_limit(lim: FleetLimits, culprit: str) -> None:
+    opts = [_opt("t", "A", "va", 100.0, 1.0, "pretrain"), _opt("t", "B", "vb", 150.0, 1.0, "pretrain")]
+    f = plan_fleet(opts, lim)
+    assert f.status == "infeasible"
+    assert f.reason == f"no fleet meets every limit; it becomes possible without the {culprit}"
+
+
+def test_binding_text_and_plan_record() -> None:
+    opts = [_opt("s", "A", "va", 100.0, 2.0), _opt("s", "B", "vb", 150.0, 1.0)]
+    f = plan_fleet(opts, FleetLimits(power_mw=1.5))
+    (b,) = f.binding
+    assert b.text("cost") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 $"
+    assert b.text("energy") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 J"
+    assert b.text("time") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 s"
+    idle = replace(b, shadow_price=0.0)
+    assert idle.text("cost") == (
+        "power cap binds (1.5 of 1.5 MW); relaxing it alone would not lower the objective"
+    )
+    d = f.to_dict()
+    assert (d["status"], d["objective"], d["value"], d["reason"]) == ("optimal", "cost", f.value, None)
+    assert [(x["system"], x["share"]) for x in d["assignment"]] == [(o.system, s) for o, s in f.assignment]
+    assert d["assignment"][0]["cost_usd"] == 100.0
+    assert d["binding"] == [{**b.__dict__, "text": b.text("cost")}]

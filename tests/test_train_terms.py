@@ -1,0 +1,591 @@
+"""The training model term by term, each against a hand computation from the paper it cites.
+
+Every test prices the hand-sized transformer of ``handsized.py`` (L = 4, h = 1024, 8 heads, f = 4h,
+V = 32000) on a catalog chip in a made-up system with round numbers, through the public
+``estimate_train`` and its per-term breakdown (``time_s`` and ``memory_bytes``), and writes the
+expected figure from first principles, so the tests hold whatever shape the model code takes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from handsized import (
+    EMB,
+    GB,
+    LAYER,
+    MOE,
+    NO_FLASH,
+    OUT_LAT,
+    PARAMS,
+    UP_BW,
+    UP_LAT,
+    L,
+    V,
+    a,
+    d,
+    f,
+    h,
+    machine,
+    tiny,
+)
+from xpuplan.hardware import Catalog
+from xpuplan.hardware.records import Dtype, Topology
+from xpuplan.layout import Layout, Reason, Recompute
+from xpuplan.perf import Machine, PerfParams, estimate_train
+from xpuplan.perf.estimate import TrainEstimate
+from xpuplan.perf.train import lora_fraction
+from xpuplan.units import GIB
+from xpuplan.workload.job import TrainJob
+from xpuplan.workload.model import Model
+
+
+def est(
+    catalog: Catalog,
+    lay: Layout,
+    batch: int,
+    seq: int = 2048,
+    model: Model | None = None,
+    params: PerfParams = PARAMS,
+    m: Machine | None = None,
+    **job: object,
+) -> TrainEstimate:
+    j = TrainJob(model or tiny(), batch, seq, **job)  # type: ignore[arg-type]
+    e = estimate_train(j, lay, m or machine(catalog, lay.chips), params)
+    assert e.reason in (Reason.OK, Reason.MEMORY), e.reason
+    return e
+
+
+def peak(catalog: Catalog) -> float:
+    return catalog.chip("nvidia-h100-sxm").peak("bf16") or math.nan
+
+
+def flash_core_s(catalog: Catalog, tokens: float, s: float, q: float, t: int = 1) -> float:
+    """Forward time of one layer's causal attention core (QKᵀ and A·V, 2 FLOPs per MAC, (s+1)/2
+    keys per query on average) for ``tokens`` queries, at the fused-kernel efficiency with its
+    128-query tiles (FlashAttention-2, Dao 2023 §3.2): ``q / (q + 128)`` of it for ``q`` queries."""
+    flops = tokens * 2 * 2 * (a / t) * d * (s + 1) / 2
+    return flops / (peak(catalog) * 0.25 * q / (q + 128))
+
+
+# ---- compute: 6N (Kaplan et al. 2020), flash backward 2.5× forward (Dao 2023) --------------------------
+
+
+def test_compute_is_6n_plus_attention(catalog: Catalog) -> None:
+    """With memory bandwidth out of the way (element-wise ops free), a micro-batch of b·s tokens
+    costs 2·N FLOPs forward and 4·N backward over every matmul weight (layers and LM head,
+    Kaplan et al. 2020 §2.1), at 0.5 of peak; the attention core costs its forward and 2.5× that
+    backward (FlashAttention-2: five matmuls against two)."""
+    m = machine(catalog, 1, mem_bw=1e30)
+    s, B = 2048, 2
+    e = est(catalog, Layout(microbatch=1), B, s, m=m)
+    n_matmul = L * 12 * h * h + V * h
+    gemm = 6 * s * n_matmul / (peak(catalog) * 0.5)
+    core = 3.5 * L * flash_core_s(catalog, s, s, s)
+    assert e.time_s["compute"] == pytest.approx(B * (gemm + core), rel=1e-6)
+    assert e.time_s["recompute"] == 0.0
+
+
+def test_recompute_reruns_the_forward(catalog: Catalog) -> None:
+    """Korthikanti et al. 2022: full recomputation re-runs each layer's forward in backward;
+    selective recomputation only the attention core."""
+    m = machine(catalog, 1, mem_bw=1e30)
+    s = 2048
+    fwd_layers = 2 * s * L * 12 * h * h / (peak(catalog) * 0.5) + L * flash_core_s(catalog, s, s, s)
+    full = est(catalog, Layout(recompute=Recompute.FULL), 1, s, m=m)
+    assert full.time_s["recompute"] == pytest.approx(fwd_layers, rel=1e-6)
+    sel = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, m=m)
+    assert sel.time_s["recompute"] == pytest.approx(L * flash_core_s(catalog, s, s, s), rel=1e-9)
+    assert full.time_s["compute"] == pytest.approx(sel.time_s["compute"], rel=1e-12)
+
+
+def test_lora_backward_skips_weight_gradients(catalog: Catalog) -> None:
+    """LoRA freezes the base weights (Hu et al. 2021): backward computes input gradients only, so
+    the GEMMs cost 2N forward + 2N backward instead of 6N."""
+    m = machine(catalog, 1, mem_bw=1e30)
+    s = 2048
+    e = est(catalog, Layout(), 1, s, m=m, lora_rank=8)
+    gemm = 4 * s * (L * 12 * h * h + V * h) / (peak(catalog) * 0.5)
+    assert e.time_s["compute"] == pytest.approx(gemm + 3.5 * L * flash_core_s(catalog, s, s, s), rel=1e-6)
+
+
+def test_lora_trainable_share() -> None:
+    """Hu et al. 2021: rank-r adapters add r·(d_in + d_out) per adapted matrix: Q, K, V, O and both
+    MLP matrices of every layer."""
+    r = 8
+    per_layer = r * ((h + h) + (h + 2 * h) + (h + h) + 2 * (h + f))  # Q, fused KV, O, fc1 and fc2
+    model = tiny()
+    assert lora_fraction(model, r) == pytest.approx(L * per_layer / model.params(), rel=1e-12)
+    assert lora_fraction(model, None) == 1.0
+
+
+# ---- tensor parallel: 4 all-reduces per layer per micro-batch (Megatron), +2 with full recompute -------
+
+
+TP_AR = 2 * (1 / 2) * (1 * 2048 * h * 2) / UP_BW + 2 * 1 * UP_LAT  # all-reduce of b·s·h bf16 over 2 ranks
+
+
+@pytest.mark.parametrize(
+    "lay, want",
+    [
+        # 2 all-reduces forward (after attention and after the MLP) and 2 backward, per layer
+        (Layout(tp=2), 4 * L * TP_AR),
+        # sequence parallelism swaps each for a reduce-scatter + all-gather: the same volume
+        (Layout(tp=2, sp=True), 4 * L * TP_AR),
+        # full recomputation re-runs the forward's 2 (Korthikanti et al. 2022 §5)
+        (Layout(tp=2, recompute=Recompute.FULL), 6 * L * TP_AR),
+        (Layout(tp=2, recompute=Recompute.SELECTIVE), 4 * L * TP_AR),
+        # overlap with the GEMMs hides tp_overlap = 0.7 of it
+        (Layout(tp=2, tp_overlap=True), 4 * L * TP_AR * (1 - 0.7)),
+    ],
+)
+def test_tp_all_reduces_per_layer(catalog: Catalog, lay: Layout, want: float) -> None:
+    B = 3  # three micro-batches of one sequence
+    e = est(catalog, lay, B, 2048)
+    assert e.time_s["tp_comm"] == pytest.approx(B * want, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "topology, domain, dims, share",
+    [
+        (Topology.MESH, 8, (), 1 / 7),  # 2 ranks of a full mesh of 8 share one of 7 links
+        (Topology.TORUS, 8, (2, 4), 1 / 2),  # along the 2-axis of a 2x4 torus: half the links
+    ],
+)
+def test_tp_uses_the_bandwidth_its_group_reaches(
+    catalog: Catalog, topology: Topology, domain: int, dims: tuple[int, ...], share: float
+) -> None:
+    m = machine(catalog, 8, domain, topology, dims)  # a full domain: TP 2 × DP 4
+    e = est(catalog, Layout(tp=2, dp=4), 4, 2048, m=m)
+    ar = 2 * (1 / 2) * (2048 * h * 2) / (UP_BW * share) + 2 * UP_LAT
+    assert e.time_s["tp_comm"] == pytest.approx(4 * L * ar, rel=1e-12)
+
+
+# ---- context parallel: K, V ring exchange per layer, hidden behind the attention core ------------------
+
+
+def test_cp_kv_exchange(catalog: Catalog) -> None:
+    """Each layer all-gathers the sequence's K and V (2·h values per token, bf16) over the CP
+    ranks forward, all-gathers again and reduce-scatters their gradients backward; the exchange
+    overlaps the attention core (forward + 2.5× backward) of the rank's s/cp queries."""
+    s, cp = 4096, 2
+    kv = 1 * s * 2 * h * 2  # bytes of K and V of one layer, the whole sequence
+    one = (cp - 1) / cp * kv / UP_BW + 1 * UP_LAT
+    core = flash_core_s(catalog, s / cp, s, s / cp)
+    per_mb = 3 * L * one - 3.5 * L * core
+    assert per_mb > 0  # the exchange is not fully hidden here
+    e = est(catalog, Layout(cp=cp), 2, s)
+    assert e.time_s["cp_comm"] == pytest.approx(2 * per_mb, rel=1e-9)
+    full = est(catalog, Layout(cp=cp, recompute=Recompute.FULL), 2, s)  # recompute re-gathers forward
+    assert full.time_s["cp_comm"] == pytest.approx(2 * (4 * L * one - 3.5 * L * core), rel=1e-9)
+
+
+def test_cp_exchange_is_hidden_when_attention_is_long(catalog: Catalog) -> None:
+    # the exchange grows with s, the attention core with s²: at 16k tokens it hides entirely
+    s = 16384
+    kv = s * 2 * h * 2
+    exposed = 3 * L * (kv / 2 / UP_BW + UP_LAT) - 3.5 * L * flash_core_s(catalog, s / 2, s, s / 2)
+    assert exposed < 0
+    assert est(catalog, Layout(cp=2), 1, s).time_s["cp_comm"] == 0.0
+
+
+# ---- expert parallel: dispatch + combine all-to-all per MoE layer, forward and backward --------------
+
+
+def test_ep_all_to_all_inside_a_domain(catalog: Catalog) -> None:
+    """Each token's hidden state goes to its top_k = 2 experts and comes back (dispatch, combine),
+    forward and backward: 4 all-to-alls per MoE layer, each sending top_k·b·s·h bf16 bytes per
+    rank of which (e-1)/e leave it; ep_overlap = 0.5 of it hides behind expert compute."""
+    model = tiny(moe=MOE)
+    s, e_ = 2048, 8
+    a2a = 2 * s * h * 2
+    one = (e_ - 1) / e_ * a2a / UP_BW + UP_LAT * math.ceil(math.log2(e_))
+    e = est(catalog, Layout(dp=8, ep=8), 8, s, model=model)
+    assert e.time_s["ep_comm"] == pytest.approx(4 * L * one * (1 - 0.5), rel=1e-12)
+    full = est(catalog, Layout(dp=8, ep=8, recompute=Recompute.FULL), 8, s, model=model)
+    assert full.time_s["ep_comm"] == pytest.approx(6 * L * one * (1 - 0.5), rel=1e-12)
+    dense = est(catalog, Layout(dp=8), 8, s)
+    assert dense.time_s["ep_comm"] == 0.0
+
+
+def test_ep_all_to_all_across_domains(catalog: Catalog) -> None:
+    """EP 8 over two 4-chip domains: 3/8 of each rank's share moves on the fast fabric while 4/8
+    crosses the slow network at the same time; the slower sets the pace, plus log2(8) steps of
+    the scale-out latency."""
+    model = tiny(moe=MOE)
+    m = machine(catalog, 8, domain=4, node_bw=40 * GB)  # 4 chips per node: 5 GB/s each achieved
+    s = 2048
+    a2a = 2 * s * h * 2
+    inside = 3 / 8 * a2a / UP_BW
+    outside = 4 / 8 * a2a / (40 * GB / 4 * 0.5)
+    assert outside > inside
+    one = max(inside, outside) + 3 * OUT_LAT
+    e = est(catalog, Layout(dp=8, ep=8), 8, s, model=model, m=m)
+    assert e.time_s["ep_comm"] == pytest.approx(4 * L * one * 0.5, rel=1e-12)
+
+
+# ---- pipeline: bubble (p-1)/(v·m) and p2p (Narayanan et al. 2021) -------------------------------------
+
+
+@pytest.mark.parametrize("p, v, B", [(2, 1, 4), (4, 1, 8), (4, 2, 8), (2, 2, 16)])
+def test_pipeline_bubble_fraction(catalog: Catalog, p: int, v: int, B: int) -> None:
+    """Narayanan et al. 2021 §2.2: the bubble is (p-1)/(v·m) of the ideal time of m micro-batches."""
+    model = tiny(layers=8)
+    e = est(catalog, Layout(pp=p, vpp=v), B, 2048, model=model)
+    t = e.time_s
+    ideal = t["compute"] + t["recompute"] + t["tp_comm"] + t["cp_comm"] + t["ep_comm"]
+    assert t["bubble"] == pytest.approx((p - 1) / (v * B) * ideal, rel=1e-12)
+    if p == 1:
+        assert t["bubble"] == 0.0
+
+
+def test_no_pipeline_no_bubble(catalog: Catalog) -> None:
+    e = est(catalog, Layout(), 4, 2048)
+    assert e.time_s["bubble"] == 0.0 and e.time_s["pp_comm"] == 0.0
+
+
+def test_pipeline_p2p(catalog: Catalog) -> None:
+    """Activations of b·s·h bf16 cross each stage boundary forward and their gradients backward,
+    for every micro-batch on every virtual chunk (×v, Narayanan et al. 2021 §2.2.2), plus the p-1
+    sends of the fill: 2·(m·v + p - 1) sends on the critical path."""
+    model = tiny(layers=8)
+    send = 2048 * h * 2 / UP_BW + UP_LAT
+    e = est(catalog, Layout(pp=4, vpp=2), 8, 2048, model=model)
+    assert e.time_s["pp_comm"] == pytest.approx(2 * (8 * 2 + 4 - 1) * send, rel=1e-12)
+    # with TP the send is split over the TP ranks' links (Megatron's scatter/gather, §4.1)
+    e = est(catalog, Layout(pp=4, tp=2), 8, 2048, model=model)
+    assert e.time_s["pp_comm"] == pytest.approx(2 * (8 + 3) * (2048 * h * 2 / 2 / UP_BW + UP_LAT), rel=1e-12)
+    # stages in different 2-chip domains: the scale-out NIC share and latency
+    m = machine(catalog, 4, domain=2, node_bw=40 * GB)
+    e = est(catalog, Layout(pp=4), 8, 2048, model=model, m=m)
+    slow = 2048 * h * 2 / (40 * GB / 2 * 0.5) + OUT_LAT
+    assert e.time_s["pp_comm"] == pytest.approx(2 * (8 + 3) * slow, rel=1e-12)
+
+
+# ---- data parallel and ZeRO: time (Rajbhandari et al. 2020) -------------------------------------------
+
+
+P_DEV = L * LAYER + 2 * EMB  # parameters on one device without TP/PP: layers, embedding, LM head
+# (the final norm's h weights are not counted by the model)
+
+
+def _ring_ag(size: float, n: int) -> float:
+    return (n - 1) / n * size / UP_BW + math.ceil(math.log2(n)) * UP_LAT
+
+
+@pytest.mark.parametrize("zero", [0, 1, 2])
+def test_dp_gradient_all_reduce(catalog: Catalog, zero: int) -> None:
+    """ZeRO 0-2 reduce 2-byte gradients of every parameter over the DP ranks once per step:
+    an all-reduce (ZeRO 1/2: reduce-scatter + all-gather of the same volume). No overlap here."""
+    e = est(catalog, Layout(dp=8, zero=zero, dp_overlap=False), 16, 2048)
+    assert e.time_s["dp_comm"] == pytest.approx(2 * _ring_ag(2 * P_DEV, 8), rel=1e-12)
+
+
+def test_zero3_gathers_parameters_every_micro_batch(catalog: Catalog) -> None:
+    """ZeRO-3 (FSDP) reduce-scatters the gradients once, and all-gathers the 2-byte parameters
+    twice per micro-batch (forward and backward)."""
+    B, dp = 32, 8
+    mb = B // dp
+    e = est(catalog, Layout(dp=dp, zero=3, dp_overlap=False), B, 2048)
+    want = _ring_ag(2 * P_DEV, dp) + mb * 2 * _ring_ag(2 * P_DEV, dp)
+    assert e.time_s["dp_comm"] == pytest.approx(want, rel=1e-12)
+
+
+def test_fp32_training_reduces_4_byte_gradients(catalog: Catalog) -> None:
+    e = est(catalog, Layout(dp=8, zero=1, dp_overlap=False), 16, 2048, precision="fp32")
+    assert e.time_s["dp_comm"] == pytest.approx(2 * _ring_ag(4 * P_DEV, 8), rel=1e-12)
+
+
+def test_dp_across_nodes_is_hierarchical(catalog: Catalog) -> None:
+    """16 DP ranks in two 8-chip domains: reduce-scatter and all-gather inside, an all-reduce of
+    the 1/8 shard across the two domains on the NIC share (400 GB/s / 8 × 0.5)."""
+    e = est(catalog, Layout(dp=16, zero=1, dp_overlap=False), 16, 2048)
+    S = 2 * P_DEV
+    out_bw = 400 * GB / 8 * 0.5
+    want = 2 * _ring_ag(S, 8) + 2 * 1 / 2 * (S / 8) / out_bw + 2 * OUT_LAT
+    assert e.time_s["dp_comm"] == pytest.approx(want, rel=1e-12)
+
+
+def test_dp_overlap_hides_behind_backward(catalog: Catalog) -> None:
+    """With overlap the reduction hides behind dp_overlap = 0.9 of the last micro-batch's backward
+    (2/3 of its compute when nothing is recomputed, plus 2.5/3.5 of the attention core...): at
+    most the all-reduce, never negative."""
+    off = est(catalog, Layout(dp=8, zero=1, dp_overlap=False), 16, 2048)
+    on = est(catalog, Layout(dp=8, zero=1, dp_overlap=True), 16, 2048)
+    assert 0.0 <= on.time_s["dp_comm"] < off.time_s["dp_comm"]
+
+
+def test_optimizer_step_is_memory_bound(catalog: Catalog) -> None:
+    """Adam reads fp32 master, m, v and the gradient and writes master, m, v and the bf16 weight:
+    30 bytes per parameter of the local shard, at 0.5 of memory bandwidth."""
+    bw = catalog.chip("nvidia-h100-sxm").mem_bw * 0.5
+    e0 = est(catalog, Layout(dp=8, zero=0), 16, 2048)
+    assert e0.time_s["optimizer"] == pytest.approx(30 * P_DEV / bw, rel=1e-12)
+    for zero in (1, 2, 3):  # ZeRO 1+ shards the optimizer state: each rank updates 1/8
+        e = est(catalog, Layout(dp=8, zero=zero), 16, 2048)
+        assert e.time_s["optimizer"] == pytest.approx(30 * P_DEV / 8 / bw, rel=1e-12)
+
+
+def test_step_is_the_sum_of_its_terms(catalog: Catalog) -> None:
+    model = tiny(layers=8, moe=MOE)
+    lay = Layout(tp=2, pp=2, dp=4, ep=2, zero=1, sp=True, recompute=Recompute.SELECTIVE)
+    e = est(catalog, lay, 16, 2048, model=model, m=machine(catalog, 16))
+    assert e.step_time_s == pytest.approx(sum(e.time_s.values()), rel=1e-12)
+    assert all(v >= 0 for v in e.time_s.values())
+    assert e.tokens_per_s == pytest.approx(16 * 2048 / e.step_time_s, rel=1e-12)
+
+
+# ---- memory: ZeRO stages (Rajbhandari et al. 2020, Fig. 1: 2 + 2 + K bytes, K = 12) ------------------
+
+
+@pytest.mark.parametrize(
+    "zero, w, g, o",
+    [
+        (0, 2.0, 2.0, 12.0),  # baseline: (2 + 2 + 12)·Ψ
+        (1, 2.0, 2.0, 12.0 / 8),  # P_os: optimizer state sharded over N_d = 8
+        (2, 2.0, 2.0 / 8, 12.0 / 8),  # P_os+g
+        (3, 2.0 / 8, 2.0 / 8, 12.0 / 8),  # P_os+g+p (plus the gathered working copies)
+    ],
+)
+def test_zero_memory_by_stage(catalog: Catalog, zero: int, w: float, g: float, o: float) -> None:
+    e = est(catalog, Layout(dp=8, zero=zero), 8, 2048)
+    mem = e.memory_bytes
+    gathered = 0.0
+    if zero == 3:
+        # the layer in use and the one prefetched (2 bytes each), the current layer's full
+        # gradient (2 bytes), and one gathered embedding / LM head (2 bytes)
+        gathered = (2 * 2 + 2) * LAYER + 2 * EMB
+    assert mem["weights"] == pytest.approx(w * P_DEV + gathered, rel=1e-12)
+    assert mem["grads"] == pytest.approx(g * P_DEV, rel=1e-12)
+    assert mem["optimizer"] == pytest.approx(o * P_DEV, rel=1e-12)
+
+
+def test_fp32_training_state_is_4_4_8(catalog: Catalog) -> None:
+    e = est(catalog, Layout(dp=1, zero=0), 1, 2048, precision="fp32")
+    mem = e.memory_bytes
+    assert (mem["weights"], mem["grads"], mem["optimizer"]) == (
+        pytest.approx(4 * P_DEV),
+        pytest.approx(4 * P_DEV),
+        pytest.approx(8 * P_DEV),
+    )
+
+
+def test_lora_keeps_state_only_for_adapters(catalog: Catalog) -> None:
+    share = lora_fraction(tiny(), 8)
+    e = est(catalog, Layout(), 1, 2048, lora_rank=8)
+    assert e.memory_bytes["weights"] == pytest.approx(2 * P_DEV, rel=1e-12)
+    assert e.memory_bytes["grads"] == pytest.approx(2 * share * P_DEV, rel=1e-12)
+    assert e.memory_bytes["optimizer"] == pytest.approx(12 * share * P_DEV, rel=1e-12)
+
+
+def test_tp_and_pp_divide_the_weights(catalog: Catalog) -> None:
+    """TP splits every matrix over its ranks; PP gives the most loaded stage ceil(L/p) layers and
+    one of the embedding / LM head (tied: one table in all)."""
+    model = tiny(layers=8)
+    e = est(catalog, Layout(tp=2, pp=4, zero=0), 4, 2048, model=model)
+    assert e.memory_bytes["weights"] == pytest.approx(2 * (2 * LAYER + EMB) / 2, rel=1e-12)
+    e = est(catalog, Layout(pp=3, zero=0), 3, 2048, model=model)  # 8 layers on 3 stages: 3 on the worst
+    assert e.memory_bytes["weights"] == pytest.approx(2 * (3 * LAYER + EMB), rel=1e-12)
+    tied = tiny(tied_embeddings=True)
+    e = est(catalog, Layout(zero=0), 1, 2048, model=tied)
+    assert e.memory_bytes["weights"] == pytest.approx(2 * (L * LAYER + EMB), rel=1e-12)
+
+
+def test_reserved_memory(catalog: Catalog) -> None:
+    m = machine(catalog, 1, mem_bytes=80 * GIB)
+    e = est(catalog, Layout(), 1, 2048, m=m)
+    assert e.memory_bytes["reserved"] == pytest.approx(2 * GIB + 0.06 * 80 * GIB)
+    assert e.memory_capacity_bytes == 80 * GIB
+    assert e.memory_total_bytes == pytest.approx(sum(e.memory_bytes.values()), rel=1e-12)
+
+
+# ---- memory: activations (Korthikanti et al. 2022) -----------------------------------------------------
+
+
+def _logits(s: int, b: int = 1, t: int = 1) -> float:
+    return 6.0 * s * b * V / t  # bf16 logits and their fp32 copy for the loss
+
+
+@pytest.mark.parametrize(
+    "lay, per_layer",
+    [
+        # Korthikanti Eq. 1 without dropout (its two sbh masks): 32·sbh + 5·a·s²·b bytes per layer
+        (Layout(), lambda s, b: s * b * h * 32 + 5 * a * s * s * b),
+        # TP without SP: layer norms and GEMM inputs replicated (8·sbh), the rest split (24/t)
+        (Layout(tp=2), lambda s, b: s * b * h * (8 + 24 / 2) + 5 * a * s * s * b / 2),
+        # SP splits the replicated part too: everything / t
+        (Layout(tp=2, sp=True), lambda s, b: (s * b * h * 32 + 5 * a * s * s * b) / 2),
+        # selective recomputation drops the 5·a·s²·b of the attention core
+        (Layout(recompute=Recompute.SELECTIVE), lambda s, b: s * b * h * 32),
+        (Layout(microbatch=2), lambda s, b: s * b * h * 32 + 5 * a * s * s * b),
+    ],
+)
+def test_activation_memory_korthikanti(catalog: Catalog, lay: Layout, per_layer: object) -> None:
+    s = 2048
+    b = lay.microbatch
+    e = est(catalog, lay, 2 * b, s, params=NO_FLASH, m=machine(catalog, lay.chips))
+    want = L * per_layer(s, b) + _logits(s, b, lay.tp)  # type: ignore[operator]
+    assert e.memory_bytes["activations"] == pytest.approx(want, rel=1e-12)
+
+
+def test_flash_attention_keeps_no_scores(catalog: Catalog) -> None:
+    s = 2048
+    e = est(catalog, Layout(), 2, s)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 32 * s * h + _logits(s), rel=1e-12)
+
+
+def test_full_recompute_keeps_layer_inputs(catalog: Catalog) -> None:
+    """Full recomputation stores 2·sbh per layer (its bf16 input), plus the working set of the
+    one layer being recomputed."""
+    s = 2048
+    e = est(catalog, Layout(recompute=Recompute.FULL), 1, s)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h + 32 * s * h + _logits(s), rel=1e-12)
+    e = est(catalog, Layout(tp=2, sp=True, recompute=Recompute.FULL), 1, s)
+    assert e.memory_bytes["activations"] == pytest.approx(
+        (L * 2 * s * h + 32 * s * h) / 2 + _logits(s, 1, 2), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "p, v, B, inflight",
+    [
+        (2, 1, 8, 2),  # 1F1B: the first stage holds p micro-batches in flight
+        (4, 1, 2, 2),  # ... or all of them when there are fewer than p
+        (4, 2, 8, 4 * (1 + 3 / 8)),  # interleaved: × (1 + (p-1)/(p·v)) (Korthikanti §4.2.3)
+    ],
+)
+def test_pipeline_activations_in_flight(catalog: Catalog, p: int, v: int, B: int, inflight: float) -> None:
+    model = tiny(layers=8)
+    s = 2048
+    e = est(catalog, Layout(pp=p, vpp=v), B, s, model=model)
+    stage = 8 / p * 32 * s * h  # the first stage's layers
+    first = inflight * stage
+    last = stage + _logits(s)  # the last stage: one micro-batch and the logits
+    assert e.memory_bytes["activations"] == pytest.approx(max(first, last), rel=1e-12)
+
+
+def test_memory_over_capacity_is_a_reason(catalog: Catalog) -> None:
+    m = machine(catalog, 1, mem_bytes=4 * GIB)  # 2 GiB + 6% reserved leaves < 2 GiB
+    j = TrainJob(tiny(), 1, 2048)
+    e = estimate_train(j, Layout(zero=0), m, PARAMS)
+    assert e.reason is Reason.MEMORY and not e.feasible
+    assert e.memory_total_bytes > 4 * GIB
+    e = estimate_train(j, Layout(zero=0), m, replace(PARAMS, ignore_memory=True))
+    assert e.reason is Reason.OK
+
+
+# ---- MFU (PaLM, Chowdhery et al. 2022, App. B) ----------------------------------------------------------
+
+
+def test_mfu_per_palm_appendix_b(catalog: Catalog) -> None:
+    """Model FLOPs per token 6N + 12·L·H·Q·T (N the matmul weights, non-causal attention over the
+    whole sequence T), no recomputation counted, over the chips' dense bf16 peak."""
+    s, B = 2048, 8
+    e = est(catalog, Layout(dp=4, recompute=Recompute.FULL), B, s)
+    n = L * LAYER + V * h  # every parameter but the input embedding (a lookup)
+    per_token = 6 * n + 12 * L * a * d * s
+    assert e.mfu == pytest.approx(B * s / e.step_time_s * per_token / (4 * peak(catalog)), rel=1e-12)
+    # HFU adds the recomputed forward (a third of the model FLOPs) under full recomputation
+    assert e.hfu == pytest.approx(e.mfu * 4 / 3, rel=1e-12)
+    sel = est(catalog, Layout(dp=4, recompute=Recompute.SELECTIVE), B, s)
+    assert sel.hfu == pytest.approx(sel.mfu * (per_token + 4 * L * a * d * s) / per_token, rel=1e-12)
+    none = est(catalog, Layout(dp=4), B, s)
+    assert none.hfu == pytest.approx(none.mfu, rel=1e-12)
+
+
+def test_fp8_mfu_is_over_the_16_bit_peak(catalog: Catalog) -> None:
+    s, B = 2048, 4
+    e = est(catalog, Layout(), B, s, precision="fp8")
+    per_token = 6 * (L * LAYER + V * h) + 12 * L * a * d * s
+    assert e.mfu == pytest.approx(B * s / e.step_time_s * per_token / peak(catalog), rel=1e-12)
+
+
+def test_time_to_train(catalog: Catalog) -> None:
+    e = est(catalog, Layout(), 4, 2048, tokens=4 * 2048 * 1000.0)
+    assert e.time_to_train_s == pytest.approx(1000 * e.step_time_s, rel=1e-12)
+
+
+# ---- the scalar face: names to a machine, the estimate as a record ---------------------------------------
+
+
+def test_machine_from_names(catalog: Catalog) -> None:
+    from xpuplan.errors import InputError
+    from xpuplan.perf import machine as machine_for
+
+    m = machine_for("aws-p5.48xlarge", 16, catalog)  # a system: its chip
+    assert (m.system.id, m.chip.id, m.chips) == ("aws-p5.48xlarge", "nvidia-h100-sxm", 16)
+    m = machine_for("h100", 16, catalog, system="aws-p5.48xlarge")  # a chip alias and a system
+    assert (m.system.id, m.chip.id) == ("aws-p5.48xlarge", "nvidia-h100-sxm")
+    for bad in (0, -8, True, 2.5, 10_000_001):
+        with pytest.raises(InputError):
+            machine_for("h100", bad, catalog)  # type: ignore[arg-type]
+    assert machine_for("h100", 10_000_000, catalog).chips == 10_000_000
+    with pytest.raises(InputError, match="holds"):
+        machine_for("h100", 8, catalog, system="nvidia-dgx-a100")
+
+
+def test_default_system_prefers_the_largest_domain_then_the_fastest_network(catalog: Catalog) -> None:
+    from xpuplan.errors import InputError
+    from xpuplan.perf import default_system
+
+    base = catalog.systems["aws-p5.48xlarge"]
+
+    def sys_(sid: str, domain: int, gbyte_s: float, kind: str = "instance") -> object:
+        return replace(
+            base,
+            id=sid,
+            kind=kind,
+            chip="nvidia-h100-sxm",
+            scale_up=replace(base.scale_up, domain_chips=domain),
+            scale_out=replace(base.scale_out, bw_per_node=gbyte_s * GB),
+        )
+
+    only = {
+        "z-small": sys_("z-small", 8, 400),
+        "b-big-slow": sys_("b-big-slow", 72, 100),
+        "c-big-fast": sys_("c-big-fast", 72, 400),
+        "a-big-fast": sys_("a-big-fast", 72, 400),  # a tie with c: id order
+        "d-device": sys_("d-device", 1000, 1000, kind="device"),  # a device is the last resort
+    }
+    cat = replace(catalog, systems=only)
+    assert default_system(cat, "nvidia-h100-sxm").id == "a-big-fast"
+    cat = replace(catalog, systems={"d-device": only["d-device"], "z-small": only["z-small"]})
+    assert default_system(cat, "nvidia-h100-sxm").id == "z-small"
+    with pytest.raises(InputError):
+        default_system(replace(catalog, systems={}), "nvidia-h100-sxm")
+
+
+def test_estimate_record(catalog: Catalog) -> None:
+    e = est(catalog, Layout(dp=4, recompute=Recompute.SELECTIVE), 8, 2048, tokens=8 * 2048 * 10.0)
+    d = e.to_dict()
+    assert d["layout"]["recompute"] == "selective" and d["chips"] == 4
+    assert d["feasible"] is True and d["reason"] is None
+    assert d["tokens_per_s_per_chip"] == pytest.approx(e.tokens_per_s / 4)
+    assert d["memory_gib"]["weights"] == pytest.approx(e.memory_bytes["weights"] / GIB)
+    assert d["memory_total_gib"] == pytest.approx(e.memory_total_bytes / GIB)
+    assert d["memory_capacity_gib"] == pytest.approx(e.memory_capacity_bytes / GIB)
+    assert (d["step_time_s"], d["mfu"], d["hfu"]) == (e.step_time_s, e.mfu, e.hfu)
+    assert d["time_s"] == e.time_s and d["time_to_train_s"] == pytest.approx(10 * e.step_time_s)
+    assert est(catalog, Layout(), 1, 2048).time_to_train_s is None
+    bad = estimate_train(
+        TrainJob(tiny(), 1, 2048), Layout(zero=0), machine(catalog, 1, mem_bytes=GIB), PARAMS
+    )
+    assert bad.to_dict()["reason"] == Reason.MEMORY.text and not bad.to_dict()["feasible"]
+
+
+def test_peak_of_the_training_format(catalog: Catalog) -> None:
+    """bf16 runs at the chip's bf16 peak; a chip without bf16 (V100) runs it at its fp16 peak; a
+    format the chip lacks altogether is a DTYPE reason, not a number."""
+    m = machine(catalog, 1)
+    odd = replace(m, chip=replace(m.chip, peak_flops={Dtype.BF16: 4e14, Dtype.FP16: 2e14}))
+    assert odd.peak("bf16") == 4e14 and odd.peak("fp16") == 2e14
+    no_bf16 = replace(m, chip=replace(m.chip, peak_flops={Dtype.FP16: 2e14}))
+    assert no_bf16.peak("bf16") == 2e14
+    assert math.isnan(no_bf16.peak("fp8"))
+    e = estimate_train(TrainJob(tiny(), 1, 2048), Layout(), no_bf16, PARAMS)
+    assert e.reason is Reason.OK and e.mfu == pytest.approx(
+        2048 / e.step_time_s * (6 * (L * LAYER + V * h) + 12 * L * a * d * 2048) / 2e14, rel=1e-12
+    )
