@@ -228,8 +228,12 @@ def _search(
     fixed: tuple[tuple[str, int], ...],
     tokens: float | None,
 ) -> SearchResult:
-    """The layout search (price-independent: points that differ only in price share one)."""
-    return api.search(model, system, chips, gb, seq, prec, fixed=dict(fixed), top_k=1, tokens=tokens)
+    """The layout search (price-independent: points that differ only in price share one). The chip
+    is named with its system: a system id alone costs a failed chip look-up first (~1.5 ms)."""
+    chip = default_catalog().systems[system].chip
+    return api.search(
+        model, chip, chips, gb, seq, prec, system=system, fixed=dict(fixed), top_k=1, tokens=tokens
+    )
 
 
 def _train(p: Point, cat: Catalog) -> dict[str, Any]:
@@ -264,8 +268,8 @@ def _serve(p: Point, cat: Catalog) -> dict[str, Any]:
     assert p.chips is not None and p.mix is not None
     m = p.mix
     res: ServeSearchResult = api.serve(
-        p.model, p.system, p.chips, m.input_len, m.output_len, (p.precision,), p.kv,
-        rate=m.rate, ttft_ms=m.ttft_ms, tpot_ms=m.tpot_ms,
+        p.model, cat.systems[p.system].chip, p.chips, m.input_len, m.output_len, (p.precision,), p.kv,
+        rate=m.rate, ttft_ms=m.ttft_ms, tpot_ms=m.tpot_ms, system=p.system,
     )  # fmt: skip
     out: dict[str, Any] = {"evaluated": res.configs_evaluated, "chips_used": p.chips}
     b = res.best
