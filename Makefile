@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,calibrate]'
+	$(BIN)/python -m pip install -q -e '.[dev,calibrate,ray]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -101,3 +101,29 @@ def test_every_plot_renders_without_console_errors(report: Path, browser) -> Non
     shot = ROOT / "docs" / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 50_000
+
+
+def test_study_report_draws_every_plot(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    study = tmp_path / "s.toml"
+    study.write_text(
+        '[axes]\nmodels = ["llama-3-8b"]\nsystems = ["aws-p5.48xlarge", "gcp-tpu-v6e-pod"]\n'
+        'chips = [64, 128, 256]\npricing = ["on_demand", "spot"]\n[train]\ntokens = 1e12\n'
+    )
+    out, page = tmp_path / "s.parquet", tmp_path / "s.html"
+    for args in (
+        ("sweep", str(study), "--out", str(out), "--workers", "1"),
+        ("report", "--study", str(out), "-o", str(page)),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "xpuplan.cli", *args], capture_output=True, text=True, timeout=300
+        )
+        assert r.returncode == 0, r.stderr
+    browser.get(page.as_uri())
+    n = browser.execute_script("return document.querySelectorAll('.plotly-graph-div').length")
+    assert n == 3  # cost vs time per offer, per-vendor fronts, break-even prices
+    drawn = "return Array.from(document.querySelectorAll('.plotly-graph-div')).filter(d => d.querySelector('.main-svg')).length"
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script(drawn) == n)
+    errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == [], errors

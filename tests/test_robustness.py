@@ -222,6 +222,35 @@ CASES += [
     ),
 ]
 
+STUDY = '[axes]\nmodels = ["llama-3-8b"]\nsystems = ["h100"]\nchips = [8]\n'
+FILES.update(
+    {
+        "study.toml": STUDY,
+        "study_typo.toml": STUDY.replace('"h100"', '"h1000"'),
+        "study_bad_chips.toml": STUDY.replace("[8]", "[0]"),
+        "study_nan_tokens.toml": STUDY + "[train]\ntokens = nan\n",
+        "study_bad_axis.toml": STUDY + "colours = 3\n",
+    }
+)
+CASES += [
+    ("sweep: missing study", ("sweep", "{d}/missing.toml")),
+    ("sweep: binary study", ("sweep", "{d}/binary.toml")),
+    ("sweep: broken TOML", ("sweep", "{d}/broken.toml")),
+    ("sweep: empty study", ("sweep", "{d}/empty.toml")),
+    ("sweep: a scenario, not a study", ("sweep", "{d}/unknown_model.toml")),
+    ("sweep: unknown system", ("sweep", "{d}/study_typo.toml")),
+    ("sweep: zero chips", ("sweep", "{d}/study_bad_chips.toml")),
+    ("sweep: NaN tokens", ("sweep", "{d}/study_nan_tokens.toml")),
+    ("sweep: unknown axis", ("sweep", "{d}/study_bad_axis.toml")),
+    ("sweep: unknown engine", ("sweep", "{d}/study.toml", "--engine", "dask")),
+    ("sweep: address without ray", ("sweep", "{d}/study.toml", "--address", "auto")),
+    ("sweep: zero workers", ("sweep", "{d}/study.toml", "--workers", "0")),
+    ("sweep: resume and fresh", ("sweep", "{d}/study.toml", "--resume", "--fresh")),
+    ("sweep: output in a missing folder", ("sweep", "{d}/study.toml", "--out", "{d}/no/such/s.parquet")),
+    ("sweep show: no results", ("sweep", "show", "{d}/study.toml")),
+    ("report: study without results", ("report", "--study", "{d}/study.toml", "-o", "{d}/out.html")),
+]
+
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from xpuplan import __version__
 from xpuplan.api import MAX_CHIPS
@@ -684,6 +685,90 @@ def plan_cmd(
     )
 
 
+# ---- sweeps --------------------------------------------------------------------------------------
+
+
+class _SweepGroup(TyperGroup):
+    """``xpuplan sweep STUDY.toml`` runs the study (the ``run`` command); ``sweep show`` reads it."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+sweep_app = typer.Typer(
+    cls=_SweepGroup,
+    no_args_is_help=True,
+    help="Design-space sweeps: run a study file's points, show its results (docs/sweeps.md).",
+)
+app.add_typer(sweep_app, name="sweep")
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="The study's Parquet dataset folder (default: STUDY.parquet here)."),
+]
+
+
+@sweep_app.command("run")
+def sweep_run(
+    study: Annotated[Path, typer.Argument(help="Study TOML (docs/sweeps.md).")],
+    out_dir: OutOpt = None,
+    engine: Annotated[str, typer.Option("--engine", help="local (a process pool) | ray.")] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray: an existing cluster's address (default: start a local one)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Local: processes (default: every core).")
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option("--batch", help="Points per task (default: sized to the study).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep the finished points; compute the rest.")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Delete earlier results in --out and start over.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Run every point of a study (one API call each) and write them as a Parquet dataset."""
+    from xpuplan.api import sweep
+    from xpuplan.report.sweep_view import print_run, sweep_progress
+
+    if resume and fresh:
+        raise InputError("--resume and --fresh contradict each other", "Give one of them")
+    s = sweep.load_study(study)
+    root = sweep.dataset_path(study, out_dir)
+    try:
+        with sweep_progress(out, quiet=json_) as tick:
+            run = sweep.run_sweep(s, root, engine, workers, address, resume, fresh, batch, tick)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the finished points are in {root}; run again with --resume to finish")
+        raise typer.Exit(130) from None
+    if json_:
+        _emit_json(run.to_dict())
+    else:
+        print_run(out, run.to_dict())
+
+
+@sweep_app.command("show")
+def sweep_show(
+    study: Annotated[Path, typer.Argument(help="Study TOML, or its dataset folder.")],
+    out_dir: OutOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Summaries of a study's results: per case, each offer's best points, Pareto fronts, break-even."""
+    from xpuplan.api import sweep
+    from xpuplan.report.sweep_view import print_summary
+
+    summary = sweep.show(study, out_dir)
+    if json_:
+        _emit_json(summary)
+    else:
+        print_summary(out, summary)
+
+
 # ---- HTML report ----------------------------------------------------------------------------------
 
 
@@ -699,9 +784,15 @@ def report_cmd(
         Path | None,
         typer.Option(help="Validation case file for the accuracy chart (default: the built-in suite)."),
     ] = None,
+    study: Annotated[
+        Path | None,
+        typer.Option(
+            "--study", help="Draw a sweep instead: a study TOML or its dataset folder (xpuplan sweep)."
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Write one self-contained HTML report (plots work offline) for a scenario."""
+    """Write one self-contained HTML report (plots work offline) for a scenario, or for a study."""
     from xpuplan import report
     from xpuplan.api import default_catalog, default_scenario, load_scenario
     from xpuplan.api.report_data import report_data
@@ -709,6 +800,11 @@ def report_cmd(
     if output.suffix.lower() not in (".html", ".htm") and not _is_stdout(output):
         raise InputError(f"-o {output} is not an .html file", "Give a file name ending in .html (or -)")
     _writable(output)
+    if study is not None:
+        if scenario is not None:
+            raise InputError("give a scenario or --study, not both", "One report draws one of them")
+        _study_report(study, output, json_)
+        return
     sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
     with report.progress_bar(out, quiet=json_) as tick:
         data = report_data(sc, validation=validation, progress=tick)
@@ -762,6 +858,20 @@ def _finish(
             write_text(p, t)
     sys.stdout.write(body)
     sys.stdout.flush()
+
+
+def _study_report(study: Path, output: Path, json_: bool) -> None:
+    from xpuplan import report
+    from xpuplan.api import sweep
+    from xpuplan.report.sweep_view import render_study_html
+
+    data = sweep.study_report_data(study)
+    html = render_study_html(data, __version__)
+    _finish(
+        [(output, lambda: html)],
+        json_ and (lambda: {"output": str(output), "study": data["dataset"]}),
+        lambda: out.print(f"wrote {report.safe_text(str(output))}"),
+    )
 
 
 def _one_line(message: str) -> None:
