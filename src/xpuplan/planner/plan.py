@@ -170,7 +170,9 @@ def plan(
     for spec in sc.jobs:
         opts = sorted(with_baseline(per_job[spec.name], sc.baseline), key=lambda o: _key(sc, o))
         jobs.append(JobPlan(spec.name, spec.kind, opts, sensitivity(sc, opts)))
-    stuck = [j for j in jobs if j.best is None]
+    # a job is stuck when no option can take part in the fleet; a serving job whose every option is
+    # over a limit at the full rate may still be served by a mix of groups (the fleet decides)
+    stuck = [j for j in jobs if not any(o.fleet_ok for o in every[j.job])]
     if stuck:
         why = "; ".join(
             f"job '{j.job}' has no option that meets its constraints"
@@ -190,17 +192,45 @@ def plan(
         "(on-demand, capacity block, 1-year, 3-year); each option shows its kind and date.",
         "Serving cost covers the job's hours at the request rate; serving 'time' is a request's "
         "end-to-end latency.",
+        "Sizes and costs are whole purchase units (instances, UltraServers, TPU slices), billed as sold: "
+        "per second on demand, whole capacity blocks (days), whole commitment terms.",
     ]
     return PlanResult(sc, jobs, fleet, pue, notes, every)
 
 
 def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[FleetOption]:
-    """Every feasible option of every job (all sizes tried), as fleet candidates. Options without a
-    published TDP have no energy: they are left out of an energy objective, and count 0 MW."""
+    """Every option of every job (all sizes tried) that may take part in the fleet, as fleet
+    candidates: a training option whole, a serving option as one replica group (whole purchase
+    units) of which the fleet rents as many as it needs. Options without a published TDP have no
+    energy: they are left out of an energy objective, and count 0 MW."""
     out = []
     for options in every.values():
         for o in options:
-            if not o.feasible or o.cost_usd is None or (objective == "energy" and o.energy_j is None):
+            if not o.fleet_ok or o.cost_usd is None or (objective == "energy" and o.energy_j is None):
+                continue
+            d = o.detail or {}
+            buy = d.get("purchase") or {}
+            if o.kind == "serve":
+                g = int(d["groups"])
+                gb = d.get("group_purchase") or {}
+                label = f"{gb.get('units', 1)} × {gb.get('unit', 'node')} of {gb.get('unit_chips', '?')}"
+                out.append(
+                    FleetOption(
+                        o.job,
+                        o.kind,
+                        o.system,
+                        o.vendor,
+                        int(d["chips_per_group"]),
+                        o.cost_usd / g,
+                        (o.energy_j or 0.0) / g,
+                        (o.facility_mw or 0.0) / g,
+                        o.time_s or 0.0,
+                        capacity=float(d["requests_per_s_per_group"]),
+                        demand=float(d["rate"]),
+                        max_count=g,
+                        label=label + " chips per group",
+                    )
+                )
                 continue
             out.append(
                 FleetOption(
@@ -213,6 +243,7 @@ def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[Fleet
                     o.energy_j or 0.0,
                     o.facility_mw or 0.0,
                     o.time_s or 0.0,
+                    label=f"{buy.get('units', '?')} × {buy.get('unit', 'node')} of {buy.get('unit_chips', '?')} chips",
                 )
             )
     return out

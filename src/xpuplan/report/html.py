@@ -206,9 +206,9 @@ def _fleet(data: dict[str, Any]) -> str:
         [
             _e(a["job"]),
             _e(a["system"]),
-            f"{a['chips'] * (a['share'] if a['kind'] == 'serve' else 1):,.0f}",
-            f"{a['share']:.0%}",
-            fmt.money(a["cost_usd"] * a["share"]),
+            f"{a['chips'] * a['count']:,.0f}",
+            _e(f"{a['count']:,.0f} × {a['label']}" if a["kind"] == "serve" else a["label"]),
+            fmt.money(a["cost_usd"] * a["count"]),
         ]
         for a in f["assignment"]
     ]
@@ -216,7 +216,7 @@ def _fleet(data: dict[str, Any]) -> str:
     binding = "".join(f"<li>{_e(b['text'])}</li>" for b in f.get("binding", []))
     return (
         f"<p>Objective <b>{_e(f['objective'])}</b>: {_e(total)}</p>"
-        + _table(["job", "system", "chips", "share", "cost"], rows, left=2)
+        + _table(["job", "system", "chips", "bought as", "cost"], rows, left=2)
         + (f"<ul>{binding}</ul>" if binding else "")
     )
 

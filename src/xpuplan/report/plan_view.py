@@ -144,12 +144,17 @@ def print_plan(console: Console, r: PlanResult) -> None:
             else f"[red]{f.reason}[/]"
         )
     )
-    for fo, share in f.assignment:
-        part = "" if fo.kind != "serve" else f" ({share:.0%} of the requests)"
-        console.print(
-            f"  {fo.job}: {fo.system} × {fo.chips * (share if fo.kind == 'serve' else 1):,.0f} chips{part}"
-        )
+    for fo, count in f.assignment:
+        n = round(count)
+        if fo.kind == "serve":
+            part = (
+                f" in {n:,} group{'s' if n != 1 else ''} ({fo.label}), "
+                f"{min(1.0, n * fo.capacity / fo.demand):.0%} of the requests, {fmt.money(fo.cost_usd * n)}"
+            )
+        else:
+            part = f" ({fo.label}), {fmt.money(fo.cost_usd)}" if fo.label else f", {fmt.money(fo.cost_usd)}"
+        console.print(f"  {fo.job}: {fo.system} × {fo.chips * n:,} chips{part}")
     for b in f.binding:
         console.print(f"  [yellow]{b.text(f.objective)}[/]")
-    for n in r.notes:
-        console.print(f"[dim]• {n}[/]")
+    for note in r.notes:
+        console.print(f"[dim]• {note}[/]")
