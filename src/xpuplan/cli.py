@@ -546,16 +546,32 @@ def plan_cmd(
         float | None, typer.Option(help="Power usage effectiveness (overrides the default).")
     ] = None,
     csv_: Annotated[Path | None, typer.Option("--csv", help="Also write the ranked options as CSV.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Only these providers, comma-separated: aws,gcp.")
+    ] = None,
+    exclude: Annotated[
+        str | None, typer.Option("--exclude", help="Leave out these systems, comma-separated.")
+    ] = None,
+    price_kind: Annotated[
+        str | None,
+        typer.Option("--price-kind", help="Only these price kinds: on_demand,capacity_block,commit_1y,..."),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Only prices quoted for these regions: us-east-1,...")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Rank every system per job, plan the fleet, and show what would change the answer."""
     from dataclasses import replace
 
     from xpuplan import report
-    from xpuplan.api import OBJECTIVES, default_catalog, default_scenario, load_scenario, plan
+    from xpuplan.api import OBJECTIVES, default_catalog, default_scenario, load_scenario, plan, with_filters
 
     _writable(csv_)
     sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
+    sc = with_filters(
+        sc, default_catalog(), _csv_list(provider), _csv_list(exclude), _csv_list(price_kind), _csv_list(region)
+    )
     if objective is not None:
         if objective not in OBJECTIVES:
             raise InputError(f"unknown objective '{objective}'", "Use cost, time or energy")
@@ -613,6 +629,16 @@ def report_cmd(
         _emit_json({"output": str(output), "validation": str(validation) if validation else None})
     else:
         out.print(f"wrote {output}")
+
+
+def _csv_list(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise InputError(f"'{value}' names nothing", "Give comma-separated names, e.g. aws,gcp")
+    return items
 
 
 def _writable(path: Path | None) -> Path:

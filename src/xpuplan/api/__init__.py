@@ -261,3 +261,9 @@ __all__ = [
     "validate",
     "write_calibration",
 ]
+
+
+# ---- issue 15: filters, models from config.json, layouts explained, launch files ----------------------
+from xpuplan.planner.scenario import with_filters  # noqa: E402
+
+__all__ += ["with_filters"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xpuplan.errors import InputError
@@ -86,11 +86,36 @@ class PlanResult:
         }
 
 
+def restrict_prices(sc: Scenario, cat: Catalog) -> Catalog:
+    """The catalog with only the prices of the scenario's price kinds and regions (where it names
+    them): the price policy then picks among those alone."""
+    if not sc.price_kinds and not sc.regions:
+        return cat
+    keep = tuple(
+        p
+        for p in cat.prices
+        if (not sc.price_kinds or p.pricing in sc.price_kinds)
+        and (not sc.regions or any(r.lower() in p.region.lower() for r in sc.regions))
+    )
+    return replace(cat, prices=keep)
+
+
+def _allowed(sc: Scenario, s: System) -> bool:
+    return (not sc.providers or s.provider in sc.providers) and s.id not in sc.exclude
+
+
 def candidates(sc: Scenario, cat: Catalog, spec: TrainSpec | ServeSpec) -> list[System]:
+    """The systems a job is ranked on: the scenario's list (else every priced system), within its
+    providers and without its exclusions; with price-kind or region filters, only priced ones."""
     if sc.systems:
-        return [cat.systems[s] for s in sc.systems]
+        named = [cat.systems[s] for s in sc.systems if _allowed(sc, cat.systems[s])]
+        if sc.price_kinds or sc.regions:
+            named = [s for s in named if current_price(cat, s, sc.pricing) is not None]
+        return named
     out = []
     for s in cat.systems.values():
+        if not _allowed(sc, s):
+            continue
         chip = cat.chips[s.chip]
         if current_price(cat, s, sc.pricing) is None:
             continue
@@ -148,11 +173,16 @@ def plan(
     progress: Callable[[int, int], None] | None = None,
 ) -> PlanResult:
     """Rank systems per job, then plan the fleet across jobs."""
-    cat = catalog or default_catalog()
+    cat = restrict_prices(sc, catalog or default_catalog())
     params = params or default_params()
     pue = sc.pue or cat.energy.pue
     work = [(spec, s) for spec in sc.jobs for s in candidates(sc, cat, spec)]
     if not work:
+        if sc.providers or sc.exclude or sc.price_kinds or sc.regions:
+            raise InputError(
+                "no candidate system is left after the provider, exclude, price-kind and region filters",
+                "Loosen the filters (xpuplan catalog prices lists providers, kinds and regions)",
+            )
         raise InputError("no candidate system has a price", "Name systems in [candidates] or add prices")
     per_job: dict[str, list[Option]] = {spec.name: [] for spec in sc.jobs}
     every: dict[str, list[Option]] = {spec.name: [] for spec in sc.jobs}
