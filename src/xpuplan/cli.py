@@ -72,6 +72,10 @@ def _positive(name: str, value: float | None, integer: bool = False, hi: float =
         raise InputError(f"{name} = {value:,} is beyond any sensible value", f"Give {name} ≤ {hi:,.0f}")
 
 
+MODEL_HELP = (
+    "Model id or alias (xpuplan model list), a Hugging Face config.json path, or ORG/NAME from the local "
+    "Hugging Face cache."
+)
 MAX_BATCH = 1_000_000_000  # sequences per step or in flight
 MAX_TOKENS_PER_SEQ = 10_000_000
 
@@ -161,7 +165,7 @@ def model_list(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
 
 @model_app.command("show")
 def model_show(
-    name: Annotated[str | None, typer.Argument(help="Model id or alias.")] = None,
+    name: Annotated[str | None, typer.Argument(help=MODEL_HELP)] = None,
     hf_config: Annotated[Path | None, typer.Option("--hf-config", help="A Hugging Face config.json.")] = None,
     seq_len: Annotated[int, typer.Option(help="Context for attention FLOPs.")] = 4096,
     json_: JsonOpt = False,
@@ -189,7 +193,7 @@ def model_show(
 
 @app.command("train")
 def train(
-    model: Annotated[str, typer.Option("--model", help="Model id or alias (xpuplan model list).")],
+    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     chip: Annotated[str, typer.Option("--chip", help="Chip or system id or alias.")],
     chips: Annotated[int, typer.Option("--chips", help="Number of chips.")],
     global_batch: Annotated[int, typer.Option("--global-batch", help="Sequences per step.")] = 1024,
@@ -292,7 +296,7 @@ def train(
 
 @app.command("serve")
 def serve_cmd(
-    model: Annotated[str, typer.Option("--model", help="Model id or alias (xpuplan model list).")],
+    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     chip: Annotated[str, typer.Option("--chip", help="Chip or system id or alias.")],
     chips: Annotated[int, typer.Option("--chips", help="Number of chips.")] = 1,
     input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens per request.")] = 1000,
@@ -570,7 +574,12 @@ def plan_cmd(
     _writable(csv_)
     sc = load_scenario(scenario, default_catalog()) if scenario else default_scenario()
     sc = with_filters(
-        sc, default_catalog(), _csv_list(provider), _csv_list(exclude), _csv_list(price_kind), _csv_list(region)
+        sc,
+        default_catalog(),
+        _csv_list(provider),
+        _csv_list(exclude),
+        _csv_list(price_kind),
+        _csv_list(region),
     )
     if objective is not None:
         if objective not in OBJECTIVES:

@@ -322,6 +322,9 @@ def _job(r: _Reader, j: Any, i: int) -> TrainSpec | ServeSpec:
     model = r.text_of(j, "model")
     if model is None:
         raise r.fail("model", f"job {i + 1} has no 'model'", 'Add model = "llama-3-70b" (xpuplan model list)')
+    local = (r.path.parent / model).expanduser()
+    if model.endswith(".json") and not Path(model).expanduser().is_absolute() and local.is_file():
+        model = str(local.resolve())  # a config.json beside the scenario file
     try:
         get_model(model)
     except UnknownNameError:
