@@ -7,8 +7,8 @@ was copied from. ``docs/models.md`` lists the keys.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
