@@ -30,6 +30,23 @@ model_app = typer.Typer(no_args_is_help=True, help="The model library and Huggin
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(model_app, name="model")
 
+
+def _flags_take_no_value() -> None:
+    """--help shows no '<bool>' beside a flag: it takes no value (typer's rich help shows the type)."""
+    import typer.core
+
+    option = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None:
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    option.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
 out = Console(width=None if Console().is_terminal else 160)
 err = Console(stderr=True)
 _STATE = {"debug": False}
@@ -288,7 +305,7 @@ def train(
     if json_:
         _emit_json(est.to_dict())
     else:
-        report.print_estimate(out, est)
+        report.print_estimate(out, est, assumed=not fixed)
 
 
 # ---- serving -------------------------------------------------------------------------------------
@@ -366,6 +383,30 @@ def serve_cmd(
         _emit_json(res.to_dict())
     else:
         report.print_serve(out, res)
+
+
+# ---- explain --------------------------------------------------------------------------------------
+
+explain_app = typer.Typer(no_args_is_help=True, help="What the notation in the tables means.")
+app.add_typer(explain_app, name="explain")
+
+
+@explain_app.command("layout")
+def explain_layout_cmd(
+    layout: Annotated[
+        str, typer.Argument(help='A layout as the tables show it: "TP4 PP1 DP256 CP2 FSDP SP mb1".')
+    ],
+    json_: JsonOpt = False,
+) -> None:
+    """Explain each part of a training or serving layout."""
+    from xpuplan.report.legend import explain_layout
+
+    rows = explain_layout(layout)
+    if json_:
+        _emit_json([{"token": t, "meaning": m} for t, m in rows])
+        return
+    for tok, meaning in rows:
+        out.print(f"[bold]{tok:>8}[/]  {meaning}", highlight=False)
 
 
 # ---- claims --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from xpuplan.report import fmt
+from xpuplan.report.plan_view import objective_value
 from xpuplan.units import SECONDS_PER_DAY
 
 TIME_LABELS = {
@@ -212,7 +213,7 @@ def _fleet(data: dict[str, Any]) -> str:
         ]
         for a in f["assignment"]
     ]
-    total = fmt.money(f["value"]) if f["objective"] == "cost" else f"{f['value']:,.4g}"
+    total = objective_value(f["objective"], f["value"])
     binding = "".join(f"<li>{_e(b['text'])}</li>" for b in f.get("binding", []))
     return (
         f"<p>Objective <b>{_e(f['objective'])}</b>: {_e(total)}</p>"

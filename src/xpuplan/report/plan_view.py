@@ -11,6 +11,7 @@ from rich.table import Table
 
 from xpuplan.planner.plan import PlanResult
 from xpuplan.report import fmt
+from xpuplan.report.legend import SERVE_LEGEND, TRAIN_LEGEND
 from xpuplan.units import SECONDS_PER_DAY
 
 CSV_COLUMNS = (
@@ -79,6 +80,17 @@ def plan_csv(r: PlanResult) -> str:
     return buf.getvalue()
 
 
+def objective_value(objective: str, value: float | None) -> str:
+    """The fleet objective with its unit: dollars, energy (kWh/MWh), or the makespan."""
+    if value is None:
+        return "—"
+    if objective == "cost":
+        return fmt.money(value)
+    if objective == "energy":
+        return fmt.energy(value)
+    return f"{fmt.duration(value)} (makespan)"
+
+
 def _vs(o: Any) -> str:
     if o.savings_vs_baseline is None or o.price_perf_vs_baseline is None:
         return "—"
@@ -93,12 +105,16 @@ def print_plan(console: Console, r: PlanResult) -> None:
         title = f"{j.job} ({j.kind}, {spec.model})"
         t = Table(title=title, header_style="bold", title_justify="left")
         serve = j.kind == "serve"
+        ttft = getattr(spec, "ttft_ms", None)
+        tpot = getattr(spec, "tpot_ms", None)
         cols = [
             "#",
             "system",
             "chips",
             "layout",
             "latency" if serve else "MFU",
+            f"TTFT (≤ {fmt.duration(ttft / 1e3)})" if serve and ttft else "",
+            f"TPOT (≤ {fmt.duration(tpot / 1e3)})" if serve and tpot else "",
             "" if serve else "time",
             "cost",
             "energy",
@@ -117,6 +133,11 @@ def print_plan(console: Console, r: PlanResult) -> None:
             style = "" if o.feasible else "dim"
             first = fmt.duration(o.time_s) if serve else fmt.pct(o.utilisation)
             cells = [str(i), o.system, f"{o.chips:,}", o.layout or "—", first]
+            got = ((o.detail or {}).get("plan") or {}) if serve else {}
+            if serve and ttft:
+                cells.append(fmt.duration(got.get("ttft_s")))
+            if serve and tpot:
+                cells.append(fmt.duration(got.get("tpot_s")))
             if not serve:
                 cells.append(fmt.duration(o.time_s))
             cells += [
@@ -127,6 +148,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
             ]
             t.add_row(*cells, style=style)
         console.print(t)
+        console.print(f"[dim]  {SERVE_LEGEND if serve else TRAIN_LEGEND}[/]")
         s = j.sensitivity
         if s and s.runner_up and s.break_even_price_ratio:
             console.print(
@@ -138,11 +160,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
     f = r.fleet
     console.print(
         f"[bold]fleet plan[/] ({f.objective}): "
-        + (
-            f"{fmt.money(f.value) if f.objective == 'cost' else f'{f.value:,.4g}'}"
-            if f.status == "optimal"
-            else f"[red]{f.reason}[/]"
-        )
+        + (objective_value(f.objective, f.value) if f.status == "optimal" else f"[red]{f.reason}[/]")
     )
     for fo, count in f.assignment:
         n = round(count)
