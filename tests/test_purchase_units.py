@@ -56,7 +56,8 @@ def test_units_are_what_the_providers_sell(catalog: Catalog) -> None:
         ("aws-trn1.32xlarge", Pricing.ON_DEMAND, 7, (16, 1)),  # 7 chips: one 16-chip instance
         ("gcp-tpu-v5p-pod", Pricing.ON_DEMAND, 2, (4, 1)),  # the smallest v5p slice is 2x2x1
         ("gcp-tpu-v6e-pod", Pricing.ON_DEMAND, 12, (16, 1)),
-        ("gcp-tpu-v6e-pod", Pricing.ON_DEMAND, 600, (256, 3)),  # a multislice of full slices, not 75 x v6e-8
+        ("gcp-tpu-v6e-pod", Pricing.ON_DEMAND, 600, (128, 5)),  # a multislice of big slices, not 75 x v6e-8
+        ("gcp-tpu-v5p-pod", Pricing.ON_DEMAND, 8192, (4096, 2)),  # not 2 x 6,144
     ],
 )
 def test_allocation_is_the_smallest_whole_unit_cluster(

@@ -53,6 +53,13 @@ _STATE = {"debug": False}
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV to FILE.")]
+EmitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--emit",
+        help="Write launch files to DIR: a SkyPilot task and the framework configuration of each chosen option.",
+    ),
+]
 CalibrationOpt = Annotated[
     Path | None,
     typer.Option("--calibration", help="A file from 'xpuplan calibrate': adds its chip (e.g. --chip local)."),
@@ -233,6 +240,7 @@ def train(
     top: Annotated[int, typer.Option("--top", help="With --search: how many layouts to show.")] = 5,
     tokens: Annotated[float | None, typer.Option(help="Tokens to train on, for time-to-train.")] = None,
     calibration: CalibrationOpt = None,
+    emit: EmitOpt = None,
     json_: JsonOpt = False,
     csv_: CsvOpt = None,
 ) -> None:
@@ -283,6 +291,9 @@ def train(
             )
         if csv_ is not None:
             _write_atomic(csv_, report.search_csv(res))
+        if emit is not None and res.best is not None:
+            _emit_launch_train(emit, model, res.extra["system"], res.best.layout.to_dict(), chips,
+                               seq_len, global_batch, precision, cat)  # fmt: skip
         if json_:
             _emit_json(res.to_dict())
         else:
@@ -302,6 +313,10 @@ def train(
     )
     if csv_ is not None:
         _write_atomic(csv_, report.search_csv(est))
+    if emit is not None and est.feasible:
+        system_id = api.machine_for(chip, chips, catalog=cat, system=system).system.id
+        _emit_launch_train(emit, model, system_id, est.layout.to_dict(), chips, seq_len, global_batch,
+                           precision, cat)  # fmt: skip
     if json_:
         _emit_json(est.to_dict())
     else:
@@ -334,6 +349,7 @@ def serve_cmd(
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched).")] = None,
     system: Annotated[str | None, typer.Option(help="System id (default: chosen per chip).")] = None,
     calibration: CalibrationOpt = None,
+    emit: EmitOpt = None,
     json_: JsonOpt = False,
     csv_: CsvOpt = None,
 ) -> None:
@@ -379,6 +395,16 @@ def serve_cmd(
     )
     if csv_ is not None:
         _write_atomic(csv_, report.serve_csv(res))
+    if emit is not None and res.best is not None:
+        from xpuplan.api import default_catalog
+        from xpuplan.report import launch
+
+        cat = api.calibrated_catalog(calibration) if calibration is not None else default_catalog()
+        origin = f"xpuplan serve --model {model} --chip {chip} --chips {chips}"
+        ln = launch.serve_launch(
+            cat, model, res.extra["system"], res.best.to_dict(), input_len + output_len, origin
+        )
+        _write_launches(emit, [ln], cat)
     if json_:
         _emit_json(res.to_dict())
     else:
@@ -604,6 +630,7 @@ def plan_cmd(
     region: Annotated[
         str | None, typer.Option("--region", help="Only prices quoted for these regions: us-east-1,...")
     ] = None,
+    emit: EmitOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Rank every system per job, plan the fleet, and show what would change the answer."""
@@ -634,6 +661,10 @@ def plan_cmd(
         result = plan(sc, progress=tick)
     if csv_ is not None:
         _write_atomic(csv_, report.plan_csv(result))
+    if emit is not None:
+        from xpuplan.report import launch
+
+        _write_launches(emit, launch.plan_launches(result, default_catalog()), default_catalog())
     if json_:
         _emit_json(result.to_dict())
     else:
@@ -679,6 +710,38 @@ def report_cmd(
         _emit_json({"output": str(output), "validation": str(validation) if validation else None})
     else:
         out.print(f"wrote {output}")
+
+
+def _emit_launch_train(
+    emit: Path, model: str, system: str, layout: dict[str, Any], chips: int, seq_len: int,
+    global_batch: int, precision: str, cat: Any,
+) -> None:  # fmt: skip
+    from xpuplan.api import default_catalog
+    from xpuplan.report import launch
+
+    cat = cat or default_catalog()
+    origin = f"xpuplan train --model {model} --system {system} --chips {chips}"
+    ln = launch.train_launch(cat, model, system, layout, chips, seq_len, global_batch, precision, origin)
+    _write_launches(emit, [ln], cat)
+
+
+def _write_launches(root: Path, launches: list[Any], cat: Any) -> None:
+    """Each option's launch files in its own folder under ``root`` (created when missing)."""
+    from xpuplan.report import launch
+
+    if root.exists() and not root.is_dir():
+        raise InputError(f"--emit {root} is a file", "Give a folder")
+    written = 0
+    for ln in launches:
+        folder = root / launch.folder_name(ln)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"cannot create {folder} ({e.strerror})", "Write elsewhere") from None
+        for name, text in launch.launch_files(cat, ln, __version__).items():
+            _write_atomic(folder / name, text)
+            written += 1
+    err.print(f"wrote {written} launch files for {len(launches)} option(s) under {root}")
 
 
 def _csv_list(value: str | None) -> list[str] | None:

@@ -264,6 +264,7 @@ __all__ = [
 
 
 # ---- issue 15: filters, models from config.json, layouts explained, launch files ----------------------
+from xpuplan.perf.estimate import machine as machine_for  # noqa: E402
 from xpuplan.planner.scenario import with_filters  # noqa: E402
 
-__all__ += ["with_filters"]
+__all__ += ["machine_for", "with_filters"]

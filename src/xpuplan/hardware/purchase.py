@@ -10,8 +10,8 @@
     source = "..."
     as_of = "YYYY-MM-DD"
 
-A cluster is one unit, or a whole number of units of the largest size (an instance count, a
-multislice of full TPU slices, several UltraServers): :func:`allocate` gives the smallest such cluster that holds the chips
+A cluster is one unit, or a whole number of equal large units (an instance count, a multislice
+of big TPU slices, several UltraServers): :func:`allocate` gives the smallest such cluster that holds the chips
 asked for, :func:`billed_hours` the hours one pays for a job of a given length (a capacity block
 is paid in whole blocks, a commitment for its whole term). A system without a record is bought in
 whole nodes, billed per second.
@@ -51,6 +51,10 @@ class PurchaseUnit:
     term_h: float = 0.0  # term: the commitment's length, hours
     max_units: int | None = None  # most units one can hold at once, where published
     note: str = ""
+    # SkyPilot resources of one unit, for launch files ({chips}, {cores} fill in; "" where none)
+    sky_cloud: str = ""
+    sky_instance_type: str = ""
+    sky_accelerators: str = ""
 
     @property
     def max_chips(self) -> int | None:
@@ -110,20 +114,23 @@ def node_unit(system: System, pricing: Pricing) -> PurchaseUnit:
 
 def allocate(unit: PurchaseUnit, chips: int) -> Allocation:
     """The smallest purchasable cluster with at least ``chips`` chips: one unit of the smallest size
-    that holds them, else whole units of the largest size (a multislice of full slices, several
-    UltraServers), so a cluster of several units is never a patchwork of small ones."""
+    that holds them, else several units of one large size (at least half the largest: a multislice
+    of big slices, several UltraServers, never a patchwork of small ones), the size that wastes
+    the fewest chips (of equal totals: fewer units)."""
     n = max(1, int(chips))
-    largest = unit.chips[-1]
-    if n <= largest:
+    if n <= unit.chips[-1]:
         return Allocation(unit, next(s for s in unit.chips if s >= n), 1)
-    return Allocation(unit, largest, math.ceil(n / largest))
+    big = [s for s in unit.chips if 2 * s >= unit.chips[-1]]
+    size = min(big, key=lambda s: (math.ceil(n / s) * s, math.ceil(n / s)))
+    return Allocation(unit, size, math.ceil(n / size))
 
 
 def largest_within(unit: PurchaseUnit, cap: int) -> Allocation | None:
     """The largest purchasable cluster (as :func:`allocate` builds them) of at most ``cap`` chips."""
-    largest = unit.chips[-1]
-    if cap >= largest:
-        return Allocation(unit, largest, cap // largest)
+    if cap >= unit.chips[-1]:
+        big = [s for s in unit.chips if 2 * s >= unit.chips[-1]]
+        size = max(big, key=lambda s: (cap // s * s, -(cap // s)))
+        return Allocation(unit, size, cap // size)
     fits = [s for s in unit.chips if s <= cap]
     return Allocation(unit, fits[-1], 1) if fits else None
 
@@ -182,6 +189,9 @@ def parse_unit(system: str, kind: str, d: Mapping[str, Any], where: str) -> Purc
             term_h=float(d.get("term_years", 0.0)) * HOURS_PER_YEAR,
             max_units=int(d["max_units"]) if d.get("max_units") else None,
             note=str(d.get("note", "")),
+            sky_cloud=str(d.get("sky_cloud", "")),
+            sky_instance_type=str(d.get("sky_instance_type", "")),
+            sky_accelerators=str(d.get("sky_accelerators", "")),
         )
     except (TypeError, ValueError) as e:
         raise DataError(str(e), "Fix the record (docs/catalog.md, purchase units)", where) from e
