@@ -95,13 +95,14 @@ def test_train_sizes_from_the_deadline(cat: Catalog) -> None:
     need = job.model.train_flops_per_token(4096) * 2e9 / (0.05 * SECONDS_PER_DAY * peak * 0.35)
     nodes = 2 ** math.ceil(math.log2(need / 8))
     want = sorted({max(1, int(nodes * k)) * 8 for k in (0.5, 1, 2, 4)})
-    sizes = train_sizes(job, sc, cat.systems[P5], peak)
+    unit = cat.purchase_unit(cat.systems[P5], Pricing.ON_DEMAND)  # whole 8-GPU instances
+    sizes = train_sizes(job, sc, cat.systems[P5], peak, unit)
     # the provider's largest cluster (20,000 for p5) is searched too, as the largest one can have
     assert nodes > 1 and sizes == [*want, cat.systems[P5].scale_out.max_chips]
     cap = 3 * 8 * nodes // 2
-    sizes = train_sizes(job, _sc(deadline_days=0.05, available={P5: cap}), cat.systems[P5], peak)
+    sizes = train_sizes(job, _sc(deadline_days=0.05, available={P5: cap}), cat.systems[P5], peak, unit)
     assert sizes == [*(n for n in want if n <= cap), cap]
-    assert train_sizes(job, _sc(deadline_days=0.05, available={P5: 4}), cat.systems[P5], peak) == []
+    assert train_sizes(job, _sc(deadline_days=0.05, available={P5: 4}), cat.systems[P5], peak, unit) == []
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +111,15 @@ def tried(cat: Catalog) -> list[Option]:
 
 
 def test_train_option_cost_and_energy(cat: Catalog, tried: list[Option]) -> None:
-    """Cost: whole nodes × price × time; energy: IT power × PUE × time."""
+    """Cost: whole nodes × price × billed time (On-Demand bills whole seconds); energy: IT power ×
+    PUE × time."""
     pf = default_params().power_fraction
     assert [o.chips for o in tried] == [8, 16] and all(o.feasible for o in tried)
     for o in tried:
         assert o.time_s is not None
         nodes = math.ceil(o.chips / 8)
-        assert o.cost_usd == pytest.approx(USD_NODE_H * nodes * o.time_s / SECONDS_PER_HOUR, rel=1e-12)
+        billed_s = math.ceil(o.time_s)
+        assert o.cost_usd == pytest.approx(USD_NODE_H * nodes * billed_s / SECONDS_PER_HOUR, rel=1e-12)
         watts = o.chips * TDP_W * pf + nodes * HOST_W
         assert o.energy_j == pytest.approx(watts * 1.25 * o.time_s, rel=1e-12)
         assert o.facility_mw == pytest.approx(watts * 1.25 / 1e6, rel=1e-12)
@@ -211,14 +214,19 @@ def _opt(
     return FleetOption(job, kind, system, vendor, 8, cost, cost * 10, mw, t)
 
 
+def _group(system: str, vendor: str, cost: float, mw: float, capacity: float, chips: int = 8) -> FleetOption:
+    """A serving replica group carrying ``capacity`` of a job's 1 request/s; at most 2 are rented."""
+    return FleetOption("s", "serve", system, vendor, chips, cost, cost * 10, mw, 1.0, capacity, 1.0, 2)
+
+
 def test_power_cap_shadow_price() -> None:
-    """One serving job split between A ($100, 2 MW) and B ($150, 1 MW) under a 1.5 MW cap:
-    y_A = y_B = 0.5, $125; each MW more shifts load to A: d cost / d cap = -$50 per MW."""
-    opts = [_opt("s", "A", "va", 100.0, 2.0), _opt("s", "B", "vb", 150.0, 1.0)]
+    """Half-rate groups A ($50, 1 MW) and B ($75, 0.5 MW) under a 1.5 MW cap: 2 A draw 2 MW, so one
+    of each ($125, 1.5 MW). LP with the counts relaxed: the demand and power rows bind, 50 = λ/2 - μ,
+    75 = λ/2 - μ/2 → μ = 50: one more MW saves $50."""
+    opts = [_group("A", "va", 50.0, 1.0, 0.5), _group("B", "vb", 75.0, 0.5, 0.5)]
     f = plan_fleet(opts, FleetLimits(power_mw=1.5))
     assert f.status == "optimal" and f.value == pytest.approx(125.0, rel=1e-6)
-    shares = {o.system: s for o, s in f.assignment}
-    assert shares == {"A": pytest.approx(0.5), "B": pytest.approx(0.5)}
+    assert {o.system: n for o, n in f.assignment} == {"A": 1.0, "B": 1.0}  # whole groups
     (b,) = f.binding
     assert b.constraint == "power cap" and b.used == pytest.approx(1.5)
     assert b.shadow_price == pytest.approx(-50.0, rel=1e-6)
@@ -228,16 +236,16 @@ def test_power_cap_shadow_price() -> None:
 
 
 def test_supply_and_vendor_share_bind() -> None:
-    opts = [_opt("s", "A", "va", 100.0, 1.0), _opt("s", "B", "vb", 200.0, 1.0)]
-    f = plan_fleet(opts, FleetLimits(supply={"A": 4}))  # A holds only half the 8 chips the job needs
+    opts = [_group("A", "va", 50.0, 1.0, 0.5, chips=4), _group("B", "vb", 100.0, 1.0, 0.5, chips=4)]
+    f = plan_fleet(opts, FleetLimits(supply={"A": 4}))  # one A group only: A + B = $150
     assert f.value == pytest.approx(150.0, rel=1e-6)
     assert [b.constraint for b in f.binding] == ["supply of A"]
-    assert f.binding[0].shadow_price == pytest.approx(-100.0 / 8, rel=1e-6)  # $ per chip
+    # one more A chip: a quarter group more of A for a quarter less of B, saving 0.25 × $50
+    assert f.binding[0].shadow_price == pytest.approx(-12.5, rel=1e-6)
+    # spend_A ≤ 0.6 · spend: 2 A alone is 100% A; 1 A + 1 B gives B 67%; 2 A + 1 B: 50% each, $200
     g = plan_fleet(opts, FleetLimits(max_vendor_share=0.6))
-    # spend_A ≤ 0.6 · spend: 100 y ≤ 0.6 (100 y + 200 (1 - y)) → y = 120/160 = 0.75
-    assert g.value == pytest.approx(100 * 0.75 + 200 * 0.25, rel=1e-6)
-    assert [b.constraint for b in g.binding] == ["va share of spend"]
-    assert g.binding[0].used == pytest.approx(60.0)
+    assert g.value == pytest.approx(200.0, rel=1e-6)
+    assert {o.system: n for o, n in g.assignment} == {"A": 2.0, "B": 1.0}
 
 
 def test_training_is_all_or_nothing_and_budget_explains() -> None:
@@ -285,7 +293,7 @@ def test_infeasible_fleet_names_the_one_limit(lim: FleetLimits, culprit: str) ->
 
 
 def test_binding_text_and_plan_record() -> None:
-    opts = [_opt("s", "A", "va", 100.0, 2.0), _opt("s", "B", "vb", 150.0, 1.0)]
+    opts = [_group("A", "va", 50.0, 1.0, 0.5), _group("B", "vb", 75.0, 0.5, 0.5)]
     f = plan_fleet(opts, FleetLimits(power_mw=1.5))
     (b,) = f.binding
     assert b.text("cost") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 $"
@@ -298,5 +306,5 @@ def test_binding_text_and_plan_record() -> None:
     d = f.to_dict()
     assert (d["status"], d["objective"], d["value"], d["reason"]) == ("optimal", "cost", f.value, None)
     assert [(x["system"], x["share"]) for x in d["assignment"]] == [(o.system, s) for o, s in f.assignment]
-    assert d["assignment"][0]["cost_usd"] == 100.0
+    assert d["assignment"][0]["cost_usd"] == 50.0  # per group
     assert d["binding"] == [{**b.__dict__, "text": b.text("cost")}]

@@ -148,6 +148,9 @@ CASES: list[tuple[str, tuple[str, ...]]] = [
     ("fit: unknown option", ("fit", "--everything")),
     # plan
     ("plan: missing file", ("plan", "{d}/missing.toml", "--csv", "{d}/out.csv")),
+    ("plan: unknown provider", ("plan", "--provider", "awz", "--csv", "{d}/out.csv")),
+    ("explain: unknown token", ("explain", "layout", "TPX mb1")),
+    ("explain: empty layout", ("explain", "layout", " ")),
     ("plan: a folder", ("plan", "{d}")),
     ("plan: binary file", ("plan", "{d}/binary.toml")),
     ("plan: not UTF-8", ("plan", "{d}/latin1.toml")),

@@ -32,12 +32,36 @@ model_app = typer.Typer(no_args_is_help=True, help="The model library and Huggin
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(model_app, name="model")
 
+
+def _flags_take_no_value() -> None:
+    """--help shows no '<bool>' beside a flag: it takes no value (typer's rich help shows the type)."""
+    import typer.core
+
+    option = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None:
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    option.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
 out = Console(width=None if Console().is_terminal else 160)
 err = Console(stderr=True)
 _STATE = {"debug": False}
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV to FILE.")]
+EmitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--emit",
+        help="Write launch files to DIR: a SkyPilot task and the framework configuration of each chosen option.",
+    ),
+]
 CalibrationOpt = Annotated[
     Path | None,
     typer.Option("--calibration", help="A file from 'xpuplan calibrate': adds its chip (e.g. --chip local)."),
@@ -74,6 +98,10 @@ def _positive(name: str, value: float | None, integer: bool = False, hi: float =
         raise InputError(f"{name} = {value:,} is beyond any sensible value", f"Give {name} ≤ {hi:,.0f}")
 
 
+MODEL_HELP = (
+    "Model id or alias (xpuplan model list), a Hugging Face config.json path, or ORG/NAME from the local "
+    "Hugging Face cache."
+)
 MAX_BATCH = 1_000_000_000  # sequences per step or in flight
 MAX_TOKENS_PER_SEQ = 10_000_000
 
@@ -201,7 +229,7 @@ def model_list(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
 
 @model_app.command("show")
 def model_show(
-    name: Annotated[str | None, typer.Argument(help="Model id or alias.")] = None,
+    name: Annotated[str | None, typer.Argument(help=MODEL_HELP)] = None,
     hf_config: Annotated[Path | None, typer.Option("--hf-config", help="A Hugging Face config.json.")] = None,
     seq_len: Annotated[int, typer.Option(help="Context for attention FLOPs.")] = 4096,
     json_: JsonOpt = False,
@@ -229,7 +257,7 @@ def model_show(
 
 @app.command("train")
 def train(
-    model: Annotated[str, typer.Option("--model", help="Model id or alias (xpuplan model list).")],
+    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     chip: Annotated[str, typer.Option("--chip", help="Chip or system id or alias.")],
     chips: Annotated[int, typer.Option("--chips", help="Number of chips.")],
     global_batch: Annotated[int, typer.Option("--global-batch", help="Sequences per step.")] = 1024,
@@ -252,6 +280,7 @@ def train(
     top: Annotated[int, typer.Option("--top", help="With --search: how many layouts to show.")] = 5,
     tokens: Annotated[float | None, typer.Option(help="Tokens to train on, for time-to-train.")] = None,
     calibration: CalibrationOpt = None,
+    emit: EmitOpt = None,
     json_: JsonOpt = False,
     csv_: CsvOpt = None,
 ) -> None:
@@ -305,6 +334,9 @@ def train(
             json_ and res.to_dict,
             lambda: report.print_search(out, res),
         )
+        if emit is not None and res.best is not None:
+            _emit_launch_train(emit, model, res.extra["system"], res.best.layout.to_dict(), chips,
+                               seq_len, global_batch, precision, cat)  # fmt: skip
         return
     est = api.estimate(
         model,
@@ -321,8 +353,12 @@ def train(
     _finish(
         [(csv_, lambda: report.search_csv(est))],
         json_ and est.to_dict,
-        lambda: report.print_estimate(out, est),
+        lambda: report.print_estimate(out, est, assumed=not fixed),
     )
+    if emit is not None and est.feasible:
+        system_id = api.machine_for(chip, chips, catalog=cat, system=system).system.id
+        _emit_launch_train(emit, model, system_id, est.layout.to_dict(), chips, seq_len, global_batch,
+                           precision, cat)  # fmt: skip
 
 
 # ---- serving -------------------------------------------------------------------------------------
@@ -330,7 +366,7 @@ def train(
 
 @app.command("serve")
 def serve_cmd(
-    model: Annotated[str, typer.Option("--model", help="Model id or alias (xpuplan model list).")],
+    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     chip: Annotated[str, typer.Option("--chip", help="Chip or system id or alias.")],
     chips: Annotated[int, typer.Option("--chips", help="Number of chips.")] = 1,
     input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens per request.")] = 1000,
@@ -351,6 +387,7 @@ def serve_cmd(
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched).")] = None,
     system: Annotated[str | None, typer.Option(help="System id (default: chosen per chip).")] = None,
     calibration: CalibrationOpt = None,
+    emit: EmitOpt = None,
     json_: JsonOpt = False,
     csv_: CsvOpt = None,
 ) -> None:
@@ -397,6 +434,40 @@ def serve_cmd(
     _finish(
         [(csv_, lambda: report.serve_csv(res))], json_ and res.to_dict, lambda: report.print_serve(out, res)
     )
+    if emit is not None and res.best is not None:
+        from xpuplan.api import default_catalog
+        from xpuplan.report import launch
+
+        cat = api.calibrated_catalog(calibration) if calibration is not None else default_catalog()
+        origin = f"xpuplan serve --model {model} --chip {chip} --chips {chips}"
+        ln = launch.serve_launch(
+            cat, model, res.extra["system"], res.best.to_dict(), input_len + output_len, origin
+        )
+        _write_launches(emit, [ln], cat)
+
+
+# ---- explain --------------------------------------------------------------------------------------
+
+explain_app = typer.Typer(no_args_is_help=True, help="What the notation in the tables means.")
+app.add_typer(explain_app, name="explain")
+
+
+@explain_app.command("layout")
+def explain_layout_cmd(
+    layout: Annotated[
+        str, typer.Argument(help='A layout as the tables show it: "TP4 PP1 DP256 CP2 FSDP SP mb1".')
+    ],
+    json_: JsonOpt = False,
+) -> None:
+    """Explain each part of a training or serving layout."""
+    from xpuplan.report.legend import explain_layout
+
+    rows = explain_layout(layout)
+    if json_:
+        _emit_json([{"token": t, "meaning": m} for t, m in rows])
+        return
+    for tok, meaning in rows:
+        out.print(f"[bold]{tok:>8}[/]  {meaning}", highlight=False)
 
 
 # ---- claims --------------------------------------------------------------------------------------
@@ -650,6 +721,20 @@ def plan_cmd(
         Path | None,
         typer.Option("--prices", help="Extra price rows (prices.csv columns, e.g. from 'catalog refresh')."),
     ] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Only these providers, comma-separated: aws,gcp.")
+    ] = None,
+    exclude: Annotated[
+        str | None, typer.Option("--exclude", help="Leave out these systems, comma-separated.")
+    ] = None,
+    price_kind: Annotated[
+        str | None,
+        typer.Option("--price-kind", help="Only these price kinds: on_demand,capacity_block,commit_1y,..."),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Only prices quoted for these regions: us-east-1,...")
+    ] = None,
+    emit: EmitOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Rank every system per job, plan the fleet, and show what would change the answer."""
@@ -662,12 +747,21 @@ def plan_cmd(
         default_scenario,
         load_scenario,
         plan,
+        with_filters,
         with_price_file,
     )
 
     _writable(csv_)
     cat = with_price_file(prices) if prices is not None else default_catalog()
     sc = load_scenario(scenario, cat) if scenario else default_scenario()
+    sc = with_filters(
+        sc,
+        cat,
+        _csv_list(provider),
+        _csv_list(exclude),
+        _csv_list(price_kind),
+        _csv_list(region),
+    )
     if objective is not None:
         if objective not in OBJECTIVES:
             raise InputError(f"unknown objective '{objective}'", "Use cost, time or energy")
@@ -683,6 +777,11 @@ def plan_cmd(
         json_ and result.to_dict,
         lambda: report.print_plan(out, result),
     )
+
+    if emit is not None:
+        from xpuplan.report import launch
+
+        _write_launches(emit, launch.plan_launches(result, cat), cat)
 
 
 # ---- sweeps --------------------------------------------------------------------------------------
@@ -858,6 +957,49 @@ def _finish(
             write_text(p, t)
     sys.stdout.write(body)
     sys.stdout.flush()
+
+
+def _emit_launch_train(
+    emit: Path, model: str, system: str, layout: dict[str, Any], chips: int, seq_len: int,
+    global_batch: int, precision: str, cat: Any,
+) -> None:  # fmt: skip
+    from xpuplan.api import default_catalog
+    from xpuplan.report import launch
+
+    cat = cat or default_catalog()
+    origin = f"xpuplan train --model {model} --system {system} --chips {chips}"
+    ln = launch.train_launch(cat, model, system, layout, chips, seq_len, global_batch, precision, origin)
+    _write_launches(emit, [ln], cat)
+
+
+def _write_launches(root: Path, launches: list[Any], cat: Any) -> None:
+    """Each option's launch files in its own folder under ``root`` (created when missing)."""
+    from xpuplan.api import write_text
+    from xpuplan.report import launch
+
+    if root.exists() and not root.is_dir():
+        raise InputError(f"--emit {root} is a file", "Give a folder")
+    written = 0
+    for ln in launches:
+        folder = root / launch.folder_name(ln)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"cannot create {folder} ({e.strerror})", "Write elsewhere") from None
+        for name, text in launch.launch_files(cat, ln, __version__).items():
+            write_text(folder / name, text)
+            written += 1
+    err.print(f"wrote {written} launch files for {len(launches)} option(s) under {root}")
+
+
+def _csv_list(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise InputError(f"'{value}' names nothing", "Give comma-separated names, e.g. aws,gcp")
+    return items
 
 
 def _study_report(study: Path, output: Path, json_: bool) -> None:

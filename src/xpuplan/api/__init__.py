@@ -401,3 +401,10 @@ __all__ = [
     "write_fit",
     "write_text",
 ]
+
+
+# ---- issue 15: filters, models from config.json, layouts explained, launch files ----------------------
+from xpuplan.perf.estimate import machine as machine_for  # noqa: E402
+from xpuplan.planner.scenario import with_filters  # noqa: E402
+
+__all__ += ["machine_for", "with_filters"]

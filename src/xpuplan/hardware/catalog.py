@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from xpuplan import units
 from xpuplan.datafiles import Field, data_dir, read_toml
 from xpuplan.errors import DataError, UnknownNameError
+from xpuplan.hardware.purchase import PurchaseUnit, load_purchase_units, node_unit
 from xpuplan.hardware.records import (
     Chip,
     Dtype,
@@ -336,6 +337,7 @@ class Catalog:
     systems: Mapping[str, System]
     prices: tuple[Price, ...]
     energy: EnergyDefaults
+    units: Mapping[tuple[str, Pricing], PurchaseUnit] = field(default_factory=dict)
 
     @staticmethod
     def _index(records: Iterable[Chip | System]) -> dict[str, str]:
@@ -399,13 +401,18 @@ class Catalog:
             raise UnknownNameError("system", unknown[0], self.systems.keys())
         return Catalog(self.chips, self.systems, (*self.prices, *extra), self.energy)
 
+    def purchase_unit(self, system: System, pricing: Pricing) -> PurchaseUnit:
+        """What one buys of ``system`` at ``pricing`` (``data/purchase_units.toml``); a system
+        without a record is bought in whole nodes, billed per second."""
+        return self.units.get((system.id, pricing)) or node_unit(system, pricing)
+
     def with_chip(self, chip: Chip) -> Catalog:
         """A new catalog with ``chip`` added, or replacing the chip of the same id (whose aliases
         it keeps when it brings none: a calibrated H100 still answers to 'h100')."""
         old = self.chips.get(chip.id)
         if old is not None and not chip.aliases:
             chip = replace(chip, aliases=old.aliases)
-        return Catalog({**self.chips, chip.id: chip}, self.systems, self.prices, self.energy)
+        return replace(self, chips={**self.chips, chip.id: chip})
 
     def with_local_system(self, chip: Chip) -> Catalog:
         """A new catalog with ``chip`` and a one-chip system around it (``<id>-device``: kind
@@ -425,7 +432,7 @@ class Catalog:
             notes="a single calibrated device (xpuplan calibrate)",
         )
         cat = self.with_chip(chip)
-        return Catalog(cat.chips, {**cat.systems, system.id: system}, cat.prices, cat.energy)
+        return replace(cat, systems={**cat.systems, system.id: system})
 
 
 FITTED_EFFICIENCIES = ("matmul", "matmul_fp8", "memory")
@@ -506,7 +513,9 @@ def load_catalog(root: Path | None = None, apply_fit: bool = True) -> Catalog:
     energy = EnergyDefaults(
         float(_need(e, "pue", root / "energy.toml", float)), src, as_of, str(e.get("note", ""))
     )
-    return Catalog(chips, systems, tuple(prices), energy)
+    units_path = root / "purchase_units.toml"
+    units = load_purchase_units(units_path, systems) if units_path.exists() else {}
+    return Catalog(chips, systems, tuple(prices), energy, units)
 
 
 _FRACTION = Field("num", 0.0, 1.0)

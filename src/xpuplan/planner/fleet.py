@@ -1,12 +1,18 @@
 """Fleet plan: assign jobs to hardware pools under supply, power, budget and vendor-share limits.
 
 A mixed-integer program solved with HiGHS (highspy). Each training job runs on exactly one of its
-options (binary ``x``); each serving job's request rate is split across its options (continuous
-``y``, the Mélange idea of mixing instance types, Griggs et al. 2024). All jobs run at the same time,
-so supply and power are shared. Objective: total cost, total energy, or the makespan (time).
+options (binary ``x``); each serving job rents whole replica groups of its options (integer ``g``,
+each group whole purchase units carrying ``capacity`` requests/s) until the groups carry its rate:
+the Mélange idea of mixing instance types (Griggs et al. 2024), in units one can buy. All jobs run
+at the same time, so supply and power are shared. Objective: total cost, total energy, or the
+makespan (time).
 
-Shadow prices come from the LP with the binaries fixed at the optimum: the dual of a row is what
-one more unit of that resource would save ("one more MW would save $X").
+Every limit is a row of the program, never a filter on the options, so a plan that meets a budget
+also meets every larger one (tests/test_purchase_units.py, a property test).
+
+Shadow prices come from the LP with the training binaries fixed at the optimum and the group
+counts relaxed: the dual of a row is what one more unit of that resource would save ("one more MW
+would save $X").
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ INF = highspy.kHighsInf
 
 @dataclass(frozen=True)
 class FleetOption:
+    """One way to run (part of) a job. Training: the whole job. Serving: one replica group, of
+    which up to ``max_count`` may be rented, each carrying ``capacity`` of the job's ``demand``
+    requests/s; chips, cost, energy and power are per group."""
+
     job: str
     kind: str  # pretrain | finetune | serve
     system: str
@@ -36,6 +46,14 @@ class FleetOption:
     energy_j: float
     power_mw: float
     time_s: float
+    capacity: float = 1.0  # serving: requests/s one group carries
+    demand: float = 1.0  # serving: the job's requests/s
+    max_count: int = 1  # serving: the most groups worth renting (enough for the whole rate)
+    label: str = ""  # what one count is, in words ("1 × v6e slice of 8 chips")
+
+    @property
+    def serve(self) -> bool:
+        return self.kind == "serve"
 
 
 @dataclass(frozen=True)
@@ -63,7 +81,7 @@ class FleetPlan:
     status: str  # optimal | infeasible
     objective: str
     value: float | None
-    assignment: list[tuple[FleetOption, float]]  # option and its share (1 for training)
+    assignment: list[tuple[FleetOption, float]]  # option and its count (1 for training, groups serving)
     binding: list[Binding] = field(default_factory=list)
     reason: str | None = None
 
@@ -73,7 +91,7 @@ class FleetPlan:
             "objective": self.objective,
             "value": self.value,
             "reason": self.reason,
-            "assignment": [{**o.__dict__, "share": s} for o, s in self.assignment],
+            "assignment": [{**o.__dict__, "count": s, "share": s} for o, s in self.assignment],
             "binding": [{**b.__dict__, "text": b.text(self.objective)} for b in self.binding],
         }
 
@@ -92,7 +110,12 @@ def _rows(
     """(name, unit, upper bound, coefficients, lower bound) for every constraint row."""
     rows: list[tuple[str, str, float, dict[int, float], float]] = []
     for job in dict.fromkeys(o.job for o in opts):
-        rows.append((f"job {job}", "share", 1.0, {i: 1.0 for i, o in enumerate(opts) if o.job == job}, 1.0))
+        mine = {i: o for i, o in enumerate(opts) if o.job == job}
+        if any(o.serve for o in mine.values()):  # groups carry at least the rate
+            demand = max(o.demand for o in mine.values())
+            rows.append((f"job {job}", "request/s", INF, {i: o.capacity for i, o in mine.items()}, demand))
+        else:  # exactly one option
+            rows.append((f"job {job}", "share", 1.0, dict.fromkeys(mine, 1.0), 1.0))
     for sys_id, cap in lim.supply.items():
         coef = {i: float(o.chips) for i, o in enumerate(opts) if o.system == sys_id}
         if coef:
@@ -142,11 +165,16 @@ def _solve(
     opts: Sequence[FleetOption], lim: FleetLimits, objective: str, fix: dict[int, float] | None
 ) -> tuple[Any, ...]:
     h = _new_highs()
+    h.setOptionValue("mip_rel_gap", 1e-9)  # the optimum, not one within 0.01% (budgets compare plans)
     n = len(opts)
     time_obj = objective == "time"
-    ncols = n + (1 if time_obj else 0)
+    # columns: one count per option; with the time objective, the makespan T and, per serving
+    # option, a binary "used" (T covers the latency of every option that serves at all)
+    used = [i for i, o in enumerate(opts) if o.serve] if time_obj else []
+    ncols = n + (1 + len(used) if time_obj else 0)
     lb = np.zeros(ncols)
     ub = np.ones(ncols)
+    ub[:n] = [float(o.max_count) for o in opts]
     if time_obj:
         ub[n] = INF
     if fix:
@@ -155,9 +183,9 @@ def _solve(
     h.addVars(ncols, lb, ub)
     # objective, plus a tie-break of a millionth of a unit per chip: of equal plans, the smaller one
     main = [{"cost": o.cost_usd, "energy": o.energy_j, "time": 0.0}[objective] + 1e-6 * o.chips for o in opts]
-    cost = np.array(main + ([1.0] if time_obj else []))
+    cost = np.array(main + ([1.0] + [0.0] * len(used) if time_obj else []))
     h.changeColsCost(ncols, np.arange(ncols, dtype=np.int32), cost)
-    ints = [i for i, o in enumerate(opts) if o.kind != "serve" and not fix]
+    ints = [] if fix is not None else [*range(n), *range(n + 1, ncols)]  # the LP: counts relaxed
     if ints:
         h.changeColsIntegrality(
             len(ints), np.array(ints, dtype=np.int32), np.array([highspy.HighsVarType.kInteger] * len(ints))
@@ -168,7 +196,12 @@ def _solve(
         h.addRow(lo, hi, len(idx), idx, np.array([coef[i] for i in coef], dtype=float))
     if time_obj:  # makespan T >= time of every chosen option
         for i, o in enumerate(opts):
-            h.addRow(-INF, 0.0, 2, np.array([i, n], dtype=np.int32), np.array([o.time_s, -1.0]))
+            if not o.serve:
+                h.addRow(-INF, 0.0, 2, np.array([i, n], dtype=np.int32), np.array([o.time_s, -1.0]))
+        for u, i in enumerate(used, n + 1):
+            o = opts[i]
+            h.addRow(-INF, 0.0, 2, np.array([i, u], dtype=np.int32), np.array([1.0, -float(o.max_count)]))
+            h.addRow(-INF, 0.0, 2, np.array([u, n], dtype=np.int32), np.array([o.time_s, -1.0]))
     h.run()
     return h, rows
 
@@ -180,14 +213,15 @@ def plan_fleet(opts: Sequence[FleetOption], lim: FleetLimits, objective: str = "
     h, rows = _solve(opts, lim, objective, None)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return FleetPlan("infeasible", objective, None, [], reason=explain_infeasible(opts, lim))
-    x = np.array(h.getSolution().col_value[: len(opts)])
+    # integer counts (HiGHS returns them within its feasibility tolerance)
+    x = np.round(np.array(h.getSolution().col_value[: len(opts)]))
     if objective == "time":
         value = float(max((o.time_s for i, o in enumerate(opts) if x[i] > 1e-6), default=0.0))
     else:  # the objective without the per-chip tie-break
         value = float(
             sum((o.cost_usd if objective == "cost" else o.energy_j) * x[i] for i, o in enumerate(opts))
         )
-    fix = {i: float(round(x[i])) for i, o in enumerate(opts) if o.kind != "serve"}
+    fix = {i: float(x[i]) for i, o in enumerate(opts) if not o.serve}
     lp, rows = _solve(opts, lim, objective, fix)
     duals = (
         np.array(lp.getSolution().row_dual)

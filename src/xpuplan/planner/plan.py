@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xpuplan.errors import InputError
@@ -86,11 +86,36 @@ class PlanResult:
         }
 
 
+def restrict_prices(sc: Scenario, cat: Catalog) -> Catalog:
+    """The catalog with only the prices of the scenario's price kinds and regions (where it names
+    them): the price policy then picks among those alone."""
+    if not sc.price_kinds and not sc.regions:
+        return cat
+    keep = tuple(
+        p
+        for p in cat.prices
+        if (not sc.price_kinds or p.pricing in sc.price_kinds)
+        and (not sc.regions or any(r.lower() in p.region.lower() for r in sc.regions))
+    )
+    return replace(cat, prices=keep)
+
+
+def _allowed(sc: Scenario, s: System) -> bool:
+    return (not sc.providers or s.provider in sc.providers) and s.id not in sc.exclude
+
+
 def candidates(sc: Scenario, cat: Catalog, spec: TrainSpec | ServeSpec) -> list[System]:
+    """The systems a job is ranked on: the scenario's list (else every priced system), within its
+    providers and without its exclusions; with price-kind or region filters, only priced ones."""
     if sc.systems:
-        return [cat.systems[s] for s in sc.systems]
+        named = [cat.systems[s] for s in sc.systems if _allowed(sc, cat.systems[s])]
+        if sc.price_kinds or sc.regions:
+            named = [s for s in named if current_price(cat, s, sc.pricing) is not None]
+        return named
     out = []
     for s in cat.systems.values():
+        if not _allowed(sc, s):
+            continue
         chip = cat.chips[s.chip]
         if current_price(cat, s, sc.pricing, sc.prices_on) is None:
             continue
@@ -148,11 +173,16 @@ def plan(
     progress: Callable[[int, int], None] | None = None,
 ) -> PlanResult:
     """Rank systems per job, then plan the fleet across jobs."""
-    cat = catalog or default_catalog()
+    cat = restrict_prices(sc, catalog or default_catalog())
     params = params or default_params()
     pue = sc.pue or cat.energy.pue
     work = [(spec, s) for spec in sc.jobs for s in candidates(sc, cat, spec)]
     if not work:
+        if sc.providers or sc.exclude or sc.price_kinds or sc.regions:
+            raise InputError(
+                "no candidate system is left after the provider, exclude, price-kind and region filters",
+                "Loosen the filters (xpuplan catalog prices lists providers, kinds and regions)",
+            )
         raise InputError("no candidate system has a price", "Name systems in [candidates] or add prices")
     per_job: dict[str, list[Option]] = {spec.name: [] for spec in sc.jobs}
     every: dict[str, list[Option]] = {spec.name: [] for spec in sc.jobs}
@@ -170,7 +200,9 @@ def plan(
     for spec in sc.jobs:
         opts = sorted(with_baseline(per_job[spec.name], sc.baseline), key=lambda o: _key(sc, o))
         jobs.append(JobPlan(spec.name, spec.kind, opts, sensitivity(sc, opts)))
-    stuck = [j for j in jobs if j.best is None]
+    # a job is stuck when no option can take part in the fleet; a serving job whose every option is
+    # over a limit at the full rate may still be served by a mix of groups (the fleet decides)
+    stuck = [j for j in jobs if not any(o.fleet_ok for o in every[j.job])]
     if stuck:
         why = "; ".join(
             f"job '{j.job}' has no option that meets its constraints"
@@ -190,17 +222,45 @@ def plan(
         "(on-demand, capacity block, 1-year, 3-year); each option shows its kind and date.",
         "Serving cost covers the job's hours at the request rate; serving 'time' is a request's "
         "end-to-end latency.",
+        "Sizes and costs are whole purchase units (instances, UltraServers, TPU slices), billed as sold: "
+        "per second on demand, whole capacity blocks (days), whole commitment terms.",
     ]
     return PlanResult(sc, jobs, fleet, pue, notes, every)
 
 
 def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[FleetOption]:
-    """Every feasible option of every job (all sizes tried), as fleet candidates. Options without a
-    published TDP have no energy: they are left out of an energy objective, and count 0 MW."""
+    """Every option of every job (all sizes tried) that may take part in the fleet, as fleet
+    candidates: a training option whole, a serving option as one replica group (whole purchase
+    units) of which the fleet rents as many as it needs. Options without a published TDP have no
+    energy: they are left out of an energy objective, and count 0 MW."""
     out = []
     for options in every.values():
         for o in options:
-            if not o.feasible or o.cost_usd is None or (objective == "energy" and o.energy_j is None):
+            if not o.fleet_ok or o.cost_usd is None or (objective == "energy" and o.energy_j is None):
+                continue
+            d = o.detail or {}
+            buy = d.get("purchase") or {}
+            if o.kind == "serve":
+                g = int(d["groups"])
+                gb = d.get("group_purchase") or {}
+                label = f"{gb.get('units', 1)} × {gb.get('unit', 'node')} of {gb.get('unit_chips', '?')}"
+                out.append(
+                    FleetOption(
+                        o.job,
+                        o.kind,
+                        o.system,
+                        o.vendor,
+                        int(d["chips_per_group"]),
+                        o.cost_usd / g,
+                        (o.energy_j or 0.0) / g,
+                        (o.facility_mw or 0.0) / g,
+                        o.time_s or 0.0,
+                        capacity=float(d["requests_per_s_per_group"]),
+                        demand=float(d["rate"]),
+                        max_count=g,
+                        label=label + " chips per group",
+                    )
+                )
                 continue
             out.append(
                 FleetOption(
@@ -213,6 +273,7 @@ def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[Fleet
                     o.energy_j or 0.0,
                     o.facility_mw or 0.0,
                     o.time_s or 0.0,
+                    label=f"{buy.get('units', '?')} × {buy.get('unit', 'node')} of {buy.get('unit_chips', '?')} chips",
                 )
             )
     return out

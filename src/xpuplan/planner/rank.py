@@ -3,8 +3,13 @@
 Training jobs: the cluster is sized from the model's FLOPs for the deadline, then the sizes around
 that first guess (×½, ×1, ×2, ×4 in whole nodes, capped by supply and the provider's largest
 cluster) are searched; the objective picks among those that meet the deadline. Serving jobs: one
-replica group (a node, or 2-4 nodes for models that need them) is searched for its best
-configuration under the latency targets, and enough groups are rented to carry the request rate.
+replica group (the smallest purchase unit, a node, or 2-4 nodes for models that need them) is
+searched for its best configuration under the latency targets, and enough groups are rented to
+carry the request rate.
+
+Every size is a whole number of purchase units (:mod:`xpuplan.hardware.purchase`: instances,
+UltraServers, TPU slices) and is priced as such, for the hours the unit bills (whole capacity
+blocks, whole commitment terms).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.pricing import current_price, it_power_w, power_estimated
+from xpuplan.hardware.purchase import PurchaseUnit, allocate, billed_hours, largest_within
 from xpuplan.hardware.records import Interval, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
@@ -70,6 +76,10 @@ class Option:
             return None
         return a[0] <= b[1] and b[0] <= a[1]
 
+    # may take part in the fleet plan: meets every limit the fleet does not check itself (a serving
+    # option over the budget, the power cap or the supply at the full rate can still carry a part)
+    fleet_ok: bool = False
+
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["interval"] = self.interval.to_dict() if self.interval else None
@@ -82,10 +92,29 @@ class Option:
         return d
 
 
-def _cap(sc: Scenario, system: System) -> int:
-    """Chips one can have: the provider's largest cluster, the scenario's supply, 10 M at most."""
-    caps = [c for c in (system.scale_out.max_chips, sc.constraints.available.get(system.id)) if c is not None]
+def _cap(sc: Scenario, system: System, unit: PurchaseUnit) -> int:
+    """Chips one can have: the provider's largest cluster, the most units one can hold, the
+    scenario's supply, 10 M at most."""
+    caps = [
+        c
+        for c in (system.scale_out.max_chips, unit.max_chips, sc.constraints.available.get(system.id))
+        if c is not None
+    ]
     return min([*caps, MAX_CHIPS])
+
+
+def purchase_unit(sc: Scenario, cat: Catalog, system: System, price: Price | None) -> PurchaseUnit:
+    """What is bought of ``system`` at the price the plan uses (its kind, else the scenario's)."""
+    return cat.purchase_unit(system, price.pricing if price else sc.pricing)
+
+
+def whole_units_cost(price: Price, system: System, unit: PurchaseUnit, chips: int, hours: float) -> float:
+    """USD for ``chips`` chips (whole units) held for a job of ``hours``, at the hours the unit bills."""
+    return (
+        price.usd_per_chip_hour(system.chips_per_node)
+        * allocate(unit, chips).chips
+        * billed_hours(unit, hours)
+    )
 
 
 def _no(
@@ -117,20 +146,21 @@ def _no(
     )
 
 
-def train_sizes(job: TrainJob, sc: Scenario, system: System, peak: float) -> list[int]:
-    """Chip counts to search: the first guess for the deadline ×½, ×1, ×2, ×4 (whole nodes)."""
+def train_sizes(job: TrainJob, sc: Scenario, system: System, peak: float, unit: PurchaseUnit) -> list[int]:
+    """Chip counts to search: the first guess for the deadline ×½, ×1, ×2, ×4 in nodes, each
+    rounded up to whole purchase units; above the cap, the largest whole-unit cluster within it."""
     node = system.chips_per_node
     deadline_s = (sc.constraints.deadline_days or 90.0) * SECONDS_PER_DAY
     flops = job.model.train_flops_per_token(job.seq_len) * (job.tokens or 0.0)
     need = flops / (deadline_s * peak * FIRST_GUESS_MFU)
     nodes = 2 ** max(0, math.ceil(math.log2(max(need / node, 1.0))))
-    cap = _cap(sc, system)
-    sizes = sorted({max(1, int(nodes * f)) * node for f in (0.5, 1, 2, 4)})
-    if cap is not None:
-        capped = [n for n in sizes if n <= cap]
-        top = cap // node * node
-        sizes = capped + ([top] if top and top not in capped and top >= node else [])
-    return sizes
+    cap = _cap(sc, system, unit)
+    sizes = sorted({allocate(unit, max(1, int(nodes * f)) * node).chips for f in (0.5, 1, 2, 4)})
+    capped = [n for n in sizes if n <= cap]
+    top = largest_within(unit, cap)
+    if top is not None and top.chips not in capped and (not capped or top.chips > capped[-1]):
+        capped.append(top.chips)
+    return capped
 
 
 def rank_train(
@@ -147,9 +177,10 @@ def rank_train(
     peak = chip.peak(spec.precision) or chip.peak("fp16") or 0.0
     if not peak:
         return [_no(spec, cat, system, 0, f"{chip.id} has no {spec.precision} support", price)]
-    sizes = train_sizes(job, sc, system, peak)
+    unit = purchase_unit(sc, cat, system, price)
+    sizes = train_sizes(job, sc, system, peak, unit)
     if not sizes:
-        return [_no(spec, cat, system, 0, "no chips available (constraints.available)", price)]
+        return [_no(spec, cat, system, 0, f"not one {unit.unit} within the chips available", price)]
     opts = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microbatch=16)
     tried: list[Option] = []
     for n in sizes:
@@ -157,7 +188,7 @@ def rank_train(
         if res.best is None:
             tried.append(_no(spec, cat, system, n, f"no layout fits on {n:,} chips: {res.why_none}", price))
             continue
-        tried.append(_train_option(spec, sc, cat, system, n, res.best, price, pue, params))
+        tried.append(_train_option(spec, sc, cat, system, n, res.best, price, pue, params, unit))
     return tried
 
 
@@ -171,11 +202,12 @@ def _train_option(
     price: Price | None,
     pue: float,
     params: PerfParams,
+    unit: PurchaseUnit,
 ) -> Option:
     chip = cat.chips[system.chip]
     time_s = est.time_to_train_s or 0.0
-    nodes = math.ceil(n / system.chips_per_node)
-    cost = None if price is None else price.usd_per_node_hour * nodes * time_s / SECONDS_PER_HOUR
+    hours = time_s / SECONDS_PER_HOUR
+    cost = None if price is None else whole_units_cost(price, system, unit, n, hours)
     w = it_power_w(cat, system, n, params.power_fraction)
     reason = None
     c = sc.constraints
@@ -211,10 +243,25 @@ def _train_option(
         price.as_of if price else None,
         reason is None,
         reason,
-        detail={"estimate": est.to_dict()},
+        detail={"estimate": est.to_dict(), "purchase": _purchase(unit, n, hours)},
         energy_estimated=w is not None and power_estimated(cat, system),
         interval=est.interval,
+        fleet_ok=reason is None,
     )
+
+
+def _purchase(unit: PurchaseUnit, chips: int, hours: float) -> dict[str, Any]:
+    return {**allocate(unit, chips).to_dict(), "billed_hours": billed_hours(unit, hours)}
+
+
+def _group_purchase(unit: PurchaseUnit, chips: int, groups: int, hours: float) -> dict[str, Any]:
+    one = allocate(unit, chips).to_dict()
+    return {
+        **one,
+        "units": one["units"] * groups,
+        "chips": one["chips"] * groups,
+        "billed_hours": billed_hours(unit, hours),
+    }
 
 
 def _key(sc: Scenario, o: Option) -> float:
@@ -246,18 +293,24 @@ def search_group(spec: ServeSpec, job: ServeJob, m: Machine, params: PerfParams)
     )
 
 
+def group_sizes(system: System, unit: PurchaseUnit) -> list[int]:
+    """Replica-group sizes to try: the smallest unit, then 1, 2 and 4 nodes, each in whole units."""
+    node = system.chips_per_node
+    return sorted({allocate(unit, k).chips for k in (unit.chips[0], node, 2 * node, 4 * node)})
+
+
 def rank_serve(
     spec: ServeSpec, sc: Scenario, cat: Catalog, system: System, pue: float, params: PerfParams
 ) -> list[Option]:
-    """Replica groups of 1, 2 and 4 nodes, stopping at the first that meets the targets."""
+    """Replica groups from one purchase unit up to 4 nodes, stopping at the first that can serve."""
     chip = cat.chips[system.chip]
     price = current_price(cat, system, sc.pricing, sc.prices_on)
+    unit = purchase_unit(sc, cat, system, price)
     model = get_model(spec.model)
-    cap = _cap(sc, system)
+    cap = _cap(sc, system, unit)
     tried: list[Option] = []
-    for groups in (1, 2, 4):
-        k = system.chips_per_node * groups
-        if cap is not None and k > cap:
+    for k in group_sizes(system, unit):
+        if k > cap:
             break
         job = ServeJob(model, spec.input_len, spec.output_len, spec.weights[0])
         res = search_group(spec, job, Machine(chip, system, k), params)
@@ -265,9 +318,11 @@ def rank_serve(
             why = max(res.reasons.items(), key=lambda kv: kv[1])[0] if res.reasons else "no configuration"
             tried.append(_no(spec, cat, system, k, f"{k} chips per group: {why}", price))
             continue
-        tried.append(_serve_option(spec, sc, cat, system, k, res.best, price, pue, params))
-        if tried[-1].feasible:
+        tried.append(_serve_option(spec, sc, cat, system, k, res.best, price, pue, params, unit))
+        if tried[-1].fleet_ok:
             break  # more chips per group only adds cost once a group works
+    if not tried:
+        tried.append(_no(spec, cat, system, 0, f"not one {unit.unit} within the chips available", price))
     return tried
 
 
@@ -281,16 +336,16 @@ def _serve_option(
     price: Price | None,
     pue: float,
     params: PerfParams,
+    unit: PurchaseUnit,
 ) -> Option:
     chip = cat.chips[system.chip]
     groups = math.ceil(spec.rate / plan.requests_per_s)
     n = groups * k
     hours = spec.hours
-    nodes = math.ceil(n / system.chips_per_node)
-    cost = None if price is None else price.usd_per_node_hour * nodes * hours
+    cost = None if price is None else groups * whole_units_cost(price, system, unit, k, hours)
     w = it_power_w(cat, system, n, params.power_fraction)
     c = sc.constraints
-    cap = _cap(sc, system)
+    cap = _cap(sc, system, unit)
     reason = None
     if cap is not None and n > cap:
         reason = f"needs {n:,} chips for {spec.rate:g} requests/s; {cap:,} available"
@@ -312,6 +367,12 @@ def _serve_option(
         "plan": plan.to_dict(),
         "groups": groups,
         "chips_per_group": k,
+        "requests_per_s_per_group": plan.requests_per_s,
+        "rate": spec.rate,
+        # every group is bought in whole units of its own (the cost above), so the purchase is
+        # ``groups`` times one group's
+        "purchase": _group_purchase(unit, k, groups, hours),
+        "group_purchase": allocate(unit, k).to_dict(),
         "usd_per_million_output_tokens": None
         if cost is None
         else cost / (spec.rate * spec.output_len * hours * SECONDS_PER_HOUR) * 1e6,
@@ -336,6 +397,8 @@ def _serve_option(
         detail=detail,
         energy_estimated=w is not None and power_estimated(cat, system),
         interval=plan.interval,
+        # the fleet checks the budget, the power cap and the supply itself, and may use fewer groups
+        fleet_ok=price is not None and (reason is None or not reason.startswith("no published TDP")),
     )
 
 

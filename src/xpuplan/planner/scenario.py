@@ -15,6 +15,10 @@ A scenario is TOML::
     systems = ["aws-p5.48xlarge", "aws-trn2.48xlarge"]   # default: every priced system
     pricing = "on_demand"         # preferred pricing kind (falls back to the others)
     prices_on = 2024-12-03        # optional: price at the catalog's prices of that date (default: latest)
+    providers = ["aws", "gcp"]    # only these providers' systems
+    exclude = ["aws-trn1.32xlarge"]   # never these systems
+    price_kinds = ["on_demand", "capacity_block"]   # only prices of these kinds
+    regions = ["us-east-1", "us-central1"]   # only prices quoted for these regions (substring)
 
     [constraints]                 # all optional
     deadline_days = 90            # or deadline = 2027-03-01
@@ -32,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +101,59 @@ class Scenario:
     constraints: Constraints = field(default_factory=Constraints)
     prices_on: str | None = None  # ISO date: price with the rows in force then (None: the latest)
     pue: float | None = None
+    providers: tuple[str, ...] = ()  # only these providers' systems (empty: all)
+    exclude: tuple[str, ...] = ()  # never these systems
+    price_kinds: tuple[Pricing, ...] = ()  # only prices of these kinds (empty: all)
+    regions: tuple[str, ...] = ()  # only prices whose region contains one of these (empty: all)
+
+
+def _unknown(kind: str, name: str, known: list[str], where: str | None) -> UnknownNameError:
+    e = UnknownNameError(kind, name, known, where=where)
+    if not e.suggestions:  # no close name: list them all
+        e.hint = "Use one of " + ", ".join(known)
+    return e
+
+
+def with_filters(
+    sc: Scenario,
+    catalog: Catalog,
+    providers: list[str] | None = None,
+    exclude: list[str] | None = None,
+    price_kinds: list[str] | None = None,
+    regions: list[str] | None = None,
+    where: str | None = None,
+) -> Scenario:
+    """``sc`` restricted to providers, without some systems, to price kinds and to regions; the
+    names are checked against the catalog (unknown ones are errors with a "did you mean")."""
+    known = sorted({s.provider for s in catalog.systems.values()})
+    out = sc
+    if providers:
+        for p in providers:
+            if p.strip().lower() not in known:
+                raise _unknown("provider", p, known, where)
+        out = replace(out, providers=tuple(p.strip().lower() for p in providers))
+    if exclude:
+        ids = []
+        for name in exclude:
+            try:
+                ids.append(catalog.system(name).id)
+            except UnknownNameError as e:
+                e.where = where
+                raise
+        out = replace(out, exclude=tuple(ids))
+    if price_kinds:
+        kinds = [p.value for p in Pricing]
+        for k in price_kinds:
+            if k not in kinds:
+                raise _unknown("price kind", k, kinds, where)
+        out = replace(out, price_kinds=tuple(Pricing(k) for k in price_kinds))
+    if regions:
+        have = sorted({p.region for p in catalog.prices if p.region})
+        for r in regions:
+            if not any(r.lower() in h.lower() for h in have):
+                raise _unknown("region", r, have, where)
+        out = replace(out, regions=tuple(regions))
+    return out
 
 
 def default_scenario() -> Scenario:
@@ -143,6 +200,11 @@ SCHEMA = {
     "candidates": {
         "systems": Field("strs", doc="systems to consider (default: every priced one)"),
         "pricing": Field("str", doc="preferred pricing kind"),
+        "prices_on": Field("date", doc="price with the rows in force on this date (default: the latest)"),
+        "providers": Field("strs", doc="only these providers' systems"),
+        "exclude": Field("strs", doc="never these systems"),
+        "price_kinds": Field("strs", doc="only prices of these kinds"),
+        "regions": Field("strs", doc="only prices quoted for these regions (substring)"),
     },
     "constraints": {
         "deadline_days": Field("num", 0.0, 36500.0, "days from today"),
@@ -293,7 +355,7 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
         available=available,
     )
     baseline = r.text_of(d, "baseline")
-    return Scenario(
+    sc = Scenario(
         name=r.text_of(d, "name", path.stem),
         jobs=jobs,
         objective=r.text_of(d, "objective", "cost", OBJECTIVES),
@@ -304,6 +366,10 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
         prices_on=prices_on,
         pue=r.num(d, "pue", None, 0.999, 3.0),
     )
+    for key in ("providers", "exclude", "price_kinds", "regions"):
+        if key in cand:
+            sc = with_filters(sc, catalog, **{key: r.strings(cand, key, [])}, where=r.where(key))
+    return sc
 
 
 def _job(r: _Reader, j: Any, i: int) -> TrainSpec | ServeSpec:
@@ -315,6 +381,9 @@ def _job(r: _Reader, j: Any, i: int) -> TrainSpec | ServeSpec:
     model = r.text_of(j, "model")
     if model is None:
         raise r.fail("model", f"job {i + 1} has no 'model'", 'Add model = "llama-3-70b" (xpuplan model list)')
+    local = (r.path.parent / model).expanduser()
+    if model.endswith(".json") and not Path(model).expanduser().is_absolute() and local.is_file():
+        model = str(local.resolve())  # a config.json beside the scenario file
     try:
         get_model(model)
     except UnknownNameError:

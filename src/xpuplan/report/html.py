@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from xpuplan.report import fmt
+from xpuplan.report.plan_view import objective_value
 from xpuplan.units import SECONDS_PER_DAY
 
 TIME_LABELS = {
@@ -206,17 +207,17 @@ def _fleet(data: dict[str, Any]) -> str:
         [
             _e(a["job"]),
             _e(a["system"]),
-            f"{a['chips'] * (a['share'] if a['kind'] == 'serve' else 1):,.0f}",
-            f"{a['share']:.0%}",
-            fmt.money(a["cost_usd"] * a["share"]),
+            f"{a['chips'] * a['count']:,.0f}",
+            _e(f"{a['count']:,.0f} × {a['label']}" if a["kind"] == "serve" else a["label"]),
+            fmt.money(a["cost_usd"] * a["count"]),
         ]
         for a in f["assignment"]
     ]
-    total = fmt.money(f["value"]) if f["objective"] == "cost" else f"{f['value']:,.4g}"
+    total = objective_value(f["objective"], f["value"])
     binding = "".join(f"<li>{_e(b['text'])}</li>" for b in f.get("binding", []))
     return (
         f"<p>Objective <b>{_e(f['objective'])}</b>: {_e(total)}</p>"
-        + _table(["job", "system", "chips", "share", "cost"], rows, left=2)
+        + _table(["job", "system", "chips", "bought as", "cost"], rows, left=2)
         + (f"<ul>{binding}</ul>" if binding else "")
     )
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from xpuplan.planner.plan import PlanResult
 from xpuplan.report import fmt
 from xpuplan.report.csv_out import cell
+from xpuplan.report.legend import SERVE_LEGEND, TRAIN_LEGEND
 from xpuplan.units import SECONDS_PER_DAY
 
 CSV_COLUMNS = (
@@ -82,6 +83,17 @@ def plan_csv(r: PlanResult) -> str:
     return buf.getvalue()
 
 
+def objective_value(objective: str, value: float | None) -> str:
+    """The fleet objective with its unit: dollars, energy (kWh/MWh), or the makespan."""
+    if value is None:
+        return "—"
+    if objective == "cost":
+        return fmt.money(value)
+    if objective == "energy":
+        return fmt.energy(value)
+    return f"{fmt.duration(value)} (makespan)"
+
+
 def _vs(o: Any) -> str:
     if o.savings_vs_baseline is None or o.price_perf_vs_baseline is None:
         return "—"
@@ -96,12 +108,16 @@ def print_plan(console: Console, r: PlanResult) -> None:
         title = f"{fmt.safe(j.job)} ({j.kind}, {spec.model})"
         t = Table(title=title, header_style="bold", title_justify="left")
         serve = j.kind == "serve"
+        ttft = getattr(spec, "ttft_ms", None)
+        tpot = getattr(spec, "tpot_ms", None)
         cols = [
             "#",
             "system",
             "chips",
             "layout",
             "latency" if serve else "MFU",
+            f"TTFT (≤ {fmt.duration(ttft / 1e3)})" if serve and ttft else "",
+            f"TPOT (≤ {fmt.duration(tpot / 1e3)})" if serve and tpot else "",
             "" if serve else "time",
             "cost",
             "energy",
@@ -125,6 +141,11 @@ def print_plan(console: Console, r: PlanResult) -> None:
             style = "" if o.feasible else "dim"
             first = fmt.duration(o.time_s) if serve else fmt.pct(o.utilisation)
             cells = [str(i), o.system, f"{o.chips:,}", o.layout or "—", first]
+            got = ((o.detail or {}).get("plan") or {}) if serve else {}
+            if serve and ttft:
+                cells.append(fmt.duration(got.get("ttft_s")))
+            if serve and tpot:
+                cells.append(fmt.duration(got.get("tpot_s")))
             if not serve:
                 cells.append(fmt.duration(o.time_s))
             cells += [
@@ -144,6 +165,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
                     f"  80% intervals ({iv.basis}, cross-validated): {ok[0].system} and {ok[1].system} "
                     + ("overlap — the ranking of these two is not certain" if same else "do not overlap")
                 )
+        console.print(f"[dim]  {SERVE_LEGEND if serve else TRAIN_LEGEND}[/]")
         s = j.sensitivity
         if s and s.runner_up and s.break_even_price_ratio:
             console.print(
@@ -156,17 +178,22 @@ def print_plan(console: Console, r: PlanResult) -> None:
     console.print(
         f"[bold]fleet plan[/] ({f.objective}): "
         + (
-            f"{fmt.money(f.value) if f.objective == 'cost' else f'{f.value:,.4g}'}"
+            objective_value(f.objective, f.value)
             if f.status == "optimal"
             else f"[red]{fmt.safe(f.reason, 1000)}[/]"
         )
     )
-    for fo, share in f.assignment:
-        part = "" if fo.kind != "serve" else f" ({share:.0%} of the requests)"
-        console.print(
-            f"  {fmt.safe(fo.job)}: {fo.system} × {fo.chips * (share if fo.kind == 'serve' else 1):,.0f} chips{part}"
-        )
+    for fo, count in f.assignment:
+        n = round(count)
+        if fo.kind == "serve":
+            part = (
+                f" in {n:,} group{'s' if n != 1 else ''} ({fo.label}), "
+                f"{min(1.0, n * fo.capacity / fo.demand):.0%} of the requests, {fmt.money(fo.cost_usd * n)}"
+            )
+        else:
+            part = f" ({fo.label}), {fmt.money(fo.cost_usd)}" if fo.label else f", {fmt.money(fo.cost_usd)}"
+        console.print(f"  {fmt.safe(fo.job)}: {fo.system} × {fo.chips * n:,} chips{part}")
     for b in f.binding:
         console.print(f"  [yellow]{fmt.safe(b.text(f.objective), 1000)}[/]")
-    for n in r.notes:
-        console.print(f"[dim]• {fmt.safe(n, 2000)}[/]")
+    for note in r.notes:
+        console.print(f"[dim]• {fmt.safe(note, 2000)}[/]")

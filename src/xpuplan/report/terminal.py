@@ -14,6 +14,7 @@ from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Chip, Dtype, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.report import fmt
+from xpuplan.report.legend import TRAIN_LEGEND
 from xpuplan.search.train_search import SearchResult
 from xpuplan.units import GIB, GIGA, TERA
 from xpuplan.workload.model import Model
@@ -301,9 +302,23 @@ def _estimate_rows(e: TrainEstimate) -> Table:
     return t
 
 
-def print_estimate(console: Console, e: TrainEstimate) -> None:
+TRAIN_FIXES = (
+    "to make it fit: add --search (every layout: TP, PP, CP, ZeRO/FSDP, recompute), more chips "
+    "(--chips), a smaller --global-batch or --seq-len, or another format (--precision fp8)"
+)
+
+
+def print_estimate(console: Console, e: TrainEstimate, assumed: bool = False) -> None:
+    """One training step. ``assumed``: no layout was given, so the default one (TP1 PP1, DP over
+    every chip) was estimated: say so, and point at --search."""
+    if assumed:
+        console.print(
+            f"[yellow]no layout given: assumed {e.layout.describe()} (TP1 PP1, data parallel over every "
+            "chip); add --search to find the best layout[/]"
+        )
     if not e.feasible:
         console.print(f"[bold red]infeasible:[/] {e.reason.text}")
+        console.print(f"  {TRAIN_FIXES}")
     console.print(_estimate_rows(e))
     mem = Table(title="memory per device", header_style="bold")
     mem.add_column("kind")
@@ -321,6 +336,7 @@ def print_estimate(console: Console, e: TrainEstimate) -> None:
         + (f"  time to train {fmt.duration(e.time_to_train_s)}" if e.time_to_train_s else "")
     )
     _estimate_interval(console, e)
+    console.print(f"[dim]{TRAIN_LEGEND}[/]")
 
 
 def print_search(console: Console, r: SearchResult) -> None:
@@ -334,6 +350,10 @@ def print_search(console: Console, r: SearchResult) -> None:
         console.print(rt)
     if r.best is None:
         console.print(f"[bold red]no layout fits:[/] {r.why_none}")
+        console.print(
+            "  to make one fit: more chips (--chips), a smaller --global-batch or --seq-len, or another "
+            "format (--precision fp8); degrees you fixed (--tp, --pp, ...) narrow the search"
+        )
         return
     t = Table(title="best layouts", header_style="bold")
     for col in ("#", "layout", "step", "tokens/s/chip", "MFU", "memory GiB"):
@@ -348,6 +368,7 @@ def print_search(console: Console, r: SearchResult) -> None:
             f"{e.memory_total_bytes / GIB:.1f}",
         )
     console.print(t)
+    console.print(f"[dim]{TRAIN_LEGEND}[/]")
     console.print(_estimate_rows(r.best))
     _estimate_interval(console, r.best)
     x = r.extra
@@ -470,9 +491,14 @@ def print_serve(console: Console, r: Any) -> None:
     console.print(
         f"evaluated {r.configs_evaluated:,} serving configurations, {r.configs_feasible:,} feasible"
     )
+    x = r.extra
     if r.best is None:
         reasons = "; ".join(f"{k} ({v:,})" for k, v in sorted(r.reasons.items(), key=lambda kv: -kv[1]))
         console.print(f"[bold red]no configuration meets the request:[/] {reasons}")
+        console.print(
+            "  to make one fit: more chips (--chips), smaller weights (--weights fp8 or int4), "
+            "an fp8 KV cache (--kv fp8), or looser targets (--ttft-ms, --tpot-ms)"
+        )
         return
     b = r.best
     console.print(
@@ -480,10 +506,16 @@ def print_serve(console: Console, r: Any) -> None:
         + (f" EP{b.ep}" if b.ep > 1 else "")
         + f" × {b.replicas} replica(s), {b.batch} sequences in flight, {b.weights} weights ({b.mode})"
     )
+    if x.get("kv_requested") and b.kv != x["kv_requested"]:
+        console.print(
+            f"[yellow]KV cache in {b.kv}, not the {x['kv_requested']} asked for: {b.weights} weights come "
+            "with an fp8 KV cache on a chip with fp8 (as in TensorRT-LLM and vLLM)[/]"
+        )
+    ttft_t, tpot_t = x.get("ttft_target_s"), x.get("tpot_target_s")
     t = Table(header_style="bold")
     for col in (
-        "TTFT",
-        "TPOT",
+        "TTFT" + (f" (≤ {fmt.duration(ttft_t)})" if ttft_t else ""),
+        "TPOT" + (f" (≤ {fmt.duration(tpot_t)})" if tpot_t else ""),
         "end-to-end",
         "output tok/s",
         "total tok/s",

@@ -167,16 +167,18 @@ def search_serve(
             score = np.where(can, -res.e2e, -np.inf)
         i = int(np.argmax(score))
         if best is None or score[i] > best[0]:
-            best = (float(score[i]), _plan(cfg, res, i, replicas, fmt, mode, m, j.kv), res, cfg, i, j)
+            best = (float(score[i]), _plan(cfg, res, i, replicas, fmt, mode, m, kv), res, cfg, i, j)
+    # what was asked, for the report: the targets beside the figures, and the KV format requested
+    asked = {"ttft_target_s": ttft_s, "tpot_target_s": tpot_s, "kv_requested": job.kv}
     if best is None:
         if rate is not None and feasible:
             counts[sv.SERVE_REASON_TEXT[sv.RATE]] = feasible
-        return ServeSearchResult(evaluated, 0, counts, None, [])
+        return ServeSearchResult(evaluated, 0, counts, None, [], extra=asked)
     _, plan, res, cfg, i, j = best
     same = (cfg.tp == cfg.tp[i]) & (cfg.pp == cfg.pp[i]) & (cfg.ep == cfg.ep[i]) & (res.reason == 0)
     replicas = m.chips // (cfg.tp * cfg.pp)
     curve = [_plan(cfg, res, int(k), replicas, j.weights, mode, m, j.kv) for k in np.flatnonzero(same)]
-    return ServeSearchResult(evaluated, feasible, counts, plan, curve)
+    return ServeSearchResult(evaluated, feasible, counts, plan, curve, extra=asked)
 
 
 def _plan(
@@ -187,7 +189,7 @@ def _plan(
     fmt: str,
     mode: str,
     m: Machine,
-    kv: str,
+    kv: str = "bf16",
 ) -> ServePlan:
     r = int(replicas[i])
     return ServePlan(

@@ -7,6 +7,7 @@ was copied from. ``docs/models.md`` lists the keys.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -100,27 +101,75 @@ def model_library() -> dict[str, Model]:
 
 
 def get_model(name: str) -> Model:
-    """A library model by id or alias (case-, '_'- and space-insensitive)."""
+    """A model by library id or alias (case-, '_'- and space-insensitive), by the path of a Hugging
+    Face ``config.json`` (or of the folder holding one), or by a Hugging Face repository id
+    (``ORG/NAME``) found in the local Hugging Face cache (:func:`hf_cache_config`; never online)."""
     lib = model_library()
     key = _normalise(name)
     for m in lib.values():
         if key == _normalise(m.id) or key in (_normalise(a) for a in m.aliases):
             return m
+    path = Path(name).expanduser()
+    if name.endswith(".json") or path.is_file() or (path / "config.json").is_file():
+        return load_hf_config(path / "config.json" if path.is_dir() else path)
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        cached = hf_cache_config(name)
+        if cached is not None:
+            return load_hf_config(cached, name=name)
+        raise ConfigError(
+            f"model '{name}' is neither in the library nor in the local Hugging Face cache "
+            f"({hf_cache_dir()}); xpuplan works offline and does not download it",
+            f"Fetch its config with 'huggingface-cli download {name} config.json', "
+            "or give --model PATH/config.json",
+        )
     raise UnknownNameError("model", name, lib.keys())
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
+    ``~/.cache/huggingface/hub`` (the ``huggingface_hub`` defaults)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME")
+    return (Path(home).expanduser() if home else Path.home() / ".cache" / "huggingface") / "hub"
+
+
+def hf_cache_config(repo: str) -> Path | None:
+    """``config.json`` of ``repo`` (``ORG/NAME``) in the local cache: the snapshot ``refs/main``
+    names, else the newest snapshot that has one; None when the repository is not cached."""
+    root = hf_cache_dir() / ("models--" + repo.replace("/", "--"))
+    ref = root / "refs" / "main"
+    if ref.is_file():
+        pinned = root / "snapshots" / ref.read_text().strip() / "config.json"
+        if pinned.is_file():
+            return pinned
+    found = sorted((root / "snapshots").glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
 
 
 # ---- Hugging Face config.json import ------------------------------------------------------------
 
 _HF_FAMILIES = (
     "llama",
+    "llama4",
     "mistral",
     "mixtral",
     "qwen2",
-    "gemma2",
+    "qwen2_moe",
+    "qwen3",
+    "qwen3_moe",
     "gemma",
-    "deepseek_v3",
+    "gemma2",
+    "gemma3",
+    "phi3",
+    "phimoe",
     "deepseek_v2",
+    "deepseek_v3",
+    "olmo",
+    "olmo2",
 )
+# a multimodal config keeps its language model under text_config (Gemma 3, Llama 4)
+_TEXT_TYPES = {"gemma3_text": "gemma3", "llama4_text": "llama4"}
 
 
 # the keys read, each with the largest value any model could have (100x today's largest)
@@ -173,9 +222,65 @@ def _hf_misspelt(cfg: Mapping[str, Any], where: str) -> None:
                 raise ConfigError(f"unknown key '{key}'", f"Did you mean '{close[0]}'?", where)
 
 
+def _text_config(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The language model's settings and its family (a multimodal config's ``text_config``; the
+    vision tower is not counted)."""
+    mtype = str(cfg.get("model_type"))
+    if isinstance(cfg.get("text_config"), dict) and "hidden_size" not in cfg:
+        inner = dict(cfg["text_config"])
+        mtype = str(inner.get("model_type") or mtype)
+        cfg = inner
+    return dict(cfg), _TEXT_TYPES.get(mtype, mtype)
+
+
+def _hf_moe(cfg: Mapping[str, Any], mtype: str, layers: int, ffn: int, where: str) -> dict[str, Any] | None:
+    """The ``[moe]`` table of an MoE family. Interleaved dense layers (Llama 4 Maverick, Qwen's
+    mlp_only_layers) are counted as ``dense_layers``: the totals are the same, the order is not kept."""
+    if mtype in ("mixtral", "phimoe"):
+        return {
+            "experts": _hf_int(cfg, "num_local_experts", where),
+            "top_k": _hf_int(cfg, "num_experts_per_tok", where),
+            "expert_ffn": ffn,
+        }
+    if mtype == "llama4":
+        step = int(cfg.get("interleave_moe_layer_step") or 1)
+        return {
+            "experts": _hf_int(cfg, "num_local_experts", where),
+            "top_k": _hf_int(cfg, "num_experts_per_tok", where),
+            "expert_ffn": ffn,
+            "shared_experts": 1,
+            "dense_layers": layers - layers // step,
+            "dense_ffn": _hf_int(cfg, "intermediate_size_mlp", where, ffn),
+        }
+    if mtype in ("qwen2_moe", "qwen3_moe"):
+        expert = _hf_int(cfg, "moe_intermediate_size", where)
+        shared = int(cfg.get("shared_expert_intermediate_size") or 0)
+        step = int(cfg.get("decoder_sparse_step") or 1)
+        dense = len(cfg.get("mlp_only_layers") or []) + (layers - layers // step if step > 1 else 0)
+        return {
+            "experts": _hf_int(cfg, "num_experts", where),
+            "top_k": _hf_int(cfg, "num_experts_per_tok", where),
+            "expert_ffn": expert,
+            "shared_experts": round(shared / expert),  # one wide shared expert = k experts' width
+            "dense_layers": dense,
+            "dense_ffn": ffn,
+        }
+    if mtype in ("deepseek_v3", "deepseek_v2"):
+        return {
+            "experts": _hf_int(cfg, "n_routed_experts", where),
+            "top_k": _hf_int(cfg, "num_experts_per_tok", where),
+            "expert_ffn": _hf_int(cfg, "moe_intermediate_size", where),
+            "shared_experts": int(cfg.get("n_shared_experts") or 0),
+            "dense_layers": int(cfg.get("first_k_dense_replace") or 0),
+            "dense_ffn": ffn,
+        }
+    return None
+
+
 def model_from_hf_config(cfg: Mapping[str, Any], name: str, where: str = "config.json") -> Model:
-    """Translate a Hugging Face ``config.json`` (Llama, Mistral, Mixtral, Qwen2, Gemma 2, DeepSeek-V3)."""
-    mtype = cfg.get("model_type")
+    """Translate a Hugging Face ``config.json``: Llama 2/3.x/4, Mistral, Mixtral, Qwen2/2.5/3
+    (dense and MoE), Gemma 1/2/3, Phi-3/3.5 (and Phi-3.5-MoE), DeepSeek-V2/V3, OLMo 1/2."""
+    cfg, mtype = _text_config(cfg)
     if mtype not in _HF_FAMILIES:
         raise ConfigError(
             f"model_type {mtype!r} is not supported",
@@ -185,6 +290,7 @@ def model_from_hf_config(cfg: Mapping[str, Any], name: str, where: str = "config
     _hf_misspelt(cfg, where)
     heads = _hf_int(cfg, "num_attention_heads", where)
     hidden = _hf_int(cfg, "hidden_size", where)
+    gemma = mtype.startswith("gemma")
     d: dict[str, Any] = {
         "id": name,
         "name": name,
@@ -199,29 +305,19 @@ def model_from_hf_config(cfg: Mapping[str, Any], name: str, where: str = "config
         "ffn": _hf_int(cfg, "intermediate_size", where),
         "vocab": _hf_int(cfg, "vocab_size", where),
         "max_seq_len": _hf_int(cfg, "max_position_embeddings", where, 4096),
-        "tied_embeddings": bool(cfg.get("tie_word_embeddings", False)),
-        "ffn_type": "geglu" if str(mtype).startswith("gemma") else "swiglu",
+        "tied_embeddings": bool(cfg.get("tie_word_embeddings", gemma)),
+        "ffn_type": "geglu" if gemma else "swiglu",
         "qkv_bias": bool(cfg.get("attention_bias", mtype in ("qwen2", "qwen2_moe"))),
-        "family": str(mtype),
+        "family": mtype,
     }
-    if str(mtype).startswith("gemma"):
-        d["tied_embeddings"] = bool(cfg.get("tie_word_embeddings", True))
-        d["norms_per_layer"] = 4 if mtype == "gemma2" else 2
-    if mtype == "mixtral":
-        d["moe"] = {
-            "experts": _hf_int(cfg, "num_local_experts", where),
-            "top_k": _hf_int(cfg, "num_experts_per_tok", where),
-            "expert_ffn": d["ffn"],
-        }
+    if gemma:
+        d["norms_per_layer"] = 4 if mtype in ("gemma2", "gemma3") else 2
+    if mtype == "phimoe":
+        d["norm"] = "layernorm"
+    moe = _hf_moe(cfg, mtype, d["layers"], d["ffn"], where)
+    if moe:
+        d["moe"] = moe
     if mtype in ("deepseek_v3", "deepseek_v2"):
-        d["moe"] = {
-            "experts": _hf_int(cfg, "n_routed_experts", where),
-            "top_k": _hf_int(cfg, "num_experts_per_tok", where),
-            "expert_ffn": _hf_int(cfg, "moe_intermediate_size", where),
-            "shared_experts": _hf_int(cfg, "n_shared_experts", where, 0, lo=0),
-            "dense_layers": _hf_int(cfg, "first_k_dense_replace", where, 0, lo=0),
-            "dense_ffn": d["ffn"],
-        }
         d["mla"] = {
             "q_lora_rank": _hf_int(cfg, "q_lora_rank", where, 0, lo=0)
             if cfg.get("q_lora_rank") is not None
@@ -235,6 +331,10 @@ def model_from_hf_config(cfg: Mapping[str, Any], name: str, where: str = "config
     return model_from_dict(d, where)
 
 
-def load_hf_config(path: Path) -> Model:
+def load_hf_config(path: Path | str, name: str | None = None) -> Model:
+    """A model from a Hugging Face ``config.json``. Its id is ``name`` when given, else the
+    config's ``_name_or_path``, else the file's stem."""
+    path = Path(path).expanduser()
     cfg = read_json(path)
-    return model_from_hf_config(cfg, path.parent.name or path.stem, str(path))
+    ident = name or str(cfg.get("_name_or_path") or "") or path.stem
+    return model_from_hf_config(cfg, ident, str(path))
