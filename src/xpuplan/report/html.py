@@ -221,6 +221,14 @@ def _fleet(data: dict[str, Any]) -> str:
     )
 
 
+def _dated_verdict(r: dict[str, Any]) -> str:
+    """The verdict with the prices on record on the claim's date, under the latest one."""
+    then = r.get("as_of_claim_date")
+    if not then:
+        return ""
+    return f'<br><span class="caption">{_e(r.get("claim_date"))}: {_e(then["verdict"])}</span>'
+
+
 def _claims(rows: list[dict[str, Any]]) -> str:
     """The claims table: what was claimed, what the model computes, the verdict and its conditions."""
     from xpuplan.claims.engine import fmt_value
@@ -237,10 +245,10 @@ def _claims(rows: list[dict[str, Any]]) -> str:
         body.append(
             [
                 _e(r["id"]),
-                _e(r.get("title")),
+                _e(r.get("statement") or r.get("title")),
                 _e((r.get("claimed") or {}).get("text")),
                 computed(r.get("computed")),
-                f"<b>{_e(r['verdict'])}</b>",
+                f"<b>{_e(r['verdict'])}</b>" + _dated_verdict(r),
                 f'<ul style="margin:0;padding-left:1.1em">{conds}</ul>' if conds else "—",
                 f'<span title="{_e(r.get("who"))}: {_e(r.get("source"))}">{_e(r.get("as_of"))}</span>',
             ]
