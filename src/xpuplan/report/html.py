@@ -616,7 +616,8 @@ def _validation_ratio(figs: _Figures, cases: list[dict[str, Any]]) -> str:
 
 def _validation_summary(v: dict[str, Any]) -> str:
     s = v["summary"]
-    rows = [(k, st) for k, st in s.items() if k != "by_vendor"]
+    # the per-task statistics (summarise also returns by_chip tables and plain counts)
+    rows = [(k, st) for k, st in s.items() if isinstance(st, dict) and "n" in st]
     rows += [(f"{vendor} / {task}", st) for vendor, d in s["by_vendor"].items() for task, st in d.items()]
     body = [
         [_e(name), str(st["n"]), str(st["predicted"]), fmt.pct(st["median_error"]), fmt.pct(st["p90_error"])]
