@@ -21,6 +21,8 @@ from xpuplan.claims.cases import (
     Case,
     Outcome,
     Threshold,
+    assumed_efficiency,
+    assumed_field,
     judge,
     need_dimension,
     parse_model,
@@ -32,7 +34,7 @@ from xpuplan.hardware.pricing import published_tdp_w
 from xpuplan.hardware.records import Chip, System
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
-from xpuplan.perf.serve import ServeConfig, evaluate_serve
+from xpuplan.perf.serve import ServeConfig, compute_dtype, evaluate_serve
 from xpuplan.workload.job import KV_FORMATS, ServeJob
 from xpuplan.workload.model import Model
 
@@ -50,6 +52,9 @@ class FacilityTest:
     network: tuple[float, float]
     pue: float
     pue_basis: str
+    chip_w_published: bool = True  # the chip has a published TDP (else that fact is missing)
+    chip_w_stated: bool = False  # the chip power is stated or derived in the file (an assumption)
+    host_stated: bool = False  # host overhead stated in the file (an assumption)
 
 
 FACILITY_KEYS = (
@@ -70,7 +75,8 @@ def parse_facility(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalo
     r.only(d, FACILITY_KEYS)
     need_dimension(r, spec, "power")
     system = cat.system(r.text(d, "system"))
-    chip_w, chip_basis = _chip_w(r, d, cat.chips[system.chip], cat)
+    chip = cat.chips[system.chip]
+    chip_w, chip_basis = _chip_w(r, d, chip, cat)
     host, host_basis = _host(r, d, system, cat)
     pue = r.opt_num(d, "pue", 1.0, 3.0)
     pue_basis = str(d.get("pue_source", "")) if pue else f"catalog default ({cat.energy.source})"
@@ -84,6 +90,9 @@ def parse_facility(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalo
         r.span(d, "network_overhead", 0.0) or (0.0, 0.0),
         pue or cat.energy.pue,
         pue_basis,
+        published_tdp_w(chip) is not None,
+        "chip_w" in d or "chip_w_like" in d,
+        "host_overhead" in d,
     )
 
 
@@ -149,8 +158,12 @@ def _span(lo_hi: tuple[float, float], spec: str) -> str:
     return format(lo, spec) if lo == hi else f"{format(lo, spec)}–{format(hi, spec)}"
 
 
-def run_facility(t: FacilityTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+def run_facility(
+    t: FacilityTest, spec: CheckSpec, cat: Catalog, params: PerfParams, on: str | None = None
+) -> Outcome:
     unit_si = UNITS[spec.unit][1]
+    # without a published TDP the figure stands on an assumed chip power: that fact is missing
+    missing = () if t.chip_w_published else (f"{t.system.chip} power (no published TDP)",)
     cases = []
     for i, name in enumerate(("low assumptions", "high assumptions")):
         w, h, net = t.chip_w[i], t.host[i], t.network[i]
@@ -160,8 +173,19 @@ def run_facility(t: FacilityTest, spec: CheckSpec, cat: Catalog, params: PerfPar
         threshold = None
         if spec.claimed is not None:
             need = spec.claimed.target * unit_si / (t.chips * per_chip)
-            threshold = Threshold(f"{t.system.chip} power", "≥", need, "W/chip", w)
-        cases.append(judge(spec.claimed, Case(name, total / unit_si, None, threshold, "", inputs)))
+            current_is = "now" if t.chip_w_published and not t.chip_w_stated else "assumed"
+            threshold = Threshold(f"{t.system.chip} power", "≥", need, "W/chip", w, current_is)
+        case = Case(name, total / unit_si, None, threshold, "", inputs, missing)
+        cases.append(judge(spec.claimed, case))
+    assumed = (
+        *(
+            [f"{t.system.chip} power {_span(t.chip_w, ',.0f')} W"]
+            if t.chip_w_stated or not t.chip_w_published
+            else []
+        ),
+        *([f"host overhead {_span(t.host, '.2f')}"] if t.host_stated else []),
+        *([f"network overhead {_span(t.network, '.2f')}"] if t.network[1] > 0 else []),
+    )
     return Outcome(
         tuple(cases),
         (
@@ -171,6 +195,7 @@ def run_facility(t: FacilityTest, spec: CheckSpec, cat: Catalog, params: PerfPar
             f"network overhead {_span(t.network, '.2f')} × IT power (assumption)",
             f"PUE {t.pue:.2f}: {t.pue_basis}",
         ),
+        assumed,
     )
 
 
@@ -207,6 +232,20 @@ class Device:
         bits = f"{self.weight_bits:g}-bit" if self.weight_bits else self.weights
         return f"{self.model.id} ({bits} weights) on {self.system.id}"
 
+    def assumed(self, cat: Catalog, compute: bool, memory: bool) -> tuple[str, ...]:
+        """The device's catalog inputs a one-request figure rests on that are assumptions: the
+        peak of the format the matmuls run in (prefill), the memory bandwidth (decode), the
+        efficiencies (both)."""
+        chip = cat.chips[self.system.chip]
+        job = ServeJob(self.model, 1, 1, self.weights, self.kv, self.weight_bits)
+        dt = compute_dtype(job, Machine(chip, self.system, 1))
+        found = (
+            assumed_field(chip, f"peak_tflops.{dt}", f"{dt} peak") if compute else None,
+            assumed_field(chip, "memory.bandwidth_tbyte_s", "memory bandwidth") if memory else None,
+            assumed_efficiency(chip),
+        )
+        return tuple(x for x in found if x is not None)
+
 
 def parse_device(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog, prefix: str = "") -> Device:
     return Device(
@@ -236,7 +275,9 @@ def parse_on_device(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catal
     )
 
 
-def run_on_device(t: OnDeviceTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+def run_on_device(
+    t: OnDeviceTest, spec: CheckSpec, cat: Catalog, params: PerfParams, on: str | None = None
+) -> Outcome:
     cases = []
     for n in t.input_lens:
         res = t.device.run(cat, params, n, t.output_len)
@@ -248,7 +289,9 @@ def run_on_device(t: OnDeviceTest, spec: CheckSpec, cat: Catalog, params: PerfPa
         si = ttft / n if t.quantity is DeviceQuantity.TTFT_PER_PROMPT_TOKEN else 1.0 / tpot
         inputs = {"ttft_s": ttft, "tpot_s": tpot}
         cases.append(judge(spec.claimed, Case(label, si / UNITS[spec.unit][1], None, None, "", inputs)))
-    return Outcome(tuple(cases), (f"{t.device.describe()}, one request at a time",))
+    prefill = t.quantity is DeviceQuantity.TTFT_PER_PROMPT_TOKEN
+    assumed = t.device.assumed(cat, compute=prefill, memory=not prefill)
+    return Outcome(tuple(cases), (f"{t.device.describe()}, one request at a time",), assumed)
 
 
 @dataclass(frozen=True)
@@ -305,7 +348,9 @@ def parse_hybrid(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog)
     )
 
 
-def run_hybrid(t: HybridTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+def run_hybrid(
+    t: HybridTest, spec: CheckSpec, cat: Catalog, params: PerfParams, on: str | None = None
+) -> Outcome:
     on_device = on_server = 0.0
     buckets = []
     for n_in, w_in in t.prompts:
@@ -332,7 +377,14 @@ def run_hybrid(t: HybridTest, spec: CheckSpec, cat: Catalog, params: PerfParams)
         f"{name} " + ", ".join(f"{n:,}: {w:.0%}" for n, w in m)
         for name, m in (("prompt", t.prompts), ("output", t.outputs))
     )
-    return Outcome((case,), (f"request mix (tokens: share) {mix}; prompt and output lengths independent",))
+    assumed = (
+        "the request mix",
+        *t.device.assumed(cat, True, True),
+        *t.server.assumed(cat, True, True),
+    )
+    return Outcome(
+        (case,), (f"request mix (tokens: share) {mix}; prompt and output lengths independent",), assumed
+    )
 
 
 # ---- outside -------------------------------------------------------------------------------------
@@ -341,12 +393,15 @@ def run_hybrid(t: HybridTest, spec: CheckSpec, cat: Catalog, params: PerfParams)
 @dataclass(frozen=True)
 class OutsideTest:
     reason: str
+    missing: str | None  # the fact the claim needs that nobody publishes (None: it is published)
 
 
 def parse_outside(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> OutsideTest:
-    r.only(d, ("reason",))
-    return OutsideTest(r.text(d, "reason"))
+    r.only(d, ("reason", "missing"))
+    return OutsideTest(r.text(d, "reason"), r.text(d, "missing") if "missing" in d else None)
 
 
-def run_outside(t: OutsideTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
-    return Outcome((), (t.reason,))
+def run_outside(
+    t: OutsideTest, spec: CheckSpec, cat: Catalog, params: PerfParams, on: str | None = None
+) -> Outcome:
+    return Outcome((), (t.reason,), missing=() if t.missing is None else (t.missing,))

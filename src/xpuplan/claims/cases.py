@@ -13,7 +13,7 @@ from typing import Any
 
 from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Kind, Reader
 from xpuplan.hardware.catalog import Catalog
-from xpuplan.hardware.records import Pricing
+from xpuplan.hardware.records import Chip, Pricing
 from xpuplan.perf.params import PerfParams
 from xpuplan.workload.job import WEIGHT_FORMATS
 from xpuplan.workload.library import get_model, model_from_dict
@@ -29,6 +29,7 @@ class Threshold:
     value: float
     unit: str  # "USD/chip-h" | "W/chip"
     current: float | None = None
+    current_is: str = "now"  # what ``current`` is: the price now, or an "assumed" power
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class Threshold:
             "value": self.value,
             "unit": self.unit,
             "current": self.current,
+            "current_is": self.current_is,
         }
 
 
@@ -50,6 +52,9 @@ class Case:
     threshold: Threshold | None = None
     note: str = ""
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    # facts the case needs that are not published (or not on record by the pricing date): the value
+    # is then None, or computed only under an assumption standing in for the fact
+    missing: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +63,7 @@ class Case:
             "met": self.met,
             "threshold": None if self.threshold is None else self.threshold.to_dict(),
             "note": self.note,
+            "missing": list(self.missing),
             "inputs": dict(self.inputs),
         }
 
@@ -65,7 +71,9 @@ class Case:
 @dataclass(frozen=True)
 class Outcome:
     cases: tuple[Case, ...]
-    assumptions: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()  # what the figures rest on, in words (all of it)
+    assumed: tuple[str, ...] = ()  # the inputs among them that are assumptions, not published or fitted
+    missing: tuple[str, ...] = ()  # facts a check with no cases needs and nobody publishes (outside)
 
 
 def judge(claimed: Claimed | None, case: Case) -> Case:
@@ -138,6 +146,23 @@ def weight_formats(r: Reader, d: Mapping[str, Any], key: str = "weights") -> tup
     return w
 
 
+def assumed_efficiency(chip: Chip) -> str | None:
+    """The chip's efficiencies when the catalog says they are assumed, not fitted to measured runs."""
+    prov = chip.efficiency.provenance
+    if prov is None or "assum" in prov.source.lower():
+        basis = "no provenance" if prov is None else prov.source.split(";")[0].split(" (")[0]
+        return f"{chip.id} efficiencies ({basis})"
+    return None
+
+
+def assumed_field(chip: Chip, key: str, what: str) -> str | None:
+    """A catalog figure whose provenance says it is an assumption (derived, not published)."""
+    prov = chip.provenance.get(key)
+    if prov is not None and "assum" in f"{prov.source} {prov.note}".lower():
+        return f"{chip.id} {what} ({prov.source.split(':')[0].split(' (')[0]}: an assumption)"
+    return None
+
+
 def millis(r: Reader, d: Mapping[str, Any], key: str) -> float | None:
     v = r.opt_num(d, key, 1e-6)
     return None if v is None else v / 1e3
@@ -148,4 +173,4 @@ class MethodDef:
     """A method: parse the ``[checks.test]`` table into a record, run the record."""
 
     parse: Callable[[Reader, Mapping[str, Any], CheckSpec, Catalog], Any]
-    run: Callable[[Any, CheckSpec, Catalog, PerfParams], Outcome]
+    run: Callable[[Any, CheckSpec, Catalog, PerfParams, str | None], Outcome]  # last: price date

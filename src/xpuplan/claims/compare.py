@@ -19,6 +19,7 @@ from xpuplan.claims.cases import (
     Case,
     Outcome,
     Threshold,
+    assumed_efficiency,
     chip_counts,
     judge,
     millis,
@@ -36,7 +37,7 @@ from xpuplan.hardware.records import Chip, Dtype, Pricing, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
-from xpuplan.search.serve_search import search_serve
+from xpuplan.search.serve_search import ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
 from xpuplan.workload.job import KV_FORMATS, TRAIN_PRECISIONS, ServeJob, TrainJob
@@ -73,10 +74,17 @@ class Run:
 
 
 def _run(
-    cat: Catalog, system: System, chips: int, work: float | None, pricing: Pricing, layout: str, why: str
+    cat: Catalog,
+    system: System,
+    chips: int,
+    work: float | None,
+    pricing: Pricing,
+    layout: str,
+    why: str,
+    on: str | None = None,
 ) -> Run:
     chip = cat.chips[system.chip]
-    price = current_price(cat, system, pricing)
+    price = current_price(cat, system, pricing, on)
     return Run(
         system.id,
         chip.id,
@@ -92,6 +100,7 @@ def _run(
 
 
 _TRAIN_CACHE: dict[tuple[str, str, int, str], TrainEstimate | None] = {}
+_SERVE_CACHE: dict[tuple[str, ...], ServeSearchResult] = {}
 
 
 def best_train(job: TrainJob, m: Machine, params: PerfParams) -> TrainEstimate | None:
@@ -124,7 +133,9 @@ def _ratio(metric: Metric, s: Run, b: Run, per_chip: bool) -> tuple[float | None
     return (ws / s.usd_per_chip_hour) / (wb / b.usd_per_chip_hour), ""
 
 
-def _break_even(metric: Metric, claimed: Claimed | None, s: Run, b: Run) -> Threshold | None:
+def _break_even(
+    metric: Metric, claimed: Claimed | None, s: Run, b: Run, on: str | None = None
+) -> Threshold | None:
     """Subject price per chip-hour at which the claimed price figure is just reached."""
     if (
         claimed is None
@@ -136,20 +147,32 @@ def _break_even(metric: Metric, claimed: Claimed | None, s: Run, b: Run) -> Thre
     need = claimed.target if metric is Metric.PRICE_PERFORMANCE else 1.0 / (1.0 - claimed.target)
     per_usd_b = b.work_per_s / b.chips / b.usd_per_chip_hour  # work per (chip-second × $/chip-hour)
     price = s.work_per_s / s.chips / (need * per_usd_b)
-    return Threshold(f"{s.short} price", "≤", price, "USD/chip-h", s.usd_per_chip_hour)
+    when = "now" if on is None else f"on {s.price_as_of}"
+    return Threshold(f"{s.short} price", "≤", price, "USD/chip-h", s.usd_per_chip_hour, when)
 
 
-def compare(spec: CheckSpec, s: Run, b: Run, tag: str, per_chip: bool) -> Case:
-    """One subject-vs-baseline case in the check's unit (cost: fraction lower cost)."""
+def compare(
+    spec: CheckSpec,
+    s: Run,
+    b: Run,
+    tag: str,
+    per_chip: bool,
+    missing: tuple[str, ...] = (),
+    on: str | None = None,
+) -> Case:
+    """One subject-vs-baseline case in the check's unit (cost: fraction lower cost). ``missing``:
+    the facts (prices) the comparison lacks, as :func:`like_for_like` found them."""
     label = f"{s.short} vs {b.short}" + (f" ({tag})" if tag else "")
     inputs = {"subject": s.to_dict(), "baseline": b.to_dict()}
     if s.work_per_s is None or b.work_per_s is None:
         why = "; ".join(f"{r.system}: {r.why}" for r in (s, b) if r.work_per_s is None)
         return Case(label, None, None, note=f"no feasible plan ({why})", inputs=inputs)
     ratio, why = _ratio(spec.metric, s, b, per_chip)
-    threshold = _break_even(spec.metric, spec.claimed, s, b)
+    threshold = _break_even(spec.metric, spec.claimed, s, b, on)
     if ratio is None:
-        return Case(label, None, None, threshold, why, inputs)
+        if spec.metric is Metric.ENERGY:
+            missing = tuple(f"{r.chip} power (no published TDP)" for r in (s, b) if r.tdp_w is None)
+        return Case(label, None, None, threshold, why, inputs, tuple(dict.fromkeys(missing)))
     value = 1.0 - 1.0 / ratio if spec.metric is Metric.COST else ratio
     return judge(spec.claimed, Case(label, value, None, threshold, "", inputs))
 
@@ -162,21 +185,24 @@ def pairs(
     per_chip: bool,
     cat: Catalog | None = None,
     pricing: Pricing = Pricing.ON_DEMAND,
+    on: str | None = None,
 ) -> list[Case]:
     """Every subject against every baseline; for a price metric both sides of a pair are priced
-    with the one kind they share (:func:`~xpuplan.hardware.pricing.common_kind`)."""
+    with the one kind they share (:func:`~xpuplan.hardware.pricing.common_kind`), on or before
+    ``on`` when given."""
     out = []
     for s in subject:
         for b in baseline:
+            missing: tuple[str, ...] = ()
             if cat is not None and spec.metric in (Metric.PRICE_PERFORMANCE, Metric.COST):
-                s, b = like_for_like(cat, s, b, pricing)
-            out.append(compare(spec, s, b, tag, per_chip))
+                s, b, missing = like_for_like(cat, s, b, pricing, on)
+            out.append(compare(spec, s, b, tag, per_chip, missing, on))
     return out
 
 
-def _priced(cat: Catalog, r: Run, kind: Pricing | None) -> Run:
+def _priced(cat: Catalog, r: Run, kind: Pricing | None, on: str | None) -> Run:
     system = cat.systems[r.system]
-    p = None if kind is None else current_price(cat, system, kind, strict=True)
+    p = None if kind is None else current_price(cat, system, kind, on, strict=True)
     return replace(
         r,
         usd_per_chip_hour=None if p is None else p.usd_per_node_hour / system.chips_per_node,
@@ -185,14 +211,38 @@ def _priced(cat: Catalog, r: Run, kind: Pricing | None) -> Run:
     )
 
 
-def like_for_like(cat: Catalog, s: Run, b: Run, prefer: Pricing) -> tuple[Run, Run]:
-    """Both runs priced with one shared kind (none: both unpriced, so the case says so). A side
-    with no price at all stays unpriced and the other keeps its price: the case's break-even
-    price is then in the priced side's kind."""
-    if not cat.prices_for(s.system) or not cat.prices_for(b.system):
-        return s, b
-    kind = common_kind(cat, [cat.systems[s.system], cat.systems[b.system]], prefer)
-    return _priced(cat, s, kind), _priced(cat, b, kind)
+def _unpriced(cat: Catalog, system_id: str, on: str | None) -> str:
+    """Why a system has no price: none published, or none on record by the pricing date."""
+    rows = cat.prices_for(system_id)
+    if not rows:
+        return f"{short_id(system_id)} price (none published, of any kind)"
+    return f"{short_id(system_id)} price on or before {on} (the catalog's earliest: {min(p.as_of for p in rows)})"
+
+
+def like_for_like(
+    cat: Catalog, s: Run, b: Run, prefer: Pricing, on: str | None = None
+) -> tuple[Run, Run, tuple[str, ...]]:
+    """Both runs priced with one shared kind, on or before ``on`` when given, and the facts that
+    are missing when they cannot be. A side with no price stays unpriced and the other keeps its
+    price: the case's break-even price is then in the priced side's kind. Two priced sides with no
+    kind in common are both left unpriced (never a capacity block against an on-demand price)."""
+    sys_s, sys_b = cat.systems[s.system], cat.systems[b.system]
+    gaps = [
+        _unpriced(cat, r.system, on)
+        for r, x in ((s, sys_s), (b, sys_b))
+        if current_price(cat, x, prefer, on) is None
+    ]
+    if gaps:
+        return s, b, tuple(gaps)
+    kind = common_kind(cat, [sys_s, sys_b], prefer, on)
+    if kind is None:
+        kinds = [
+            "/".join(sorted({p.pricing.value for p in cat.prices_for(x.id) if on is None or p.as_of <= on}))
+            for x in (sys_s, sys_b)
+        ]
+        gap = f"a price of one kind for both {s.short} ({kinds[0]}) and {b.short} ({kinds[1]})"
+        return _priced(cat, s, None, on), _priced(cat, b, None, on), (gap,)
+    return _priced(cat, s, kind, on), _priced(cat, b, kind, on), ()
 
 
 def _tag(*parts: tuple[str, int]) -> str:
@@ -260,41 +310,57 @@ def parse_train(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) 
 
 
 def train_run(
-    t: TrainTest, sid: str, precision: str, pricing: Pricing, cat: Catalog, params: PerfParams
+    t: TrainTest,
+    sid: str,
+    precision: str,
+    pricing: Pricing,
+    cat: Catalog,
+    params: PerfParams,
+    on: str | None = None,
 ) -> Run:
     system = cat.systems[sid]
     chip, n = cat.chips[system.chip], t.chips[sid]
     has_dtype = chip.peak(precision) is not None or (precision == "bf16" and chip.peak("fp16") is not None)
     if not chip.training or not has_dtype:
         why = f"{chip.id} is not a training chip" if not chip.training else f"{chip.id} has no {precision}"
-        return _run(cat, system, n, None, pricing, "", why)
+        return _run(cat, system, n, None, pricing, "", why, on)
     job = TrainJob(t.model, t.global_batch, t.seq_len, precision)
     best = best_train(job, Machine(chip, system, n), params)
     if best is None:
-        return _run(cat, system, n, None, pricing, "", f"no layout fits on {n:,} chips")
+        return _run(cat, system, n, None, pricing, "", f"no layout fits on {n:,} chips", on)
     layout = f"{best.layout.describe()}, MFU {best.mfu:.3f}"
-    return _run(cat, system, n, best.tokens_per_s, pricing, layout, "")
+    return _run(cat, system, n, best.tokens_per_s, pricing, layout, "", on)
 
 
-def run_train(t: TrainTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+def run_train(
+    t: TrainTest, spec: CheckSpec, cat: Catalog, params: PerfParams, on: str | None = None
+) -> Outcome:
     cases: list[Case] = []
     kinds = _price_kinds(spec, t.pricings)
     for precision in t.precisions:
         for pricing in kinds:
             tag = _tag((precision, len(t.precisions)), (pricing.value, len(kinds)))
-            subj = [train_run(t, s, precision, pricing, cat, params) for s in t.subject]
-            base = [train_run(t, b, precision, pricing, cat, params) for b in t.baseline]
-            cases += pairs(spec, subj, base, tag, t.per_chip, cat, pricing)
+            subj = [train_run(t, s, precision, pricing, cat, params, on) for s in t.subject]
+            base = [train_run(t, b, precision, pricing, cat, params, on) for b in t.baseline]
+            cases += pairs(spec, subj, base, tag, t.per_chip, cat, pricing, on)
     what = f"{t.model.id} training, {t.global_batch} × {t.seq_len} tokens per step, best layout per system"
     sizes = chip_sizes(t.chips)
-    return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds)))
+    assumed = _assumed_chips(cat, (*t.subject, *t.baseline))
+    return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds, on)), assumed)
 
 
-def _price_assumptions(spec: CheckSpec, kinds: tuple[Pricing, ...]) -> tuple[str, ...]:
+def _assumed_chips(cat: Catalog, system_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The compared chips whose efficiencies are assumed, not fitted: the ratio rests on them."""
+    chips = dict.fromkeys(cat.systems[s].chip for s in system_ids)
+    return tuple(a for c in chips if (a := assumed_efficiency(cat.chips[c])) is not None)
+
+
+def _price_assumptions(spec: CheckSpec, kinds: tuple[Pricing, ...], on: str | None) -> tuple[str, ...]:
     if spec.metric in (Metric.PRICE_PERFORMANCE, Metric.COST):
         prefer = ", ".join(k.value for k in kinds)
+        when = "the latest catalog rate" if on is None else f"the latest catalog rate on or before {on}"
         return (
-            f"prices: the latest catalog rate of the preferred kind ({prefer}), else the next kind listed",
+            f"prices: {when} of the preferred kind ({prefer}), else a kind both sides share (like for like)",
         )
     if spec.metric is Metric.ENERGY:
         return ("energy: chip TDP only (host power is not published for most systems)",)
@@ -359,28 +425,39 @@ def parse_serve(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) 
     )
 
 
-def serve_run(t: ServeTest, sid: str, pricing: Pricing, cat: Catalog, params: PerfParams) -> Run:
+def best_serve(t: ServeTest, job: ServeJob, m: Machine, params: PerfParams) -> ServeSearchResult:
+    """The serving search of ``job`` on ``m`` (memoised: pure, and a claim prices it twice)."""
+    key = (repr(job), m.system.id, str(m.chips), repr(t.weights), repr((t.ttft_s, t.tpot_s)), repr(params))
+    if key not in _SERVE_CACHE:
+        _SERVE_CACHE[key] = search_serve(job, m, t.weights, "continuous", t.ttft_s, t.tpot_s, params=params)
+    return _SERVE_CACHE[key]
+
+
+def serve_run(
+    t: ServeTest, sid: str, pricing: Pricing, cat: Catalog, params: PerfParams, on: str | None = None
+) -> Run:
     system = cat.systems[sid]
     chip, n = cat.chips[system.chip], t.chips[sid]
     job = ServeJob(t.model, t.input_len, t.output_len, t.weights[0], t.kv, t.weight_bits)
-    res = search_serve(
-        job, Machine(chip, system, n), t.weights, "continuous", t.ttft_s, t.tpot_s, params=params
-    )
+    res = best_serve(t, job, Machine(chip, system, n), params)
     p = res.best
     if p is None:
         why = max(res.reasons.items(), key=lambda kv: kv[1])[0] if res.reasons else "no configuration"
-        return _run(cat, system, n, None, pricing, "", why)
+        return _run(cat, system, n, None, pricing, "", why, on)
     layout = f"TP{p.tp} PP{p.pp} ×{p.replicas} batch {p.batch} {p.weights}, TTFT {p.ttft_s * 1e3:.1f} ms"
-    return _run(cat, system, n, p.output_tokens_per_s, pricing, layout, "")
+    return _run(cat, system, n, p.output_tokens_per_s, pricing, layout, "", on)
 
 
-def run_serve(t: ServeTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+def run_serve(
+    t: ServeTest, spec: CheckSpec, cat: Catalog, params: PerfParams, on: str | None = None
+) -> Outcome:
     cases: list[Case] = []
     kinds = _price_kinds(spec, t.pricings)
     for pricing in kinds:
-        subj = [serve_run(t, s, pricing, cat, params) for s in t.subject]
-        base = [serve_run(t, b, pricing, cat, params) for b in t.baseline]
-        cases += pairs(spec, subj, base, _tag((pricing.value, len(kinds))), t.per_chip, cat, pricing)
+        subj = [serve_run(t, s, pricing, cat, params, on) for s in t.subject]
+        base = [serve_run(t, b, pricing, cat, params, on) for b in t.baseline]
+        tag = _tag((pricing.value, len(kinds)))
+        cases += pairs(spec, subj, base, tag, t.per_chip, cat, pricing, on)
     targets = [f"{k} ≤ {v * 1e3:g} ms" for k, v in (("TTFT", t.ttft_s), ("TPOT", t.tpot_s)) if v is not None]
     what = (
         f"{t.model.id} serving, {t.input_len} prompt + {t.output_len} output tokens, continuous batching"
@@ -388,7 +465,8 @@ def run_serve(t: ServeTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -
         + f", weights {'/'.join(t.weights)}: the best configuration per system"
     )
     sizes = chip_sizes(t.chips)
-    return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds)))
+    assumed = _assumed_chips(cat, (*t.subject, *t.baseline))
+    return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds, on)), assumed)
 
 
 # ---- spec ----------------------------------------------------------------------------------------
@@ -456,7 +534,29 @@ def _spec(t: SpecTest, rec: Chip | System, dtype: str, cat: Catalog) -> float | 
     return v
 
 
-def run_spec(t: SpecTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> Outcome:
+# the catalog key whose provenance gives a quantity's source ({dt}: the dtype)
+PROVENANCE_KEY: dict[Quantity, str] = {
+    Quantity.PEAK_FLOPS: "peak_tflops.{dt}",
+    Quantity.MEMORY_CAPACITY: "memory.capacity_gib",
+    Quantity.MEMORY_BANDWIDTH: "memory.bandwidth_tbyte_s",
+    Quantity.SCALE_UP_BANDWIDTH: "scale_up.link_gbyte_s",
+    Quantity.MAX_CLUSTER_CHIPS: "scale_out.max_chips",
+}
+
+
+def spec_source(t: SpecTest, rec: Chip | System, dtype: str, cat: Catalog) -> str:
+    """Where the catalog's figure comes from: the field's provenance, else the record's source."""
+    key = PROVENANCE_KEY[t.quantity].format(dt=dtype)
+    chip = cat.chips[rec.chip] if isinstance(rec, System) else rec
+    for r in (rec, chip):
+        if key in r.provenance:
+            return r.provenance[key].source
+    return chip.source if t.quantity is not Quantity.MAX_CLUSTER_CHIPS else rec.source
+
+
+def run_spec(
+    t: SpecTest, spec: CheckSpec, cat: Catalog, params: PerfParams, on: str | None = None
+) -> Outcome:
     dtypes = t.dtypes if t.quantity is Quantity.PEAK_FLOPS else t.dtypes[:1]
     unit_si = UNITS[spec.unit][1]
     cases: list[Case] = []
@@ -467,7 +567,12 @@ def run_spec(t: SpecTest, spec: CheckSpec, cat: Catalog, params: PerfParams) -> 
             for b in t.baseline or (None,):
                 vb = None if b is None else _spec(t, b, dt, cat)
                 label = (short_id(s.id) if b is None else f"{short_id(s.id)} vs {short_id(b.id)}") + tag
-                inputs = {"subject": vs, "baseline": vb, "si_unit": QUANTITY_DIMENSION[t.quantity]}
+                inputs = {
+                    "subject": vs,
+                    "baseline": vb,
+                    "si_unit": QUANTITY_DIMENSION[t.quantity],
+                    "source": spec_source(t, s, dt, cat),
+                }
                 value = _spec_ratio(vs, vb, b is None, unit_si)
                 note = "" if value is not None else "not in the catalog record"
                 cases.append(judge(spec.claimed, Case(label, value, None, None, note, inputs)))

@@ -49,6 +49,13 @@ class Method(str, Enum):
     OUTSIDE = "outside"  # not a quantity the model computes (market share, dates)
 
 
+class Over(str, Enum):
+    """Which cases of a check (or which checks of a headline) the statement needs."""
+
+    ALL = "all"  # every case: each subject vs each baseline, precision, prompt length (or every part)
+    ANY = "any"  # one case: "up to" is the claimed best case (or one reading of an undefined word)
+
+
 class Kind(str, Enum):
     """How the claimed figure is meant (``tolerance`` is relative)."""
 
@@ -140,6 +147,26 @@ class CheckSpec:
     note: str
     where: str  # file and check, for error messages
     models: Mapping[str, Model]  # models defined in the claim file ([models.<id>]), by id
+    over: Over = Over.ALL  # the cases the claimed figure must hold for (default: ANY for "up to")
+    assumed: tuple[str, ...] = ()  # inputs the file declares as assumptions (not published facts)
+
+    @property
+    def id(self) -> str:
+        """The check's short id: its label up to the first colon ('3b' of '3b: up to 40% ...')."""
+        return self.label.split(":", 1)[0].strip()
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The statement as the articles make it, and the checks that test it.
+
+    ``combine``: ALL, the statement holds when every part holds (a conjunction, claim 4); ANY, the
+    parts are alternative readings of an undefined word ("efficiency": per dollar or per watt) and
+    the statement holds when one reading does."""
+
+    statement: str
+    checks: tuple[str, ...]  # check ids
+    combine: Over = Over.ALL
 
 
 @dataclass(frozen=True)
@@ -156,6 +183,12 @@ class ClaimSpec:
     compares: str
     checks: tuple[CheckSpec, ...]
     path: str
+    headline: Headline | None = None
+    claimed_on: str = ""  # the date the claim was made: its prices are those on or before it
+
+    @property
+    def judged_on(self) -> str:
+        return self.claimed_on or self.as_of
 
 
 class Reader:
@@ -261,10 +294,13 @@ CLAIM_KEYS = (
     "as_of",
     "source_says",
     "compares",
+    "claimed_on",
+    "headline",
     "models",
     "checks",
 )
-CHECK_KEYS = ("label", "metric", "method", "claimed", "unit", "test", "note")
+CHECK_KEYS = ("label", "metric", "method", "claimed", "unit", "test", "note", "over", "assumed_inputs")
+HEADLINE_KEYS = ("statement", "checks", "combine")
 CLAIMED_KEYS = ("value", "unit", "kind", "text", "tolerance")
 
 
@@ -298,7 +334,30 @@ def _check(path: Path, d: Any, i: int, models: Mapping[str, Model]) -> CheckSpec
     if not isinstance(test, dict):
         raise r.fail("test", "'test' must be a table", "Write [checks.test]")
     label = r.text(d, "label", f"check {i + 1}")
-    return CheckSpec(label, metric, method, claimed, unit, test, str(d.get("note", "")), r.where, models)
+    default_over = Over.ANY if claimed is not None and claimed.kind is Kind.UP_TO else Over.ALL
+    over = Over(r.choice(d, "over", [o.value for o in Over], default_over.value))
+    assumed = r.texts(d, "assumed_inputs") if "assumed_inputs" in d else ()
+    note = str(d.get("note", ""))
+    return CheckSpec(label, metric, method, claimed, unit, test, note, r.where, models, over, assumed)
+
+
+def _headline(r: Reader, d: Any, wording: str, checks: tuple[CheckSpec, ...]) -> Headline:
+    """The ``[headline]`` table; without one, the wording and every check with a claimed figure."""
+    judged = [c for c in checks if c.claimed is not None or c.method is Method.OUTSIDE]
+    if d is None:
+        return Headline(wording, tuple(c.id for c in judged if c.claimed is not None))
+    if not isinstance(d, dict):
+        raise r.fail("headline", "'headline' must be a table", "Write [headline] with statement and checks")
+    r.only(d, HEADLINE_KEYS)
+    ids = r.texts(d, "checks")
+    known = [c.id for c in judged]
+    for x in ids:
+        if x not in known:
+            close = difflib.get_close_matches(x, known, n=1)
+            hint = f"Did you mean '{close[0]}'?" if close else "Known: " + ", ".join(known)
+            raise r.fail("checks", f"headline check '{x}' is not a check with a claimed figure", hint)
+    combine = Over(r.choice(d, "combine", [o.value for o in Over], "all"))
+    return Headline(r.text(d, "statement"), ids, combine)
 
 
 def _models(r: Reader, d: Any) -> dict[str, Model]:
@@ -340,18 +399,30 @@ def parse_claim(d: Mapping[str, Any], path: Path) -> ClaimSpec:
             "as_of", "claim has no 'as_of'", 'Every claim needs as_of = "YYYY-MM-DD" (date of the source)'
         )
     as_of = _date(r, as_of)
+    parsed = tuple(_check(path, c, i, models) for i, c in enumerate(checks))
+    wording = r.text(d, "wording")
+    claimed_on = str(d.get("claimed_on", ""))
+    if claimed_on and not _iso_day(claimed_on):
+        raise r.fail("claimed_on", f"'claimed_on' = '{claimed_on}' is not a date", 'Write "YYYY-MM-DD"')
     return ClaimSpec(
         id=str(r.text(d, "id")),
         title=r.text(d, "title"),
-        wording=r.text(d, "wording"),
+        wording=wording,
         who=r.text(d, "who"),
         source=r.text(d, "source"),
         as_of=str(as_of),
         source_says=str(d.get("source_says", "")),
         compares=str(d.get("compares", "")),
-        checks=tuple(_check(path, c, i, models) for i, c in enumerate(checks)),
+        checks=parsed,
         path=str(path),
+        headline=_headline(r, d.get("headline"), wording, parsed),
+        claimed_on=claimed_on,
     )
+
+
+def _iso_day(v: str) -> bool:
+    parts = v.split("-")
+    return len(parts) == 3 and [len(p) for p in parts] == [4, 2, 2] and all(p.isdigit() for p in parts)
 
 
 def load_claim(path: Path) -> ClaimSpec:

@@ -478,7 +478,11 @@ def _apply_fit(chips: dict[str, Chip], path: Path) -> dict[str, Chip]:
         if intervals:
             out[cid] = c = replace(c, intervals=intervals)
         if kw:
-            prov = Provenance(f"data/fit.toml ({'; '.join(notes)})", str(d.get("as_of", "")), "xpuplan fit")
+            own = any(isinstance(f, dict) and f.get("basis") == "fitted" for f in params.values())
+            basis = "" if own else "; an assumption: no validation case of this chip's own"
+            prov = Provenance(
+                f"data/fit.toml ({'; '.join(notes)}){basis}", str(d.get("as_of", "")), "xpuplan fit"
+            )
             try:
                 eff = replace(c.efficiency, **kw, provenance=prov)
             except ValueError as err:

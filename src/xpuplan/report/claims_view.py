@@ -7,14 +7,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from xpuplan.claims.engine import CheckResult, ClaimResult, Verdict, fmt_threshold, fmt_value
+from xpuplan.claims.engine import CheckResult, ClaimResult, Judgement, Verdict, fmt_threshold, fmt_value
 from xpuplan.claims.spec import Claimed
 from xpuplan.report import fmt
 
 VERDICT_STYLE = {
     Verdict.SUPPORTED: "green",
-    Verdict.CONDITIONAL: "yellow",
     Verdict.NOT_SUPPORTED: "red",
+    Verdict.UNVERIFIABLE: "yellow",
     Verdict.OUTSIDE: "dim",
 }
 
@@ -50,24 +50,62 @@ def _verdict(v: Verdict | None) -> str:
     return f"[{VERDICT_STYLE[v]}]{v.value}[/]"
 
 
-def claims_table(results: list[ClaimResult]) -> Table:
-    t = Table(title="Claims checked against the model", show_lines=True)
-    for col in ("#", "Claim", "Claimed", "Computed", "Verdict", "Conditions"):
-        t.add_column(col, overflow="fold")
-    for r in results:
-        t.add_row(
-            fmt.safe(r.id),
-            fmt.safe(r.title, 1000),
-            fmt.safe(claimed_text(r.claimed), 1000),
-            computed_text(r.computed, r.unit),
-            _verdict(r.verdict),
-            "\n".join(f"• {fmt.safe(c, 2000)}" for c in r.conditions),
-        )
-    return t
+def when(j: Judgement) -> str:
+    """'latest prices' or 'prices on record by 2024-12-03'."""
+    return "latest prices" if j.on is None else f"prices on record by {j.on}"
+
+
+def verdict_notes(j: Judgement) -> list[str]:
+    """What qualifies a verdict: the facts it lacks, or that an agreement is not independent."""
+    notes = []
+    if j.verdict is Verdict.UNVERIFIABLE and j.missing:
+        notes.append("not on record: " + "; ".join(j.missing))
+    if j.verdict is Verdict.SUPPORTED and not j.independent:
+        notes.append("not independent evidence: rests on " + "; ".join(j.assumed))
+    return notes
+
+
+def dated_text(r: ClaimResult) -> tuple[str, list[str]]:
+    """The verdict as of the claim's date (its words, its notes), or why it is the same."""
+    if r.then is None:
+        return f"{r.judged_on}: no check uses prices, as with the latest", []
+    j = r.then
+    computed = "" if j.computed is None else f", computed {computed_text(j.computed, j.unit)}"
+    return f"{r.judged_on} (prices on record by then): {j.verdict.value}{computed}", verdict_notes(j)
+
+
+def prices_text(r: ClaimResult) -> list[str]:
+    """The prices the verdicts used, with their dates: the latest, then those of the claim's date."""
+    lines = ["latest: " + "; ".join(r.now.prices)] if r.now.prices else []
+    if r.then is not None:
+        lines.append(f"by {r.judged_on}: " + ("; ".join(r.then.prices) or "none on record"))
+    return lines or ["no prices used"]
 
 
 def print_claims(console: Console, results: list[ClaimResult]) -> None:
-    console.print(claims_table(results))
+    """Each claim: the verdict on its headline statement with the latest prices and as of the
+    claim's date, the computed figure, the conditions and the prices' dates."""
+    console.print("[bold]Claims checked against the model: the verdict on each headline statement[/]")
+    for r in results:
+        console.print()
+        console.print(f"[bold]{r.id}. {r.statement}[/]", soft_wrap=True)
+        figure = f" [dim]({r.now.figure_of})[/]" if r.now.figure_of else ""
+        console.print(
+            f"   {_verdict(r.verdict)}{f' ({when(r.now)})' if r.now.prices else ''}: claimed {claimed_text(r.claimed)}, "
+            f"computed {computed_text(r.computed, r.unit)}{figure}",
+            soft_wrap=True,
+        )
+        for n in verdict_notes(r.now):
+            console.print(f"   [dim]{n}[/]", soft_wrap=True)
+        dated, notes = dated_text(r)
+        console.print(f"   as of the claim's date, {dated}", soft_wrap=True)
+        for n in notes:
+            console.print(f"   [dim]{n}[/]", soft_wrap=True)
+        for c in r.conditions:
+            console.print(f"   • {c}", soft_wrap=True)
+        for line in prices_text(r):
+            console.print(f"   [dim]prices {line}[/]", soft_wrap=True)
+    console.print()
     console.print("[dim]Working for one claim: xpuplan claims show ID. Method: docs/claims.md.[/]")
 
 
@@ -102,44 +140,83 @@ def _inputs_text(inputs: Any, note: str) -> str:
 
 
 def print_claim(console: Console, r: ClaimResult) -> None:
-    """One claim's working: provenance, then each check with its assumptions and cases."""
+    """One claim's working: provenance, the headline verdict (latest prices and as of the claim's
+    date), then each check with its assumptions and cases."""
     d = r.details
-    console.print(f"[bold]Claim {fmt.safe(r.id)}: {fmt.safe(r.title, 1000)}[/]  {_verdict(r.verdict)}")
-    for key in ("wording", "who", "source", "as_of", "source_says", "compares"):
-        value = r.wording if key == "wording" else d.get(key)
+    console.print(f"[bold]Claim {r.id}: {r.title}[/]  {_verdict(r.verdict)}")
+    for key in ("wording", "statement", "who", "source", "as_of", "source_says", "compares"):
+        value = {"wording": r.wording, "statement": r.statement}.get(key) or d.get(key)
         if value:
-            console.print(f"[bold]{key.replace('_', ' ')}:[/] {fmt.safe(value, 4000)}", soft_wrap=True)
+            console.print(f"[bold]{key.replace('_', ' ')}:[/] {value}", soft_wrap=True)
+    console.print(
+        f"[bold]verdict ({when(r.now)}):[/] {_verdict(r.verdict)}, claimed {claimed_text(r.claimed)}, "
+        f"computed {computed_text(r.computed, r.unit)}"
+        + (f" ({r.now.figure_of})" if r.now.figure_of else ""),
+        soft_wrap=True,
+    )
+    for n in verdict_notes(r.now):
+        console.print(f"  {n}", soft_wrap=True)
+    dated, notes = dated_text(r)
+    console.print(f"[bold]as of the claim's date:[/] {dated}", soft_wrap=True)
+    for n in notes:
+        console.print(f"  {n}", soft_wrap=True)
+    for line in prices_text(r):
+        console.print(f"  price: {line}", soft_wrap=True)
+    dated_checks = {c.label: c for c in r.then.checks} if r.then is not None else {}
     for c in r.checks:
-        console.print()
-        console.print(
-            f"[bold]{fmt.safe(c.label)}[/]  ({c.method}, {c.metric})  claimed {fmt.safe(claimed_text(c.claimed))}, "
-            f"computed {computed_text(c.computed, c.unit)}  {_verdict(c.verdict)}"
-        )
-        if c.note:
-            console.print(f"  [dim]{fmt.safe(c.note, 4000)}[/]", soft_wrap=True)
-        for a in c.assumptions if c.method != "outside" else ():
-            console.print(f"  assumption: {fmt.safe(a, 2000)}", soft_wrap=True)
-        if c.cases:
-            console.print(_cases_table(c))
-        for line in c.conditions:
-            console.print(f"  → {fmt.safe(line, 2000)}", soft_wrap=True)
+        _print_check(console, c)
+        then = dated_checks.get(c.label)
+        if then is not None and then is not c:
+            console.print(f"  [bold]as of {then.on}:[/] {_verdict(then.verdict)}")
+            if then.cases:
+                console.print(_cases_table(then))
+            for line in then.conditions:
+                console.print(f"  → {line}", soft_wrap=True)
+
+
+def _print_check(console: Console, c: CheckResult) -> None:
+    console.print()
+    console.print(
+        f"[bold]{c.label}[/]  ({c.method}, {c.metric}, over {c.over.value} cases)  claimed "
+        f"{claimed_text(c.claimed)}, computed {computed_text(c.computed, c.unit)}  {_verdict(c.verdict)}"
+    )
+    if c.note:
+        console.print(f"  [dim]{c.note}[/]", soft_wrap=True)
+    for a in c.assumptions if c.method != "outside" else ():
+        console.print(f"  assumption: {a}", soft_wrap=True)
+    for a in c.assumed:
+        console.print(f"  assumed input: {a}", soft_wrap=True)
+    for m in c.missing:
+        console.print(f"  not on record: {m}", soft_wrap=True)
+    if c.cases:
+        console.print(_cases_table(c))
+    for line in c.conditions:
+        console.print(f"  → {line}", soft_wrap=True)
+
+
+def _md(lines: list[str]) -> str:
+    return "<br>".join(x.replace("|", "\\|") for x in lines)
 
 
 def claims_markdown(results: list[ClaimResult]) -> str:
     """The verdict table as Markdown (docs/claims.md is generated with it)."""
     rows = [
-        "| # | Claim | Claimed | Computed | Verdict | Conditions |",
-        "|---|---|---|---|---|---|",
+        "| # | Headline statement | Claimed | Computed | Verdict (latest prices) | As of the claim's date "
+        "| Conditions | Prices |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        conds = "<br>".join(c.replace("|", "\\|") for c in r.conditions)
+        dated, dated_notes = dated_text(r)
         cells = (
-            fmt.safe(r.id),
-            fmt.safe(r.title, 1000),
-            fmt.safe(claimed_text(r.claimed), 1000),
-            computed_text(r.computed, r.unit),
-            f"**{r.verdict.value}**",
-            conds,
+            r.id,
+            _md([r.statement]),
+            claimed_text(r.claimed),
+            computed_text(r.computed, r.unit)
+            + (f" ({r.now.figure_of.split(':')[0]})" if r.now.figure_of else ""),
+            _md([f"**{r.verdict.value}**", *verdict_notes(r.now)]),
+            _md([dated, *dated_notes]),
+            _md(list(r.conditions)),
+            _md(prices_text(r)),
         )
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"

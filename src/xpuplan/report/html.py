@@ -222,6 +222,14 @@ def _fleet(data: dict[str, Any]) -> str:
     )
 
 
+def _dated_verdict(r: dict[str, Any]) -> str:
+    """The verdict with the prices on record on the claim's date, under the latest one."""
+    then = r.get("as_of_claim_date")
+    if not then:
+        return ""
+    return f'<br><span class="caption">{_e(r.get("claim_date"))}: {_e(then["verdict"])}</span>'
+
+
 def _claims(rows: list[dict[str, Any]]) -> str:
     """The claims table: what was claimed, what the model computes, the verdict and its conditions."""
     from xpuplan.claims.engine import fmt_value
@@ -238,10 +246,10 @@ def _claims(rows: list[dict[str, Any]]) -> str:
         body.append(
             [
                 _e(r["id"]),
-                _e(r.get("title")),
+                _e(r.get("statement") or r.get("title")),
                 _e((r.get("claimed") or {}).get("text")),
                 computed(r.get("computed")),
-                f"<b>{_e(r['verdict'])}</b>",
+                f"<b>{_e(r['verdict'])}</b>" + _dated_verdict(r),
                 f'<ul style="margin:0;padding-left:1.1em">{conds}</ul>' if conds else "—",
                 f'<span title="{_e(r.get("who"))}: {_e(r.get("source"))}">{_e(r.get("as_of"))}</span>',
             ]
@@ -609,7 +617,8 @@ def _validation_ratio(figs: _Figures, cases: list[dict[str, Any]]) -> str:
 
 def _validation_summary(v: dict[str, Any]) -> str:
     s = v["summary"]
-    rows = [(k, st) for k, st in s.items() if k in ("train", "infer")]  # not by_chip, chips_with_cases
+    # the per-task statistics (summarise also returns by_chip tables and plain counts)
+    rows = [(k, st) for k, st in s.items() if isinstance(st, dict) and "n" in st]
     rows += [(f"{vendor} / {task}", st) for vendor, d in s["by_vendor"].items() for task, st in d.items()]
     body = [
         [_e(name), str(st["n"]), str(st["predicted"]), fmt.pct(st["median_error"]), fmt.pct(st["p90_error"])]

@@ -140,9 +140,14 @@ def _best(rows: list[Row]) -> float:
 
 
 def fit_params(
-    rows: list[Row], cat: Catalog, priors: Priors, exclude: set[str] | None = None
+    rows: list[Row],
+    cat: Catalog,
+    priors: Priors,
+    exclude: set[str] | None = None,
+    suite_chips: set[str] | None = None,
 ) -> dict[tuple[str, str], ParamFit]:
-    """Every chip's fitted parameters from ``rows`` minus the cases in ``exclude`` (ids)."""
+    """Every chip's fitted parameters from ``rows`` minus the cases in ``exclude`` (ids).
+    ``suite_chips``: chips with any case in the suite (default: those in ``rows``)."""
     exclude = exclude or set()
     own: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
@@ -151,18 +156,21 @@ def fit_params(
     fits: dict[tuple[str, str], ParamFit] = {}
     for key, rs in own.items():
         fits[key] = ParamFit(key[0], key[1], _best(rs), "fitted", tuple(r.result.id for r in rs))
+    in_suite = suite_chips if suite_chips is not None else {r.result.chip for r in rows}
     for chip_id in cat.chips:
         for p in FITTED:
             if (chip_id, p) not in fits:
-                fits[(chip_id, p)] = _resolve(chip_id, p, fits, cat, priors)
+                fits[(chip_id, p)] = _resolve(chip_id, p, fits, cat, priors, chip_id in in_suite)
     return fits
 
 
 def _resolve(
-    chip: str, p: str, fits: dict[tuple[str, str], ParamFit], cat: Catalog, priors: Priors
+    chip: str, p: str, fits: dict[tuple[str, str], ParamFit], cat: Catalog, priors: Priors, in_suite: bool
 ) -> ParamFit:
-    """A parameter a chip has no case for: its declared sibling's fit (followed along the chain),
-    else its category's prior, else the value in its record."""
+    """A parameter a chip has no case for: its declared sibling's fit (followed along the chain);
+    else, for a chip with no case in the suite at all, the value its record states with its own
+    source; else (its record's value may come from an earlier fit on these very cases, so it
+    would leak into the cross-validation) its category's prior."""
     seen = {chip}
     sib = priors.borrow.get(chip)
     while sib and sib not in seen:
@@ -171,10 +179,12 @@ def _resolve(
             return ParamFit(chip, p, f.value, f"borrowed from {sib}", f.cases)
         seen.add(sib)
         sib = priors.borrow.get(sib)
+    e = cat.chips[chip].efficiency
+    if not in_suite and (p != "matmul_fp8" or e.matmul_fp8 is not None):
+        return ParamFit(chip, p, float(getattr(e, p)), "record")
     cat_prior = priors.by_category.get(cat.chips[chip].category, {})
     if p in cat_prior:
         return ParamFit(chip, p, cat_prior[p], f"prior ({cat.chips[chip].category})")
-    e = cat.chips[chip].efficiency
     v = getattr(e, p)
     return ParamFit(chip, p, float(v if v is not None else e.matmul), "record")
 
@@ -195,8 +205,9 @@ def cross_validate(rows: list[Row], cat: Catalog, priors: Priors, by: str = "sou
     for r in rows:
         groups.setdefault(r.result.source if by == "source" else r.result.id, []).append(r)
     out = []
+    in_suite = {r.result.chip for r in rows}
     for members in groups.values():
-        fits = fit_params(rows, cat, priors, {r.result.id for r in members})
+        fits = fit_params(rows, cat, priors, {r.result.id for r in members}, in_suite)
         for r in members:
             f = fits[(r.result.chip, r.result.param or "matmul")]
             pred = r.pred.evaluate(_efficiency(cat, r.result.chip, fits)) if r.pred.evaluate else math.nan
@@ -288,10 +299,11 @@ def run_fit(paths: list[Path] | None = None, by: str = "source") -> FitResult:
     priors = Priors.load()
     fits: dict[tuple[str, str], ParamFit] = {}
     preds = predict_suite(paths, cat)
+    in_suite = {p.result.chip for p in preds if p.evaluate is not None}
     for _ in range(2):  # the layouts chosen at the fitted values, then the fit again
         for p in FITTED:  # in turn: each parameter with those before it at their fit
             rows = [r for r in build_rows(preds, cat, fits) if r.result.param == p]
-            fits.update({k: v for k, v in fit_params(rows, cat, priors).items() if k[1] == p})
+            fits.update({k: v for k, v in fit_params(rows, cat, priors, None, in_suite).items() if k[1] == p})
         preds = predict_suite(paths, with_fits(cat, fits))
     rows = build_rows(preds, with_fits(cat, fits), fits)
     cv = cross_validate(rows, with_fits(cat, fits), priors, by)
