@@ -271,7 +271,9 @@ def _serve_option(
     cost = None if price is None else price.usd_per_node_hour * nodes * hours
     w = it_power_w(cat, system, n, params.power_fraction)
     c = sc.constraints
-    cap = _cap(sc, system)
+    # serving replicas are independent groups: only the scenario's supply caps them, not the
+    # provider's largest cluster (which bounds one group, see rank_serve)
+    cap = c.available.get(system.id)
     reason = None
     if cap is not None and n > cap:
         reason = f"needs {n:,} chips for {spec.rate:g} requests/s; {cap:,} available"
