@@ -17,6 +17,10 @@ TOL = 0.005  # 0.5 %
 CASES = [
     # Apple, arXiv 2407.21075 Table 1: 2.58B non-embedding + 0.15B embedding (ffn derived from it).
     ("apple-afm-on-device", "AFM report Table 1"),
+    # transformers BertModel of bert-base-uncased: 109,482,240 (Devlin et al. 2019: 110M).
+    ("bert-base", "BERT-base BertModel count"),
+    # transformers BertModel of bert-large-uncased: 335,141,888 (Devlin et al. 2019: 340M).
+    ("bert-large", "BERT-large BertModel count"),
     # bigscience/bloom model card: 176,247,271,424 parameters (exact).
     ("bloom-176b", "BLOOM model card"),
     # DeepSeek-V3 report (arXiv 2412.19437): 671B total (without the 14B MTP module), 37B active.

@@ -369,13 +369,18 @@ def serve_cmd(
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     chip: Annotated[str, typer.Option("--chip", help="Chip or system id or alias.")],
     chips: Annotated[int, typer.Option("--chips", help="Number of chips.")] = 1,
-    input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens per request.")] = 1000,
+    input_len: Annotated[
+        int | None, typer.Option("--input-len", help="Prompt tokens per request (1000; encoders: 384).")
+    ] = None,
     output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens per request.")] = 250,
     batch: Annotated[int | None, typer.Option(help="Static batch: requests that start together.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Continuous batching: requests in flight.")] = None,
     rate: Annotated[float | None, typer.Option(help="Requests per second to sustain.")] = None,
     ttft_ms: Annotated[float | None, typer.Option("--ttft-ms", help="Time-to-first-token target.")] = None,
     tpot_ms: Annotated[float | None, typer.Option("--tpot-ms", help="Time-per-output-token target.")] = None,
+    latency_ms: Annotated[
+        float | None, typer.Option("--latency-ms", help="Encoders: a request's latency target.")
+    ] = None,
     weights: Annotated[
         str, typer.Option(help="Weight format(s), comma-separated: bf16,fp8,int8,int4,fp4.")
     ] = "bf16",
@@ -403,6 +408,7 @@ def serve_cmd(
         ("--rate", rate, 1e9),
         ("--ttft-ms", ttft_ms, 1e9),
         ("--tpot-ms", tpot_ms, 1e9),
+        ("--latency-ms", latency_ms, 1e9),
         ("--tp", tp, chips),
         ("--pp", pp, chips),
         ("--weight-bits", weight_bits, 32),
@@ -430,6 +436,7 @@ def serve_cmd(
         system,
         fixed,
         catalog=api.calibrated_catalog(calibration) if calibration is not None else None,
+        latency_ms=latency_ms,
     )
     _finish(
         [(csv_, lambda: report.serve_csv(res))], json_ and res.to_dict, lambda: report.print_serve(out, res)
@@ -441,7 +448,7 @@ def serve_cmd(
         cat = api.calibrated_catalog(calibration) if calibration is not None else default_catalog()
         origin = f"xpuplan serve --model {model} --chip {chip} --chips {chips}"
         ln = launch.serve_launch(
-            cat, model, res.extra["system"], res.best.to_dict(), input_len + output_len, origin
+            cat, model, res.extra["system"], res.best.to_dict(), (input_len or 0) + output_len, origin
         )
         _write_launches(emit, [ln], cat)
 

@@ -33,6 +33,7 @@ from xpuplan.perf.machine import (
 from xpuplan.perf.params import default_params
 from xpuplan.planner.plan import default_scenario, load_scenario, plan
 from xpuplan.planner.scenario import OBJECTIVES
+from xpuplan.search.encoder_search import EncoderSearchResult, search_encoder
 from xpuplan.search.serve_search import ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import SearchResult, search_train
@@ -41,7 +42,7 @@ from xpuplan.validation.calibration_check import check as calibration_check
 from xpuplan.validation.fit import FitResult, fit_toml, run_fit
 from xpuplan.validation.validate import summarise, validate
 from xpuplan.workload import load_hf_config, model_library
-from xpuplan.workload.job import ServeJob, TrainJob
+from xpuplan.workload.job import EncoderJob, ServeJob, TrainJob
 from xpuplan.workload.library import get_model
 from xpuplan.workload.model import Model
 
@@ -264,7 +265,7 @@ def serve(
     model: str | Model,
     chip: str,
     chips: int,
-    input_len: int,
+    input_len: int | None,
     output_len: int,
     weights: tuple[str, ...] = ("bf16",),
     kv: str = "bf16",
@@ -277,18 +278,35 @@ def serve(
     system: str | None = None,
     fixed: Mapping[str, int] | None = None,
     catalog: Catalog | None = None,
-) -> ServeSearchResult:
+    latency_ms: float | None = None,
+) -> ServeSearchResult | EncoderSearchResult:
     """Best serving configuration (TP/PP/EP, replicas, batch, weight format) under latency targets.
 
     ``batch`` fixes a static batch; ``concurrency`` a continuous-batching concurrency; ``rate`` asks
     for the lowest-latency configuration that sustains that many requests/s; none of them: the
-    batch that maximises throughput. Stated degrees in ``fixed`` (tp, pp, ep) are pinned."""
+    batch that maximises throughput. Stated degrees in ``fixed`` (tp, pp, ep) are pinned.
+    ``input_len`` None: 1,000 tokens (384 for an encoder). An encoder model goes to
+    :func:`serve_encoder` (``latency_ms``, else ``ttft_ms``, is its latency target)."""
     if not weights:
         raise InputError("no weight format given", "e.g. weights=('bf16', 'fp8')")
     given = [x for x in (batch, concurrency, rate) if x is not None]
     if len(given) > 1:
         raise InputError("give at most one of batch, concurrency and rate", "Pick the load you want to model")
-    job = ServeJob(_model(model), input_len, output_len, weights[0], kv, weight_bits)
+    mdl = _model(model)
+    if mdl.is_encoder:
+        return serve_encoder(
+            mdl,
+            chip,
+            chips,
+            input_len or ENCODER_SEQ_LEN,
+            weights,
+            latency_ms if latency_ms is not None else ttft_ms,
+            rate,
+            batch,
+            system,
+            catalog,
+        )
+    job = ServeJob(mdl, input_len or 1000, output_len, weights[0], kv, weight_bits)
     m = machine(chip, chips, catalog=catalog, system=system)
     fx = dict(fixed or {})
     mode = "static" if batch is not None else "continuous"
@@ -309,6 +327,66 @@ def serve(
         fx,
     )
     return replace(res, extra={**res.extra, **serve_economics(res, m, catalog)})
+
+
+ENCODER_SEQ_LEN = 384  # MLPerf Inference BERT's max_seq_length (SQuAD v1.1)
+
+
+def serve_encoder(
+    model: str | Model,
+    chip: str,
+    chips: int = 1,
+    seq_len: int = ENCODER_SEQ_LEN,
+    weights: tuple[str, ...] = ("int8", "bf16"),
+    latency_ms: float | None = None,
+    rate: float | None = None,
+    batch: int | None = None,
+    system: str | None = None,
+    catalog: Catalog | None = None,
+) -> EncoderSearchResult:
+    """Encoder (BERT-class) inference: the format and batch per replica (one per chip) with the most
+    sequences/s under ``latency_ms`` (dynamic batching; a fixed ``batch`` is an offline batch), or
+    the lowest latency at ``rate`` sequences/s; with $/M sequences and joules per sequence."""
+    if not weights:
+        raise InputError("no weight format given", "e.g. weights=('int8', 'bf16')")
+    job = EncoderJob(
+        _model(model), seq_len, weights[0] if weights[0] in ("bf16", "fp16", "fp8", "int8") else "bf16"
+    )
+    m = machine(chip, chips, catalog=catalog, system=system)
+    res = search_encoder(
+        job,
+        m,
+        weights,
+        "static" if batch is not None else "dynamic",
+        None if latency_ms is None else latency_ms / 1e3,
+        rate,
+        {"batch": batch} if batch is not None else None,
+    )
+    return replace(res, extra={**res.extra, **encoder_economics(res, m, catalog)})
+
+
+def encoder_economics(res: EncoderSearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
+    """Dollars per million sequences, joules per sequence, and sequences per dollar and per joule."""
+    out: dict[str, Any] = {"system": m.system.id}
+    if res.best is None:
+        return out
+    sps = res.best.sequences_per_s
+    r = _rates(m, cat or default_catalog())
+    if "usd_s" in r:
+        out.update(
+            pricing=r["pricing"],
+            price_as_of=r["price_as_of"],
+            usd_per_million_sequences=r["usd_s"] / sps * 1e6,
+            sequences_per_usd=sps / r["usd_s"],
+        )
+    if "watts" in r:
+        out.update(
+            joules_per_sequence=r["watts"] / sps,
+            sequences_per_joule=sps / r["watts"],
+            pue=r["pue"],
+            power_estimated=r["power_estimated"],
+        )
+    return out
 
 
 def serve_economics(res: ServeSearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
@@ -392,6 +470,7 @@ __all__ = [
     "search",
     "serve",
     "serve_economics",
+    "serve_encoder",
     "step_economics",
     "strip_controls",
     "summarise",

@@ -237,7 +237,9 @@ def report_data(
     result = plan(sc, cat, params, progress)
     pue = result.pue
     jobs = []
-    for spec, jp in zip(sc.jobs, result.jobs, strict=True):
+    specs = {s.name: s for s in sc.jobs} | {x.name: x for h in result.hybrid for x in h.server_specs}
+    for jp in result.jobs:
+        spec = specs[jp.job]
         entry: dict[str, Any] = {
             "job": jp.job,
             "kind": jp.kind,
@@ -250,7 +252,7 @@ def report_data(
             entry["breakdown"] = _breakdown(jp.options)
             entry["scaling"] = _scaling(spec, jp.options, cat, params)
             entry["scaling_space"] = "TP/DP overlap on, micro-batch ≤ 8, best layout per size"
-        else:
+        elif isinstance(spec, ServeSpec):
             entry["serving"] = _serving(spec, jp.options, cat, params)
         jobs.append(entry)
     return {
@@ -268,6 +270,7 @@ def report_data(
         },
         "jobs": jobs,
         "fleet": result.fleet.to_dict(),
+        "hybrid": [h.to_dict() for h in result.hybrid],
         "notes": list(result.notes),
         "prices": _prices(result, cat),
         "claims": _claims(cat, params),

@@ -14,12 +14,21 @@ from typing import Any
 
 from xpuplan.errors import InputError
 from xpuplan.hardware.catalog import Catalog, default_catalog
+from xpuplan.hardware.devices import device_profiles
 from xpuplan.hardware.pricing import current_price
 from xpuplan.hardware.records import System
 from xpuplan.perf.params import PerfParams, default_params
 from xpuplan.planner.fleet import FleetLimits, FleetOption, FleetPlan, plan_fleet
+from xpuplan.planner.hybrid import HybridPlan, hybrid_catalog, split_hybrid, summarise_hybrid
 from xpuplan.planner.rank import Option, choose, rank_serve, rank_train, with_baseline
-from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec, default_scenario, load_scenario
+from xpuplan.planner.scenario import (
+    HybridSpec,
+    Scenario,
+    ServeSpec,
+    TrainSpec,
+    default_scenario,
+    load_scenario,
+)
 
 __all__ = ["JobPlan", "Option", "PlanResult", "Scenario", "default_scenario", "load_scenario", "plan"]
 
@@ -66,6 +75,7 @@ class PlanResult:
     pue: float
     notes: list[str] = field(default_factory=list)
     tried: dict[str, list[Option]] = field(default_factory=dict)  # per job: every size of every system
+    hybrid: list[HybridPlan] = field(default_factory=list)  # hybrid jobs: the device/server split
 
     def to_dict(self) -> dict[str, Any]:
         sc = self.scenario
@@ -83,6 +93,7 @@ class PlanResult:
             "jobs": [j.to_dict() for j in self.jobs],
             "fleet": self.fleet.to_dict(),
             "notes": self.notes,
+            "hybrid": [h.to_dict() for h in self.hybrid],
         }
 
 
@@ -107,6 +118,8 @@ def _allowed(sc: Scenario, s: System) -> bool:
 def candidates(sc: Scenario, cat: Catalog, spec: TrainSpec | ServeSpec) -> list[System]:
     """The systems a job is ranked on: the scenario's list (else every priced system), within its
     providers and without its exclusions; with price-kind or region filters, only priced ones."""
+    if isinstance(spec, ServeSpec) and spec.candidates:
+        return [cat.systems[s] for s in spec.candidates]
     if sc.systems:
         named = [cat.systems[s] for s in sc.systems if _allowed(sc, cat.systems[s])]
         if sc.price_kinds or sc.regions:
@@ -176,16 +189,22 @@ def plan(
     cat = restrict_prices(sc, catalog or default_catalog())
     params = params or default_params()
     pue = sc.pue or cat.energy.pue
-    work = [(spec, s) for spec in sc.jobs for s in candidates(sc, cat, spec)]
-    if not work:
+    # hybrid jobs: decide what runs on the devices; the rest becomes serving jobs on their pools
+    cat = hybrid_catalog(sc, cat)
+    profiles = device_profiles()
+    splits = [split_hybrid(h, cat, params, profiles) for h in sc.jobs if isinstance(h, HybridSpec)]
+    specs = [s for s in sc.jobs if not isinstance(s, HybridSpec)]
+    specs += [j for sp in splits for j in sp.server_jobs.values()]
+    work = [(spec, s) for spec in specs for s in candidates(sc, cat, spec)]
+    if not work and (specs or not splits):
         if sc.providers or sc.exclude or sc.price_kinds or sc.regions:
             raise InputError(
                 "no candidate system is left after the provider, exclude, price-kind and region filters",
                 "Loosen the filters (xpuplan catalog prices lists providers, kinds and regions)",
             )
         raise InputError("no candidate system has a price", "Name systems in [candidates] or add prices")
-    per_job: dict[str, list[Option]] = {spec.name: [] for spec in sc.jobs}
-    every: dict[str, list[Option]] = {spec.name: [] for spec in sc.jobs}
+    per_job: dict[str, list[Option]] = {spec.name: [] for spec in specs}
+    every: dict[str, list[Option]] = {spec.name: [] for spec in specs}
     for i, (spec, system) in enumerate(work):
         tried = (
             rank_train(spec, sc, cat, system, pue, params)
@@ -197,9 +216,11 @@ def plan(
         if progress:
             progress(i + 1, len(work))
     jobs = []
-    for spec in sc.jobs:
+    for spec in specs:
         opts = sorted(with_baseline(per_job[spec.name], sc.baseline), key=lambda o: _key(sc, o))
         jobs.append(JobPlan(spec.name, spec.kind, opts, sensitivity(sc, opts)))
+    ranked = {j.job: j.options for j in jobs}
+    hybrid = [summarise_hybrid(sp, ranked, profiles) for sp in splits]
     # a job is stuck when no option can take part in the fleet; a serving job whose every option is
     # over a limit at the full rate may still be served by a mix of groups (the fleet decides)
     stuck = [j for j in jobs if not any(o.fleet_ok for o in every[j.job])]
@@ -210,6 +231,8 @@ def plan(
             for j in stuck
         )
         fleet = FleetPlan("infeasible", sc.objective, None, [], reason=why)
+    elif not specs:  # hybrid jobs served wholly on their devices: no servers to plan
+        fleet = FleetPlan("optimal", sc.objective, 0.0, [])
     else:
         fleet = plan_fleet(_fleet_options(every, sc.objective), _limits(sc, cat), sc.objective)
     notes = [
@@ -225,7 +248,13 @@ def plan(
         "Sizes and costs are whole purchase units (instances, UltraServers, TPU slices), billed as sold: "
         "per second on demand, whole capacity blocks (days), whole commitment terms.",
     ]
-    return PlanResult(sc, jobs, fleet, pue, notes, every)
+    if hybrid:
+        notes.append(
+            "Hybrid jobs: requests run on the device when the on-device model fits in the app's memory, "
+            "meets the class's latency target (burst, then sustained speed) and the battery budget; the rest "
+            "go to the pools the privacy rule allows, sized for the peak rate (TTFT ≤ 20% of the target)."
+        )
+    return PlanResult(sc, jobs, fleet, pue, notes, every, hybrid)
 
 
 def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[FleetOption]:

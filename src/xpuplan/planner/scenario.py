@@ -8,7 +8,7 @@ A scenario is TOML::
     pue = 1.15                    # optional; default: the catalog's
 
     [[jobs]]                      # one table per job
-    kind = "pretrain"             # pretrain | finetune | serve
+    kind = "pretrain"             # pretrain | finetune | serve | hybrid
     ...
 
     [candidates]                  # optional
@@ -48,7 +48,7 @@ from xpuplan.workload.job import KV_FORMATS, TRAIN_PRECISIONS, WEIGHT_FORMATS
 from xpuplan.workload.library import get_model, model_library
 
 OBJECTIVES = ("cost", "time", "energy")
-JOB_KINDS = ("pretrain", "finetune", "serve")
+JOB_KINDS = ("pretrain", "finetune", "serve", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class ServeSpec:
     weights: tuple[str, ...] = ("bf16", "fp8")
     hours: float = 730.0  # one month of serving
     kind: str = "serve"
+    candidates: tuple[str, ...] = ()  # systems this job may run on (default: the scenario's)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Constraints:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    jobs: tuple[TrainSpec | ServeSpec, ...]
+    jobs: tuple[TrainSpec | ServeSpec | HybridSpec, ...]
     objective: str = "cost"
     baseline: str | None = None
     systems: tuple[str, ...] = ()
@@ -190,6 +191,14 @@ _JOB = {
     "weights": Field("strs", doc="weight formats to consider"),
     "kv": Field("str", doc="KV-cache format"),
     "hours": Field("num", 0.0, 1e6, "hours of serving"),
+    "latency_ms": Field("num", 0.0, 1e9, "latency target of an encoder serve job"),
+    "candidates": Field("strs", doc="systems this serve job may run on"),
+    # hybrid jobs (docs/scenarios.md): request classes, device groups and server pools
+    "classes": Field("list", doc="hybrid: request classes"),
+    "devices": Field("list", doc="hybrid: device groups"),
+    "pools": Field("list", doc="hybrid: server pools"),
+    "peak_to_mean": Field("num", 1.0, 100.0, "hybrid: peak over mean request rate"),
+    "max_battery_share_per_day": Field("num", 0.0, 1.0, "hybrid: battery budget per device per day"),
 }
 SCHEMA = {
     "name": Field("str", doc="the scenario's name"),
@@ -305,7 +314,7 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
         raise r.fail(
             "jobs", "the scenario has no [[jobs]]", "Add at least one [[jobs]] table (docs/scenarios.md)"
         )
-    jobs = tuple(_job(r, j, i) for i, j in enumerate(jobs_raw))
+    jobs = tuple(_job(r, j, i, catalog) for i, j in enumerate(jobs_raw))
     names = [j.name for j in jobs]
     if len(set(names)) < len(names):
         raise r.fail("name", "two jobs have the same name", "Give every job its own name")
@@ -372,12 +381,26 @@ def load_scenario(path: Path, catalog: Catalog) -> Scenario:
     return sc
 
 
-def _job(r: _Reader, j: Any, i: int) -> TrainSpec | ServeSpec:
+def _model_name(r: _Reader, d: dict[str, Any], key: str, what: str) -> str:
+    model = r.text_of(d, key)
+    if model is None:
+        raise r.fail(key, f"{what} has no '{key}'", f'Add {key} = "llama-3-70b" (xpuplan model list)')
+    try:
+        get_model(model)
+    except UnknownNameError:
+        known = [n for m in model_library().values() for n in (m.id, *m.aliases)]
+        raise UnknownNameError("model", model, known, where=r.where(key)) from None
+    return str(model)
+
+
+def _job(r: _Reader, j: Any, i: int, catalog: Catalog | None = None) -> TrainSpec | ServeSpec | HybridSpec:
     if not isinstance(j, dict):
         raise r.fail("jobs", f"job {i + 1} is not a table", "Write each job as a [[jobs]] table")
     kind = r.text_of(j, "kind", None, JOB_KINDS)
     if kind is None:
         raise r.fail("kind", f"job {i + 1} has no 'kind'", 'Add kind = "pretrain", "finetune" or "serve"')
+    if kind == "hybrid":
+        return _hybrid_job(r, j, i, catalog)
     model = r.text_of(j, "model")
     if model is None:
         raise r.fail("model", f"job {i + 1} has no 'model'", 'Add model = "llama-3-70b" (xpuplan model list)')
@@ -398,13 +421,14 @@ def _job(r: _Reader, j: Any, i: int) -> TrainSpec | ServeSpec:
         for w in weights:
             r.text_of({"weights": w}, "weights", None, WEIGHT_FORMATS)
         r.text_of(j, "kv", "bf16", KV_FORMATS)
+        encoder = get_model(model).is_encoder  # an encoder's prompt is its sequence (MLPerf: 384)
         return ServeSpec(
             name,
             model,
             rate,
-            r.num(j, "input_len", 1000, 0.0, 1e7, integer=True),
+            r.num(j, "input_len", 384 if encoder else 1000, 0.0, 1e7, integer=True),
             r.num(j, "output_len", 250, 0.0, 1e7, integer=True),
-            r.num(j, "ttft_ms", None, 0.0, 1e9),
+            r.num(j, "latency_ms" if encoder and "latency_ms" in j else "ttft_ms", None, 0.0, 1e9),
             r.num(j, "tpot_ms", None, 0.0, 1e9),
             tuple(weights),
             r.num(j, "hours", 730.0, 0.0, 1e6),
@@ -427,4 +451,178 @@ def _job(r: _Reader, j: Any, i: int) -> TrainSpec | ServeSpec:
         r.num(j, "global_batch", 1024, 0.0, 1e9, integer=True),
         r.text_of(j, "precision", "bf16", TRAIN_PRECISIONS),
         rank,
+    )
+
+
+# ---- hybrid jobs: requests split between devices, private servers and the cloud ------------------
+
+PRIVACY = ("device", "private", "any")  # on the device only | device or Apple-silicon servers | anywhere
+POOL_TIERS = ("private", "cloud")
+DEVICE_PATHS = ("neural_engine", "gpu")
+
+
+@dataclass(frozen=True)
+class RequestClass:
+    """One kind of request: its share of the traffic, lengths (bins of tokens and weight), the
+    end-to-end latency target and where it may run."""
+
+    name: str
+    share: float
+    input_len: tuple[tuple[int, float], ...]  # (tokens, weight); one bin for a fixed length
+    output_len: tuple[tuple[int, float], ...]
+    latency_ms: float
+    privacy: str  # device | private | any
+    model: str | None  # the on-device model; None: the class needs the server model
+    server_model: str  # the model servers run for this class
+    weight_bits: float = 3.7  # on-device bits per weight (Apple's AFM: mixed 2/4-bit, 3.7 b/w)
+    adapter_rank: int = 16  # LoRA adapters held beside the on-device model (AFM: rank 16, 16-bit)
+    server_weights: tuple[str, ...] = ("bf16", "fp8")
+
+
+@dataclass(frozen=True)
+class DeviceGroup:
+    """Devices of one model: how many and how often each sends a request."""
+
+    name: str
+    system: str | None  # a device system with a profile; None: it cannot run the model
+    count: float
+    requests_per_day: float
+    path: str = "neural_engine"  # neural_engine | gpu
+
+
+@dataclass(frozen=True)
+class ServerPool:
+    """Servers a class may be sent to: a catalog system, private (Apple silicon) or cloud."""
+
+    system: str
+    tier: str  # private | cloud
+    usd_per_node_hour: float | None = None  # owned hardware: the scenario's amortised cost
+    price_source: str = ""
+    price_as_of: str = ""
+
+
+@dataclass(frozen=True)
+class HybridSpec:
+    """Requests from a device population, each class run on the device or sent to a server pool."""
+
+    name: str
+    classes: tuple[RequestClass, ...]
+    devices: tuple[DeviceGroup, ...]
+    pools: tuple[ServerPool, ...]
+    peak_to_mean: float = 2.0  # servers are sized for the peak rate
+    hours: float = 730.0
+    max_battery_share: float = 0.05  # of a battery per day a device may spend on the model
+    kind: str = "hybrid"
+
+
+def _bins(r: _Reader, d: dict[str, Any], key: str, default: int) -> tuple[tuple[int, float], ...]:
+    v = d.get(key, default)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return ((int(r.num(d, key, default, 0.0, 1e7, integer=True)), 1.0),)
+    ok = isinstance(v, list) and v and all(isinstance(x, list) and len(x) == 2 for x in v)
+    if not ok:
+        raise r.fail(
+            key, f"'{key}' must be tokens or a list of [tokens, weight]", "e.g. [[500, 0.7], [4000, 0.3]]"
+        )
+    out = []
+    for tok, w in v:
+        t = r.num({key: tok}, key, None, 0.0, 1e7, integer=True)
+        out.append((t, float(r.num({key: w}, key, None, 0.0, math.inf))))
+    total = sum(w for _, w in out)
+    return tuple((t, w / total) for t, w in out)
+
+
+def _request_class(r: _Reader, c: Any, i: int) -> RequestClass:
+    if not isinstance(c, dict):
+        raise r.fail("classes", f"request class {i + 1} is not a table", "Write [[jobs.classes]] tables")
+    if "model" not in c and "server_model" not in c:
+        raise r.fail("classes", f"request class {i + 1} names no model", 'Add model = "apple-afm-on-device"')
+    model = _model_name(r, c, "model", f"request class {i + 1}") if "model" in c else None
+    server = (
+        _model_name(r, c, "server_model", f"request class {i + 1}") if "server_model" in c else str(model)
+    )
+    lat = r.num(c, "latency_ms", None, 0.0, 1e9)
+    if lat is None:
+        raise r.fail("latency_ms", f"request class {i + 1} has no 'latency_ms'", "Add latency_ms = 2000")
+    weights = r.strings(c, "server_weights", ["bf16", "fp8"])
+    for w in weights:
+        r.text_of({"server_weights": w}, "server_weights", None, WEIGHT_FORMATS)
+    return RequestClass(
+        r.text_of(c, "name", f"class-{i + 1}"),
+        r.num(c, "share", None, 0.0, 1.000001) or 0.0,
+        _bins(r, c, "input_len", 500),
+        _bins(r, c, "output_len", 100),
+        lat,
+        r.text_of(c, "privacy", "any", PRIVACY),
+        model,
+        server,
+        r.num(c, "weight_bits", 3.7, 0.999, 32.0),
+        r.num(c, "adapter_rank", 16, -1.0, 4097, integer=True),
+        tuple(weights),
+    )
+
+
+def _tables(r: _Reader, j: dict[str, Any], key: str, hint: str) -> list[Any]:
+    v = j.get(key)
+    if not isinstance(v, list) or not v:
+        raise r.fail(key, f"the hybrid job has no [[jobs.{key}]]", hint)
+    return v
+
+
+def _hybrid_job(r: _Reader, j: dict[str, Any], i: int, catalog: Catalog | None) -> HybridSpec:
+    if catalog is None:
+        raise r.fail(
+            "kind", "a hybrid job needs the catalog to resolve its systems", "Load it with load_scenario"
+        )
+    classes = tuple(
+        _request_class(r, c, k)
+        for k, c in enumerate(_tables(r, j, "classes", "Add [[jobs.classes]] tables (docs/scenarios.md)"))
+    )
+    total = sum(c.share for c in classes)
+    if abs(total - 1.0) > 1e-6:
+        raise r.fail(
+            "share", f"the request classes' shares add up to {total:g}, not 1", "Make the shares sum to 1"
+        )
+    devices = []
+    for k, g in enumerate(
+        _tables(r, j, "devices", "Add [[jobs.devices]] tables: system, count, requests_per_day")
+    ):
+        if not isinstance(g, dict):
+            raise r.fail("devices", f"device group {k + 1} is not a table", "Write [[jobs.devices]] tables")
+        sysname = r.text_of(g, "system")
+        devices.append(
+            DeviceGroup(
+                r.text_of(g, "name", sysname or f"devices-{k + 1}"),
+                r.system(catalog, sysname, "system") if sysname else None,
+                float(r.num(g, "count", None, 0.0, 1e11) or 0.0),
+                float(r.num(g, "requests_per_day", None, 0.0, 1e6) or 0.0),
+                r.text_of(g, "path", "neural_engine", DEVICE_PATHS),
+            )
+        )
+    pools = []
+    for k, p in enumerate(_tables(r, j, "pools", "Add [[jobs.pools]] tables: system and tier")):
+        if not isinstance(p, dict) or "system" not in p:
+            raise r.fail("pools", f"server pool {k + 1} has no 'system'", 'Add system = "aws-p5.48xlarge"')
+        price = r.num(p, "usd_per_node_hour", None, 0.0, 1e6)
+        if price is not None and not p.get("price_source"):
+            raise r.fail(
+                "usd_per_node_hour", "a stated pool price needs 'price_source'", "Say where it comes from"
+            )
+        pools.append(
+            ServerPool(
+                r.system(catalog, r.text_of(p, "system"), "system"),
+                r.text_of(p, "tier", "cloud", POOL_TIERS),
+                price,
+                str(p.get("price_source", "")),
+                str(p.get("price_as_of", "")),
+            )
+        )
+    return HybridSpec(
+        r.text_of(j, "name", f"hybrid-{i + 1}"),
+        classes,
+        tuple(devices),
+        tuple(pools),
+        r.num(j, "peak_to_mean", 2.0, 0.999, 100.0),
+        r.num(j, "hours", 730.0, 0.0, 1e6),
+        r.num(j, "max_battery_share_per_day", 0.05, 0.0, 1.000001),
     )

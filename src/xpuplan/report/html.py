@@ -230,6 +230,87 @@ def _dated_verdict(r: dict[str, Any]) -> str:
     return f'<br><span class="caption">{_e(r.get("claim_date"))}: {_e(then["verdict"])}</span>'
 
 
+def _hybrid(figs: _Figures, h: dict[str, Any]) -> str:
+    """A hybrid job: where each class runs (stacked shares), the table, the devices, break-evens."""
+    import plotly.graph_objects as go
+
+    from xpuplan.report.hybrid_view import break_even_lines, where_text
+
+    names = [c["name"] for c in h["classes"]]
+    fig = go.Figure()
+    for key, label, colour in (
+        ("device_share", "on the device", PALETTE[2]),
+        ("server_share", "on servers", PALETTE[0]),
+        ("unserved_share", "not served (device-only, device cannot)", PALETTE[8]),
+    ):
+        fig.add_trace(
+            go.Bar(x=names, y=[c[key] * 100 for c in h["classes"]], name=label, marker={"color": colour})
+        )
+    fig.update_layout(
+        barmode="stack",
+        title=f"{h['job']}: where each request class runs",
+        yaxis={"title": "% of the class's requests", "range": [0, 100]},
+    )
+    rows = [
+        [
+            _e(c["name"]),
+            _e(c["privacy"]),
+            f"{c['requests_per_day'] / 1e6:,.0f}",
+            _e(where_text(c)),
+            fmt.duration(c["device_latency_s"]),
+            "—" if c["device_energy_mwh"] is None else f"{c['device_energy_mwh']:.2f}",
+            _e(f"{c['server_system']} × {c['server_chips']:,}" if c["server_system"] else "—"),
+            fmt.duration(c["server_latency_s"]),
+            fmt.money(c["usd_per_million_requests"]) if c["server_job"] else "$0",
+        ]
+        for c in h["classes"]
+    ]
+    head = [
+        "class",
+        "privacy",
+        "M req/day",
+        "where",
+        "device latency",
+        "device mWh/req",
+        "server",
+        "server latency",
+        "$/M req",
+    ]
+    moves = "".join(
+        f"<li><b>{_e(c['name'])}</b>: {_e('; '.join(break_even_lines(c)))}</li>"
+        for c in h["classes"]
+        if break_even_lines(c)
+    )
+    dev_rows = [
+        [
+            _e(g["name"]),
+            f"{g['count'] / 1e6:,.0f} M",
+            fmt.pct(g["on_device_share"]),
+            f"{g['device_wh_per_day']:.3f}",
+            "—" if g["battery_share_per_day"] is None else fmt.pct(g["battery_share_per_day"]),
+        ]
+        for g in h["devices"]
+    ]
+    src = "".join(
+        f"<li>{_e(a['device'])} {_e(a['what'])}: {_e(a['source'])} ({_e(a['as_of'])}) {_e(a['note'])}</li>"
+        for a in h["assumptions"]
+    )
+    mwh = h["device_energy_mwh_per_request"]
+    summary = (
+        f"<p>{h['requests_per_day'] / 1e6:,.0f} M requests a day; servers {fmt.money(h['server_cost_usd'])} per "
+        f"{h['hours']:g} h, {fmt.money(h['usd_per_million_requests'])} per million requests (on-device requests "
+        f"cost the operator nothing); {f'{mwh:.2f}' if mwh else '—'} "
+        f"mWh of device energy per on-device request; servers sized for {h['peak_to_mean']:g}× the mean rate.</p>"
+    )
+    return (
+        f"<h2>{_e(h['job'])} <small class='meta'>(hybrid)</small></h2>"
+        + figs.div(fig, "Share of each class's requests on the device, on servers, or not served.")
+        + f'<section class="card">{summary}{_table(head, rows, left=2)}<ul>{moves}</ul></section>'
+        + f'<section class="card"><h3>Devices</h3>{_table(["group", "devices", "on device", "Wh/day", "battery/day"], dev_rows, left=1)}'
+        + f'<p class="caption">Device realism and its sources:</p><ul class="caption">{src}</ul></section>'
+    )
+
+
 def _claims(rows: list[dict[str, Any]]) -> str:
     """The claims table: what was claimed, what the model computes, the verdict and its conditions."""
     from xpuplan.claims.engine import fmt_value
@@ -665,6 +746,7 @@ def render_html(data: dict[str, Any], version: str = "") -> str:
         f'<p class="meta">xpuplan {_e(version)} · generated {_e(data["generated"])} · objective '
         f"<b>{_e(sc['objective'])}</b> · baseline {_e(sc['baseline'])} · constraints: {_e(cons)}</p>",
     ]
+    body += [_hybrid(figs, h) for h in data.get("hybrid", [])]
     body += [_job_section(figs, data, j) for j in data["jobs"]]
     body.append(f'<h2>Fleet plan</h2><section class="card">{_fleet(data)}</section>')
     if data.get("claims"):

@@ -27,7 +27,7 @@ from xpuplan.hardware.purchase import allocate
 from xpuplan.hardware.records import Pricing, System
 from xpuplan.planner.plan import PlanResult
 from xpuplan.planner.rank import Option
-from xpuplan.planner.scenario import ServeSpec
+from xpuplan.planner.scenario import ServeSpec, TrainSpec
 from xpuplan.workload.library import get_model
 from xpuplan.workload.model import Model
 
@@ -348,8 +348,12 @@ def plan_launches(r: PlanResult, cat: Catalog) -> list[Launch]:
     else:
         chosen = [(j.best, (j.best.detail or {}).get("groups", 1)) for j in r.jobs if j.best is not None]
     out = []
+    # a hybrid job's server pools are serving jobs of their own (r.hybrid[*].server_specs)
+    specs = {s.name: s for s in sc.jobs} | {x.name: x for h in r.hybrid for x in h.server_specs}
     for o, count in chosen:
-        spec = next(s for s in sc.jobs if s.name == o.job)
+        spec = specs.get(o.job)
+        if spec is None or not isinstance(spec, TrainSpec | ServeSpec):
+            continue
         d = o.detail or {}
         common: dict[str, Any] = {
             "origin": origin,

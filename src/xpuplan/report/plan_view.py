@@ -12,6 +12,7 @@ from rich.table import Table
 from xpuplan.planner.plan import PlanResult
 from xpuplan.report import fmt
 from xpuplan.report.csv_out import cell
+from xpuplan.report.hybrid_view import print_hybrid
 from xpuplan.report.legend import SERVE_LEGEND, TRAIN_LEGEND
 from xpuplan.units import SECONDS_PER_DAY
 
@@ -103,9 +104,12 @@ def _vs(o: Any) -> str:
 def print_plan(console: Console, r: PlanResult) -> None:
     sc = r.scenario
     console.print(f"[bold]{fmt.safe(sc.name)}[/] — objective: {sc.objective}; baseline: {sc.baseline or '—'}")
+    specs = {s.name: s for s in sc.jobs} | {x.name: x for h in r.hybrid for x in h.server_specs}
+    for h in r.hybrid:
+        print_hybrid(console, h)
     for j in r.jobs:
-        spec = next(s for s in sc.jobs if s.name == j.job)
-        title = f"{fmt.safe(j.job)} ({j.kind}, {spec.model})"
+        spec = specs[j.job]
+        title = f"{fmt.safe(j.job)} ({j.kind}, {getattr(spec, 'model', '')})"
         t = Table(title=title, header_style="bold", title_justify="left")
         serve = j.kind == "serve"
         ttft = getattr(spec, "ttft_ms", None)

@@ -14,7 +14,9 @@ from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Chip, Dtype, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.report import fmt
+from xpuplan.report.encoder_view import print_encoder
 from xpuplan.report.legend import TRAIN_LEGEND
+from xpuplan.search.encoder_search import EncoderSearchResult
 from xpuplan.search.train_search import SearchResult
 from xpuplan.units import GIB, GIGA, TERA
 from xpuplan.workload.model import Model
@@ -488,6 +490,9 @@ def print_fit(console: Console, res: Any) -> None:
 
 def print_serve(console: Console, r: Any) -> None:
     """A serving search result: the best configuration, its economics, and the latency curve."""
+    if isinstance(r, EncoderSearchResult):
+        print_encoder(console, r)
+        return
     console.print(
         f"evaluated {r.configs_evaluated:,} serving configurations, {r.configs_feasible:,} feasible"
     )

@@ -123,7 +123,12 @@ def search_serve(
     fixed: dict[str, int] | None = None,
     params: PerfParams | None = None,
 ) -> ServeSearchResult:
-    """Best serving configuration of ``job`` on ``m`` under latency targets (or a request rate)."""
+    """Best serving configuration of ``job`` on ``m`` under latency targets (or a request rate).
+    An encoder model (``kind = "encoder"``) is priced by :mod:`xpuplan.search.encoder_search`."""
+    if job.model.is_encoder:
+        from xpuplan.search.encoder_search import search_encoder_as_serve
+
+        return search_encoder_as_serve(job, m, weights, mode, ttft_s, rate, fixed, params)
     params = params or default_params()
     fixed = dict(fixed or {})
     formats = weights or (job.weights,)

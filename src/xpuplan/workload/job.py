@@ -119,3 +119,37 @@ class ServeJob:
     @property
     def kv_bytes_per_value(self) -> float:
         return BYTES_PER_VALUE[self.kv]
+
+
+ENCODER_FORMATS = ("bf16", "fp16", "fp8", "int8")
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderJob:
+    """Run an encoder (``model.kind == "encoder"``) over sequences of ``seq_len`` tokens.
+
+    ``weights`` names the matmul format: ``int8`` is W8A8 (int8 GEMMs with int8 activations, as in
+    MLPerf's BERT submissions) where the chip has an int8 path; 16-bit otherwise.
+    """
+
+    model: Model
+    seq_len: int
+    weights: str = "bf16"
+
+    def __post_init__(self) -> None:
+        if self.model.kind != "encoder":
+            raise InputError(
+                f"{self.model.id} is a {self.model.kind} model, not an encoder",
+                "Price decoders with a serve job (input and output lengths)",
+            )
+        s = self.seq_len
+        if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= self.model.max_seq_len:
+            raise InputError(
+                f"sequence length must be an integer in 1..{self.model.max_seq_len} for {self.model.id}, "
+                f"got {s!r}",
+                "Give --input-len in tokens, e.g. 384 (MLPerf's BERT) or 128 (a query-document pair)",
+            )
+        if self.weights not in ENCODER_FORMATS:
+            raise InputError(
+                f"unknown encoder number format '{self.weights}'", "Use one of " + ", ".join(ENCODER_FORMATS)
+            )

@@ -15,7 +15,7 @@ from typing import Any
 
 from xpuplan.datafiles import data_dir, read_json, read_toml
 from xpuplan.errors import ConfigError, DataError, UnknownNameError
-from xpuplan.workload.model import FfnType, Mla, Model, Moe, Norm, Position
+from xpuplan.workload.model import MODEL_KINDS, FfnType, Mla, Model, Moe, Norm, Position
 
 _SCALARS = {
     "layers": int,
@@ -77,6 +77,12 @@ def model_from_dict(d: Mapping[str, Any], where: str) -> Model:
     for key in ("params_source", "family", "notes"):
         if key in d:
             kw[key] = str(d[key])
+    if "kind" in d:
+        if d["kind"] not in MODEL_KINDS:
+            raise DataError(
+                f"'kind' = {d['kind']!r} is not a model kind", "Use " + " or ".join(MODEL_KINDS), where
+            )
+        kw["kind"] = str(d["kind"])
     kw["aliases"] = tuple(str(a) for a in d.get("aliases", ()))
     try:
         return Model(**kw)

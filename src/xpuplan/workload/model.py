@@ -13,6 +13,10 @@ Formulas and where they come from:
   is ``(s+1)/2``.
 * KV cache per token: ``2·L·n_kv·d`` values (MHA/GQA); MLA stores the compressed latent plus the
   RoPE key, ``L·(r_kv + d_rope)`` values (DeepSeek-V2 §2.1.2).
+* Encoders (``kind = "encoder"``, BERT: Devlin et al. 2019): one forward pass over the whole
+  sequence with bidirectional (non-causal) attention and no decode; the task head (pooler, span or
+  class scores, ``O(h)`` per token) replaces the LM head: ``s·(2·P_layers + 4·L·s·n_q·d)`` FLOPs
+  per sequence of ``s`` tokens.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class Norm(str, Enum):
     @property
     def params_per_dim(self) -> int:
         return 1 if self is Norm.RMSNORM else 2
+
+
+MODEL_KINDS = ("decoder", "encoder")  # decoder-only LM | bidirectional encoder (BERT-class)
 
 
 class Position(str, Enum):
@@ -109,8 +116,11 @@ class Model:
     aliases: tuple[str, ...] = ()
     notes: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    kind: str = "decoder"  # decoder | encoder (MODEL_KINDS)
 
     def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(MODEL_KINDS)}, got {self.kind!r}")
         for name in (
             "layers",
             "hidden",
@@ -132,6 +142,10 @@ class Model:
     @property
     def is_moe(self) -> bool:
         return self.moe is not None
+
+    @property
+    def is_encoder(self) -> bool:
+        return self.kind == "encoder"
 
     @property
     def q_dim(self) -> int:
@@ -197,8 +211,11 @@ class Model:
         return p
 
     def head_params(self) -> int:
-        """LM head (0 when tied to the embedding) plus the final norm."""
+        """LM head (0 when tied to the embedding) plus the final norm; an encoder's pooler
+        (``h·h + h``, BERT) in place of an LM head."""
         final_norm = self.norm.params_per_dim * self.hidden
+        if self.is_encoder:
+            return final_norm + self.hidden * self.hidden + self.hidden
         return final_norm + (0 if self.tied_embeddings else self.vocab * self.hidden)
 
     # ---- totals -------------------------------------------------------------------------------
@@ -249,6 +266,14 @@ class Model:
         The default ``causal=False`` follows PaLM App. B (MFU accounting: 6N + 12·L·H·Q·T).
         """
         return 3.0 * self.forward_flops_per_token(seq_len, causal, attention)
+
+    def encoder_flops_per_sequence(self, seq_len: float) -> float:
+        """Forward FLOPs of one encoder pass over ``seq_len`` tokens: ``s·(2·P_layers + 4·L·s·n_q·d)``,
+        every token attending to every other (bidirectional); no LM head (the task head's ``O(h)``
+        per token is left out). BERT-large at 384 tokens: 246.7 GFLOP."""
+        return seq_len * (
+            2.0 * self.layer_params(active=True) + self.attn_flops_per_token(seq_len, causal=False)
+        )
 
     def kv_values_per_token(self) -> int:
         """Values stored in the KV cache per token (all layers)."""

@@ -25,7 +25,6 @@ from xpuplan.hardware.records import Pricing, System
 from xpuplan.perf.params import default_params
 from xpuplan.planner.scenario import Constraints, ServeSpec, TrainSpec
 from xpuplan.planner.scenario import Scenario as PlanScenario
-from xpuplan.search.serve_search import ServeSearchResult
 from xpuplan.search.train_search import SearchResult
 from xpuplan.units import SECONDS_PER_HOUR
 
@@ -267,7 +266,7 @@ def _train(p: Point, cat: Catalog) -> dict[str, Any]:
 def _serve(p: Point, cat: Catalog) -> dict[str, Any]:
     assert p.chips is not None and p.mix is not None
     m = p.mix
-    res: ServeSearchResult = api.serve(
+    res: Any = api.serve(
         p.model, cat.systems[p.system].chip, p.chips, m.input_len, m.output_len, (p.precision,), p.kv,
         rate=m.rate, ttft_ms=m.ttft_ms, tpot_ms=m.tpot_ms, system=p.system,
     )  # fmt: skip
