@@ -1,4 +1,4 @@
-"""The schema of a validation case file (``../shared/validation/README.md``), for
+"""The schema of a validation case file (``docs/validation-schema.md``), for
 :func:`xpuplan.datafiles.read_yaml_checked`.
 
 Published cases carry annotations of their own (``*_stat``, ``inference_setup.dataset``), so an
@@ -84,7 +84,5 @@ def read_cases(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     for a broken file, a duplicate key, a misspelled key or a number out of range."""
     data, warnings = read_yaml_checked(Path(path), SCHEMA, unknown="warn")  # type: ignore[arg-type]
     if not isinstance(data, list) or not data:
-        raise DataError(
-            "expected a non-empty YAML list of cases", "See ../shared/validation/README.md", str(path)
-        )
+        raise DataError("expected a non-empty YAML list of cases", "See docs/validation-schema.md", str(path))
     return data, warnings

@@ -657,6 +657,8 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         out = 1
     fm = parse_formats(c.get("precision"))
     formats = _serve_formats(fm, chip, assumed)
+    if not fm.stated and str((c.get("model") or {}).get("kind")) == "encoder" and chip.supports("int8"):
+        formats = ("int8", *formats)  # encoder engines (TensorRT, OpenVINO) run int8 where the chip has it
     params, stack = case_params(c, chip)
     job = ServeJob(
         case_model(c), inp, out, formats[0], fm.kv if chip.supports("fp8") else "bf16", fm.weight_bits
@@ -691,6 +693,25 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     b = res.best
     j = replace(job, weights=b.weights, kv=b.kv)
     cfg = ServeConfig.one(b.tp, b.pp, b.ep, b.batch)
+
+    if j.model.is_encoder:  # one bidirectional pass per sequence (perf/encoder.py)
+        from xpuplan.perf.encoder import encoder_sequences_per_s
+        from xpuplan.workload.job import EncoderJob
+
+        ej = EncoderJob(j.model, inp, str((res.extra.get("encoder") or {}).get("weights", "bf16")))
+        emode = "static" if mode == "static" else "dynamic"
+
+        def evaluate_encoder(eff: Efficiency) -> float:
+            return encoder_sequences_per_s(ej, _with_chip_eff(m, eff), b.batch, params, emode)
+
+        result = CaseResult(
+            **base,
+            predicted=float(b.output_tokens_per_s),
+            layout=f"x{b.replicas} batch {b.batch} {b.weights} encoder on {m.system.id}",
+            reason="; ".join(assumed) or None,
+            assumed=tuple(assumed),
+        )
+        return Prediction(result, evaluate_encoder)
 
     def evaluate(eff: Efficiency) -> float:
         r = evaluate_serve(j, cfg, _with_chip_eff(m, eff), params, mode)
