@@ -188,3 +188,18 @@ def test_example_scenario_runs_with_json_and_csv(tmp_path: Path) -> None:
     assert {j["job"] for j in d["jobs"]} == {"fine-tune 70B", "serve 8B"}
     assert d["fleet"]["status"] == "optimal"
     assert (tmp_path / "p.csv").read_text().startswith("job,kind,rank,system")
+
+
+def test_whole_units_that_do_not_factor_run_on_a_power_of_two_and_say_so() -> None:
+    """29 GB200 blocks of 36 (1,044 chips) hold no layout for a 1,024-sequence batch; the planner
+    runs the job on the 1,024 chips they hold, prices all 1,044 and says 20 sit idle."""
+    from xpuplan.api import default_catalog, default_scenario
+    from xpuplan.perf.params import default_params
+    from xpuplan.planner.rank import rank_train
+
+    cat, sc = default_catalog(), default_scenario()
+    opts = rank_train(sc.jobs[0], sc, cat, cat.systems["aws-p6e-gb200-ultraserver"], 1.2, default_params())
+    assert opts and all(o.chips % 36 == 0 for o in opts)  # whole 36-GPU blocks only
+    o = next(o for o in opts if o.chips == 1044)
+    assert o.layout is not None and "(1,024 of 1,044 chips used, 20 idle)" in o.layout
+    assert not any(o.chips > 1_000_000 for o in opts)  # no 10 M-chip "largest cluster" when none is sourced

@@ -157,7 +157,7 @@ def train_sizes(job: TrainJob, sc: Scenario, system: System, peak: float, unit: 
     cap = _cap(sc, system, unit)
     sizes = sorted({allocate(unit, max(1, int(nodes * f)) * node).chips for f in (0.5, 1, 2, 4)})
     capped = [n for n in sizes if n <= cap]
-    top = largest_within(unit, cap)
+    top = largest_within(unit, cap) if cap < MAX_CHIPS else None  # a real limit, not the 10 M bound
     if top is not None and top.chips not in capped and (not capped or top.chips > capped[-1]):
         capped.append(top.chips)
     return capped
@@ -185,6 +185,16 @@ def rank_train(
     tried: list[Option] = []
     for n in sizes:
         res = search_train(job, Machine(chip, system, n), opts, params=params, top_k=1)
+        used = 2 ** int(math.log2(n))
+        if res.best is None and used != n:
+            # whole units rarely factor (29 GB200 blocks of 36 = 1,044): run on the largest power of
+            # two they hold, pay for all of them, and say how many sit idle
+            sub = search_train(job, Machine(chip, system, used), opts, params=params, top_k=1)
+            if sub.best is not None:
+                o = _train_option(spec, sc, cat, system, n, sub.best, price, pue, params, unit)
+                idle = f" ({used:,} of {n:,} chips used, {n - used:,} idle)"
+                tried.append(replace(o, layout=(o.layout or "") + idle))
+                continue
         if res.best is None:
             tried.append(_no(spec, cat, system, n, f"no layout fits on {n:,} chips: {res.why_none}", price))
             continue
