@@ -286,194 +286,287 @@ def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
     return dense, expert
 
 
-def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfParams) -> TrainArrays:
-    """Step time, its breakdown and memory for every layout in ``lay`` (already structurally valid
-    or not: structural reasons are the caller's; this adds MEMORY and DTYPE)."""
-    model, s, B = job.model, job.seq_len, job.global_batch
-    # matmul format: fp8/int8/fp32 as asked; bf16 and fp16 run at the 16-bit rate
+@dataclass(frozen=True)
+class _Step:
+    """What every term of one training step shares: the job, the layouts' degrees as floats, the
+    micro-batch count, the slowest stage's share of the layers and the parameters per device."""
+
+    job: TrainJob
+    lay: LayoutArray
+    m: Machine
+    params: PerfParams
+    dtype: str  # matmul format: fp8/int8/fp32 as asked; bf16 and fp16 run at the 16-bit rate
+    t: F
+    p: F
+    d: F
+    c: F
+    e: F
+    v: F
+    b: F
+    mb: F  # micro-batches per step per pipeline
+    per_stage: F  # share of the layers on the slowest stage
+    tok: F  # tokens per device per micro-batch
+    dense_p: F  # non-expert parameters on the most loaded device
+    expert_p: F
+
+    @property
+    def model(self) -> Model:
+        return self.job.model
+
+    @property
+    def dpc(self) -> F:
+        return self.d * self.c
+
+    @property
+    def edp(self) -> F:
+        """Expert-data-parallel ranks: DP×CP divided by EP."""
+        return xp.maximum(self.dpc / self.e, 1.0)
+
+    @property
+    def zero3(self) -> F:
+        return self.lay.zero >= 3
+
+    @property
+    def full_rc(self) -> F:
+        return self.lay.recompute >= _FULL
+
+
+def _step_context(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfParams) -> _Step:
     dtype = job.precision if job.precision in ("fp8", "int8", "fp32") else "bf16"
-    peak = m.peak(dtype)
     t, p, d, c, e, v = (xp.fl(getattr(lay, k)) for k in ("tp", "pp", "dp", "cp", "ep", "vpp"))
     b = xp.fl(lay.microbatch)
-    mb = xp.maximum(xp.floor(B / (d * b)), 1.0)  # micro-batches per step per pipeline
-    L = model.layers
-    n_moe = model.moe_layers
-    n_dense = L - n_moe
-    ab = params.act_bytes
+    mb = xp.maximum(xp.floor(job.global_batch / (d * b)), 1.0)
+    L = job.model.layers
+    dense_p, expert_p = _params_per_device(job.model, lay)
+    per_stage = stage_layers(L, p, v) / L
+    tok = b * job.seq_len / c
+    return _Step(job, lay, m, params, dtype, t, p, d, c, e, v, b, mb, per_stage, tok, dense_p, expert_p)
 
-    # ---- compute per micro-batch, slowest (last) stage ------------------------------------------
+
+@dataclass(frozen=True)
+class _Compute:
+    fwd: F  # forward of one micro-batch on the slowest stage, LM head included
+    bwd: F
+    recompute: F
+    core: F  # the attention core's share of the forward
+
+
+def _compute(st: _Step) -> _Compute:
+    """Forward and backward of one micro-batch on the slowest (last) stage: GEMMs at their shape's
+    efficiency, the attention core, element-wise traffic and the LM head. Backward = input
+    gradients (1×) + weight gradients (1×) (Narayanan et al. 2021 Eq. 3); LoRA freezes the base
+    weights, so only input gradients flow through them (Hu et al. 2021 §4.2); fused attention's
+    backward ≈ 2.5× its forward (Dao 2023). Recompute re-runs the forward (full) or the core."""
+    model, m, lay, params, s = st.model, st.m, st.lay, st.params, st.job.seq_len
+    n_moe = model.moe_layers
+    n_dense = model.layers - n_moe
     flash = params.flash_attention
-    dense_fwd, dense_core, _ = _layer_times(model, lay, m, dtype, s, moe=False, flash=flash)
+    dense_fwd, dense_core, _ = _layer_times(model, lay, m, st.dtype, s, moe=False, flash=flash)
     if n_moe:
-        moe_fwd, moe_core, _ = _layer_times(model, lay, m, dtype, s, moe=True, flash=flash, params=params)
+        moe_fwd, moe_core, _ = _layer_times(model, lay, m, st.dtype, s, moe=True, flash=flash, params=params)
     else:
         moe_fwd, moe_core = 0.0 * dense_fwd, 0.0 * dense_core
-    per_stage = stage_layers(L, p, v) / L  # share of the layers on the slowest stage
-    fwd_layers = per_stage * (n_dense * (dense_fwd + dense_core) + n_moe * (moe_fwd + moe_core))
-    core_layers = per_stage * (n_dense * dense_core + n_moe * moe_core)
-    tok = b * s / c
+    fwd_layers = st.per_stage * (n_dense * (dense_fwd + dense_core) + n_moe * (moe_fwd + moe_core))
+    core_layers = st.per_stage * (n_dense * dense_core + n_moe * moe_core)
+    t, tok = st.t, st.tok
     head_flops = 2.0 * tok * model.vocab * model.hidden / t
     t_head = _gemm_time(
-        m, m.peak(_half(dtype)), head_flops, xp.minimum(xp.minimum(tok, model.hidden), model.vocab / t)
+        m, m.peak(_half(st.dtype)), head_flops, xp.minimum(xp.minimum(tok, model.hidden), model.vocab / t)
     )
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
-    fwd = fwd_layers + t_head
-    # backward = input gradients (1×) + weight gradients (1×); LoRA freezes the base weights, so
-    # only input gradients flow through the frozen GEMMs (Hu et al. 2021, §4.2)
-    wgrad = 0.0 if job.lora_rank else 1.0
+    wgrad = 0.0 if st.job.lora_rank else 1.0
     bwd = (1.0 + wgrad) * (fwd_layers - core_layers) + 2.5 * core_layers + (1.0 + wgrad) * t_head
-    rc = _by_recompute(
-        lay.recompute,
-        fwd_layers,
-        core_layers,
-        0.0 * fwd,
+    rc = _by_recompute(lay.recompute, fwd_layers, core_layers, 0.0 * t_head)
+    return _Compute(fwd_layers + t_head, bwd, rc, core_layers)
+
+
+def _tp_time(st: _Step) -> F:
+    """Tensor parallel per micro-batch: 2 all-reduces (or RS+AG with SP) per layer forward, 2
+    backward, 2 more under full recompute (Narayanan et al. 2021 §2.3), less the overlapped share."""
+    m = st.m
+    _, _, bw_tp, _ = m.group_bw(st.t, xp.ones_like(st.t))
+    n_tp = (4.0 + 2.0 * st.full_rc) * st.model.layers * st.per_stage
+    one = coll.all_reduce(st.tok * st.model.hidden * st.params.act_bytes, st.t, bw_tp, m.up_lat)
+    return n_tp * one * (1.0 - st.params.tp_overlap * st.lay.tp_overlap)
+
+
+def _cp_time(st: _Step, core: F) -> F:
+    """Context parallel per micro-batch: the ring exchange of K,V per layer (forward all-gather,
+    backward all-gather + reduce-scatter, + one under full recompute), hidden behind attention."""
+    model, m = st.model, st.m
+    kv_shard = 1.0 if model.mla else xp.minimum(st.t, model.kv_heads)  # KV heads replicate beyond n_kv
+    kv_layer = (
+        st.b * st.job.seq_len * model.kv_values_per_token() / model.layers * st.params.act_bytes / kv_shard
     )
-    comp_mb = fwd + bwd
-
-    # ---- tensor parallel: 2 all-reduces (or RS+AG with SP) per layer fwd, 2 bwd, 2 more if full rc
-    _, _, bw_tp, _ = m.group_bw(t, xp.ones_like(t))
-    n_tp = (4.0 + 2.0 * (lay.recompute >= _FULL)) * L * per_stage
-    t_tp_one = coll.all_reduce(tok * model.hidden * ab, t, bw_tp, m.up_lat)
-    tp_mb = n_tp * t_tp_one * (1.0 - params.tp_overlap * lay.tp_overlap)
-
-    # ---- context parallel: ring exchange of K,V per layer (fwd AG, bwd AG + RS), hidden by attention
-    kv_shard = 1.0 if model.mla else xp.minimum(t, model.kv_heads)  # KV heads replicate beyond TP = n_kv
-    kv_layer = b * s * model.kv_values_per_token() / L * ab / kv_shard
-    _, n_out_c, bw_c_in, bw_c_out = m.group_bw(c, t)
+    _, n_out_c, bw_c_in, bw_c_out = m.group_bw(st.c, st.t)
     bw_c = xp.where(n_out_c > 1, bw_c_out, bw_c_in)
-    cp_one = coll.all_gather(kv_layer, c, bw_c, xp.where(n_out_c > 1, m.out_lat, m.up_lat))
-    n_cp = 3.0 + 1.0 * (lay.recompute >= _FULL)  # fwd all-gather, bwd all-gather + reduce-scatter
-    cp_mb = xp.maximum(n_cp * cp_one * L * per_stage - 3.5 * core_layers, 0.0)
+    one = coll.all_gather(kv_layer, st.c, bw_c, xp.where(n_out_c > 1, m.out_lat, m.up_lat))
+    n_cp = 3.0 + 1.0 * st.full_rc
+    return xp.maximum(n_cp * one * model.layers * st.per_stage - 3.5 * core, 0.0)
 
-    # ---- expert parallel: dispatch + combine all-to-all per MoE layer, fwd and bwd
-    if model.moe:
-        a2a = tok * model.moe.top_k * model.hidden * ab / t
-        n_in_e, n_out_e, bw_e_in, bw_e_out = m.group_bw(e, t * c)
-        # the share bound for ranks in the same domain moves on the fast fabric while the rest
-        # crosses the scale-out network, at the same time: the slower of the two sets the pace
-        inside = (n_in_e - 1.0) / e * a2a / bw_e_in
-        outside = (e - n_in_e) / e * a2a / bw_e_out
-        lat = xp.where(n_out_e > 1, m.out_lat, m.up_lat) * xp.ceil(xp.log2(xp.maximum(e, 2.0)))
-        one_a2a = xp.where(e > 1, xp.maximum(inside, outside) + lat, 0.0)
-        n_a2a = 4.0 + 2.0 * (lay.recompute >= _FULL)  # dispatch + combine, fwd and bwd (+ recompute)
-        ep_mb = n_a2a * n_moe * per_stage * one_a2a
-        ep_mb = ep_mb * (1.0 - params.ep_overlap)
-    else:
-        ep_mb = 0.0 * fwd
 
-    # ---- pipeline: p2p per micro-batch per boundary, bubble (p-1)/v stage-times
-    mb_time = comp_mb + rc + tp_mb + ep_mb + cp_mb
-    _, n_out_p, _, _ = m.group_bw(p, t * c * d)
+def _ep_time(st: _Step) -> F:
+    """Expert parallel per micro-batch: dispatch + combine all-to-all per MoE layer, forward and
+    backward (+ recompute); ranks in one domain move on the fast fabric while the rest cross the
+    scale-out network at the same time, so the slower of the two sets the pace."""
+    model, m, e = st.model, st.m, st.e
+    if not model.moe:
+        return 0.0 * st.t
+    a2a = st.tok * model.moe.top_k * model.hidden * st.params.act_bytes / st.t
+    n_in_e, n_out_e, bw_e_in, bw_e_out = m.group_bw(e, st.t * st.c)
+    inside = (n_in_e - 1.0) / e * a2a / bw_e_in
+    outside = (e - n_in_e) / e * a2a / bw_e_out
+    lat = xp.where(n_out_e > 1, m.out_lat, m.up_lat) * xp.ceil(xp.log2(xp.maximum(e, 2.0)))
+    one = xp.where(e > 1, xp.maximum(inside, outside) + lat, 0.0)
+    n_a2a = 4.0 + 2.0 * st.full_rc
+    return n_a2a * model.moe_layers * st.per_stage * one * (1.0 - st.params.ep_overlap)
+
+
+def _pp_time(st: _Step, mb_time: F) -> tuple[F, F]:
+    """(p2p time, bubble) of a step: 2·(m·v + p - 1) sends of one micro-batch's activations split
+    over the TP ranks' links (Megatron's scatter/gather, Narayanan et al. 2021 §4.1), and the
+    (p-1)/v bubble of the interleaved 1F1B schedule (§2.2)."""
+    m, p, v = st.m, st.p, st.v
+    _, n_out_p, _, _ = m.group_bw(p, st.t * st.c * st.d)
     bw_p = xp.where(n_out_p > 1, m.out_bw, m.up_bw)
-    # Megatron's scatter/gather optimisation (Narayanan et al. 2021 §4.1) splits each p2p over the
-    # TP ranks' links, as SP does.
-    p2p = coll.p2p(tok * model.hidden * ab / t, bw_p, xp.where(n_out_p > 1, m.out_lat, m.up_lat))
-    pp_time = xp.where(p > 1, 2.0 * (mb * v + p - 1.0) * p2p, 0.0)
-    bubble = (p - 1.0) / v * mb_time
+    lat = xp.where(n_out_p > 1, m.out_lat, m.up_lat)
+    p2p = coll.p2p(st.tok * st.model.hidden * st.params.act_bytes / st.t, bw_p, lat)
+    return xp.where(p > 1, 2.0 * (st.mb * v + p - 1.0) * p2p, 0.0), (p - 1.0) / v * mb_time
 
-    # ---- data parallel: gradient reduction (+ parameter gathers for ZeRO-3) over DP×CP
-    dense_p, expert_p = _params_per_device(model, lay)
-    sb = state_bytes(job.precision)
-    dpc = d * c
-    n_in_d, n_out_d, bw_d_in, bw_d_out = m.group_bw(dpc, t)
-    edp = xp.maximum(dpc / e, 1.0)
-    n_in_x, n_out_x, bw_x_in, bw_x_out = m.group_bw(edp, t * e)
 
-    def dp_coll(size: F, both: bool) -> F:
-        a = coll.hierarchical_all_reduce if both else coll.hierarchical_all_gather
-        return a(size, n_in_d, n_out_d, bw_d_in, m.up_lat, bw_d_out, m.out_lat)
+def _dp_collectives(st: _Step, size_dense: F, size_expert: F, both: bool) -> F:
+    """A hierarchical DP collective over DP×CP (dense parameters) plus one over the expert-data-
+    parallel ranks (experts; none for a dense model): all-reduce if ``both``, else all-gather."""
+    m = st.m
+    a = coll.hierarchical_all_reduce if both else coll.hierarchical_all_gather
+    n_in, n_out, bw_in, bw_out = m.group_bw(st.dpc, st.t)
+    out = a(size_dense, n_in, n_out, bw_in, m.up_lat, bw_out, m.out_lat)
+    if st.model.moe:
+        n_in_x, n_out_x, bw_x_in, bw_x_out = m.group_bw(st.edp, st.t * st.e)
+        out = out + a(size_expert, n_in_x, n_out_x, bw_x_in, m.up_lat, bw_x_out, m.out_lat)
+    return out
 
-    def ep_dp_coll(size: F, both: bool) -> F:
-        if not model.moe:  # no experts, no expert-data-parallel collective (nor its latency)
-            return 0.0 * size
-        a = coll.hierarchical_all_reduce if both else coll.hierarchical_all_gather
-        return a(size, n_in_x, n_out_x, bw_x_in, m.up_lat, bw_x_out, m.out_lat)
 
-    gbytes = max(params.grad_comm_bytes, sb.grads)  # fp32 training communicates 4-byte gradients
-    # trainable parameters: all, or only the LoRA adapters (frozen weights have no grads/optimizer)
-    lora_share = lora_fraction(model, job.lora_rank)
-    zero3 = lay.zero >= 3
-    full_red = dp_coll(dense_p * gbytes, both=True) + ep_dp_coll(expert_p * gbytes, both=True)
-    # ZeRO-3 only reduce-scatters gradients (its parameter gathers are priced in z3_total)
-    scatter = dp_coll(dense_p * gbytes, both=False) + ep_dp_coll(expert_p * gbytes, both=False)
-    grad_red = lora_share * xp.where(zero3, scatter, full_red)
-    gather = dp_coll(dense_p * sb.weights, both=False) + ep_dp_coll(expert_p * sb.weights, both=False)
-    # ZeRO 0: all-reduce. ZeRO 1/2: reduce-scatter grads + all-gather params (same volume).
-    # ZeRO 3: all-gather params in forward and in backward of every micro-batch, prefetched.
-    # Overlap: without ZeRO-3 the bucketed gradient reduction hides behind the last micro-batch's
-    # backward; with ZeRO-3 the prefetched parameter gathers and the reduction share the whole
-    # step's micro-batches as their window: compute and the TP/CP/EP exchanges it does not hide
-    # (issue 19: a window of compute alone shrank faster than faster compute saved, when the CP
-    # exchange it hid grew back). One window per step, so faster compute never hides more.
-    ov = params.dp_overlap * lay.dp_overlap
-    z3_total = xp.where(zero3 & (dpc > 1), mb * 2.0 * gather, 0.0)
-    window = xp.where(zero3, mb * mb_time, bwd)
-    dp_exposed = xp.maximum(grad_red + z3_total - ov * window, 0.0)
+def _dp_time(st: _Step, mb_time: F, bwd: F) -> F:
+    """Exposed data-parallel time (Rajbhandari et al. 2020): ZeRO 0 all-reduces gradients, ZeRO
+    1/2 reduce-scatter + all-gather (the same volume), ZeRO-3 reduce-scatters gradients and
+    all-gathers parameters in forward and backward of every micro-batch. Without ZeRO-3 the
+    bucketed reduction hides behind the last micro-batch's backward; with it the prefetched
+    gathers share the whole step's micro-batches (compute and the exchanges it does not hide).
+    One window per step, so faster compute never hides more (issue 19's invariant)."""
+    sb = state_bytes(st.job.precision)
+    gbytes = max(st.params.grad_comm_bytes, sb.grads)  # fp32 training communicates 4-byte gradients
+    lora_share = lora_fraction(st.model, st.job.lora_rank)
+    dense, expert = st.dense_p, st.expert_p
+    full_red = _dp_collectives(st, dense * gbytes, expert * gbytes, both=True)
+    scatter = _dp_collectives(st, dense * gbytes, expert * gbytes, both=False)
+    grad_red = lora_share * xp.where(st.zero3, scatter, full_red)
+    gather = _dp_collectives(st, dense * sb.weights, expert * sb.weights, both=False)
+    ov = st.params.dp_overlap * st.lay.dp_overlap
+    z3_total = xp.where(st.zero3 & (st.dpc > 1), st.mb * 2.0 * gather, 0.0)
+    window = xp.where(st.zero3, st.mb * mb_time, bwd)
+    return xp.maximum(grad_red + z3_total - ov * window, 0.0)
 
-    # ---- optimizer: memory-bound Adam update over the local shard
-    shard_div = xp.where(lay.zero >= 1, dpc, 1.0)
-    opt_params = lora_share * (dense_p / shard_div + expert_p / xp.where(lay.zero >= 1, edp, 1.0))
-    t_opt = params.optimizer_bytes_per_param * opt_params / (m.chip.mem_bw * m.chip.efficiency.memory)
 
-    step = mb * mb_time + bubble + pp_time + dp_exposed + t_opt
+def _optimizer_params(st: _Step) -> F:
+    """Trainable parameters one device updates: its shard under ZeRO ≥ 1 (LoRA: the adapters)."""
+    shard = xp.where(st.lay.zero >= 1, st.dpc, 1.0)
+    expert_shard = xp.where(st.lay.zero >= 1, st.edp, 1.0)
+    return lora_fraction(st.model, st.job.lora_rank) * (st.dense_p / shard + st.expert_p / expert_shard)
 
-    # ---- memory per device -----------------------------------------------------------------------
-    w_div = xp.where(zero3, dpc, 1.0)
-    w_div_x = xp.where(zero3, edp, 1.0)
-    g_div = xp.where(lay.zero >= 2, dpc, 1.0)
-    g_div_x = xp.where(lay.zero >= 2, edp, 1.0)
-    mem_w = sb.weights * (dense_p / w_div + expert_p / w_div_x)
-    # ZeRO-3 holds gathered copies too: the current and the prefetched layer (weights) and the
-    # current layer's unsharded gradient, plus the gathered embedding / LM head on an end stage
-    emb_dev = model.vocab * model.hidden / t
-    layer_dev = (dense_p - _embedding_tables(model, p) * emb_dev + expert_p) / xp.maximum(
-        stage_layers(L, p, v), 1.0
-    )
+
+def _optimizer_time(st: _Step) -> F:
+    """The memory-bound Adam update over the local shard (``optimizer_bytes_per_param`` moved)."""
+    bw = st.m.chip.mem_bw * st.m.chip.efficiency.memory
+    return st.params.optimizer_bytes_per_param * _optimizer_params(st) / bw
+
+
+def _state_memory(st: _Step) -> tuple[F, F, F]:
+    """(weights, gradients, optimizer) bytes per device by ZeRO stage: 2 + 2 + 12 bytes per
+    parameter sharded by stage (Rajbhandari et al. 2020); ZeRO-3 also holds the current and the
+    prefetched layer gathered, the current layer's gradient and the gathered embedding / LM head."""
+    model, lay, sb = st.model, st.lay, state_bytes(st.job.precision)
+    lora_share = lora_fraction(model, st.job.lora_rank)
+    w_div, w_div_x = xp.where(st.zero3, st.dpc, 1.0), xp.where(st.zero3, st.edp, 1.0)
+    g_div, g_div_x = xp.where(lay.zero >= 2, st.dpc, 1.0), xp.where(lay.zero >= 2, st.edp, 1.0)
+    mem_w = sb.weights * (st.dense_p / w_div + st.expert_p / w_div_x)
+    emb_dev = model.vocab * model.hidden / st.t
+    layers = xp.maximum(stage_layers(model.layers, st.p, st.v), 1.0)
+    layer_dev = (st.dense_p - _embedding_tables(model, st.p) * emb_dev + st.expert_p) / layers
     gathered = (2.0 * sb.weights + lora_share * sb.grads) * layer_dev + sb.weights * emb_dev
-    mem_w = mem_w + xp.where(zero3 & (dpc > 1), gathered, 0.0)
-    mem_g = lora_share * sb.grads * (dense_p / g_div + expert_p / g_div_x)
-    mem_o = sb.optimizer * opt_params
+    mem_w = mem_w + xp.where(st.zero3 & (st.dpc > 1), gathered, 0.0)
+    mem_g = lora_share * sb.grads * (st.dense_p / g_div + st.expert_p / g_div_x)
+    return mem_w, mem_g, sb.optimizer * _optimizer_params(st)
+
+
+def _activation_memory(st: _Step) -> F:
+    """Activation bytes on the most loaded device: the stage's layers (Korthikanti et al. 2022)
+    for the micro-batches in flight on the first stage of 1F1B, × (1 + (p-1)/(p·v)) interleaved
+    (§4.2.3), one layer's full activations while it is recomputed, and the logits on the last."""
+    model, lay, s, ab, flash = (
+        st.model,
+        st.lay,
+        st.job.seq_len,
+        st.params.act_bytes,
+        st.params.flash_attention,
+    )
+    n_moe = model.moe_layers
     act_dense = activation_bytes_per_layer(model, lay, s, ab, moe=False, flash=flash)
     act_moe = (
         activation_bytes_per_layer(model, lay, s, ab, moe=True, flash=flash) if n_moe else 0.0 * act_dense
     )
-    act_stage = (n_dense * act_dense + n_moe * act_moe) * per_stage
-    inflight = xp.minimum(mb, p) * xp.where(v > 1, 1.0 + (p - 1.0) / (p * v), 1.0)
-    one_layer = activation_bytes_per_layer(
-        model,
-        replace(lay, recompute=xp.zeros_like(lay.recompute)),
-        s,
-        ab,
-        moe=n_moe > 0,
-        flash=flash,
-    )
-    working = xp.where(lay.recompute >= _FULL, one_layer, 0.0)
+    act_stage = ((model.layers - n_moe) * act_dense + n_moe * act_moe) * st.per_stage
+    p, v = st.p, st.v
+    inflight = xp.minimum(st.mb, p) * xp.where(v > 1, 1.0 + (p - 1.0) / (p * v), 1.0)
+    plain = replace(lay, recompute=xp.zeros_like(lay.recompute))
+    one_layer = activation_bytes_per_layer(model, plain, s, ab, moe=n_moe > 0, flash=flash)
+    working = xp.where(st.full_rc, one_layer, 0.0)
     act_first = inflight * act_stage + working
-    logits = tok * model.vocab / t * 6.0  # bf16 logits + fp32 copy for the loss
-    act_last = act_stage + working + logits
-    mem_a = xp.maximum(act_first, xp.where(p > 1, act_last, act_first + logits))
+    logits = st.tok * model.vocab / st.t * 6.0  # bf16 logits + fp32 copy for the loss
+    return xp.maximum(act_first, xp.where(p > 1, act_stage + working + logits, act_first + logits))
+
+
+def _utilisation(st: _Step, tokens_s: F) -> tuple[F, F]:
+    """(MFU, HFU) per PaLM App. B: model FLOPs per token (6N + attention, no recomputation; LoRA
+    without the frozen weights' gradients) over the dense peak of the training format (16-bit for
+    fp8); HFU adds the recomputed FLOPs."""
+    model, s, lay = st.model, st.job.seq_len, st.lay
+    wgrad = 0.0 if st.job.lora_rank else 1.0
+    model_flops = model.train_flops_per_token(s, causal=False) - (1.0 - wgrad) * 2.0 * model.matmul_params()
+    extra = _by_recompute(lay.recompute, model_flops / 3.0, model.attn_flops_per_token(s, causal=False), 0.0)
+    peak = st.m.peak(_half(st.dtype))
+    chips = st.t * st.p * st.d * st.c
+    return tokens_s * model_flops / (chips * peak), tokens_s * (model_flops + extra) / (chips * peak)
+
+
+def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfParams) -> TrainArrays:
+    """Step time, its breakdown and memory for every layout in ``lay`` (already structurally valid
+    or not: structural reasons are the caller's; this adds MEMORY and DTYPE). One function per term
+    above; the step adds them: micro-batches × (compute + recompute + exposed TP/CP/EP) + bubble +
+    p2p + exposed DP + optimizer."""
+    st = _step_context(job, lay, m, params)
+    cp = _compute(st)
+    comp_mb = cp.fwd + cp.bwd
+    tp_mb, cp_mb, ep_mb = _tp_time(st), _cp_time(st, cp.core), _ep_time(st)
+    mb_time = comp_mb + cp.recompute + tp_mb + ep_mb + cp_mb
+    pp_time, bubble = _pp_time(st, mb_time)
+    dp_exposed = _dp_time(st, mb_time, cp.bwd)
+    t_opt = _optimizer_time(st)
+    step = st.mb * mb_time + bubble + pp_time + dp_exposed + t_opt
+    mem_w, mem_g, mem_o = _state_memory(st)
+    mem_a = _activation_memory(st)
     cap = m.chip.mem_bytes
     mem_r = xp.full_like(mem_a, params.reserved_gib * GIB + params.reserved_fraction * cap)
     total = mem_w + mem_g + mem_o + mem_a + mem_r
-
-    tokens_s = B * s / step
-    model_flops = model.train_flops_per_token(s, causal=False) - (1.0 - wgrad) * 2.0 * model.matmul_params()
-    hw_flops = model_flops + _by_recompute(
-        lay.recompute,
-        model_flops / 3.0,
-        model.attn_flops_per_token(s, causal=False),
-        0.0,
-    )
-    peak_mfu = m.peak(_half(dtype))  # PaLM App. B: the dense peak of the training format (16-bit for fp8)
-    chips = t * p * d * c
-    mfu = tokens_s * model_flops / (chips * peak_mfu)
-    hfu = tokens_s * hw_flops / (chips * peak_mfu)
+    tokens_s = job.global_batch * job.seq_len / step
+    mfu, hfu = _utilisation(st, tokens_s)
     reason = xp.where((total > cap) & (not params.ignore_memory), int(Reason.MEMORY), 0)
-    if not math.isfinite(peak):
+    if not math.isfinite(m.peak(st.dtype)):
         reason = xp.full_like(reason, int(Reason.DTYPE))
+    mb = st.mb
     time = {
         "compute": mb * comp_mb + 0.0,
-        "recompute": mb * rc,
+        "recompute": mb * cp.recompute,
         "tp_comm": mb * tp_mb,
         "cp_comm": mb * cp_mb,
         "ep_comm": mb * ep_mb,
@@ -482,11 +575,5 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         "bubble": bubble,
         "optimizer": t_opt,
     }
-    memory = {
-        "weights": mem_w,
-        "grads": mem_g,
-        "optimizer": mem_o,
-        "activations": mem_a,
-        "reserved": mem_r,
-    }
+    memory = {"weights": mem_w, "grads": mem_g, "optimizer": mem_o, "activations": mem_a, "reserved": mem_r}
     return TrainArrays(step, time, memory, total, cap, tokens_s, mfu, hfu, reason)
