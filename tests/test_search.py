@@ -92,3 +92,23 @@ KNOWN_INEXPRESSIBLE = {
     "nvidia-h100-train-qwen3-235b-a22b-256gpu-fp8cs-mbridge2511",
     "nvidia-gb200-train-llama3.1-405b-256gpu-nvfp4-mbridge2606",
 }
+
+
+def test_usable_counts_below_a_count_that_does_not_factor() -> None:
+    from xpuplan.search.space import usable_counts
+
+    # 100,000 = 2^5·5^5: the largest k·2^j below it for k in 1,3,5,7,9,15
+    got = usable_counts(100_000)
+    assert got[0] == 3 * 2**15 == 98_304 and 5 * 2**14 in got and 2**16 in got
+    assert all(n < 100_000 for n in got) and got == sorted(got, reverse=True)
+    assert usable_counts(1) == []
+
+
+def test_a_real_cluster_size_gets_a_layout_and_the_idle_chips() -> None:
+    """Issue 14: 100,000 Trainium2 for Llama 3 70B (batch 16,384 × 8,192) has no layout on all of
+    them; the search answers on the largest usable count and says how many sit idle."""
+    import xpuplan
+
+    res = xpuplan.search("llama-3-70b", "aws-trainium2", 100_000, global_batch=16384, seq_len=8192, top_k=1)
+    assert res.best is not None and res.best.chips == res.extra["chips_used"]
+    assert res.extra["chips_used"] + res.extra["chips_idle"] == 100_000 and res.extra["chips_idle"] > 0

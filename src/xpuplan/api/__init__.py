@@ -35,7 +35,7 @@ from xpuplan.planner.plan import default_scenario, load_scenario, plan
 from xpuplan.planner.scenario import OBJECTIVES
 from xpuplan.search.encoder_search import EncoderSearchResult, search_encoder
 from xpuplan.search.serve_search import ServeSearchResult, search_serve
-from xpuplan.search.space import SpaceOptions
+from xpuplan.search.space import SpaceOptions, usable_counts
 from xpuplan.search.train_search import SearchResult, search_train
 from xpuplan.units import SECONDS_PER_HOUR
 from xpuplan.validation.calibration_check import check as calibration_check
@@ -215,8 +215,23 @@ def search(
     job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
     m = machine(chip, chips, catalog=catalog, system=system)
     _check_degrees(dict(fixed or {}), chips, global_batch)
-    res = search_train(job, m, SpaceOptions(fixed=dict(fixed or {})), top_k=top_k, progress=progress)
-    return replace(res, extra={**res.extra, **step_economics(res, m, catalog)})
+    space = SpaceOptions(fixed=dict(fixed or {}))
+    res = search_train(job, m, space, top_k=top_k, progress=progress)
+    idle: dict[str, Any] = {}
+    if res.best is None and not fixed:
+        # the count does not factor into any layout: the largest usable count below it, the rest idle
+        for n in usable_counts(chips):
+            sub = search_train(job, replace(m, chips=n), space, top_k=top_k)
+            if sub.best is not None:
+                idle = {
+                    "chips_used": n,
+                    "chips_idle": chips - n,
+                    "chips_asked": chips,
+                    "why_not_all": res.why_none,
+                }
+                res, m = sub, replace(m, chips=n)
+                break
+    return replace(res, extra={**res.extra, **idle, **step_economics(res, m, catalog)})
 
 
 def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:

@@ -343,6 +343,12 @@ def print_estimate(console: Console, e: TrainEstimate, assumed: bool = False) ->
 
 def print_search(console: Console, r: SearchResult) -> None:
     console.print(f"evaluated {r.layouts_evaluated:,} layouts, {r.layouts_feasible:,} feasible")
+    if r.extra.get("chips_idle"):
+        x = r.extra
+        console.print(
+            f"[yellow]no layout uses all {x['chips_asked']:,} chips ({fmt.safe(x['why_not_all'])}): the best "
+            f"layout runs on {x['chips_used']:,} of them and {x['chips_idle']:,} sit idle[/]"
+        )
     if r.reasons:
         rt = Table(title="why layouts were rejected", header_style="bold")
         rt.add_column("reason")

@@ -125,3 +125,17 @@ def enumerate_space(
         & ((cols["zero"] == 0) | (cols["dp"] * cols["cp"] > 1) | ("zero" in fixed)),
     )
     return LayoutArray(**{f: cols[f].astype(np.int64) for f in LAYOUT_FIELDS})
+
+
+def usable_counts(n: int, limit: int = 8) -> list[int]:
+    """Chip counts below ``n`` a layout is likely to use, largest first: ``k · 2^j`` for small odd
+    ``k`` (1, 3, 5, 7, 9, 15). A cluster of 100,000 (2^5·5^5) or 5,128 (8·641) chips rarely holds a
+    layout of its own; the largest of these that does is what a job can run on, the rest idle."""
+    out: set[int] = set()
+    for k in (1, 3, 5, 7, 9, 15):
+        j = 0
+        while k * 2 ** (j + 1) <= n:
+            j += 1
+        if k * 2**j < n:
+            out.add(k * 2**j)
+    return sorted(out, reverse=True)[:limit]
