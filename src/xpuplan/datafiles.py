@@ -618,3 +618,18 @@ def write_text(path: Path, text: str) -> Path:
             raise InputError(f"cannot write {path} ({e.strerror})", "Check the path and free space") from None
         raise
     return target
+
+
+class KeyLocator:
+    """Errors that point at the line of a key in a TOML-like file (``file:line``)."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text = path, text
+
+    def where(self, key: str) -> str:
+        m = re.search(rf"^\s*\"?{re.escape(key)}\"?\s*=", self.text, re.M)
+        line = self.text[: m.start()].count("\n") + 1 if m else None
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def fail(self, key: str, msg: str, hint: str) -> DataError:
+        return DataError(msg, hint, self.where(key))

@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import Field, read_text, read_toml
-from xpuplan.errors import DataError, UnknownNameError
+from xpuplan.datafiles import Field, KeyLocator, read_text, read_toml
+from xpuplan.errors import UnknownNameError
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Pricing
 from xpuplan.workload.job import KV_FORMATS, TRAIN_PRECISIONS, WEIGHT_FORMATS
@@ -227,19 +226,8 @@ SCHEMA = {
 """The keys of a scenario file (unknown ones are refused with "did you mean")."""
 
 
-class _Reader:
+class _Reader(KeyLocator):
     """Typed access to a scenario mapping with errors that point at the file and line."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path, self.text = path, text
-
-    def where(self, key: str) -> str:
-        m = re.search(rf"^\s*\"?{re.escape(key)}\"?\s*=", self.text, re.M)
-        line = self.text[: m.start()].count("\n") + 1 if m else None
-        return f"{self.path}:{line}" if line else str(self.path)
-
-    def fail(self, key: str, msg: str, hint: str) -> DataError:
-        return DataError(msg, hint, self.where(key))
 
     def num(
         self,

@@ -43,14 +43,13 @@ import hashlib
 import itertools
 import json
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import read_toml
-from xpuplan.errors import DataError, UnknownNameError
+from xpuplan.datafiles import KeyLocator, read_toml
+from xpuplan.errors import UnknownNameError
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.records import Pricing, System
 from xpuplan.layout.layout import LAYOUT_FIELDS
@@ -139,19 +138,8 @@ class Study:
     axes: dict[str, list[Any]] = field(default_factory=dict)
 
 
-class _Reader:
+class _Reader(KeyLocator):
     """Typed access to the study mapping; errors point at the file and the key's line."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path, self.text = path, text
-
-    def where(self, key: str) -> str:
-        m = re.search(rf"^\s*\"?{re.escape(key)}\"?\s*=", self.text, re.M)
-        line = self.text[: m.start()].count("\n") + 1 if m else None
-        return f"{self.path}:{line}" if line else str(self.path)
-
-    def fail(self, key: str, msg: str, hint: str) -> DataError:
-        return DataError(msg, hint, self.where(key))
 
     def num(self, d: dict[str, Any], key: str, lo: float, hi: float, integer: bool = False) -> Any:
         v = d.get(key)
