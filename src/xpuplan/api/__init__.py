@@ -250,29 +250,37 @@ def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:
     return out
 
 
+def _work_economics(
+    m: Machine, cat: Catalog | None, per_s: float, per: str, each: str
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Price and energy of work done at ``per_s`` units per second on ``m``, the one place the
+    train, serve and encoder figures come from: ``usd_per_million_<per>`` and
+    ``joules_per_<each>`` with the price's kind and date and the PUE, where the catalog has them;
+    and the cluster's USD/s and W, for figures of their own."""
+    out: dict[str, Any] = {"system": m.system.id}
+    r = _rates(m, cat or default_catalog())
+    if "usd_s" in r:
+        out.update(pricing=r["pricing"], price_as_of=r["price_as_of"])
+        out[f"usd_per_million_{per}"] = r["usd_s"] / per_s * 1e6
+    if "watts" in r:
+        out[f"joules_per_{each}"] = r["watts"] / per_s
+        out.update(pue=r["pue"], power_estimated=r["power_estimated"])
+    return out, {k: r[k] for k in ("usd_s", "watts") if k in r}
+
+
 def step_economics(res: SearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
     """Cost and energy of the best layout's step, where the catalog has a price and a TDP.
 
     At a fixed chip count cost and energy per step are proportional to step time, so the best
     layout by time is also the best by cost and by energy; the figures say how much."""
-    out: dict[str, Any] = {"system": m.system.id}
     if res.best is None:
-        return out
+        return {"system": m.system.id}
     step = res.best.step_time_s
-    tokens = res.best.tokens_per_s * step
-    r = _rates(m, cat or default_catalog())
+    out, r = _work_economics(m, cat, res.best.tokens_per_s, "tokens", "token")
     if "usd_s" in r:
-        out.update(
-            pricing=r["pricing"],
-            price_as_of=r["price_as_of"],
-            usd_per_step=r["usd_s"] * step,
-            usd_per_million_tokens=r["usd_s"] * step / tokens * 1e6,
-        )
+        out["usd_per_step"] = r["usd_s"] * step
     if "watts" in r:
-        j = r["watts"] * step
-        out.update(
-            joules_per_step=j, joules_per_token=j / tokens, pue=r["pue"], power_estimated=r["power_estimated"]
-        )
+        out["joules_per_step"] = r["watts"] * step
     return out
 
 
@@ -382,46 +390,22 @@ def serve_encoder(
 
 def encoder_economics(res: EncoderSearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
     """Dollars per million sequences, joules per sequence, and sequences per dollar and per joule."""
-    out: dict[str, Any] = {"system": m.system.id}
     if res.best is None:
-        return out
+        return {"system": m.system.id}
     sps = res.best.sequences_per_s
-    r = _rates(m, cat or default_catalog())
+    out, r = _work_economics(m, cat, sps, "sequences", "sequence")
     if "usd_s" in r:
-        out.update(
-            pricing=r["pricing"],
-            price_as_of=r["price_as_of"],
-            usd_per_million_sequences=r["usd_s"] / sps * 1e6,
-            sequences_per_usd=sps / r["usd_s"],
-        )
+        out["sequences_per_usd"] = sps / r["usd_s"]
     if "watts" in r:
-        out.update(
-            joules_per_sequence=r["watts"] / sps,
-            sequences_per_joule=sps / r["watts"],
-            pue=r["pue"],
-            power_estimated=r["power_estimated"],
-        )
+        out["sequences_per_joule"] = sps / r["watts"]
     return out
 
 
 def serve_economics(res: ServeSearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
     """Dollars per million output tokens and joules per output token of the best configuration."""
-    out: dict[str, Any] = {"system": m.system.id}
     if res.best is None:
-        return out
-    tps = res.best.output_tokens_per_s
-    r = _rates(m, cat or default_catalog())
-    if "usd_s" in r:
-        out.update(
-            pricing=r["pricing"],
-            price_as_of=r["price_as_of"],
-            usd_per_million_output_tokens=r["usd_s"] / tps * 1e6,
-        )
-    if "watts" in r:
-        out.update(
-            joules_per_output_token=r["watts"] / tps, pue=r["pue"], power_estimated=r["power_estimated"]
-        )
-    return out
+        return {"system": m.system.id}
+    return _work_economics(m, cat, res.best.output_tokens_per_s, "output_tokens", "output_token")[0]
 
 
 def cross_validate(paths: list[Path] | None = None, by: str = "source") -> FitResult:
