@@ -6,6 +6,7 @@ code 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -1047,10 +1048,16 @@ def _usage_error(e: Exception) -> bool:
     sys.exit(2)
 
 
+@functools.cache
+def _command() -> Any:
+    """The click command behind ``app``, built once (typer rebuilds it on every call)."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
     """Entry point: run the app; user errors → one line, exit 2 (``--debug``: the traceback)."""
     try:
-        app(standalone_mode=False, prog_name="xpuplan")
+        _command()(standalone_mode=False, prog_name="xpuplan")
     except XpuplanError as e:
         if _STATE["debug"]:
             raise
