@@ -127,6 +127,39 @@ def kv_bytes_per_token(model: Model, job: ServeJob, tp: F, pp: F) -> F:
     return model.kv_bytes_per_token(job.kv_bytes_per_value) / (shard * pp)
 
 
+def _weights_read(model: Model, job: ServeJob, tp: F, pp: F, ep: F, tokens: F) -> tuple[F, F]:
+    """Weight bytes one device reads in a step of ``tokens`` tokens, and tokens per expert.
+
+    The dense part is read once per step; of the experts only those the batch touches (the
+    expected number of distinct experts hit by ``tokens`` top-k draws), spread over the EP ranks;
+    an untied input embedding is a lookup, so only the batch's rows are read."""
+    dense_w, per_expert = weight_bytes(model, job, tp, pp, ep)
+    if model.moe:
+        E, k = model.moe.experts, model.moe.top_k
+        touched = E * (1.0 - (1.0 - k / E) ** np.maximum(tokens, 1.0))
+        dense_only = dense_w - _expert_params(model) * job.weight_bytes_per_param / (tp * pp)
+        w_read = dense_only + per_expert * np.minimum(touched / ep, E / ep)
+        tok_per_expert = tokens * k / E
+    else:
+        w_read = dense_w
+        tok_per_expert = tokens
+    if not model.tied_embeddings:
+        w_read = w_read - float(model.vocab * model.hidden) * job.weight_bytes_per_param / (tp * pp)
+    return w_read, tok_per_expert
+
+
+def _comm_time(model: Model, m: Machine, tp: F, pp: F, tokens: F) -> tuple[F, F]:
+    """(TP, PP) communication of one step: the TP all-reduce of the step's activations twice per
+    layer (Megatron-LM, Shoeybi 2019 §3), and pp − 1 point-to-point hand-offs of them."""
+    act = tokens * model.hidden * 2.0
+    _, _, bw_tp, _ = m.group_bw(tp, np.ones_like(tp))
+    t_tp = 2.0 * model.layers / pp * coll.all_reduce(act, tp, bw_tp, m.up_lat)
+    _, n_out_p, _, _ = m.group_bw(pp, tp)
+    bw_p = np.where(n_out_p > 1, m.out_bw, m.up_bw)
+    lat_p = np.where(n_out_p > 1, m.out_lat, m.up_lat)  # hand-offs inside a domain pay its latency
+    return t_tp, (pp - 1.0) * coll.p2p(act / tp, bw_p, lat_p)
+
+
 def _step(
     model: Model,
     job: ServeJob,
@@ -145,21 +178,8 @@ def _step(
     fp8 = dt in ("fp8", "fp4")  # low-precision GEMMs reach the chip's fp8 fraction
     bw = m.chip.mem_bw * m.chip.efficiency.memory
     tokens = decode + prefill
-    # weights: dense part read once per step; experts only those the batch touches
-    dense_w, per_expert = weight_bytes(model, job, tp, pp, ep)
-    if model.moe:
-        E, k = model.moe.experts, model.moe.top_k
-        touched = E * (1.0 - (1.0 - k / E) ** np.maximum(tokens, 1.0))
-        dense_only = dense_w - _expert_params(model) * job.weight_bytes_per_param / (tp * pp)
-        # the experts the batch touches, spread over the EP ranks
-        w_read = dense_only + per_expert * np.minimum(touched / ep, E / ep)
-        tok_per_expert = tokens * k / E
-    else:
-        w_read = dense_w
-        tok_per_expert = tokens
+    w_read, tok_per_expert = _weights_read(model, job, tp, pp, ep, tokens)
     vh = float(model.vocab * model.hidden)
-    if not model.tied_embeddings:  # the input embedding is a lookup: only the batch's rows are read
-        w_read = w_read - vh * job.weight_bytes_per_param / (tp * pp)
     pad = np.ceil(model.heads / tp) * tp / model.heads  # padded attention heads (>= 1)
     body = model.matmul_params(active=True) - vh
     attn_share = model.layers * model.attn_params() / body
@@ -181,14 +201,7 @@ def _step(
     t_attn = np.maximum(
         attn_flops * pad / (bf16 * m.chip.efficiency.attention), (decode * ctx + prefill) * kv_tok / bw
     )
-    # communication: TP all-reduce of the step's activations, twice per layer; PP hand-offs
-    act = tokens * model.hidden * 2.0
-    _, _, bw_tp, _ = m.group_bw(tp, np.ones_like(tp))
-    t_tp = 2.0 * model.layers / pp * coll.all_reduce(act, tp, bw_tp, m.up_lat)
-    _, n_out_p, _, _ = m.group_bw(pp, tp)
-    bw_p = np.where(n_out_p > 1, m.out_bw, m.up_bw)
-    lat_p = np.where(n_out_p > 1, m.out_lat, m.up_lat)  # hand-offs inside a domain pay its latency
-    t_pp = (pp - 1.0) * coll.p2p(act / tp, bw_p, lat_p)
+    t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)
     # a token passes through all pp stages; each stage holds 1/pp of the layers (already divided)
     return pp * (t_gemm + t_attn + t_tp) + t_pp
 

@@ -130,6 +130,63 @@ def moe_expert_work(model: Model, lay: LayoutArray, s: int, params: PerfParams) 
     return 1.0 + (G - 1.0) * tm / xp.maximum(T, 1.0), T / G, 0.0 * tok
 
 
+def _mlp_time(
+    model: Model,
+    lay: LayoutArray,
+    m: Machine,
+    dtype: str,
+    s: int,
+    moe: bool,
+    params: PerfParams | None,
+) -> tuple[F, F | float]:
+    """MLP GEMM time of one layer for one micro-batch on one device, and the element-wise
+    activations per token it writes (elements; MoE: the routed and shared experts' and the token
+    permutation's)."""
+    peak = m.peak(dtype)
+    t = xp.fl(lay.tp)
+    tok = lay.microbatch * s / lay.cp  # tokens per device per micro-batch
+    h = model.hidden
+    if not (moe and model.moe):
+        f = model.dense_ffn
+        flops = 2.0 * tok * model.mlp_params(f) / t
+        t_mlp = _gemm_time(m, peak, flops, xp.minimum(xp.minimum(tok, h), f / t), dtype)
+        return t_mlp, f * (3 if model.ffn_type.matrices == 3 else 2)
+    k = model.moe.top_k + model.moe.shared_experts
+    fe = model.moe.expert_ffn
+    work, tok_per_expert, dispatch = moe_expert_work(model, lay, s, params or PerfParams())
+    routed = 2.0 * tok * model.moe.top_k * model.mlp_params(fe) / t * work
+    shared = 2.0 * tok * model.moe.shared_experts * model.mlp_params(fe) / t
+    n_exp = xp.minimum(xp.minimum(tok_per_expert, h), fe / t)
+    t_mlp = _gemm_time(m, peak, routed, n_exp, dtype)
+    t_mlp = t_mlp + _gemm_time(m, peak, shared, xp.minimum(xp.minimum(tok, h), fe / t), dtype)
+    t_mlp = t_mlp + _gemm_time(m, peak, tok * dispatch, xp.minimum(tok, h) + 0.0 * t, dtype)
+    act_elems: float = k * fe * (3 if model.ffn_type.matrices == 3 else 2)
+    # token permutation for dispatch and combine: each routed copy of a token's hidden state is
+    # read and written twice (permute, unpermute), plus the router's gate values
+    return t_mlp, act_elems + 4.0 * model.moe.top_k * h
+
+
+def _core_time(model: Model, lay: LayoutArray, m: Machine, dtype: str, s: int, flash: bool) -> F:
+    """Attention core (QKᵀ, A·V) of one layer for one micro-batch on one device, in bf16.
+
+    Fused (flash): causal, (s+1)/2 keys per query, at the fused-kernel efficiency. Unfused: full
+    s×s batched GEMMs with K = head_dim, and the scores written, soft-maxed, masked and dropped out
+    through memory (~9 bytes per score forward: fused scale-mask-softmax read+write 4, dropout
+    read+write 4, mask 1)."""
+    t = xp.fl(lay.tp)
+    tok = lay.microbatch * s / lay.cp
+    bf16_peak = m.peak(_half(dtype))
+    if flash:
+        core_flops = tok * model.attn_flops_per_token(s, causal=True) / model.layers / t
+        # each rank's query chunk (s / cp) is cut into 128-query tiles; short chunks idle the
+        # pipeline (FlashAttention-2, Dao 2023 §3.2: one thread block per 128-row tile)
+        q = s / lay.cp
+        return core_flops / (bf16_peak * m.chip.efficiency.attention * q / (q + 128.0))
+    core_flops = tok * model.attn_flops_per_token(s, causal=False) / model.layers / t
+    t_core = _gemm_time(m, bf16_peak, core_flops, xp.minimum(model.head_dim, s) + 0.0 * t)
+    return t_core + tok * 9.0 * model.heads * s / t / (m.chip.mem_bw * m.chip.efficiency.memory)
+
+
 def _layer_times(
     model: Model,
     lay: LayoutArray,
@@ -144,51 +201,13 @@ def _layer_times(
 
     Returns (matmul + element-wise time, attention-core time, element-wise bytes).
     """
-    peak = m.peak(dtype)
     t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp  # tokens per device per micro-batch
     h = model.hidden
     attn_flops = 2.0 * tok * model.attn_params() / t
-    t_attn = _gemm_time(m, peak, attn_flops, xp.minimum(xp.minimum(tok, h), model.q_dim / t), dtype)
-    if moe and model.moe:
-        k = model.moe.top_k + model.moe.shared_experts
-        fe = model.moe.expert_ffn
-        work, tok_per_expert, dispatch = moe_expert_work(model, lay, s, params or PerfParams())
-        routed = 2.0 * tok * model.moe.top_k * model.mlp_params(fe) / t * work
-        shared = 2.0 * tok * model.moe.shared_experts * model.mlp_params(fe) / t
-        n_exp = xp.minimum(xp.minimum(tok_per_expert, h), fe / t)
-        t_mlp = _gemm_time(m, peak, routed, n_exp, dtype)
-        t_mlp = t_mlp + _gemm_time(m, peak, shared, xp.minimum(xp.minimum(tok, h), fe / t), dtype)
-        t_mlp = t_mlp + _gemm_time(m, peak, tok * dispatch, xp.minimum(tok, h) + 0.0 * t, dtype)
-        act_elems: float = k * fe * (3 if model.ffn_type.matrices == 3 else 2)
-        # token permutation for dispatch and combine: each routed copy of a token's hidden state is
-        # read and written twice (permute, unpermute), plus the router's gate values
-        act_elems = act_elems + 4.0 * model.moe.top_k * h
-    else:
-        f = model.dense_ffn
-        t_mlp = _gemm_time(
-            m,
-            peak,
-            2.0 * tok * model.mlp_params(f) / t,
-            xp.minimum(xp.minimum(tok, h), f / t),
-            dtype,
-        )
-        act_elems = f * (3 if model.ffn_type.matrices == 3 else 2)
-    # Attention core (QKᵀ, A·V) in bf16. Fused (flash): causal, (s+1)/2 keys per query, at the
-    # fused-kernel efficiency. Unfused: full s×s batched GEMMs with K = head_dim, and the scores
-    # written, soft-maxed, masked and dropped out through memory (~9 bytes per score forward:
-    # fused scale-mask-softmax read+write 4, dropout read+write 4, mask 1).
-    bf16_peak = m.peak(_half(dtype))
-    if flash:
-        core_flops = tok * model.attn_flops_per_token(s, causal=True) / model.layers / t
-        # each rank's query chunk (s / cp) is cut into 128-query tiles; short chunks idle the
-        # pipeline (FlashAttention-2, Dao 2023 §3.2: one thread block per 128-row tile)
-        q = s / lay.cp
-        t_core = core_flops / (bf16_peak * m.chip.efficiency.attention * q / (q + 128.0))
-    else:
-        core_flops = tok * model.attn_flops_per_token(s, causal=False) / model.layers / t
-        t_core = _gemm_time(m, bf16_peak, core_flops, xp.minimum(model.head_dim, s) + 0.0 * t)
-        t_core = t_core + tok * 9.0 * model.heads * s / t / (m.chip.mem_bw * m.chip.efficiency.memory)
+    t_attn = _gemm_time(m, m.peak(dtype), attn_flops, xp.minimum(xp.minimum(tok, h), model.q_dim / t), dtype)
+    t_mlp, act_elems = _mlp_time(model, lay, m, dtype, s, moe, params)
+    t_core = _core_time(model, lay, m, dtype, s, flash)
     # Element-wise traffic per token: norms and residuals (10·h elements read+written, replicated
     # over TP unless SP), activation function and RoPE (sharded over TP).
     rep = 10.0 * h / xp.where(lay.sp == 1, t, 1.0)
