@@ -252,6 +252,10 @@ CASES += [
     ("sweep: output in a missing folder", ("sweep", "{d}/study.toml", "--out", "{d}/no/such/s.parquet")),
     ("sweep show: no results", ("sweep", "show", "{d}/study.toml")),
     ("report: study without results", ("report", "--study", "{d}/study.toml", "-o", "{d}/out.html")),
+    # a model name too long for the file system to look up (the fuzz run found OSError ENAMETOOLONG)
+    ("train: model name too long for a path", ("train", "--model", "llama-" + "{{" * 5000, "--chip", "h100")),
+    ("train: long repo-like model name", ("train", "--model", "org/" + ":" * 5000, "--chip", "h100")),
+    ("serve: long config-like model name", ("serve", "--model", "x" * 5000 + ".json", "--chip", "h100")),
 ]
 
 

@@ -84,6 +84,23 @@ def _kind_of(mode: int) -> str:
     return "not a regular file"
 
 
+def is_file(path: Path) -> bool:
+    """Whether ``path`` names a file, for a name that may be a path or not (a model id, say): a
+    name the system cannot look up (too long, say) is not a file rather than an ``OSError``."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """Whether ``path`` names a folder; a name the system cannot look up is not one."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def read_bytes(path: Path, limit: int = MAX_BYTES) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes (anything else: :class:`DataError`)."""
     where = str(path)

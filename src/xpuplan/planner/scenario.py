@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import Field, KeyLocator, read_text, read_toml
+from xpuplan.datafiles import Field, KeyLocator, is_file, read_text, read_toml
 from xpuplan.errors import UnknownNameError
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Pricing
@@ -393,7 +393,7 @@ def _job(r: _Reader, j: Any, i: int, catalog: Catalog | None = None) -> TrainSpe
     if model is None:
         raise r.fail("model", f"job {i + 1} has no 'model'", 'Add model = "llama-3-70b" (xpuplan model list)')
     local = (r.path.parent / model).expanduser()
-    if model.endswith(".json") and not Path(model).expanduser().is_absolute() and local.is_file():
+    if model.endswith(".json") and not Path(model).expanduser().is_absolute() and is_file(local):
         model = str(local.resolve())  # a config.json beside the scenario file
     try:
         get_model(model)

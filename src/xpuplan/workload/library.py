@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import data_dir, read_json, read_toml
+from xpuplan.datafiles import data_dir, is_dir, is_file, read_json, read_toml
 from xpuplan.errors import ConfigError, DataError, UnknownNameError
 from xpuplan.workload.model import MODEL_KINDS, FfnType, Mla, Model, Moe, Norm, Position
 
@@ -116,8 +116,8 @@ def get_model(name: str) -> Model:
         if key == _normalise(m.id) or key in (_normalise(a) for a in m.aliases):
             return m
     path = Path(name).expanduser()
-    if name.endswith(".json") or path.is_file() or (path / "config.json").is_file():
-        return load_hf_config(path / "config.json" if path.is_dir() else path)
+    if name.endswith(".json") or is_file(path) or is_file(path / "config.json"):
+        return load_hf_config(path / "config.json" if is_dir(path) else path)
     if name.count("/") == 1 and not name.startswith((".", "/", "~")):
         cached = hf_cache_config(name)
         if cached is not None:
@@ -145,10 +145,12 @@ def hf_cache_config(repo: str) -> Path | None:
     names, else the newest snapshot that has one; None when the repository is not cached."""
     root = hf_cache_dir() / ("models--" + repo.replace("/", "--"))
     ref = root / "refs" / "main"
-    if ref.is_file():
+    if is_file(ref):
         pinned = root / "snapshots" / ref.read_text().strip() / "config.json"
-        if pinned.is_file():
+        if is_file(pinned):
             return pinned
+    if not is_dir(root / "snapshots"):
+        return None
     found = sorted((root / "snapshots").glob("*/config.json"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
