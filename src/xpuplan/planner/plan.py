@@ -18,6 +18,7 @@ from xpuplan.hardware.devices import device_profiles
 from xpuplan.hardware.pricing import current_price
 from xpuplan.hardware.records import System
 from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.planner.constraints import misses_deadline
 from xpuplan.planner.fleet import FleetLimits, FleetOption, FleetPlan, plan_fleet
 from xpuplan.planner.hybrid import HybridPlan, hybrid_catalog, split_hybrid, summarise_hybrid
 from xpuplan.planner.rank import Option, choose, rank_serve, rank_train, with_baseline
@@ -159,11 +160,7 @@ def sensitivity(sc: Scenario, options: list[Option]) -> Sensitivity | None:
     ):
         cost = (a.cost_usd or 0.0) * cost_f
         time = (a.time_s or 0.0) * time_f
-        late = (
-            a.kind != "serve"
-            and sc.constraints.deadline_days is not None
-            and time > sc.constraints.deadline_days * 86400.0
-        )
+        late = a.kind != "serve" and misses_deadline(sc.constraints.deadline_days, time)
         still = b is None or (cost <= (b.cost_usd or math.inf) if sc.objective == "cost" else True)
         what_if.append(
             {

@@ -25,6 +25,7 @@ from xpuplan.hardware.records import Interval, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams
+from xpuplan.planner.constraints import first_breach
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
 from xpuplan.search.serve_search import ServePlan, ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
@@ -219,22 +220,18 @@ def _train_option(
     hours = time_s / SECONDS_PER_HOUR
     cost = None if price is None else whole_units_cost(price, system, unit, n, hours)
     w = it_power_w(cat, system, n, params.power_fraction)
-    reason = None
     c = sc.constraints
-    if c.deadline_days is not None and time_s > c.deadline_days * SECONDS_PER_DAY:
-        days = time_s / SECONDS_PER_DAY
-        reason = f"misses the {c.deadline_days:g}-day deadline ({days:.0f} days on {n:,} chips)"
-    elif c.budget_usd is not None and cost is not None and cost > c.budget_usd:
-        reason = f"over the ${c.budget_usd:,.0f} budget (${cost:,.0f})"
-    elif c.power_mw is not None and (w is None or w * pue / 1e6 > c.power_mw):
-        reason = (
-            "no TDP, published or estimated: cannot check the power cap"
-            if w is None
-            else f"draws {w * pue / 1e6:.1f} MW"
-            + (" (estimated TDP)" if power_estimated(cat, system) else "")
-            + f", over the {c.power_mw:g} MW cap"
-        )
-    elif price is None:
+    reason = first_breach(
+        deadline_days=c.deadline_days,
+        budget_usd=c.budget_usd,
+        power_mw=c.power_mw,
+        time_s=time_s,
+        cost_usd=cost,
+        facility_mw=None if w is None else w * pue / 1e6,
+        chips=n,
+        estimated_tdp=power_estimated(cat, system),
+    )
+    if reason is None and price is None:
         reason = "no published price"
     return Option(
         spec.name,
@@ -356,18 +353,17 @@ def _serve_option(
     w = it_power_w(cat, system, n, params.power_fraction)
     c = sc.constraints
     cap = _cap(sc, system, unit)
-    reason = None
-    if cap is not None and n > cap:
-        reason = f"needs {n:,} chips for {spec.rate:g} requests/s; {cap:,} available"
-    elif c.budget_usd is not None and cost is not None and cost > c.budget_usd:
-        reason = f"over the ${c.budget_usd:,.0f} budget (${cost:,.0f})"
-    elif c.power_mw is not None and (w is None or w * pue / 1e6 > c.power_mw):
-        reason = (
-            "no TDP, published or estimated: cannot check the power cap"
-            if w is None
-            else "over the power cap" + (" (estimated TDP)" if power_estimated(cat, system) else "")
-        )
-    elif price is None:
+    reason = first_breach(
+        budget_usd=c.budget_usd,
+        power_mw=c.power_mw,
+        cost_usd=cost,
+        facility_mw=None if w is None else w * pue / 1e6,
+        chips=n,
+        available=cap,
+        rate=spec.rate,
+        estimated_tdp=power_estimated(cat, system),
+    )
+    if reason is None and price is None:
         reason = "no published price"
     layout = (
         f"{groups}× [TP{plan.tp}" + (f" PP{plan.pp}" if plan.pp > 1 else "") + f" ×{plan.replicas}"

@@ -23,6 +23,7 @@ from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.pricing import current_price, facility_power_w
 from xpuplan.hardware.records import Pricing, System
 from xpuplan.perf.params import default_params
+from xpuplan.planner.constraints import first_breach
 from xpuplan.planner.scenario import Constraints, ServeSpec, TrainSpec
 from xpuplan.planner.scenario import Scenario as PlanScenario
 from xpuplan.search.train_search import SearchResult
@@ -167,22 +168,17 @@ def _interval(res: Any, best: Any) -> tuple[float, float] | None:
 
 
 def _constraints(p: Point, time_s: float | None, cost: float | None, mw: float | None) -> str | None:
-    """The first scenario limit the point misses (the planner's order: deadline, budget, power)."""
+    """The first scenario limit the point misses, by the planner's rule (deadline, budget, power)."""
     sc = p.scenario
-    days = None if time_s is None or not p.tokens or p.compute != "train" else time_s / 86400.0
-    if sc.deadline_days is not None and days is not None and days > sc.deadline_days:
-        return f"misses the {sc.deadline_days:g}-day deadline ({days:.0f} days)"
-    if sc.budget_usd is not None:
-        if cost is None:
-            return f"no {p.pricing} price: cannot check the budget"
-        if cost > sc.budget_usd:
-            return f"over the ${sc.budget_usd:,.0f} budget (${cost:,.0f})"
-    if sc.power_mw is not None:
-        if mw is None:
-            return "no published TDP: cannot check the power cap"
-        if mw > sc.power_mw:
-            return f"draws {mw:.1f} MW, over the {sc.power_mw:g} MW cap"
-    return None
+    return first_breach(
+        deadline_days=sc.deadline_days,
+        budget_usd=sc.budget_usd,
+        power_mw=sc.power_mw,
+        time_s=time_s if p.tokens and p.compute == "train" else None,
+        cost_usd=cost,
+        facility_mw=mw,
+        pricing=str(p.pricing),
+    )
 
 
 def _finish(p: Point, out: dict[str, Any], per_token: float | None) -> dict[str, Any]:
