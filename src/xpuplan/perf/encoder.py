@@ -13,6 +13,11 @@ cluster runs one replica per chip). References and formulas:
   ``12h + 2f`` values per token per layer: GEMM inputs and outputs, LayerNorms, residuals),
   whichever is longer; attention at the 16-bit peak times the fused-attention efficiency, or the
   Q/K/V/output bytes (plus the ``s×s`` scores through memory where attention is not fused).
+* Padding: an engine that drops it (``job.mean_len``: TensorRT's variable-length BERT plugins,
+  closed/NVIDIA/code/bert/tensorrt/README.md "Variable Sequence Lengths"; Intel's MLPerf SUT
+  concatenating the batch's sequences, ``ServerAssembleSamples``) runs the real tokens only, so
+  ``s`` above is the mean real length; the attention term then uses ``s̄²`` for the mean of ``s²``
+  (a lower bound: at BERT-large's ~177 real SQuAD tokens attention is ~3% of the FLOPs).
 * Latency under load (dynamic batching, MLPerf's Server scenario): a request that arrives while a
   batch runs waits for it and then runs in the next, so its latency is at most two batch times
   (Crankshaw et al. 2017, Clipper §4.3, adaptive batching). Offline (a static batch): one batch time.
@@ -84,7 +89,7 @@ def evaluate_encoder(
     job: EncoderJob, m: Machine, batch: F, params: PerfParams, mode: str = "dynamic"
 ) -> EncoderArrays:
     """Time, throughput and memory of one replica at every batch size in ``batch``."""
-    model, s = job.model, float(job.seq_len)
+    model, s = job.model, job.tokens_per_sequence  # real tokens where padding is dropped
     B = np.asarray(batch, dtype=float)
     fmt = compute_format(job, m)
     e = m.chip.efficiency

@@ -73,7 +73,7 @@ class EncoderSearchResult:
 def _plan(job: EncoderJob, m: Machine, r: enc.EncoderArrays, b: np.ndarray, i: int, mode: str) -> EncoderPlan:
     n = m.chips
     sps = float(r.sequences_per_s[i]) * n
-    flops = job.model.encoder_flops_per_sequence(job.seq_len)
+    flops = job.model.encoder_flops_per_sequence(job.tokens_per_sequence)
     return EncoderPlan(
         model=job.model.id,
         seq_len=job.seq_len,
@@ -85,7 +85,7 @@ def _plan(job: EncoderJob, m: Machine, r: enc.EncoderArrays, b: np.ndarray, i: i
         batch_s=float(r.batch_s[i]),
         latency_s=float(r.latency_s[i]),
         sequences_per_s=sps,
-        tokens_per_s=sps * job.seq_len,
+        tokens_per_s=sps * job.tokens_per_sequence,
         flops_per_sequence=flops,
         achieved_tflops_per_chip=sps / n * flops / 1e12,
         bound="memory" if bool(r.memory_bound[i]) else "compute",

@@ -57,6 +57,9 @@ CASE: dict[str, Any] = {
         "scenario": TEXT,
         **{k: COUNT for k in ("batch", "concurrency", "max_seq_len", "num_requests")},
         **{k: Field("int|text", 0, 1e8, nullable=True) for k in ("input_len", "output_len")},
+        # encoders: the mean real tokens per sequence, and whether the engine drops the padding
+        "mean_input_len": positive(1e8, kind="num|text", nullable=True),
+        "padding": TEXT,
     },
     "training": {"method": TEXT, "lora_rank": COUNT},
     "measured": {

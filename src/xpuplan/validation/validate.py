@@ -696,10 +696,22 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
 
     if j.model.is_encoder:  # one bidirectional pass per sequence (perf/encoder.py)
         from xpuplan.perf.encoder import encoder_sequences_per_s
+        from xpuplan.search.encoder_search import search_encoder
         from xpuplan.workload.job import EncoderJob
 
         ej = EncoderJob(j.model, inp, str((res.extra.get("encoder") or {}).get("weights", "bf16")))
         emode = "static" if mode == "static" else "dynamic"
+        mean = _unpadded_mean(setup, inp, assumed)
+        if mean is not None:  # the engine drops the padding: price the real tokens, search again
+            ej = replace(ej, mean_len=mean)
+            eres = search_encoder(ej, m, (ej.weights,), emode, None, None, fixed, params)
+            if eres.best is None:
+                return Prediction(
+                    CaseResult(
+                        **base, predicted=None, reason=f"no encoder configuration fits: {eres.reasons}"
+                    )
+                )
+            b = replace(b, batch=eres.best.batch, output_tokens_per_s=eres.best.sequences_per_s)
 
         def evaluate_encoder(eff: Efficiency) -> float:
             return encoder_sequences_per_s(ej, _with_chip_eff(m, eff), b.batch, params, emode)
@@ -728,6 +740,18 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         assumed=tuple(assumed),
     )
     return Prediction(result, evaluate)
+
+
+def _unpadded_mean(setup: dict[str, Any], inp: int, assumed: list[str]) -> float | None:
+    """The mean real tokens per sequence where the case says the engine drops the padding
+    (``inference_setup.padding: unpadded`` with ``mean_input_len``), else None (padded)."""
+    if "unpadded" not in str(setup.get("padding") or "").lower():
+        return None
+    mean = _num(setup.get("mean_input_len"))
+    if mean is None or not 1 <= mean <= inp:
+        return None
+    assumed.append(f"padding dropped: {mean:.0f} real tokens per sequence of {inp}")
+    return float(mean)
 
 
 def _infer_param(metric: str, job: ServeJob, chip: Chip) -> str:

@@ -130,11 +130,16 @@ class EncoderJob:
 
     ``weights`` names the matmul format: ``int8`` is W8A8 (int8 GEMMs with int8 activations, as in
     MLPerf's BERT submissions) where the chip has an int8 path; 16-bit otherwise.
+
+    ``mean_len``: the mean real tokens per sequence where the engine drops the padding (TensorRT's
+    variable-length BERT plugins and Intel's MLPerf SUT concatenate the unpadded sequences of a
+    batch); ``None``: every sequence runs padded to ``seq_len`` (static shapes).
     """
 
     model: Model
     seq_len: int
     weights: str = "bf16"
+    mean_len: float | None = None
 
     def __post_init__(self) -> None:
         if self.model.kind != "encoder":
@@ -153,3 +158,14 @@ class EncoderJob:
             raise InputError(
                 f"unknown encoder number format '{self.weights}'", "Use one of " + ", ".join(ENCODER_FORMATS)
             )
+        n = self.mean_len
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int | float) or not 1 <= n <= s):
+            raise InputError(
+                f"mean sequence length must be in 1..{s} (the padded length), got {n!r}",
+                "Give the mean real tokens per sequence, or none for padded sequences",
+            )
+
+    @property
+    def tokens_per_sequence(self) -> float:
+        """Tokens the engine runs per sequence: the real mean where padding is dropped, else all."""
+        return float(self.mean_len if self.mean_len is not None else self.seq_len)

@@ -1,0 +1,83 @@
+"""Encoders whose engine drops the padding (TensorRT variable-length plugins, Intel's MLPerf SUT):
+priced at the mean real tokens per sequence, by hand."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xpuplan.errors import InputError
+from xpuplan.hardware import Catalog
+from xpuplan.hardware.records import Efficiency
+from xpuplan.perf import Machine, default_params
+from xpuplan.perf import encoder as enc
+from xpuplan.search.encoder_search import search_encoder
+from xpuplan.validation.validate import load_suite, predict_case
+from xpuplan.workload import get_model
+from xpuplan.workload.job import EncoderJob
+
+# SQuAD v1.1 at max_seq_length 384: padding is 54% of the input tokens
+# (https://openreview.net/forum?id=3nzKUh9a4M), so 0.46 x 384 = 176.64 real tokens per sequence.
+SQUAD_MEAN = 0.46 * 384
+
+
+def _ideal_h100(catalog: Catalog) -> Machine:
+    chip = catalog.chip("nvidia-h100-sxm")
+    ideal = Efficiency(matmul=1.0, matmul_knee=0.0, memory=1.0, network=1.0, attention=1.0)
+    return Machine(replace(chip, efficiency=ideal), catalog.system("aws-p5.48xlarge"), 1)
+
+
+def test_unpadded_time_is_the_roofline_at_the_real_length_by_hand(catalog: Catalog) -> None:
+    """A large int8 batch on an ideal H100: GEMMs 2·P_layers·B·s̄ at the int8 peak; attention
+    B·s̄·4·L·s̄·h FLOPs at the bf16 peak or its Q/K/V/output bytes B·s̄·L·4h (int8) at the HBM
+    bandwidth, whichever is longer; s̄ = 176.64 real tokens, not the padded 384."""
+    m, chip = _ideal_h100(catalog), catalog.chip("nvidia-h100-sxm")
+    s, B = SQUAD_MEAN, 64
+    job = EncoderJob(get_model("bert-large"), 384, "int8", mean_len=s)
+    r = enc.evaluate_encoder(job, m, np.array([B]), default_params(), "static")
+    gemm = 2 * 302_309_376 * B * s / chip.peak("int8")  # 3.45 ms: above its bytes' 1.7 ms
+    attn_c = B * s * (4 * 24 * s * 1024) / chip.peak("bf16")  # 0.20 ms
+    attn = max(attn_c, B * s * 24 * 4 * 1024 / chip.mem_bw)  # 0.33 ms: short rows read Q/K/V
+    assert float(r.batch_s[0]) == pytest.approx(gemm + attn, rel=1e-9)
+    # the padded job runs all 384 tokens of every sequence
+    padded = enc.evaluate_encoder(replace(job, mean_len=None), m, np.array([B]), default_params(), "static")
+    gemm384 = 2 * 302_309_376 * B * 384 / chip.peak("int8")
+    attn384 = max(B * 384 * (4 * 24 * 384 * 1024) / chip.peak("bf16"), B * 384 * 24 * 4 * 1024 / chip.mem_bw)
+    assert float(padded.batch_s[0]) == pytest.approx(gemm384 + attn384, rel=1e-9)
+
+
+def test_plan_reports_real_tokens(catalog: Catalog) -> None:
+    m = _ideal_h100(catalog)
+    job = EncoderJob(get_model("bert-large"), 384, "int8", mean_len=SQUAD_MEAN)
+    best = search_encoder(job, m, ("int8",), "static").best
+    assert best is not None
+    assert best.tokens_per_s == pytest.approx(best.sequences_per_s * SQUAD_MEAN)
+    assert best.flops_per_sequence == pytest.approx(
+        get_model("bert-large").encoder_flops_per_sequence(SQUAD_MEAN)
+    )
+
+
+@pytest.mark.parametrize("bad", [0.5, 385, True, "200"])
+def test_mean_length_must_lie_within_the_padded_length(bad: object) -> None:
+    with pytest.raises(InputError):
+        EncoderJob(get_model("bert-large"), 384, mean_len=bad)  # type: ignore[arg-type]
+
+
+def test_mlperf_bert_cases_are_priced_unpadded(catalog: Catalog) -> None:
+    """The six MLPerf BERT cases state an unpadded harness and the mean length; the validator reads
+    both (and says so); read padded, the H100 case is priced more than x2 slower."""
+    path = Path(__file__).resolve().parents[1] / "src/xpuplan/data/validation/encoder_mlperf_bert.yaml"
+    cases = load_suite([path])
+    assert len(cases) == 6
+    for c in cases:
+        r = predict_case(c, catalog).result
+        assert r.predicted is not None
+        assert any("padding dropped: 177 real tokens" in a for a in r.assumed), r.id
+    c = dict(cases[2], inference_setup={**cases[2]["inference_setup"], "padding": None})
+    padded = predict_case(c, catalog).result
+    unpadded = predict_case(cases[2], catalog).result
+    assert padded.predicted is not None and unpadded.predicted is not None
+    assert unpadded.predicted > 2.0 * padded.predicted
