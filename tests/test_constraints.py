@@ -45,6 +45,14 @@ def test_each_limit_and_its_wording() -> None:
     assert first_breach(power_mw=10, facility_mw=10.0) is None  # at the cap is within it
 
 
+def test_wording_without_the_optional_figures() -> None:
+    """No rate, no chip count, a published TDP, the default price kind."""
+    assert first_breach(chips=9, available=8) == "needs 9 chips; 8 available"
+    assert first_breach(deadline_days=1, time_s=2 * DAY) == "misses the 1-day deadline (2 days)"
+    assert first_breach(power_mw=10, facility_mw=11.0) == "draws 11.0 MW, over the 10 MW cap"
+    assert first_breach(budget_usd=1.0, cost_usd=None) == "no published price: cannot check the budget"
+
+
 @pytest.mark.parametrize(
     "first, kw",
     [

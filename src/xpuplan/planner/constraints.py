@@ -38,9 +38,9 @@ def first_breach(
         need = f"needs {chips:,} chips" + (f" for {rate:g} requests/s" if rate is not None else "")
         return f"{need}; {available:,} available"
     if misses_deadline(deadline_days, time_s):
-        assert deadline_days is not None and time_s is not None
         on = f" on {chips:,} chips" if chips is not None else ""
-        return f"misses the {deadline_days:g}-day deadline ({time_s / SECONDS_PER_DAY:.0f} days{on})"
+        days = (time_s or 0.0) / SECONDS_PER_DAY
+        return f"misses the {deadline_days:g}-day deadline ({days:.0f} days{on})"
     if budget_usd is not None:
         if cost_usd is None:
             return f"no {pricing} price: cannot check the budget"
