@@ -55,11 +55,26 @@ class Case:
     # facts the case needs that are not published (or not on record by the pricing date): the value
     # is then None, or computed only under an assumption standing in for the fact
     missing: tuple[str, ...] = ()
+    # 80% prediction interval of ``value`` (from the compared runs' cross-validated intervals)
+    interval: tuple[float, float] | None = None
+
+    def decided(self, claimed: Claimed | None) -> bool:
+        """Whether the claim's verdict on this case holds across its 80% interval: False when the
+        interval straddles the claimed threshold (not decidable within the model's accuracy)."""
+        if claimed is None or self.value is None or self.interval is None:
+            return True
+        lo, hi = self.interval
+        if claimed.kind is Kind.ABOUT and lo < claimed.low * (1 - claimed.tolerance):
+            return hi < claimed.low * (1 - claimed.tolerance)  # below the band throughout
+        return claimed.meets(lo) == claimed.meets(hi) == claimed.meets(self.value)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "value": self.value,
+            "interval": None
+            if self.interval is None
+            else {"low": self.interval[0], "high": self.interval[1]},
             "met": self.met,
             "threshold": None if self.threshold is None else self.threshold.to_dict(),
             "note": self.note,

@@ -33,7 +33,7 @@ from xpuplan.claims.cases import (
 from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Metric, Reader
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.pricing import common_kind, current_price, published_tdp_w
-from xpuplan.hardware.records import Chip, Dtype, Pricing, System
+from xpuplan.hardware.records import Chip, Dtype, Interval, Pricing, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
@@ -64,13 +64,16 @@ class Run:
     tdp_w: float | None
     layout: str = ""
     why: str = ""
+    interval: Interval | None = None  # 80% interval of work_per_s (the chip's cross-validated class)
 
     @property
     def short(self) -> str:
         return short_id(self.system)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["interval"] = None if self.interval is None else self.interval.to_dict()
+        return d
 
 
 def _run(
@@ -82,6 +85,7 @@ def _run(
     layout: str,
     why: str,
     on: str | None = None,
+    task: str = "train",
 ) -> Run:
     chip = cat.chips[system.chip]
     price = current_price(cat, system, pricing, on)
@@ -96,6 +100,7 @@ def _run(
         published_tdp_w(chip),
         layout,
         why,
+        chip.intervals.get(task) if work is not None else None,
     )
 
 
@@ -174,7 +179,21 @@ def compare(
             missing = tuple(f"{r.chip} power (no published TDP)" for r in (s, b) if r.tdp_w is None)
         return Case(label, None, None, threshold, why, inputs, tuple(dict.fromkeys(missing)))
     value = 1.0 - 1.0 / ratio if spec.metric is Metric.COST else ratio
-    return judge(spec.claimed, Case(label, value, None, threshold, "", inputs))
+    interval = ratio_interval(ratio, s.interval, b.interval)
+    if interval is not None and spec.metric is Metric.COST:
+        interval = (1.0 - 1.0 / interval[0], 1.0 - 1.0 / interval[1])  # increasing in the ratio
+    return judge(spec.claimed, Case(label, value, None, threshold, "", inputs, interval=interval))
+
+
+def ratio_interval(ratio: float, s: Interval | None, b: Interval | None) -> tuple[float, float] | None:
+    """80% bounds of subject / baseline work per second (per chip, dollar or joule: prices and
+    TDPs are facts, the work rates carry the model's error). Conservative: each side's interval
+    taken at its worst against the other, as if their errors were independent. The errors of two
+    chips of one vendor and stack are correlated, so the true interval of the ratio is narrower;
+    a claim is then called undecidable no more often than the wider bound implies."""
+    if s is None or b is None:
+        return None
+    return ratio * s.low / b.high, ratio * s.high / b.low
 
 
 def pairs(
@@ -443,9 +462,9 @@ def serve_run(
     p = res.best
     if p is None:
         why = max(res.reasons.items(), key=lambda kv: kv[1])[0] if res.reasons else "no configuration"
-        return _run(cat, system, n, None, pricing, "", why, on)
+        return _run(cat, system, n, None, pricing, "", why, on, "infer")
     layout = f"TP{p.tp} PP{p.pp} ×{p.replicas} batch {p.batch} {p.weights}, TTFT {p.ttft_s * 1e3:.1f} ms"
-    return _run(cat, system, n, p.output_tokens_per_s, pricing, layout, "", on)
+    return _run(cat, system, n, p.output_tokens_per_s, pricing, layout, "", on, "infer")
 
 
 def run_serve(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,26 @@ class CheckResult:
         return (min(vals), max(vals)) if vals else None
 
     @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 80% interval over the cases' intervals: lowest low, highest high (None: no case
+        has one, e.g. catalog figures)."""
+        ivs = [c.interval for c in self.cases if c.interval is not None]
+        return (min(i[0] for i in ivs), max(i[1] for i in ivs)) if ivs else None
+
+    @property
+    def decidable(self) -> bool | None:
+        """Whether the verdict holds across the 80% intervals of the cases it rests on (None: no
+        verdict, or no interval behind it). ALL: a supported check needs every case to meet the
+        claim across its interval, a refuted one a case that misses across its; ANY: the other
+        way round."""
+        if self.verdict not in (Verdict.SUPPORTED, Verdict.NOT_SUPPORTED) or self.interval is None:
+            return None
+        known = [c for c in self.cases if c.met is not None and not c.missing]
+        sure = [c.decided(self.claimed) for c in known if c.met is (self.verdict is Verdict.SUPPORTED)]
+        every = (self.over is Over.ALL) == (self.verdict is Verdict.SUPPORTED)
+        return all(sure) if every else any(sure)
+
+    @property
     def prices(self) -> tuple[str, ...]:
         """The prices the comparisons and break-evens used, for a price metric:
         'trn2.48xlarge capacity_block $2.24/chip-h of 2026-08-01'."""
@@ -101,7 +121,7 @@ class CheckResult:
         return tuple(dict.fromkeys(_price_lines(used)))
 
     def to_dict(self) -> dict[str, Any]:
-        lo_hi = self.computed
+        lo_hi, iv = self.computed, self.interval
         return {
             "label": self.label,
             "metric": self.metric,
@@ -109,7 +129,11 @@ class CheckResult:
             "claimed": None if self.claimed is None else self.claimed.to_dict(),
             "over": self.over.value,
             "computed": None if lo_hi is None else {"low": lo_hi[0], "high": lo_hi[1], "unit": self.unit},
+            "interval": None
+            if iv is None
+            else {"level": 0.8, "low": iv[0], "high": iv[1], "unit": self.unit},
             "verdict": None if self.verdict is None else self.verdict.value,
+            "decidable_within_accuracy": self.decidable,
             "conditions": list(self.conditions),
             "missing": list(self.missing),
             "assumed_inputs": list(self.assumed),
@@ -146,6 +170,8 @@ class Judgement:
     assumed: tuple[str, ...]  # assumed inputs the verdict rests on
     prices: tuple[str, ...]
     checks: tuple[CheckResult, ...]
+    interval: tuple[float, float] | None = None  # 80% interval of the figure shown
+    decidable: bool | None = None  # False: the interval straddles the claimed threshold
 
     @property
     def independent(self) -> bool:
@@ -160,6 +186,10 @@ class Judgement:
             "figure_of": self.figure_of,
             "claimed": None if self.claimed is None else self.claimed.to_dict(),
             "computed": None if lo_hi is None else {"low": lo_hi[0], "high": lo_hi[1], "unit": self.unit},
+            "interval": None
+            if self.interval is None
+            else {"level": 0.8, "low": self.interval[0], "high": self.interval[1], "unit": self.unit},
+            "decidable_within_accuracy": self.decidable,
             "conditions": list(self.conditions),
             "missing": list(self.missing),
             "independent": self.independent,
@@ -387,7 +417,7 @@ def evaluate_check(
         conds = ("outside the model: " + out.assumptions[0],)
         conds += tuple(f"unverifiable, not published: {m}" for m in out.missing)
     assumed = tuple(dict.fromkeys((*spec.assumed, *out.assumed)))
-    return CheckResult(
+    result = CheckResult(
         spec.label,
         spec.metric.value,
         spec.method.value,
@@ -404,6 +434,14 @@ def evaluate_check(
         on,
         same_source(claim_source, out.cases),
     )
+    if result.decidable is False and result.interval is not None and spec.claimed is not None:
+        lo, hi = result.interval
+        line = (
+            f"not decidable within the model's accuracy: the 80% interval {fmt_value(lo, spec.unit)} to "
+            f"{fmt_value(hi, spec.unit)} straddles the claimed {fmt_value(spec.claimed.target, spec.unit)}"
+        )
+        result = replace(result, conditions=(*result.conditions, line))
+    return result
 
 
 def _claim_conditions(
@@ -458,6 +496,8 @@ def judge_headline(checks: tuple[CheckResult, ...], headline: Headline | None, o
         assumed,
         tuple(dict.fromkeys(p for c in checks for p in c.prices)),
         checks,
+        None if fig is None else fig.interval,
+        None if fig is None else fig.decidable,
     )
 
 

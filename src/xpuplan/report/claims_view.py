@@ -44,6 +44,12 @@ def computed_text(span: tuple[float, float] | None, unit: str) -> str:
     return f"{fmt_value(lo, unit)} to {fmt_value(hi, unit)}"
 
 
+def interval_text(j: Judgement | CheckResult) -> str:
+    """', 80% interval 1.05× to 1.62×' (empty when the figure has none)."""
+    iv = j.interval
+    return "" if iv is None else f", 80% interval {fmt_value(iv[0], j.unit)} to {fmt_value(iv[1], j.unit)}"
+
+
 def _verdict(v: Verdict | None) -> str:
     if v is None:
         return "[dim]figure only[/]"
@@ -58,6 +64,10 @@ def when(j: Judgement) -> str:
 def verdict_notes(j: Judgement) -> list[str]:
     """What qualifies a verdict: the facts it lacks, or that an agreement is not independent."""
     notes = []
+    if j.decidable is False:
+        notes.append(
+            "not decidable within the model's accuracy: the 80% interval straddles the claimed figure"
+        )
     if j.verdict is Verdict.UNVERIFIABLE and j.missing:
         notes.append("not on record: " + "; ".join(j.missing))
     if j.verdict is Verdict.SUPPORTED and not j.independent:
@@ -70,7 +80,9 @@ def dated_text(r: ClaimResult) -> tuple[str, list[str]]:
     if r.then is None:
         return f"{r.judged_on}: no check uses prices, as with the latest", []
     j = r.then
-    computed = "" if j.computed is None else f", computed {computed_text(j.computed, j.unit)}"
+    computed = (
+        "" if j.computed is None else f", computed {computed_text(j.computed, j.unit)}{interval_text(j)}"
+    )
     return f"{r.judged_on} (prices on record by then): {j.verdict.value}{computed}", verdict_notes(j)
 
 
@@ -92,7 +104,7 @@ def print_claims(console: Console, results: list[ClaimResult]) -> None:
         figure = f" [dim]({r.now.figure_of})[/]" if r.now.figure_of else ""
         console.print(
             f"   {_verdict(r.verdict)}{f' ({when(r.now)})' if r.now.prices else ''}: claimed {claimed_text(r.claimed)}, "
-            f"computed {computed_text(r.computed, r.unit)}{figure}",
+            f"computed {computed_text(r.computed, r.unit)}{interval_text(r.now)}{figure}",
             soft_wrap=True,
         )
         for n in verdict_notes(r.now):
@@ -111,13 +123,18 @@ def print_claims(console: Console, results: list[ClaimResult]) -> None:
 
 def _cases_table(c: CheckResult) -> Table:
     t = Table(show_header=True, box=None, pad_edge=False)
-    for col in ("case", "computed", "meets claim", "break-even", "inputs / note"):
+    for col in ("case", "computed", "80% interval", "meets claim", "break-even", "inputs / note"):
         t.add_column(col, overflow="fold")
     for case in c.cases:
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[case.met]
+        if case.met is not None and not case.decided(c.claimed):
+            met += " [yellow](not decidable)[/]"
         value = "—" if case.value is None else fmt_value(case.value, c.unit)
+        iv = "—" if case.interval is None else "–".join(fmt_value(x, c.unit) for x in case.interval)
         th = "—" if case.threshold is None else fmt_threshold(case.threshold)
-        t.add_row(fmt.safe(case.label), value, met, th, fmt.safe(_inputs_text(case.inputs, case.note), 4000))
+        t.add_row(
+            fmt.safe(case.label), value, iv, met, th, fmt.safe(_inputs_text(case.inputs, case.note), 4000)
+        )
     return t
 
 
@@ -150,7 +167,7 @@ def print_claim(console: Console, r: ClaimResult) -> None:
             console.print(f"[bold]{key.replace('_', ' ')}:[/] {value}", soft_wrap=True)
     console.print(
         f"[bold]verdict ({when(r.now)}):[/] {_verdict(r.verdict)}, claimed {claimed_text(r.claimed)}, "
-        f"computed {computed_text(r.computed, r.unit)}"
+        f"computed {computed_text(r.computed, r.unit)}{interval_text(r.now)}"
         + (f" ({r.now.figure_of})" if r.now.figure_of else ""),
         soft_wrap=True,
     )
@@ -178,7 +195,9 @@ def _print_check(console: Console, c: CheckResult) -> None:
     console.print()
     console.print(
         f"[bold]{c.label}[/]  ({c.method}, {c.metric}, over {c.over.value} cases)  claimed "
-        f"{claimed_text(c.claimed)}, computed {computed_text(c.computed, c.unit)}  {_verdict(c.verdict)}"
+        f"{claimed_text(c.claimed)}, computed {computed_text(c.computed, c.unit)}{interval_text(c)}  "
+        f"{_verdict(c.verdict)}"
+        + (" [yellow](not decidable within the model's accuracy)[/]" if c.decidable is False else "")
     )
     if c.note:
         console.print(f"  [dim]{c.note}[/]", soft_wrap=True)
@@ -212,7 +231,8 @@ def claims_markdown(results: list[ClaimResult]) -> str:
             _md([r.statement]),
             claimed_text(r.claimed),
             computed_text(r.computed, r.unit)
-            + (f" ({r.now.figure_of.split(':')[0]})" if r.now.figure_of else ""),
+            + (f" ({r.now.figure_of.split(':')[0]})" if r.now.figure_of else "")
+            + (interval_text(r.now).replace(", 80% interval", "; 80%:")),
             _md([f"**{r.verdict.value}**", *verdict_notes(r.now)]),
             _md([dated, *dated_notes]),
             _md(list(r.conditions)),

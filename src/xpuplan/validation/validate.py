@@ -152,10 +152,17 @@ def source_key(c: dict[str, Any]) -> str:
     return re.sub(r"/blob/[0-9a-f]{7,40}/", "/blob/-/", url) or str(c.get("id"))
 
 
-def case_model(c: dict[str, Any]) -> Model:
+# The vocabulary a case without one is priced with (Llama 2 / Mistral's 32,000-token tokenizer)
+ASSUMED_VOCAB = 32_000
+
+
+def case_model(c: dict[str, Any], assumed: list[str] | None = None) -> Model:
     """The case's model: the library model with the same shape when there is one (it carries
-    details such as MLA and tied embeddings), else one built from the case's fields."""
+    details such as MLA and tied embeddings), else one built from the case's fields. A vocabulary
+    the case leaves out is taken from that library model, else :data:`ASSUMED_VOCAB`, and said in
+    ``assumed``."""
     mm = c["model"]
+    said = assumed if assumed is not None else []
     for m in model_library().values():
         same = (m.layers, m.hidden, m.heads) == (
             mm.get("layers"),
@@ -164,7 +171,11 @@ def case_model(c: dict[str, Any]) -> Model:
         )
         same = same and bool(mm.get("moe")) == (m.moe is not None)  # Mixtral 8x7B ≠ Mistral 7B
         if same and mm.get("vocab") in (None, m.vocab) and mm.get("ffn") in (None, m.ffn):
+            if mm.get("vocab") is None:
+                said.append(f"vocabulary not stated: {m.vocab:,} tokens of the library's {m.name}")
             return m
+    if mm.get("vocab") is None:
+        said.append(f"vocabulary not stated: {ASSUMED_VOCAB:,} tokens assumed")
     ffn_type = str(mm.get("ffn_type") or "gelu_mlp").split()[0]
     d: dict[str, Any] = {
         "id": c["id"],
@@ -177,7 +188,7 @@ def case_model(c: dict[str, Any]) -> Model:
         "kv_heads": mm.get("kv_heads") or mm["heads"],
         "ffn": mm["ffn"],
         "ffn_type": ffn_type,
-        "vocab": mm["vocab"],
+        "vocab": mm.get("vocab") or ASSUMED_VOCAB,
         "max_seq_len": mm.get("seq_len") or 2048,
     }
     if mm.get("head_dim"):
@@ -235,11 +246,17 @@ _WEIGHT_PATTERNS: tuple[tuple[str, str, float | None], ...] = (
 def parse_formats(text: str | None) -> Formats:
     """Weight, compute and KV formats from free text ("FP4 weights", "nvfp4", "INT4 weights
     (group size 128)", "Q4_0", "bf16 mixed precision", "fp8 KV cache", ...)."""
-    t = (text or "").lower().replace("-", "_") + " "
-    t_sp = (text or "").lower() + " "
+    # a format the weights are converted from is not the one they run in: "bf16 (MXFP4 expert
+    # weights dequantized to BF16 at load)" serves bf16 (vLLM-Neuron gpt-oss tutorial)
+    was = r"\b[a-z0-9_]+[^;,()]*?dequanti[sz]ed (?:to|into) "
+    t = re.sub(was, "", (text or "").lower().replace("-", "_")) + " "
+    t_sp = re.sub(was, "", (text or "").lower()) + " "
     if t_sp.strip().startswith(("not stated", "unknown", "n/a")):
         return Formats("bf16", "bf16", None, "bf16", stated=False)
     kv = "fp8" if re.search(r"fp8[ _]kv|kv[ _-]?cache[^,;]*fp8|fp8 kv", t_sp) else "bf16"
+    # the KV-cache clause names the cache's format, not the weights' ("bf16 weights, fp8 KV cache")
+    kv_clause = r"fp8[ _-]kv(?:[ _-]?cache)?|kv[ _-]?cache(?:[ _-]dtype)?[^,;()]*?fp8|kvfp8"
+    t, t_sp = re.sub(kv_clause, " ", t), re.sub(kv_clause, " ", t_sp)
     weights, bits = "bf16", None
     for pat, fmt, b in _WEIGHT_PATTERNS:
         if re.search(pat, t) or re.search(pat, t_sp):
@@ -438,7 +455,8 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
         return Prediction(
             CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
         )
-    model = case_model(c)
+    assumed: list[str] = []
+    model = case_model(c, assumed)
     count = int(hw["count"])
     p = c.get("parallel") or {}
     gb = _num(p.get("global_batch_seqs"))
@@ -449,7 +467,6 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
         return Prediction(CaseResult(**base, predicted=None, reason="the case states no global batch"))
     chip = cat.chip(hw["chip_key"])
     m: Machine = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
-    assumed: list[str] = []
     fm = parse_formats(c.get("precision"))
     if not fm.stated:
         assumed.append("precision not stated: bf16 assumed")
@@ -661,7 +678,12 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         formats = ("int8", *formats)  # encoder engines (TensorRT, OpenVINO) run int8 where the chip has it
     params, stack = case_params(c, chip)
     job = ServeJob(
-        case_model(c), inp, out, formats[0], fm.kv if chip.supports("fp8") else "bf16", fm.weight_bits
+        case_model(c, assumed),
+        inp,
+        out,
+        formats[0],
+        fm.kv if chip.supports("fp8") else "bf16",
+        fm.weight_bits,
     )
     fixed: dict[str, int] = {}
     par = c.get("parallel") or {}
