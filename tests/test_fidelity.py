@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from xpuplan.errors import DataError
+from xpuplan.errors import DataError, XpuplanError
 from xpuplan.hardware import Catalog
 from xpuplan.hardware.stacks import parse_stack
 from xpuplan.layout import Layout, LayoutArray, Recompute
@@ -68,7 +68,9 @@ def test_offload_recomputes_the_layer_like_full(catalog: Catalog) -> None:
         # only the attention core recomputed
         ("minimal (MaxText remat_policy=minimal; selective)", "SELECTIVE"),
         ("--use-fused-sdpa-with-recompute true (fused attention with recomputation)", "SELECTIVE"),
-        ("custom (query/key/value_proj rematerialised)", "SELECTIVE"),
+        # MaxText custom: whatever is not 'device' or 'offload' is rematerialised, and
+        # decoder_layer_input stays 'device' (base.yml): the layer input kept, the layer recomputed
+        ("custom (query/key/value_proj rematerialised)", "FULL"),
         ("full", "FULL"),
     ],
 )
@@ -146,3 +148,66 @@ def test_stack_tile_range(tmp_path: Path) -> None:
     with pytest.raises(DataError):
         parse_stack({**base, "params": {"tp_overlap": 512}}, tmp_path)
     assert math.isfinite(default_params().moe_gmm_tile)
+
+
+# ---- memory as MaxText keeps it; every published training run fits ------------------------------
+
+
+def _case(prefix: str) -> dict[str, object]:
+    return next(c for c in V.load_suite() if str(c["id"]).startswith(prefix))
+
+
+def test_maxtext_memory_settings_are_read() -> None:
+    """A case's num_vocab_tiling and weight_dtype reach the model; MaxText's own defaults
+    (base.yml weight_dtype float32, XLA's 0.75 GiB runtime reserve) come from its stack."""
+    chip = importlib.import_module("xpuplan.hardware.catalog").default_catalog().chip("tpu-v6e")
+    p, stack = V.case_params(_case("google-tpu-v6e-train-gemma3-12b"), chip)
+    assert stack is not None and stack.id == "maxtext"
+    assert (p.vocab_tiles, p.weight_bytes, p.logits_bytes) == (16.0, 4.0, 4.0)
+    assert (p.reserved_gib, p.reserved_fraction, p.fsdp_gather_matrix) == (0.75, 0.0, 1.0)
+    p, _ = V.case_params(_case("google-tpu-v6e-train-llama3.1-70b-32chips"), chip)
+    assert p.weight_bytes == 2.0  # weight_dtype bfloat16
+
+
+def test_interleaved_moe_layers_are_read() -> None:
+    """Llama 4 Maverick: every 2nd of 48 layers is MoE (interleave_moe_layer_step 2), 128 experts
+    of 5120 × 8192 (3 matrices) in 24 layers: about 400B parameters, not 784B."""
+    model = V.case_model(_case("google-tpu-v5p-train-llama4-maverick"))
+    assert model.moe is not None and (model.moe_layers, model.dense_mlp_layers) == (24, 24)
+    assert model.params() == pytest.approx(400e9, rel=0.03)
+
+
+def test_hand_computed_llama3_8b_on_v6e_8_fits(catalog: Catalog) -> None:
+    """tpu-recipes Llama 3.1 8B on v6e-8 (per_device_batch_size 3, s = 8192, pure FSDP, layer
+    input and q/k/v/out offloaded) by hand, in GiB of 2^30 bytes: 16 bytes per parameter over 8
+    chips (8.03e9·16/8 = 14.96); the loss phase, larger than the recomputed layer: 4 bytes per
+    logit (3·8192·128256·4 = 11.74), the gathered LM head and its fp32 gradient
+    (128256·4096·(2 + 4) = 2.94); XLA's 0.75: 30.4 of 32 GiB."""
+    case = _case("google-tpu-v6e-train-llama3.1-8b-8chips")
+    params, _ = V.case_params(case, catalog.chip("tpu-v6e"))
+    job = TrainJob(V.case_model(case), 24, 8192)
+    lay = Layout(dp=8, zero=3, microbatch=3, recompute=Recompute.OFFLOAD)
+    e = estimate_train(job, lay, _tpu(catalog, 8), params)
+    n = job.model.params()
+    want = n * 16 / 8 + 3 * 8192 * 128256 * 4 + 128256 * 4096 * 6 + 0.75 * 2**30
+    assert e.memory_total_bytes == pytest.approx(want, rel=1e-3)
+    assert e.feasible
+
+
+def _train_cases() -> list[dict[str, object]]:
+    return [c for c in V.load_suite() if c.get("task") == "train"]
+
+
+@pytest.mark.parametrize("case", _train_cases(), ids=lambda c: str(c["id"]))
+def test_every_published_training_run_fits(case: dict[str, object], catalog: Catalog) -> None:
+    """Each run happened, so its stated layout fits in memory. A case not predicted says why, and
+    never for memory: data it lacks (no global batch, a multi-node system the catalog lacks) or
+    a layout the search cannot express (EP folding, uneven stages: tests/test_search.py)."""
+    try:
+        r = V.predict_train_case(case, catalog, search_best=False).result
+    except XpuplanError as e:
+        pytest.skip(f"missing data: {e.message}")
+    if r.predicted is None:
+        assert r.reason and "fit" not in r.reason and "memory" not in r.reason, r.reason
+        pytest.skip(f"not predicted: {r.reason}")
+    assert not any("does not fit" in a for a in r.assumed), r.assumed

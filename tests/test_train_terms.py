@@ -268,8 +268,7 @@ def test_pipeline_p2p(catalog: Catalog) -> None:
 # ---- data parallel and ZeRO: time (Rajbhandari et al. 2020) -------------------------------------------
 
 
-P_DEV = L * LAYER + 2 * EMB  # parameters on one device without TP/PP: layers, embedding, LM head
-# (the final norm's h weights are not counted by the model)
+P_DEV = L * LAYER + 2 * EMB + h  # on one device without TP/PP: layers, embedding, LM head, final norm
 
 
 def _ring_ag(size: float, n: int) -> float:
@@ -355,9 +354,12 @@ def test_zero_memory_by_stage(catalog: Catalog, zero: int, w: float, g: float, o
     mem = e.memory_bytes
     gathered = 0.0
     if zero == 3:
-        # the layer in use and the one prefetched (2 bytes each), the current layer's full
-        # gradient (2 bytes), and one gathered embedding / LM head (2 bytes)
-        gathered = (2 * 2 + 2) * LAYER + 2 * EMB
+        # two phases never live together: the layer in use and the one prefetched (2 bytes each)
+        # with the current layer's full gradient (2 bytes), or, while the loss runs, the gathered
+        # LM head and its gradient (2 + 2 bytes) beside the logits; here the head phase is larger
+        layer_phase, head_phase = (2 * 2 + 2) * LAYER, (2 + 2) * EMB
+        assert head_phase + _logits(2048) > layer_phase
+        gathered = head_phase
     assert mem["weights"] == pytest.approx(w * P_DEV + gathered, rel=1e-12)
     assert mem["grads"] == pytest.approx(g * P_DEV, rel=1e-12)
     assert mem["optimizer"] == pytest.approx(o * P_DEV, rel=1e-12)
@@ -383,15 +385,16 @@ def test_lora_keeps_state_only_for_adapters(catalog: Catalog) -> None:
 
 def test_tp_and_pp_divide_the_weights(catalog: Catalog) -> None:
     """TP splits every matrix over its ranks; PP gives the most loaded stage ceil(L/p) layers and
-    one of the embedding / LM head (tied: one table in all)."""
+    one of the embedding / LM head (tied: one table in all); the last stage's final norm (h)
+    is replicated over TP."""
     model = tiny(layers=8)
     e = est(catalog, Layout(tp=2, pp=4, zero=0), 4, 2048, model=model)
-    assert e.memory_bytes["weights"] == pytest.approx(2 * (2 * LAYER + EMB) / 2, rel=1e-12)
+    assert e.memory_bytes["weights"] == pytest.approx(2 * ((2 * LAYER + EMB) / 2 + h), rel=1e-12)
     e = est(catalog, Layout(pp=3, zero=0), 3, 2048, model=model)  # 8 layers on 3 stages: 3 on the worst
-    assert e.memory_bytes["weights"] == pytest.approx(2 * (3 * LAYER + EMB), rel=1e-12)
+    assert e.memory_bytes["weights"] == pytest.approx(2 * (3 * LAYER + EMB + h), rel=1e-12)
     tied = tiny(tied_embeddings=True)
     e = est(catalog, Layout(zero=0), 1, 2048, model=tied)
-    assert e.memory_bytes["weights"] == pytest.approx(2 * (L * LAYER + EMB), rel=1e-12)
+    assert e.memory_bytes["weights"] == pytest.approx(2 * (L * LAYER + EMB + h), rel=1e-12)
 
 
 def test_reserved_memory(catalog: Catalog) -> None:
@@ -438,15 +441,53 @@ def test_flash_attention_keeps_no_scores(catalog: Catalog) -> None:
 
 
 def test_full_recompute_keeps_layer_inputs(catalog: Catalog) -> None:
-    """Full recomputation stores 2·sbh per layer (its bf16 input), plus the working set of the
-    one layer being recomputed."""
+    """Full recomputation stores 2·sbh per layer (its bf16 input), plus the larger of the working
+    set of the one layer being recomputed (32·sbh) and the logits: the LM head's backward frees
+    the logits before the last layer is recomputed. V = 32000: 6·V > 32·h, the logits."""
     s = 2048
     e = est(catalog, Layout(recompute=Recompute.FULL), 1, s)
-    assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h + 32 * s * h + _logits(s), rel=1e-12)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h + _logits(s), rel=1e-12)
     e = est(catalog, Layout(tp=2, sp=True, recompute=Recompute.FULL), 1, s)
-    assert e.memory_bytes["activations"] == pytest.approx(
-        (L * 2 * s * h + 32 * s * h) / 2 + _logits(s, 1, 2), rel=1e-12
+    assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h / 2 + _logits(s, 1, 2), rel=1e-12)
+    # a 1000-token vocabulary: 6·1000 < 32·1024 bytes per token, the recomputed layer is larger
+    small = tiny(vocab=1000)
+    e = est(catalog, Layout(recompute=Recompute.FULL), 1, s, model=small)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h + 32 * s * h, rel=1e-12)
+
+
+def test_logits_bytes_and_vocab_tiling(catalog: Catalog) -> None:
+    """The loss keeps ``logits_bytes`` per logit (MaxText: bf16 logits + bf16 gradient, 4) for
+    one of ``vocab_tiles`` chunks of the tokens at a time (MaxText num_vocab_tiling)."""
+    s, b = 2048, 2
+    params = replace(PARAMS, logits_bytes=4.0, vocab_tiles=4.0)
+    e = est(catalog, Layout(microbatch=b), b, s, params=params)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 32 * s * b * h + 4 * s * b * V / 4, rel=1e-12)
+
+
+@pytest.mark.parametrize("wb, w, g, o", [(4.0, 4, 4, 8), (2.0, 2, 2, 4)])
+def test_state_in_one_weight_format(catalog: Catalog, wb: float, w: float, g: float, o: float) -> None:
+    """MaxText keeps parameters, gradients and both Adam moments in weight_dtype, with no other
+    master copy: float32 (its default) 4 + 4 + 8 bytes, bfloat16 2 + 2 + 4."""
+    e = est(catalog, Layout(zero=0), 1, 2048, params=replace(PARAMS, weight_bytes=wb))
+    mem = e.memory_bytes
+    assert (mem["weights"], mem["grads"], mem["optimizer"]) == (
+        pytest.approx(w * P_DEV),
+        pytest.approx(g * P_DEV),
+        pytest.approx(o * P_DEV),
     )
+
+
+def test_fsdp_gathers_one_array_at_a_time(catalog: Catalog) -> None:
+    """XLA gathers each weight array on its own (fsdp_gather_matrix): the largest array in use and
+    the next (h·f, an MLP matrix, 2 bytes each) with its gradient, not two layers. A 1000-token
+    vocabulary with full recomputation makes the layer phase the larger: 2·s·h·32 bytes of the
+    recomputed layer and 6·h·f of arrays against 6·s·1000 of logits and 4·1000·h of the head."""
+    s, small = 2048, tiny(vocab=1000)
+    lay = Layout(dp=8, zero=3, recompute=Recompute.FULL)
+    e = est(catalog, lay, 8, s, model=small, params=replace(PARAMS, fsdp_gather_matrix=1.0))
+    p_dev = L * LAYER + 2 * 1000 * h + h
+    assert e.memory_bytes["weights"] == pytest.approx(2 * p_dev / 8 + (2 * 2 + 2) * h * f, rel=1e-12)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h + 32 * s * h, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -464,6 +505,7 @@ def test_pipeline_activations_in_flight(catalog: Catalog, p: int, v: int, B: int
     stage = 8 / p * 32 * s * h  # the first stage's layers
     first = inflight * stage
     last = stage + _logits(s)  # the last stage: one micro-batch and the logits
+    # (weights: 2 bytes of 2 layers and one table on either stage, so activations decide)
     assert e.memory_bytes["activations"] == pytest.approx(max(first, last), rel=1e-12)
 
 

@@ -26,9 +26,13 @@ PARAM_KEYS = (
     "reserved_fraction",
     "moe_capacity_factor",
     "moe_gmm_tile",
+    "logits_bytes",
+    "vocab_tiles",
+    "weight_bytes",
+    "fsdp_gather_matrix",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
-WIDE_KEYS = {"moe_gmm_tile": 8192.0}
+WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0}
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 
 

@@ -32,6 +32,21 @@ class PerfParams:
     # Rows per tile of the grouped-GEMM kernel (megablox gmm tm: MaxText tile_batch_seq = 512;
     # CUTLASS/cuBLAS grouped GEMM tiles of 128 rows in Megatron-Core / TransformerEngine).
     moe_gmm_tile: float = 128.0
+    # Bytes per logit the loss keeps at its peak (last stage, before the LM head's backward).
+    # Megatron-LM casts the bf16 logits to fp32 for vocab_parallel_cross_entropy, which keeps the
+    # fp32 softmax and writes its gradient in place; the head's backward takes a bf16 copy: 4 + 2.
+    logits_bytes: float = 6.0
+    # MaxText num_vocab_tiling: the loss runs over this many chunks of the tokens, so one chunk's
+    # logits are live at a time (configs/base.yml "Vocab Tiling Configs").
+    vocab_tiles: float = 1.0
+    # Bytes of the stored weights when the stack keeps no separate master copy (MaxText
+    # weight_dtype: parameters, their gradients and both Adam moments in that format); 0: mixed
+    # precision with fp32 master weights and moments, 2 + 2 + 12 bytes (Rajbhandari et al. 2020).
+    weight_bytes: float = 0.0
+    # 1: ZeRO-3/FSDP gathers each weight array on its own, one ahead of its use (XLA SPMD with the
+    # latency-hiding scheduler); 0: one layer (module) at a time with the next prefetched
+    # (PyTorch FSDP, DeepSpeed ZeRO-3).
+    fsdp_gather_matrix: float = 0.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

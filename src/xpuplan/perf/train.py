@@ -32,7 +32,7 @@ from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
 from xpuplan.units import GIB
 from xpuplan.workload.job import TrainJob
-from xpuplan.workload.model import Model, state_bytes
+from xpuplan.workload.model import Model, StateBytes, state_bytes
 
 F = np.ndarray
 _FULL, _SEL = int(Recompute.FULL), int(Recompute.SELECTIVE)  # plain ints: cheap comparisons
@@ -297,7 +297,11 @@ def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
         / t
     )
     emb = model.vocab * model.hidden / t
-    dense = dense + _embedding_tables(model, p) * emb
+    # replicated over TP: learned positions and an embedding norm on the first stage, the final
+    # norm on the last (with the LM head); both on one device without pipelining
+    first = float(model.embedding_params() - model.vocab * model.hidden)
+    last = float(model.norm.params_per_dim * model.hidden)
+    dense = dense + _embedding_tables(model, p) * emb + xp.where(p == 1, first + last, max(first, last))
     expert = xp.zeros_like(dense)
     if model.moe:
         per_layer = model.moe.experts / lay.ep * model.mlp_params(model.moe.expert_ffn) / t
@@ -500,28 +504,68 @@ def _optimizer_time(st: _Step) -> F:
     return st.params.optimizer_bytes_per_param * _optimizer_params(st) / bw
 
 
+def _state_bytes(st: _Step) -> StateBytes:
+    """Bytes per parameter of the stored state: mixed precision (2 + 2 + 12, Rajbhandari et al.
+    2020), or with ``weight_bytes`` the stack's one weight format for parameters, gradients and
+    both Adam moments (MaxText base.yml: weight_dtype, mu_dtype "inherits from weight_dtype",
+    nu always does; gradients in the parameters' format before grad_dtype, 2025-09)."""
+    wb = st.params.weight_bytes
+    if wb > 0 and st.job.precision != "fp32":
+        return StateBytes(wb, wb, 2.0 * wb)
+    return state_bytes(st.job.precision)
+
+
 def _state_memory(st: _Step) -> tuple[F, F, F]:
-    """(weights, gradients, optimizer) bytes per device by ZeRO stage: 2 + 2 + 12 bytes per
-    parameter sharded by stage (Rajbhandari et al. 2020); ZeRO-3 also holds the current and the
-    prefetched layer gathered, the current layer's gradient and the gathered embedding / LM head."""
-    model, lay, sb = st.model, st.lay, state_bytes(st.job.precision)
-    lora_share = lora_fraction(model, st.job.lora_rank)
+    """(weights, gradients, optimizer) bytes per device that persist through the step: each
+    sharded by its ZeRO stage (Rajbhandari et al. 2020; FSDP is ZeRO-3)."""
+    lay, sb = st.lay, _state_bytes(st)
+    lora_share = lora_fraction(st.model, st.job.lora_rank)
     w_div, w_div_x = xp.where(st.zero3, st.dpc, 1.0), xp.where(st.zero3, st.edp, 1.0)
     g_div, g_div_x = xp.where(lay.zero >= 2, st.dpc, 1.0), xp.where(lay.zero >= 2, st.edp, 1.0)
     mem_w = sb.weights * (st.dense_p / w_div + st.expert_p / w_div_x)
-    emb_dev = model.vocab * model.hidden / st.t
-    layers = xp.maximum(stage_layers(model.layers, st.p, st.v), 1.0)
-    layer_dev = (st.dense_p - _embedding_tables(model, st.p) * emb_dev + st.expert_p) / layers
-    gathered = (2.0 * sb.weights + lora_share * sb.grads) * layer_dev + sb.weights * emb_dev
-    mem_w = mem_w + xp.where(st.zero3 & (st.dpc > 1), gathered, 0.0)
     mem_g = lora_share * sb.grads * (st.dense_p / g_div + st.expert_p / g_div_x)
     return mem_w, mem_g, sb.optimizer * _optimizer_params(st)
 
 
-def _activation_memory(st: _Step) -> F:
-    """Activation bytes on the most loaded device: the stage's layers (Korthikanti et al. 2022)
-    for the micro-batches in flight on the first stage of 1F1B, × (1 + (p-1)/(p·v)) interleaved
-    (§4.2.3), one layer's full activations while it is recomputed, and the logits on the last."""
+def _largest_matrix(model: Model, lay: LayoutArray) -> F:
+    """Parameters of a layer's largest weight array on one device: Q / output projection, an MLP
+    matrix, or the stacked experts of a MoE layer (one array ``[E/ep, h, f]`` in MaxText)."""
+    h, t = model.hidden, xp.fl(lay.tp)
+    big = float(max(h * model.q_dim, h * model.dense_ffn if model.dense_mlp_layers else 0))
+    if model.moe:
+        return xp.maximum(big, model.moe.experts / lay.ep * h * model.moe.expert_ffn) / t
+    return big / t
+
+
+def _gathered_memory(st: _Step) -> tuple[F, F]:
+    """ZeRO-3 / FSDP buffers gathered for use (layers phase, LM-head phase), in the compute
+    format: the unit in use and the next one prefetched, plus the unit's unsharded gradient
+    before its reduce-scatter. The unit is a layer (PyTorch FSDP, DeepSpeed ZeRO-3 modules) or,
+    with ``fsdp_gather_matrix``, one weight array (XLA gathers each array, one ahead). The LM head
+    (or tied embedding) is gathered with its gradient while the loss runs."""
+    model, sb = st.model, _state_bytes(st)
+    cw = state_bytes(st.job.precision).weights  # the compute copy that is gathered
+    g = lora_fraction(model, st.job.lora_rank) * sb.grads
+    emb_dev = model.vocab * model.hidden / st.t
+    layers = xp.maximum(stage_layers(model.layers, st.p, st.v), 1.0)
+    layer_dev = (st.dense_p - _embedding_tables(model, st.p) * emb_dev + st.expert_p) / layers
+    unit = xp.where(st.params.fsdp_gather_matrix > 0, _largest_matrix(model, st.lay), layer_dev)
+    on = st.zero3 & (st.dpc > 1)
+    return xp.where(on, (2.0 * cw + g) * unit, 0.0), xp.where(on, (cw + g) * emb_dev, 0.0)
+
+
+@dataclass(frozen=True)
+class _Activations:
+    saved_first: F  # what the first stage keeps for its in-flight micro-batches
+    saved_last: F  # what the last stage keeps for its one micro-batch
+    working: F  # one layer's full activations while it is recomputed
+    logits: F  # the loss's logits on the last stage
+
+
+def _activation_memory(st: _Step) -> _Activations:
+    """Activation terms on the first and the last stage: the stage's layers (Korthikanti et al.
+    2022) for the micro-batches in flight on the first stage of 1F1B, × (1 + (p-1)/(p·v))
+    interleaved (§4.2.3); one layer's full activations while it is recomputed; the logits."""
     model, lay, s, ab, flash = (
         st.model,
         st.lay,
@@ -540,9 +584,34 @@ def _activation_memory(st: _Step) -> F:
     plain = replace(lay, recompute=xp.zeros_like(lay.recompute))
     one_layer = activation_bytes_per_layer(model, plain, s, ab, moe=n_moe > 0, flash=flash)
     working = xp.where(st.full_rc, one_layer, 0.0)
-    act_first = inflight * act_stage + working
-    logits = st.tok * model.vocab / st.t * 6.0  # bf16 logits + fp32 copy for the loss
-    return xp.maximum(act_first, xp.where(p > 1, act_stage + working + logits, act_first + logits))
+    logits = st.tok * model.vocab / st.t * st.params.logits_bytes / max(st.params.vocab_tiles, 1.0)
+    return _Activations(inflight * act_stage, act_stage, working, logits)
+
+
+def _memory(st: _Step) -> dict[str, F]:
+    """Bytes on the most loaded device by MEM_PARTS: the persistent state and saved activations,
+    plus the larger of two phases that are never live together. While the layers run backward a
+    recomputed layer's activations and the gathered layer weights are live; while the loss and
+    the LM head run, the logits and the gathered head are (the head's backward frees the logits
+    before the last layer is recomputed). The first stage of a pipeline holds no head."""
+    mem_w, mem_g, mem_o = _state_memory(st)
+    a = _activation_memory(st)
+    w_layer, w_head = _gathered_memory(st)
+    layer_phase = a.working + w_layer >= a.logits + w_head
+    last_a = a.saved_last + xp.where(layer_phase, a.working, a.logits)
+    last_w = xp.where(layer_phase, w_layer, w_head)
+    first_a, first_w = a.saved_first + a.working, w_layer
+    use_first = (st.p > 1) & (first_a + first_w > last_a + last_w)
+    mem_a = xp.where(use_first, first_a, last_a)
+    cap = st.m.chip.mem_bytes
+    mem_r = xp.full_like(mem_a, st.params.reserved_gib * GIB + st.params.reserved_fraction * cap)
+    return {
+        "weights": mem_w + xp.where(use_first, first_w, last_w),
+        "grads": mem_g,
+        "optimizer": mem_o,
+        "activations": mem_a,
+        "reserved": mem_r,
+    }
 
 
 def _utilisation(st: _Step, tokens_s: F) -> tuple[F, F]:
@@ -572,11 +641,10 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     dp_exposed = _dp_time(st, mb_time, cp.bwd)
     t_opt = _optimizer_time(st)
     step = st.mb * mb_time + bubble + pp_time + dp_exposed + t_opt
-    mem_w, mem_g, mem_o = _state_memory(st)
-    mem_a = _activation_memory(st)
+    memory = _memory(st)
     cap = m.chip.mem_bytes
-    mem_r = xp.full_like(mem_a, params.reserved_gib * GIB + params.reserved_fraction * cap)
-    total = mem_w + mem_g + mem_o + mem_a + mem_r
+    total = memory["weights"] + memory["grads"] + memory["optimizer"] + memory["activations"]
+    total = total + memory["reserved"]
     tokens_s = job.global_batch * job.seq_len / step
     mfu, hfu = _utilisation(st, tokens_s)
     reason = xp.where((total > cap) & (not params.ignore_memory), int(Reason.MEMORY), 0)
@@ -594,5 +662,4 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         "bubble": bubble,
         "optimizer": t_opt,
     }
-    memory = {"weights": mem_w, "grads": mem_g, "optimizer": mem_o, "activations": mem_a, "reserved": mem_r}
     return TrainArrays(step, time, memory, total, cap, tokens_s, mfu, hfu, reason)

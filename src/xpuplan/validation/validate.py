@@ -197,12 +197,15 @@ def case_model(c: dict[str, Any], assumed: list[str] | None = None) -> Model:
         d.update(linear_bias=True, norm="layernorm", position="learned", tied_embeddings=True)
     moe = mm.get("moe")
     if moe:
+        # interleaved MoE layers (Llama 4: interleave_moe_layer_step) counted as dense layers
+        step = int(moe.get("interleave_moe_layer_step") or 1)
+        dense = int(moe.get("first_dense_layers") or 0) or int(mm["layers"]) - int(mm["layers"]) // step
         d["moe"] = {
             "experts": moe["experts"],
             "top_k": moe["top_k"],
             "expert_ffn": moe["expert_ffn"],
             "shared_experts": moe.get("shared_experts") or 0,
-            "dense_layers": moe.get("first_dense_layers") or 0,
+            "dense_layers": dense,
             "dense_ffn": mm["ffn"],
         }
     return model_from_dict(d, c["id"])
@@ -290,6 +293,14 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
     text = " ".join(str((c.get("parallel") or {}).get(k) or "") for k in ("other",))
     text += " " + str(c.get("notes") or "") + " " + str(c.get("software") or "")
+    # MaxText memory settings the case states: the loss in num_vocab_tiling chunks; weight_dtype
+    # (parameters, gradients and Adam moments in that format; base.yml default float32)
+    tiles = re.search(r"num_vocab_tiling\s*=\s*([0-9]+)", text)
+    if tiles and int(tiles.group(1)) > 1:
+        p = replace(p, vocab_tiles=float(tiles.group(1)))
+    wd = re.search(r"weight_dtype[\s:=]+(bfloat16|bf16|float32|fp32)", prec)
+    if wd:
+        p = replace(p, weight_bytes=2.0 if wd.group(1).startswith("b") else 4.0)
     cf = re.search(r"capacity_factor\s*=\s*([0-9.]+)", text)
     if cf and float(cf.group(1)) > 0 and "dropless" not in text.lower():
         p = replace(p, moe_capacity_factor=float(cf.group(1)))
@@ -316,6 +327,10 @@ def _recompute(text: Any) -> int | None:
     if "decoder_layer_input" in offloaded:
         return int(Recompute.OFFLOAD)
     if "qkv_proj_offloaded" in t or "offload" in t or "saved on device" in t:
+        return int(Recompute.FULL)
+    if "custom" in t and "remat" in t and "device" not in t:
+        # MaxText base.yml: under "custom" every named tensor is 'remat' unless set otherwise and
+        # decoder_layer_input stays 'device': the layer input kept, the layer recomputed
         return int(Recompute.FULL)
     if "minimal" in t or "sdpa" in t:
         return int(Recompute.SELECTIVE)
