@@ -109,6 +109,8 @@ def test_a_real_cluster_size_gets_a_layout_and_the_idle_chips() -> None:
     them; the search answers on the largest usable count and says how many sit idle."""
     import xpuplan
 
-    res = xpuplan.search("llama-3-70b", "aws-trainium2", 100_000, global_batch=16384, seq_len=8192, top_k=1)
-    assert res.best is not None and res.best.chips == res.extra["chips_used"]
-    assert res.extra["chips_used"] + res.extra["chips_idle"] == 100_000 and res.extra["chips_idle"] > 0
+    res = xpuplan.search_train(
+        "llama-3-70b", "aws-trainium2", 100_000, global_batch=16384, seq_len=8192, top_k=1
+    )
+    assert res.best is not None and res.best.chips == res.chips_used
+    assert res.chips_asked == 100_000 and 0 < res.chips_used < 100_000 and res.why_none

@@ -25,22 +25,26 @@ from xpuplan.hardware.refresh import Finding, price_rows_csv
 from xpuplan.hardware.refresh import check as _check_catalog
 from xpuplan.hardware.refresh import refresh as _refresh
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, Recompute, check
-from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
+from xpuplan.perf.estimate import TrainEstimate, machine
+from xpuplan.perf.estimate import estimate_train as _estimate_step
 from xpuplan.perf.machine import (
     MAX_CHIPS,
     Machine,
 )
 from xpuplan.perf.params import default_params
-from xpuplan.planner.plan import default_scenario, load_scenario, plan
+from xpuplan.planner.plan import default_scenario, load_scenario
 from xpuplan.planner.scenario import OBJECTIVES
 from xpuplan.search.encoder_search import EncoderSearchResult, search_encoder
-from xpuplan.search.serve_search import ServeSearchResult, search_serve
+from xpuplan.search.serve_search import ServeSearchResult
+from xpuplan.search.serve_search import search_serve as _search_serve
 from xpuplan.search.space import SpaceOptions, usable_counts
-from xpuplan.search.train_search import SearchResult, search_train
+from xpuplan.search.train_search import SearchResult
+from xpuplan.search.train_search import search_train as _search_train
 from xpuplan.units import SECONDS_PER_HOUR
 from xpuplan.validation.calibration_check import check as calibration_check
 from xpuplan.validation.fit import FitResult, fit_toml, run_fit
-from xpuplan.validation.validate import summarise, validate
+from xpuplan.validation.validate import summarise
+from xpuplan.validation.validate import validate as validate_cases
 from xpuplan.workload import load_hf_config, model_library
 from xpuplan.workload.job import EncoderJob, ServeJob, TrainJob
 from xpuplan.workload.library import get_model
@@ -117,8 +121,60 @@ def parse_recompute(value: str) -> int:
         ) from None
 
 
-def _model(model: str | Model) -> Model:
-    return model if isinstance(model, Model) else get_model(model)
+def _model(model: str | Path | Model) -> Model:
+    return model if isinstance(model, Model) else get_model(str(model))
+
+
+# ---- checks on the numbers a caller gives (the CLI and a notebook get the same errors) ----------
+
+MAX_BATCH = 1_000_000_000  # sequences per step or in flight
+MAX_TOKENS_PER_SEQ = 10_000_000
+MAX_TOP = 1000  # layouts a search lists
+
+
+def _positive(name: str, value: float | None, hi: float = math.inf) -> None:
+    """``value`` (when given) is a finite number in (0, ``hi``]."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{name} must be a number, got {value!r}", f"Give {name} > 0")
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"{name} must be a positive finite number, got {value}", f"Give {name} > 0")
+    if value > hi:
+        raise InputError(f"{name} = {value:,} is beyond any sensible value", f"Give {name} ≤ {hi:,.0f}")
+
+
+def _check_fixed(fixed: Mapping[str, Any], chips: int, global_batch: int) -> None:
+    """Stated degrees in range: each ≥ 1 (ZeRO 0..3), none beyond the chips (micro-batch: the batch)."""
+    unknown = set(fixed) - set(LAYOUT_FIELDS)
+    if unknown:
+        raise InputError(f"unknown layout field(s) {sorted(unknown)}", f"Use {', '.join(LAYOUT_FIELDS)}")
+    for k, v in fixed.items():
+        if k in ("sp", "tp_overlap", "dp_overlap", "recompute"):
+            continue
+        lo = 0 if k == "zero" else 1
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise InputError(f"{k} must be an integer ≥ {lo}, got {v!r}", "Give a valid degree")
+        hi = {"zero": 3, "microbatch": global_batch, "vpp": MAX_CHIPS}.get(k, chips)
+        if v > hi:
+            raise InputError(f"{k} = {v:,} is more than {hi:,}", "Give a degree that fits the job")
+
+
+def _layout_from(fixed: Mapping[str, Any], chips: int) -> Layout:
+    """A :class:`Layout` from stated fields (unset degrees: 1; DP: what the chips leave)."""
+    kw: dict[str, Any] = dict(fixed)
+    if "dp" not in kw:
+        rest = kw.get("tp", 1) * kw.get("pp", 1) * kw.get("cp", 1)
+        if chips % rest:
+            raise InputError(f"tp × pp × cp = {rest} does not divide {chips} chips", "Change the degrees")
+        kw["dp"] = chips // rest
+    for b in ("sp", "tp_overlap", "dp_overlap"):
+        if b in kw:
+            kw[b] = bool(kw[b])
+    if "recompute" in kw:
+        rc = kw["recompute"]
+        kw["recompute"] = Recompute(parse_recompute(rc) if isinstance(rc, str) else rc)
+    return Layout(**kw)
 
 
 def estimate(
@@ -132,30 +188,18 @@ def estimate(
     fixed: Mapping[str, int] | None = None,
     tokens: float | None = None,
     catalog: Catalog | None = None,
+    lora_rank: int | None = None,
 ) -> TrainEstimate:
     """Predict one training step with the layout in ``fixed`` (unset degrees: 1, DP implied).
 
     ``catalog``: where ``chip`` and ``system`` are looked up (default: the packaged catalog; see
     :func:`calibrated_catalog` for a calibrated device)."""
-    job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
+    job = TrainJob(_model(model), global_batch, seq_len, precision, tokens, lora_rank)
     m = machine(chip, chips, catalog=catalog, system=system)
-    kw: dict[str, Any] = {k: v for k, v in (fixed or {}).items() if k in LAYOUT_FIELDS}
-    unknown = set(fixed or {}) - set(LAYOUT_FIELDS)
-    if unknown:
-        raise InputError(f"unknown layout field(s) {sorted(unknown)}", f"Use {', '.join(LAYOUT_FIELDS)}")
-    if "dp" not in kw:
-        rest = kw.get("tp", 1) * kw.get("pp", 1) * kw.get("cp", 1)
-        if chips % rest:
-            raise InputError(f"tp × pp × cp = {rest} does not divide {chips} chips", "Change the degrees")
-        kw["dp"] = chips // rest
-    for b in ("sp", "tp_overlap", "dp_overlap"):
-        if b in kw:
-            kw[b] = bool(kw[b])
-    if "recompute" in kw:
-        kw["recompute"] = Recompute(kw["recompute"])
-    layout = Layout(**kw)
+    _check_fixed(fixed or {}, chips, global_batch)
+    layout = _layout_from(fixed or {}, chips)
     _check_structure(layout, job, m)
-    return estimate_train(job, layout, m)
+    return _estimate_step(job, layout, m)
 
 
 # Rules a layout the user states can break; memory, precision and cluster size stay values
@@ -210,18 +254,21 @@ def search(
     tokens: float | None = None,
     progress: Callable[[int, int], None] | None = None,
     catalog: Catalog | None = None,
+    lora_rank: int | None = None,
 ) -> SearchResult:
     """Search every layout (degrees in ``fixed`` pinned) and return the best, top-k and Pareto."""
-    job = TrainJob(_model(model), global_batch, seq_len, precision, tokens)
+    job = TrainJob(_model(model), global_batch, seq_len, precision, tokens, lora_rank)
     m = machine(chip, chips, catalog=catalog, system=system)
+    _positive("top_k", top_k, hi=MAX_TOP)
+    _check_fixed(fixed or {}, chips, global_batch)
     _check_degrees(dict(fixed or {}), chips, global_batch)
     space = SpaceOptions(fixed=dict(fixed or {}))
-    res = search_train(job, m, space, top_k=top_k, progress=progress)
+    res = _search_train(job, m, space, top_k=top_k, progress=progress)
     idle: dict[str, Any] = {}
     if res.best is None and not fixed:
         # the count does not factor into any layout: the largest usable count below it, the rest idle
         for n in usable_counts(chips):
-            sub = search_train(job, replace(m, chips=n), space, top_k=top_k)
+            sub = _search_train(job, replace(m, chips=n), space, top_k=top_k)
             if sub.best is not None:
                 idle = {
                     "chips_used": n,
@@ -238,8 +285,8 @@ def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:
     """The whole cluster's price (USD/s, with its kind and date) and facility power (W, at the
     catalog's PUE), where ``cat`` has a price and a TDP. Whole nodes are rented and powered
     (:mod:`xpuplan.hardware.pricing`): a partly used node costs and draws as a whole one."""
-    out: dict[str, Any] = {}
     nodes = math.ceil(m.chips / m.system.chips_per_node)
+    out: dict[str, Any] = {"nodes": nodes}
     price = current_price(cat, m.system)
     if price is not None:
         usd_s = price.usd_per_node_hour / SECONDS_PER_HOUR * nodes
@@ -275,12 +322,17 @@ def step_economics(res: SearchResult, m: Machine, cat: Catalog | None = None) ->
     layout by time is also the best by cost and by energy; the figures say how much."""
     if res.best is None:
         return {"system": m.system.id}
-    step = res.best.step_time_s
-    out, r = _work_economics(m, cat, res.best.tokens_per_s, "tokens", "token")
+    return train_figures(m, cat, res.best.step_time_s, res.best.tokens_per_s)
+
+
+def train_figures(m: Machine, cat: Catalog | None, step_s: float, tokens_per_s: float) -> dict[str, Any]:
+    """``usd_per_step``, ``joules_per_step``, ``usd_per_million_tokens`` and ``joules_per_token``
+    of a step of ``step_s`` at ``tokens_per_s`` on ``m`` (where the catalog has a price, a TDP)."""
+    out, r = _work_economics(m, cat, tokens_per_s, "tokens", "token")
     if "usd_s" in r:
-        out["usd_per_step"] = r["usd_s"] * step
+        out["usd_per_step"] = r["usd_s"] * step_s
     if "watts" in r:
-        out["joules_per_step"] = r["watts"] * step
+        out["joules_per_step"] = r["watts"] * step_s
     return out
 
 
@@ -312,6 +364,16 @@ def serve(
     :func:`serve_encoder` (``latency_ms``, else ``ttft_ms``, is its latency target)."""
     if not weights:
         raise InputError("no weight format given", "e.g. weights=('bf16', 'fp8')")
+    for n, v, hi in (
+        ("batch", batch, MAX_BATCH),
+        ("concurrency", concurrency, MAX_BATCH),
+        ("rate", rate, 1e9),
+        ("ttft_ms", ttft_ms, 1e9),
+        ("tpot_ms", tpot_ms, 1e9),
+        ("latency_ms", latency_ms, 1e9),
+        *((k, v, chips) for k, v in (fixed or {}).items()),
+    ):
+        _positive(n, v, hi=hi)
     given = [x for x in (batch, concurrency, rate) if x is not None]
     if len(given) > 1:
         raise InputError("give at most one of batch, concurrency and rate", "Pick the load you want to model")
@@ -339,7 +401,7 @@ def serve(
         fx["batch"] = concurrency
     if kv == "fp8" and not m.chip.supports("fp8"):
         raise InputError(f"{m.chip.id} has no fp8 support for an fp8 KV cache", "Use --kv bf16")
-    res = search_serve(
+    res = _search_serve(
         job,
         m,
         weights,
@@ -411,6 +473,8 @@ def serve_economics(res: ServeSearchResult, m: Machine, cat: Catalog | None = No
 def cross_validate(paths: list[Path] | None = None, by: str = "source") -> FitResult:
     """Refit with each source (``by="source"``) or case (``"case"``) left out and predict it: the
     model's honest accuracy. Default: the built-in suite."""
+    if by not in ("source", "case"):
+        raise InputError(f"cross-validation must be by 'source' or 'case', got {by!r}", "e.g. cv='source'")
     return run_fit([Path(p) for p in paths] if paths else None, by=by)
 
 
@@ -486,3 +550,37 @@ from xpuplan.perf.estimate import machine as machine_for  # noqa: E402
 from xpuplan.planner.scenario import with_filters  # noqa: E402
 
 __all__ += ["machine_for", "with_filters"]
+
+# ---- issue 12: the typed public surface a notebook writes down (xpuplan.api.public) -----------------
+from xpuplan.api.public import (  # noqa: E402
+    check_claim,
+    estimate_serve,
+    estimate_train,
+    plan,
+    search_serve,
+    search_train,
+    validate,
+)
+from xpuplan.api.results import (  # noqa: E402
+    Economics,
+    ServeResult,
+    TrainResult,
+    TrainSearchResult,
+    ValidationResult,
+)
+
+__all__ += [
+    "MAX_BATCH",
+    "MAX_TOKENS_PER_SEQ",
+    "Economics",
+    "ServeResult",
+    "TrainResult",
+    "TrainSearchResult",
+    "ValidationResult",
+    "check_claim",
+    "estimate_serve",
+    "estimate_train",
+    "search_serve",
+    "search_train",
+    "validate_cases",
+]

@@ -8,6 +8,16 @@ from xpuplan.layout.layout import (
     Reason,
     Recompute,
     check,
+    parse_layout,
 )
 
-__all__ = ["LAYOUT_FIELDS", "REASON_TEXT", "Layout", "LayoutArray", "Reason", "Recompute", "check"]
+__all__ = [
+    "LAYOUT_FIELDS",
+    "REASON_TEXT",
+    "Layout",
+    "LayoutArray",
+    "Reason",
+    "Recompute",
+    "check",
+    "parse_layout",
+]

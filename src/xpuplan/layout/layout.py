@@ -12,12 +12,15 @@ degrees inside it fits the domain.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from enum import IntEnum
 from typing import Any
 
 import numpy as np
 
+from xpuplan.errors import InputError
 from xpuplan.workload.model import Model
 
 
@@ -134,6 +137,51 @@ class Layout:
 
 
 LAYOUT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Layout))
+
+# The notation of :meth:`Layout.describe` read back: token pattern → (field, value from the match).
+_NOTATION: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    (r"TP(\d+)", "tp", int),
+    (r"PP(\d+)", "pp", int),
+    (r"v(\d+)", "vpp", int),
+    (r"DP(\d+)", "dp", int),
+    (r"CP(\d+)", "cp", int),
+    (r"EP(\d+)", "ep", int),
+    (r"ZeRO(\d+)", "zero", int),
+    (r"(FSDP)", "zero", lambda _: 3),
+    (r"(SP)", "sp", lambda _: True),
+    (r"mb(\d+)", "microbatch", int),
+    (r"rc-(\w+)", "recompute", Recompute.parse),
+)
+
+
+def parse_layout(text: str) -> dict[str, Any]:
+    """The fields a layout in the tables' notation states (``"TP4 PP2 v5 DP8 FSDP SP mb1
+    rc-selective"``, as :meth:`Layout.describe` writes it): degrees not named are left out, for
+    the caller to default or imply. Unknown, garbled or repeated tokens are an :class:`InputError`."""
+    out: dict[str, Any] = {}
+    tokens = text.split()
+    if not tokens:
+        raise InputError("no layout given", 'e.g. "TP4 PP2 DP8 mb1"')
+    for tok in tokens:
+        for pattern, name, value in _NOTATION:
+            m = re.fullmatch(pattern, tok, flags=re.IGNORECASE)
+            if m is None:
+                continue
+            if name in out:
+                raise InputError(f"layout '{text}' states {name} twice", "Give each degree once")
+            try:
+                out[name] = value(m.group(1))
+            except KeyError:
+                raise InputError(
+                    f"unknown recompute policy in '{tok}'", "Use rc-none, rc-selective, rc-full or rc-offload"
+                ) from None
+            break
+        else:
+            raise InputError(
+                f"'{tok}' is not part of the layout notation",
+                "Use tokens such as TP4, PP2, v2, DP64, CP2, EP8, ZeRO1, FSDP, SP, mb1, rc-selective",
+            )
+    return out
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class TrainJob:
         if self.tokens is not None and not (self.tokens > 0 and self.tokens < 1e18):
             raise InputError(
                 f"tokens must be a positive finite number, got {self.tokens!r}",
-                "Give the number of training tokens, e.g. 15e12",
+                "Give --tokens (tokens=) as the number of training tokens, e.g. 15e12",
             )
 
     @property

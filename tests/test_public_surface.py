@@ -1,0 +1,211 @@
+"""The typed public functions called as a notebook calls them, their figures checked against a
+hand computation from the catalog's records (not through the API's own pricing code)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import xpuplan
+from xpuplan.hardware import Catalog
+from xpuplan.hardware.records import Pricing
+from xpuplan.layout import Layout, Recompute, parse_layout
+from xpuplan.perf.params import default_params
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = ROOT / "src" / "xpuplan" / "data" / "validation" / "seed_dev.yaml"
+
+# Llama 3 8B on 12 H100 of AWS p5 (8 per node): a part-used second node is rented and powered whole
+JOB = dict(global_batch=48, seq_len=4096)
+
+
+def _hourly_node_price(cat: Catalog, system: str) -> float:
+    """The newest on-demand row's USD per node-hour (cheapest of that day), read from the records."""
+    rows = [p for p in cat.prices_for(system) if p.pricing is Pricing.ON_DEMAND]
+    newest = max(p.as_of for p in rows)
+    return min(p.usd_per_node_hour for p in rows if p.as_of == newest)
+
+
+def _facility_w(cat: Catalog, system: str, chips: int) -> float:
+    """chips × TDP × the power fraction, plus each node's host power, all × the PUE."""
+    s = cat.system(system)
+    nodes = -(-chips // s.chips_per_node)
+    it = chips * cat.chip(s.chip).tdp_w * default_params().power_fraction + nodes * s.host_w_per_node
+    return it * cat.energy.pue
+
+
+def test_train_cost_and_energy_are_step_time_times_whole_nodes(catalog: Catalog) -> None:
+    r = xpuplan.estimate_train("llama-3-8b", "h100", 12, "TP4 PP1 DP3 mb1", **JOB)
+    assert r.feasible and r.reason is None and r.system == "aws-p5.48xlarge" and r.chips == 12
+    price = _hourly_node_price(catalog, r.system)
+    assert r.economics.nodes == 2
+    assert r.usd_per_step == pytest.approx(r.step_time_s * 2 * price / 3600, rel=1e-9)
+    watts = _facility_w(catalog, r.system, 12)
+    assert r.economics.watts == pytest.approx(watts, rel=1e-9)
+    assert r.joules_per_step == pytest.approx(r.step_time_s * watts, rel=1e-9)
+    # throughput is the step's tokens over its time; per-token figures follow from it
+    assert r.tokens_per_s == pytest.approx(48 * 4096 / r.step_time_s, rel=1e-9)
+    assert r.usd_per_million_tokens == pytest.approx(2 * price / 3600 / r.tokens_per_s * 1e6, rel=1e-9)
+    assert r.joules_per_token == pytest.approx(watts / r.tokens_per_s, rel=1e-9)
+    assert r.economics.pricing == "on_demand" and r.economics.pue == catalog.energy.pue
+
+
+def test_train_breakdown_and_interval() -> None:
+    r = xpuplan.estimate_train("llama-3-8b", "h100", 12, "TP4 PP1 DP3 mb1", **JOB, tokens=1e12)
+    assert sum(p.value for p in r.time_parts) >= r.step_time_s * 0.999  # the terms cover the step
+    assert {p.name for p in r.memory_parts} >= {"weights", "optimizer", "activations"}
+    assert sum(p.value for p in r.memory_parts) == pytest.approx(r.memory_total_bytes, rel=1e-6)
+    assert r.interval_basis and r.interval_cases
+    for f in ("step_time_s", "tokens_per_s", "mfu", "time_to_train_s", "usd_per_step"):
+        lo, x, hi = getattr(r, f + "_low"), getattr(r, f), getattr(r, f + "_high")
+        assert lo < x < hi, f
+    assert r.time_to_train_s == pytest.approx(1e12 / (48 * 4096) * r.step_time_s, rel=1e-9)
+
+
+def test_a_layout_in_any_form_is_the_same_layout() -> None:
+    want = Layout(tp=4, pp=2, dp=4, vpp=2, sp=True, zero=3, microbatch=1, recompute=Recompute.SELECTIVE)
+    forms = (
+        want,
+        "TP4 PP2 v2 DP4 FSDP SP mb1 rc-selective",
+        "tp4 pp2 v2 fsdp sp rc-selective",  # DP implied, case ignored
+        {"tp": 4, "pp": 2, "vpp": 2, "zero": 3, "sp": True, "recompute": "selective"},
+    )
+    got = {xpuplan.estimate_train("llama-3-8b", "h100", 32, f, global_batch=64).layout for f in forms}
+    assert got == {want}
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        Layout(),
+        Layout(tp=8, pp=4, dp=2, cp=2, ep=2, vpp=5, zero=0, sp=True, microbatch=3, recompute=Recompute.FULL),
+        Layout(dp=64, zero=3, recompute=Recompute.OFFLOAD),
+    ],
+)
+def test_the_notation_reads_back_what_describe_writes(layout: Layout) -> None:
+    assert Layout(**parse_layout(layout.describe())) == layout
+
+
+def test_a_job_overrides_the_loose_numbers() -> None:
+    job = xpuplan.TrainJob(xpuplan.get_model("llama-3-8b"), 48, 4096, "bf16", 1e12)
+    a = xpuplan.estimate_train("llama-3-8b", "h100", 12, "TP4", job)
+    b = xpuplan.estimate_train("llama-3-8b", "h100", 12, "TP4", global_batch=48, seq_len=4096, tokens=1e12)
+    assert a == b
+
+
+def test_a_layout_that_does_not_fit_is_a_value() -> None:
+    r = xpuplan.estimate_train("llama-3-70b", "h100", 8, "TP8 mb8", global_batch=64, seq_len=8192)
+    assert not r.feasible and r.reason_code is xpuplan.Reason.MEMORY and r.reason
+    assert r.memory_total_bytes > r.memory_capacity_bytes
+
+
+def test_search_train_best_is_the_estimate_of_its_layout() -> None:
+    s = xpuplan.search_train("llama-3-8b", "h100", 16, "TP2", global_batch=64, seq_len=4096, top_k=3)
+    assert s.best is not None and s.best.layout.tp == 2 and len(s.top) == 3 and s.pareto
+    assert s.chips_used == s.chips_asked == 16 and s.why_none is None
+    assert s.layouts_feasible + sum(c.count for c in s.reasons) == s.layouts_evaluated
+    assert [t.step_time_s for t in s.top] == sorted(t.step_time_s for t in s.top)
+    again = xpuplan.estimate_train("llama-3-8b", "h100", 16, s.best.layout, global_batch=64, seq_len=4096)
+    assert again.step_time_s == pytest.approx(s.best.step_time_s, rel=1e-12)
+    assert again.usd_per_step == pytest.approx(s.best.usd_per_step, rel=1e-12)
+
+
+def test_serve_cost_and_energy_per_output_token(catalog: Catalog) -> None:
+    r = xpuplan.estimate_serve("llama-3-8b", "h100", 2, "TP2", concurrency=32, input_len=1000, output_len=250)
+    assert r.feasible and (r.tp, r.pp, r.batch, r.weights, r.mode) == (2, 1, 32, "bf16", "continuous")
+    price = _hourly_node_price(catalog, r.system)  # one node, part used, rented whole
+    watts = _facility_w(catalog, r.system, 2)
+    assert r.economics.usd_per_hour == pytest.approx(price, rel=1e-9)
+    assert r.usd_per_million_output_tokens == pytest.approx(
+        price / 3600 / r.output_tokens_per_s * 1e6, rel=1e-9
+    )
+    assert r.joules_per_output_token == pytest.approx(watts / r.output_tokens_per_s, rel=1e-9)
+    for f in ("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s"):
+        assert getattr(r, f + "_low") < getattr(r, f) < getattr(r, f + "_high"), f
+    # the lowest latency at a rate: the plan sustains it
+    s = xpuplan.search_serve("llama-3-8b", "h100", 8, weights=("bf16", "fp8"), rate=20.0, tpot_ms=50)
+    assert s.best.feasible and s.best.requests_per_s >= 20.0 and s.best.tpot_s <= 0.05
+    assert s.curve and all(p.feasible and p.tp == s.best.tp for p in s.curve)
+
+
+def test_serving_what_cannot_fit_says_why() -> None:
+    r = xpuplan.estimate_serve("llama-3-70b", "h100", 1, "TP1")
+    assert not r.feasible and r.reason and r.ttft_s is None and r.usd_per_million_output_tokens is None
+
+
+def test_plan_takes_a_path_and_overrides() -> None:
+    res = xpuplan.plan(ROOT / "examples" / "default.toml", pue=1.4, objective="time")
+    assert isinstance(res, xpuplan.PlanResult) and res.pue == 1.4 and res.scenario.objective == "time"
+    assert all(j.best is not None for j in res.jobs)
+
+
+def test_check_claim_by_id_and_by_file() -> None:
+    from xpuplan.claims.engine import builtin_claims
+
+    r = xpuplan.check_claim(ROOT / "examples" / "claim_b200_vs_h100.toml")
+    assert isinstance(r, xpuplan.ClaimResult) and r.checks and r.verdict
+    same = xpuplan.check_claim(str(ROOT / "examples" / "claim_b200_vs_h100.toml"))
+    assert same.verdict is r.verdict
+    claim = builtin_claims()[0]
+    assert xpuplan.check_claim(claim.id).id == claim.id
+
+
+def test_validate_summary_is_the_median_of_the_cases(tmp_path: Path) -> None:
+    cases = [c for c in yaml.safe_load(SUITE.read_text()) if c["task"] == "infer"][:4]
+    f = tmp_path / "cases.yaml"
+    f.write_text(yaml.safe_dump(cases))
+    v = xpuplan.validate(f)
+    errs = [abs(c.predicted - c.measured) / c.measured for c in v.cases if c.predicted is not None]
+    assert v.cv is None and len(v.cases) == 4 and v.infer.predicted == len(errs) > 0
+    assert v.infer.median_error == pytest.approx(float(np.median(errs)))
+    assert v.infer.p90_error == pytest.approx(float(np.percentile(errs, 90)))
+    assert v.train.cases == 0 and v.train.median_error is None
+    assert {g.group for g in v.by_chip} == {c.chip for c in v.cases}
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 0), "chip count"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 20_000_000), "beyond"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, global_batch=0), "global batch"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, seq_len=10**11), "sequence length"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, tokens=math.nan), "tokens"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, {"tp": 0}), "tp must be"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, "ZeRO7"), "zero = 7"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, "mb5000"), "microbatch"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, "TPX"), "notation"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, "TP2 TP4"), "twice"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, "rc-sometimes"), "recompute"),
+        (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, "TP3"), "divide"),
+        (lambda: xpuplan.search_train("llama-3-8b", "h100", 8, top_k=0), "top_k"),
+        (lambda: xpuplan.search_train("llama-3-8b", "h100", 8, "TP16"), "more than"),
+        (lambda: xpuplan.estimate_serve("llama-3-8b", "h100", 8, "TP16"), "tp = 16"),
+        (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, rate=math.nan), "rate"),
+        (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, tpot_ms=-50), "tpot_ms"),
+        (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, batch=10**12), "batch"),
+        (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, weight_bits=math.inf), "weight bits"),
+        (lambda: xpuplan.estimate_serve("llama-3-8b", "h100", 8, {"microbatch": 2}), "tp, pp and ep"),
+        (lambda: xpuplan.plan(pue=5.0), "PUE"),
+        (lambda: xpuplan.plan(objective="speed"), "objective"),
+        (lambda: xpuplan.validate(cv="sometimes"), "source"),
+        (lambda: xpuplan.check_claim("no-such-claim"), "no built-in claim"),
+    ],
+)
+def test_bad_numbers_are_input_errors(call: object, match: str) -> None:
+    with pytest.raises(xpuplan.InputError, match=re.escape(match)):
+        call()  # type: ignore[operator]
+
+
+def test_the_readme_python_block_runs() -> None:
+    """README's "From Python" section, executed as written."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("From Python") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    exec(compile(block.group(1), "README.md", "exec"), {})
