@@ -220,9 +220,9 @@ def _train_tokens_per_s(catalog: Catalog, c: dict[str, Any], fp8: bool, rank: in
     fwd = L * (t_attn + t_mlp + t_ew + t_core) + t_head
     grads = 1 if rank else 2  # input gradients; weight gradients only for weights that train
     bwd = grads * (L * (t_attn + t_mlp + t_ew) + t_head) + 2.5 * L * t_core
-    # Adam over the trainable parameters (all but the final norm held on the device; LoRA: the
-    # r·(d_in + d_out) of every attention and MLP matrix)
-    held = L * LAYER + 2 * V * h
+    # Adam over the trainable parameters held on the device: the layers, embedding and LM head,
+    # and the final RMSNorm's h weights (LoRA: the r·(d_in + d_out) of every attention and MLP matrix)
+    held = L * LAYER + 2 * V * h + h
     trainable = (
         1.0
         if not rank
