@@ -4,12 +4,14 @@ leaves a choice unstated, and the model constants that belong to software rather
 A stack record names the substrings that identify it in a case's ``software`` text (``match``),
 the chip vendors it is the default for (``default_for``, per task), the PerfParams it overrides
 (``[params]``), its layout defaults (``[defaults]``: recompute, sp, zero) and the year fused
-(Flash) attention reached it (``flash_attention_from``). Every record has ``source`` and ``as_of``.
+(Flash) attention reached it (``flash_attention_from``) and, per CPU chip, the share of its int8
+matrix peak the stack's 4-bit block kernel can issue (``[cpu_kernels]``: the kernel's instruction
+mix on that core). Every record has ``source`` and ``as_of``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ class Stack:
     flash_attention_from: int | None
     source: str
     as_of: str
+    cpu_kernels: dict[str, float] = field(default_factory=dict)  # chip id -> share of its int8 peak
 
     def matches(self, text: str) -> int:
         """Length of the longest ``match`` substring found in ``text`` (0: none)."""
@@ -78,6 +81,12 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
             raise DataError(
                 f"unknown stack default '{k}'", "Use one of " + ", ".join(DEFAULT_KEYS), str(path)
             )
+    kernels = dict(d.get("cpu_kernels") or {})
+    for k, v in kernels.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+            raise DataError(
+                f"cpu_kernels '{k}' must be a share of the int8 peak in (0, 1]", "Fix the value", str(path)
+            )
     flash = d.get("flash_attention_from")
     return Stack(
         id=d["id"],
@@ -90,6 +99,7 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
         flash_attention_from=int(flash) if flash is not None else None,
         source=d["source"],
         as_of=str(d["as_of"]),
+        cpu_kernels={str(k): float(v) for k, v in kernels.items()},
     )
 
 

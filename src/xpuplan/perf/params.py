@@ -47,6 +47,11 @@ class PerfParams:
     # latency-hiding scheduler); 0: one layer (module) at a time with the next prefetched
     # (PyTorch FSDP, DeepSpeed ZeRO-3).
     fsdp_gather_matrix: float = 0.0
+    # 4-bit block weights on a CPU (llama.cpp q4_0 x q8_0): > 0, the GEMMs run as int8 x int8
+    # (activations quantised to 8-bit blocks) at this share of the chip's int8 matrix peak, the
+    # bound the kernel's instruction mix sets on that core (a stack's [cpu_kernels], per chip, e.g.
+    # data/stacks/llama.cpp.toml); 0: dequantised to 16-bit.
+    cpu_q4_int8_fraction: float = 0.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

@@ -88,6 +88,19 @@ def compute_dtype(job: ServeJob, m: Machine) -> str:
     return "bf16" if m.chip.supports("bf16") else "fp16"
 
 
+def gemm_path(job: ServeJob, m: Machine, params: PerfParams | None = None) -> tuple[str, float]:
+    """(format, peak FLOP/s) the step's GEMMs run at. 4-bit block weights on a CPU under a stack
+    with an integer kernel (``params.cpu_q4_int8_fraction``, llama.cpp's q4_0 x q8_0 dot product:
+    weights unpacked to int8 per block, activations quantised to q8_0) run on the chip's int8 path
+    at the share of its peak the kernel's instruction mix allows; everything else at
+    :func:`compute_dtype`'s format and peak."""
+    k = params.cpu_q4_int8_fraction if params is not None else 0.0
+    if k > 0 and job.weights == "int4" and m.chip.category == "cpu" and m.chip.supports("int8"):
+        return "int8", _peak(m, "int8") * k
+    dt = compute_dtype(job, m)
+    return dt, _peak(m, dt)
+
+
 def _peak(m: Machine, dtype: str) -> float:
     p = m.chip.peak(dtype)
     if p is None:
@@ -169,12 +182,12 @@ def _step(
     ctx: F,
     prefill: F,
     prefill_ctx: float,
+    params: PerfParams | None = None,
 ) -> F:
     """Time of one forward step: ``decode`` tokens at context ``ctx`` plus ``prefill`` prompt tokens
     (causal attention over ``prefill_ctx``), all stages, one device per stage in turn."""
     tp, pp, ep = (x.astype(float) for x in (cfg.tp, cfg.pp, cfg.ep))
-    dt = compute_dtype(job, m)
-    peak = _peak(m, dt)
+    dt, peak = gemm_path(job, m, params)
     fp8 = dt in ("fp8", "fp4")  # low-precision GEMMs reach the chip's fp8 fraction
     bw = m.chip.mem_bw * m.chip.efficiency.memory
     tokens = decode + prefill
@@ -229,16 +242,16 @@ def evaluate_serve(
     max_batch = np.floor(np.maximum(free, 0.0) / (kv_tok * held))
     kv = B * held * kv_tok
     # times
-    one_prefill = _step(model, job, m, cfg, zero, zero, I + zero, I)
+    one_prefill = _step(model, job, m, cfg, zero, zero, I + zero, I, params)
     if mode == "static":
-        prefill_all = _step(model, job, m, cfg, zero, zero, B * I, I)
-        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, zero, I)
+        prefill_all = _step(model, job, m, cfg, zero, zero, B * I, I, params)
+        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, zero, I, params)
         ttft = prefill_all
         e2e = ttft + (O - 1.0) * tpot
         out_tps = B * O / e2e
     else:
         # steady state: each step decodes B tokens and prefills B/O new prompts (I tokens each)
-        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, B * I / O, I)
+        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, B * I / O, I, params)
         ttft = one_prefill + tpot
         e2e = ttft + (O - 1.0) * tpot
         out_tps = B / tpot

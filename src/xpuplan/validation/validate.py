@@ -288,6 +288,8 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     year = int(date[:4]) if date[:4].isdigit() else 2024
     prec = str(c.get("precision") or "").lower()
     p = params_for(stack, year)
+    if stack is not None and chip.id in stack.cpu_kernels:
+        p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip.id])
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
     # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
@@ -738,10 +740,15 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
 
         ej = EncoderJob(j.model, inp, str((res.extra.get("encoder") or {}).get("weights", "bf16")))
         emode = "static" if mode == "static" else "dynamic"
+        target = _latency_target(c)
+        if target is not None:  # served requests (MLPerf Server): dynamic batching under the bound
+            emode = "dynamic"
+            assumed.append(f"dynamic batching under the stated {target * 1e3:.0f} ms latency bound")
         mean = _unpadded_mean(setup, inp, assumed)
-        if mean is not None:  # the engine drops the padding: price the real tokens, search again
+        if mean is not None:  # the engine drops the padding: price the real tokens
             ej = replace(ej, mean_len=mean)
-            eres = search_encoder(ej, m, (ej.weights,), emode, None, None, fixed, params)
+        if mean is not None or target is not None:  # search again with what the case states
+            eres = search_encoder(ej, m, (ej.weights,), emode, target, None, fixed, params)
             if eres.best is None:
                 return Prediction(
                     CaseResult(
@@ -777,6 +784,20 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         assumed=tuple(assumed),
     )
     return Prediction(result, evaluate)
+
+
+def _latency_target(c: dict[str, Any]) -> float | None:
+    """The latency bound, seconds, a served-requests case states (``inference_setup.latency_target_ms``,
+    else 'target latency N ms' in ``measured.latency_stat``); None when it states none."""
+    setup, meas = c.get("inference_setup") or {}, c.get("measured") or {}
+    ms = _num(setup.get("latency_target_ms"))
+    if ms is None:
+        hit = re.search(
+            r"(?:target latency|latency target|latency bound)\s*(?:of\s*)?([0-9.]+)\s*ms",
+            str(meas.get("latency_stat") or "").lower(),
+        )
+        ms = float(hit.group(1)) if hit else None
+    return ms / 1e3 if ms and ms > 0 else None
 
 
 def _unpadded_mean(setup: dict[str, Any], inp: int, assumed: list[str]) -> float | None:
