@@ -198,11 +198,25 @@ def test_serve_option_groups_cost_and_energy(cat: Catalog) -> None:
     assert o.energy_j == pytest.approx(watts * 1.1 * 10.0 * SECONDS_PER_HOUR, rel=1e-12)
     per_m = USD_NODE_H * nodes * 10.0 / (400.0 * 200 * 10.0 * SECONDS_PER_HOUR) * 1e6
     assert d["usd_per_million_output_tokens"] == pytest.approx(per_m, rel=1e-12)
+    assert o.facility_mw == pytest.approx(watts * 1.1 / 1e6, rel=1e-12)
+    assert not o.energy_estimated  # the H100's TDP is published
+    p = d["plan"]
+    assert o.time_s == p["e2e_s"] and o.interval is not None
+    pp = f" PP{p['pp']}" if p["pp"] > 1 else ""
+    assert o.layout == f"{groups}× [TP{p['tp']}{pp} ×{p['replicas']} batch {p['batch']} {p['weights']}]"
+    assert d["rate"] == 400.0 and d["requests_per_s_per_group"] == rps
+    assert d["purchase"]["units"] == groups * d["group_purchase"]["units"]
+    assert o.fleet_ok and o.pricing == "on_demand" and o.price_as_of
     short = replace(sc, constraints=Constraints(available={P5: o.chips - 1}))
     capped = rank_serve(spec, short, cat, cat.systems[P5], 1.1, default_params())
     assert not capped[-1].feasible and "available" in (capped[-1].reason or "")
+    assert capped[-1].fleet_ok  # the fleet checks the supply itself (and may use fewer groups)
     broke = replace(sc, constraints=Constraints(budget_usd=(o.cost_usd or 0) * 0.99))
-    assert "budget" in (rank_serve(spec, broke, cat, cat.systems[P5], 1.1, default_params())[-1].reason or "")
+    over = rank_serve(spec, broke, cat, cat.systems[P5], 1.1, default_params())[-1]
+    assert "budget" in (over.reason or "") and over.fleet_ok
+    hot = replace(sc, constraints=Constraints(power_mw=watts * 1.1 / 1e6 * 0.99))
+    draws = rank_serve(spec, hot, cat, cat.systems[P5], 1.1, default_params())[-1]
+    assert (draws.reason or "").startswith(f"draws {watts * 1.1 / 1e6:.1f} MW") and draws.fleet_ok
 
 
 # ---- the fleet MIP: choices, duals, explanations ----------------------------------------------------------------
@@ -308,3 +322,18 @@ def test_binding_text_and_plan_record() -> None:
     assert [(x["system"], x["share"]) for x in d["assignment"]] == [(o.system, s) for o, s in f.assignment]
     assert d["assignment"][0]["cost_usd"] == 50.0  # per group
     assert d["binding"] == [{**b.__dict__, "text": b.text("cost")}]
+
+
+def test_serve_option_without_a_tdp(cat: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No TDP: no energy and no facility power; under a power cap the option is infeasible and the
+    fleet cannot use it (it could not check the cap); without a cap both may use it."""
+    import xpuplan.planner.rank as rank
+
+    monkeypatch.setattr(rank, "it_power_w", lambda *a, **k: None)
+    spec = ServeSpec("srv", "llama-3-8b", 400.0, 1000, 200, 2000.0, 100.0, ("bf16",), 10.0)
+    sc = Scenario("t", (spec,), systems=(P5,))
+    free = rank_serve(spec, sc, cat, cat.systems[P5], 1.1, default_params())[-1]
+    assert free.feasible and free.fleet_ok and free.energy_j is None and free.facility_mw is None
+    capped = replace(sc, constraints=Constraints(power_mw=1e9))
+    o = rank_serve(spec, capped, cat, cat.systems[P5], 1.1, default_params())[-1]
+    assert not o.feasible and not o.fleet_ok and "cannot check the power cap" in (o.reason or "")

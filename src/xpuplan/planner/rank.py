@@ -403,8 +403,9 @@ def _serve_option(
         detail=detail,
         energy_estimated=w is not None and power_estimated(cat, system),
         interval=plan.interval,
-        # the fleet checks the budget, the power cap and the supply itself, and may use fewer groups
-        fleet_ok=price is not None and (reason is None or not reason.startswith("no published TDP")),
+        # the fleet checks the budget, the power cap and the supply itself, and may use fewer
+        # groups; it cannot use an option it cannot price, nor one without a TDP under a power cap
+        fleet_ok=price is not None and not (c.power_mw is not None and w is None),
     )
 
 
