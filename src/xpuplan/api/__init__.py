@@ -42,7 +42,7 @@ from xpuplan.search.train_search import SearchResult
 from xpuplan.search.train_search import search_train as _search_train
 from xpuplan.units import SECONDS_PER_HOUR
 from xpuplan.validation.calibration_check import check as calibration_check
-from xpuplan.validation.fit import FitResult, fit_toml, run_fit
+from xpuplan.validation.fit import FitResult, comparable_mfu, fit_toml, published_mfu, run_fit
 from xpuplan.validation.validate import summarise
 from xpuplan.validation.validate import validate as validate_cases
 from xpuplan.workload import load_hf_config, model_library
@@ -278,7 +278,28 @@ def search(
                 }
                 res, m = sub, replace(m, chips=n)
                 break
-    return replace(res, extra={**res.extra, **idle, **step_economics(res, m, catalog)})
+    extra = {**res.extra, **idle, **step_economics(res, m, catalog), **mfu_check(res, job, m)}
+    return replace(res, extra=extra)
+
+
+MFU_MARGIN = 1.10  # the search's best MFU may exceed the best comparable published run by 10%
+
+
+def mfu_check(res: SearchResult, job: TrainJob, m: Machine) -> dict[str, Any]:
+    """The best comparable published MFU on this chip (16-bit full training; see
+    :func:`xpuplan.validation.fit.comparable_mfu`) and, when the search's best layout exceeds it
+    by more than ``MFU_MARGIN``, a flag saying the figure is likely optimistic."""
+    if res.best is None or job.precision not in ("bf16", "fp16") or job.lora_rank:
+        return {}
+    ref = comparable_mfu(published_mfu().get(m.chip.id, []), float(job.model.params()), m.chips)
+    if ref is None:
+        return {}
+    out: dict[str, Any] = {
+        "published_mfu": {"mfu": ref.mfu, "case": ref.case, "chips": ref.chips, "params": ref.model_params}
+    }
+    if res.best.mfu > MFU_MARGIN * ref.mfu:
+        out["mfu_above_published"] = res.best.mfu / ref.mfu
+    return out
 
 
 def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:

@@ -341,6 +341,20 @@ def print_estimate(console: Console, e: TrainEstimate, assumed: bool = False) ->
     console.print(f"[dim]{TRAIN_LEGEND}[/]")
 
 
+def _mfu_flag(console: Console, r: SearchResult) -> None:
+    """Flag a best MFU above the best comparable published run on the chip, and say why."""
+    ref, above = r.extra.get("published_mfu"), r.extra.get("mfu_above_published")
+    if not ref or not above or r.best is None:
+        return
+    console.print(
+        f"[yellow]check: MFU {fmt.pct(r.best.mfu)} is {above:.2f}× the best comparable published run on this "
+        f"chip ({fmt.pct(ref['mfu'])}, {fmt.safe(ref['case'])}: {ref['params'] / 1e9:,.0f}B on "
+        f"{ref['chips']:,} chips). No comparable published run reached it; the model may miss what "
+        f"limits it at this scale (stragglers, exposed collectives, kernel efficiency). Treat it as a "
+        f"bound, not a forecast.[/]"
+    )
+
+
 def print_search(console: Console, r: SearchResult) -> None:
     console.print(f"evaluated {r.layouts_evaluated:,} layouts, {r.layouts_feasible:,} feasible")
     if r.extra.get("chips_idle"):
@@ -376,6 +390,7 @@ def print_search(console: Console, r: SearchResult) -> None:
             f"{e.memory_total_bytes / GIB:.1f}",
         )
     console.print(t)
+    _mfu_flag(console, r)
     console.print(f"[dim]{TRAIN_LEGEND}[/]")
     console.print(_estimate_rows(r.best))
     _estimate_interval(console, r.best)

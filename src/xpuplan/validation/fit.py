@@ -333,6 +333,47 @@ def with_fits(cat: Catalog, fits: dict[tuple[str, str], ParamFit]) -> Catalog:
     return replace(cat, chips=chips)
 
 
+@dataclass(frozen=True)
+class PublishedMFU:
+    """The MFU a published 16-bit full-training run reached on a chip (PaLM App. B)."""
+
+    mfu: float
+    chips: int
+    model_params: float
+    case: str
+
+
+def best_measured_mfu(results: Iterable[CaseResult]) -> dict[str, list[PublishedMFU]]:
+    """Per chip, every 16-bit full-training run of the suite with the MFU it measured, best first."""
+    out: dict[str, list[PublishedMFU]] = {}
+    for r in results:
+        mfu = r.measured_mfu
+        if r.task != "train" or mfu is None or r.chips is None or r.model_params is None:
+            continue
+        out.setdefault(r.chip, []).append(PublishedMFU(mfu, r.chips, r.model_params, r.id))
+    return {k: sorted(v, key=lambda p: -p.mfu) for k, v in out.items()}
+
+
+def published_mfu() -> dict[str, list[PublishedMFU]]:
+    """``[[published_mfu.CHIP]]`` of the packaged ``fit.toml``, best first."""
+    path = data_dir() / "fit.toml"
+    table = read_toml(path).get("published_mfu", {}) if path.exists() else {}
+    return {
+        chip: [
+            PublishedMFU(float(r["value"]), int(r["chips"]), float(r["params"]), str(r["case"])) for r in runs
+        ]
+        for chip, runs in table.items()
+    }
+
+
+def comparable_mfu(runs: list[PublishedMFU], model_params: float, chips: int) -> PublishedMFU | None:
+    """The best published run comparable to a job of ``model_params`` on ``chips``: a model at
+    least a quarter its size on at least an eighth its chips (small models on a few chips reach
+    MFUs that large jobs do not: shorter communication, no pipeline); None when there is none."""
+    ok = [r for r in runs if r.model_params >= model_params / 4 and r.chips >= chips / 8]
+    return max(ok, key=lambda r: r.mfu, default=None)
+
+
 def fit_toml(res: FitResult) -> str:
     """``data/fit.toml``: every chip's fitted parameters with their basis and cases, and the
     interval factors per class. Generated; never edited by hand."""
@@ -355,6 +396,15 @@ def fit_toml(res: FitResult) -> str:
                 continue
             cases = ", ".join(f'"{c}"' for c in f.cases)
             lines.append(f'{p} = {{ value = {f.value:.3f}, basis = "{f.basis}", cases = [{cases}] }}')
+        lines.append("")
+    lines.append("# published_mfu: the MFU each 16-bit full-training run of the suite measured")
+    for chip, runs in sorted(best_measured_mfu(res.in_sample).items()):
+        for r in runs:
+            lines.append(f'[[published_mfu."{chip}"]]')
+            lines.append(f"value = {r.mfu:.4f}")
+            lines.append(f"chips = {r.chips}")
+            lines.append(f"params = {r.model_params:.4g}")
+            lines.append(f'case = "{r.case}"')
         lines.append("")
     for k, v in res.intervals.items():
         lines.append(f'[intervals."{k}"]')

@@ -75,6 +75,19 @@ class CaseResult:
     assumed: tuple[str, ...] = ()  # what the case leaves out and the prediction assumed
     param: str | None = None  # the efficiency parameter this case informs (fit)
     confidence: str | None = None
+    # full 16-bit training only: the predicted MFU of the stated layout, the chips and the
+    # model's parameters (the published-MFU reference, ``fit.best_measured_mfu``)
+    mfu: float | None = None
+    chips: int | None = None
+    model_params: float | None = None
+
+    @property
+    def measured_mfu(self) -> float | None:
+        """The MFU the run reached (PaLM App. B model FLOPs over the 16-bit peak): the predicted
+        layout's MFU scaled by measured over predicted throughput (FLOPs per token and peak are
+        the same on both sides, so this does not depend on the fitted efficiencies)."""
+        lr = self.log_ratio
+        return None if self.mfu is None or lr is None else self.mfu * float(np.exp(-lr))
 
     @property
     def error(self) -> float | None:
@@ -523,6 +536,8 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
         best_step_time_s=free.step_time_s if free else None,
         assumed=tuple(assumed),
     )
+    if fm.compute in ("bf16", "fp16") and job.lora_rank is None:  # the published-MFU reference
+        result = replace(result, mfu=float(est.mfu), chips=count, model_params=float(model.params()))
     return Prediction(result, evaluate)
 
 
