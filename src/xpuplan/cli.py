@@ -111,43 +111,47 @@ MODEL_HELP = (
 @catalog_app.command("chips")
 def catalog_chips(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every chip with its peak FLOP/s, memory and power."""
-    from xpuplan import report
-    from xpuplan.api import default_catalog
-
-    cat = default_catalog()
-    _finish(
-        [(csv_, lambda: report.chips_csv(cat.chips.values()))],
-        json_ and (lambda: [report.chip_dict(c) for c in cat.chips.values()]),
-        lambda: out.print(report.chips_table(list(cat.chips.values()))),
-    )
+    _catalog_listing("chips", json_, csv_)
 
 
 @catalog_app.command("systems")
 def catalog_systems(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every system: chips per node, scale-up domain, scale-out network."""
-    from xpuplan import report
-    from xpuplan.api import default_catalog
-
-    cat = default_catalog()
-    _finish(
-        [(csv_, lambda: report.systems_csv(cat.systems.values()))],
-        json_ and (lambda: [report.system_dict(s) for s in cat.systems.values()]),
-        lambda: out.print(report.systems_table(list(cat.systems.values()))),
-    )
+    _catalog_listing("systems", json_, csv_)
 
 
 @catalog_app.command("prices")
 def catalog_prices(json_: JsonOpt = False, csv_: CsvOpt = None) -> None:
     """List every published price, per node-hour and per chip-hour."""
+    _catalog_listing("prices", json_, csv_)
+
+
+def _catalog_listing(kind: str, json_: bool, csv_: Path | None) -> None:
+    """One catalog listing (chips, systems or prices) as CSV, JSON or a terminal table."""
     from xpuplan import report
     from xpuplan.api import default_catalog
 
     cat = default_catalog()
-    _finish(
-        [(csv_, lambda: report.prices_csv(cat))],
-        json_ and (lambda: [report.price_dict(p, cat) for p in cat.prices]),
-        lambda: out.print(report.prices_table(cat)),
-    )
+    chips, systems = list(cat.chips.values()), list(cat.systems.values())
+    views: dict[str, tuple[Callable[[], str], Callable[[], Any], Callable[[], Any]]] = {
+        "chips": (
+            lambda: report.chips_csv(chips),
+            lambda: [report.chip_dict(c) for c in chips],
+            lambda: report.chips_table(chips),
+        ),
+        "systems": (
+            lambda: report.systems_csv(systems),
+            lambda: [report.system_dict(s) for s in systems],
+            lambda: report.systems_table(systems),
+        ),
+        "prices": (
+            lambda: report.prices_csv(cat),
+            lambda: [report.price_dict(p, cat) for p in cat.prices],
+            lambda: report.prices_table(cat),
+        ),
+    }
+    to_csv, to_json, table = views[kind]
+    _finish([(csv_, to_csv)], json_ and to_json, lambda: out.print(table()))
 
 
 @catalog_app.command("refresh")

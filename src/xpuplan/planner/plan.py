@@ -265,41 +265,28 @@ def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[Fleet
             if not o.fleet_ok or o.cost_usd is None or (objective == "energy" and o.energy_j is None):
                 continue
             d = o.detail or {}
-            buy = d.get("purchase") or {}
-            if o.kind == "serve":
-                g = int(d["groups"])
-                gb = d.get("group_purchase") or {}
-                label = f"{gb.get('units', 1)} × {gb.get('unit', 'node')} of {gb.get('unit_chips', '?')}"
-                out.append(
-                    FleetOption(
-                        o.job,
-                        o.kind,
-                        o.system,
-                        o.vendor,
-                        int(d["chips_per_group"]),
-                        o.cost_usd / g,
-                        (o.energy_j or 0.0) / g,
-                        (o.facility_mw or 0.0) / g,
-                        o.time_s or 0.0,
-                        capacity=float(d["requests_per_s_per_group"]),
-                        demand=float(d["rate"]),
-                        max_count=g,
-                        label=label + " chips per group",
-                    )
-                )
-                continue
+            serve = o.kind == "serve"
+            # serving: one replica group (bought in whole units of its own), up to ``groups`` of them
+            g = int(d["groups"]) if serve else 1
+            buy = d.get("group_purchase" if serve else "purchase") or {}
+            label = (
+                f"{buy.get('units', '?')} × {buy.get('unit', 'node')} of {buy.get('unit_chips', '?')} chips"
+            )
             out.append(
                 FleetOption(
                     o.job,
                     o.kind,
                     o.system,
                     o.vendor,
-                    o.chips,
-                    o.cost_usd,
-                    o.energy_j or 0.0,
-                    o.facility_mw or 0.0,
+                    int(d["chips_per_group"]) if serve else o.chips,
+                    o.cost_usd / g,
+                    (o.energy_j or 0.0) / g,
+                    (o.facility_mw or 0.0) / g,
                     o.time_s or 0.0,
-                    label=f"{buy.get('units', '?')} × {buy.get('unit', 'node')} of {buy.get('unit_chips', '?')} chips",
+                    capacity=float(d["requests_per_s_per_group"]) if serve else 1.0,
+                    demand=float(d["rate"]) if serve else 1.0,
+                    max_count=g,
+                    label=label + (" per group" if serve else ""),
                 )
             )
     return out

@@ -126,6 +126,30 @@ def _no(
     reason: str,
     price: Price | None = None,
 ) -> Option:
+    return _option(spec, cat, system, chips, price, reason)
+
+
+def _option(
+    spec: TrainSpec | ServeSpec,
+    cat: Catalog,
+    system: System,
+    chips: int,
+    price: Price | None,
+    reason: str | None,
+    *,
+    layout: str | None = None,
+    utilisation: float | None = None,
+    time_s: float | None = None,
+    cost_usd: float | None = None,
+    power_w: float | None = None,
+    pue: float = 1.0,
+    energy_j: float | None = None,
+    detail: dict[str, Any] | None = None,
+    interval: Interval | None = None,
+    fleet_ok: bool = False,
+) -> Option:
+    """One option of ``spec`` on ``chips`` chips of ``system``: feasible when there is no
+    ``reason``; its facility power is the IT power ``power_w`` × PUE."""
     chip = cat.chips[system.chip]
     return Option(
         spec.name,
@@ -134,17 +158,26 @@ def _no(
         chip.id,
         chip.vendor,
         chips,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
+        layout,
+        utilisation,
+        time_s,
+        cost_usd,
+        energy_j,
+        _facility_mw(power_w, pue),
         price.pricing.value if price else None,
         price.as_of if price else None,
-        False,
+        reason is None,
         reason,
+        detail=detail,
+        energy_estimated=power_w is not None and power_estimated(cat, system),
+        interval=interval,
+        fleet_ok=fleet_ok,
     )
+
+
+def _facility_mw(power_w: float | None, pue: float) -> float | None:
+    """Facility power in MW: the IT power × PUE (None: no TDP to count)."""
+    return None if power_w is None else power_w * pue / 1e6
 
 
 def train_sizes(job: TrainJob, sc: Scenario, system: System, peak: float, unit: PurchaseUnit) -> list[int]:
@@ -215,7 +248,6 @@ def _train_option(
     params: PerfParams,
     unit: PurchaseUnit,
 ) -> Option:
-    chip = cat.chips[system.chip]
     time_s = est.time_to_train_s or 0.0
     hours = time_s / SECONDS_PER_HOUR
     cost = None if price is None else whole_units_cost(price, system, unit, n, hours)
@@ -227,31 +259,27 @@ def _train_option(
         power_mw=c.power_mw,
         time_s=time_s,
         cost_usd=cost,
-        facility_mw=None if w is None else w * pue / 1e6,
+        facility_mw=_facility_mw(w, pue),
         chips=n,
         estimated_tdp=power_estimated(cat, system),
     )
     if reason is None and price is None:
         reason = "no published price"
-    return Option(
-        spec.name,
-        spec.kind,
-        system.id,
-        chip.id,
-        chip.vendor,
+    return _option(
+        spec,
+        cat,
+        system,
         n,
-        est.layout.describe(),
-        est.mfu,
-        time_s,
-        cost,
-        None if w is None else w * pue * time_s,
-        None if w is None else w * pue / 1e6,
-        price.pricing.value if price else None,
-        price.as_of if price else None,
-        reason is None,
+        price,
         reason,
+        layout=est.layout.describe(),
+        utilisation=est.mfu,
+        time_s=time_s,
+        cost_usd=cost,
+        power_w=w,
+        pue=pue,
+        energy_j=None if w is None else w * pue * time_s,
         detail={"estimate": est.to_dict(), "purchase": _purchase(unit, n, hours)},
-        energy_estimated=w is not None and power_estimated(cat, system),
         interval=est.interval,
         fleet_ok=reason is None,
     )
@@ -345,7 +373,6 @@ def _serve_option(
     params: PerfParams,
     unit: PurchaseUnit,
 ) -> Option:
-    chip = cat.chips[system.chip]
     groups = math.ceil(spec.rate / plan.requests_per_s)
     n = groups * k
     hours = spec.hours
@@ -357,7 +384,7 @@ def _serve_option(
         budget_usd=c.budget_usd,
         power_mw=c.power_mw,
         cost_usd=cost,
-        facility_mw=None if w is None else w * pue / 1e6,
+        facility_mw=_facility_mw(w, pue),
         chips=n,
         available=cap,
         rate=spec.rate,
@@ -383,25 +410,20 @@ def _serve_option(
         if cost is None
         else cost / (spec.rate * spec.output_len * hours * SECONDS_PER_HOUR) * 1e6,
     }
-    return Option(
-        spec.name,
-        spec.kind,
-        system.id,
-        chip.id,
-        chip.vendor,
+    return _option(
+        spec,
+        cat,
+        system,
         n,
-        layout,
-        None,
-        plan.e2e_s,
-        cost,
-        None if w is None else w * pue * hours * SECONDS_PER_HOUR,
-        None if w is None else w * pue / 1e6,
-        price.pricing.value if price else None,
-        price.as_of if price else None,
-        reason is None,
+        price,
         reason,
+        layout=layout,
+        time_s=plan.e2e_s,
+        cost_usd=cost,
+        power_w=w,
+        pue=pue,
+        energy_j=None if w is None else w * pue * hours * SECONDS_PER_HOUR,
         detail=detail,
-        energy_estimated=w is not None and power_estimated(cat, system),
         interval=plan.interval,
         # the fleet checks the budget, the power cap and the supply itself, and may use fewer
         # groups; it cannot use an option it cannot price, nor one without a TDP under a power cap
