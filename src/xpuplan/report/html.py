@@ -352,6 +352,29 @@ def _rule(x: list[float], y: list[float], name: str) -> Any:
     )
 
 
+def _hover(
+    x: list[Any], y: list[Any], name: str, text: list[str], mode: str = "lines+markers", **style: Any
+) -> Any:
+    """A trace whose points say what they are on hover (``text``: one line of HTML a point)."""
+    import plotly.graph_objects as go
+
+    return go.Scatter(x=x, y=y, mode=mode, name=name, text=text, hoverinfo="text", **style)
+
+
+def _pareto_front(x: list[float], y: list[float]) -> Any:
+    """The Pareto front (time vs cost) as a dotted step line through its points."""
+    import plotly.graph_objects as go
+
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        line={"shape": "hv", "color": "#333", "dash": "dot"},
+        name="Pareto front",
+        hoverinfo="skip",
+    )
+
+
 # ---- figures --------------------------------------------------------------------------------------
 
 
@@ -373,41 +396,30 @@ def _cost_time(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str
         vs = [c for c in pts if c["vendor"] == vendor and c["feasible"]]
         if vs:
             fig.add_trace(
-                go.Scatter(
-                    x=[c["time_s"] / scale for c in vs],
-                    y=[c["cost_usd"] for c in vs],
+                _hover(
+                    [c["time_s"] / scale for c in vs],
+                    [c["cost_usd"] for c in vs],
+                    vendor,
+                    [hover(c) for c in vs],
                     mode="markers",
-                    name=vendor,
                     marker={"color": colour, "size": 9, "opacity": 0.85},
-                    text=[hover(c) for c in vs],
-                    hoverinfo="text",
                 )
             )
     miss = [c for c in pts if not c["feasible"]]
     if miss:
         fig.add_trace(
-            go.Scatter(
-                x=[c["time_s"] / scale for c in miss],
-                y=[c["cost_usd"] for c in miss],
+            _hover(
+                [c["time_s"] / scale for c in miss],
+                [c["cost_usd"] for c in miss],
+                "misses a constraint",
+                [hover(c) for c in miss],
                 mode="markers",
-                name="misses a constraint",
                 marker={"color": "#9aa1ad", "symbol": "x-thin", "size": 8, "line": {"width": 1.5}},
-                text=[hover(c) for c in miss],
-                hoverinfo="text",
             )
         )
     front = sorted((c for c in pts if c["pareto"]), key=lambda c: c["time_s"])
     if front:
-        fig.add_trace(
-            go.Scatter(
-                x=[c["time_s"] / scale for c in front],
-                y=[c["cost_usd"] for c in front],
-                mode="lines",
-                line={"shape": "hv", "color": "#333", "dash": "dot"},
-                name="Pareto front",
-                hoverinfo="skip",
-            )
-        )
+        fig.add_trace(_pareto_front([c["time_s"] / scale for c in front], [c["cost_usd"] for c in front]))
     for key, name, symbol, colour in (
         ("baseline", "baseline", "star-open", "#000"),
         ("best", "chosen", "circle-open", "#2ca02c"),
@@ -416,14 +428,13 @@ def _cost_time(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str
         if sel:
             label = f"{name} ({sel[0]['system']})"
             fig.add_trace(
-                go.Scatter(
-                    x=[c["time_s"] / scale for c in sel],
-                    y=[c["cost_usd"] for c in sel],
+                _hover(
+                    [c["time_s"] / scale for c in sel],
+                    [c["cost_usd"] for c in sel],
+                    label,
+                    [hover(c) for c in sel],
                     mode="markers",
-                    name=label,
                     marker={"symbol": symbol, "size": 20, "color": colour, "line": {"width": 2}},
-                    text=[hover(c) for c in sel],
-                    hoverinfo="text",
                 )
             )
     deadline = data["scenario"]["constraints"].get("deadline_days")
@@ -506,18 +517,16 @@ def _scaling(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str:
     for s in series:
         pts = [p for p in s["points"] if _ok(p["tokens_per_s"])]
         fig.add_trace(
-            go.Scatter(
-                x=[p["chips"] for p in pts],
-                y=[p["tokens_per_s"] for p in pts],
-                mode="lines+markers",
-                name=f"{s['chip']} ({s['system']})",
-                line={"color": colours[s["chip"]]},
-                text=[
+            _hover(
+                [p["chips"] for p in pts],
+                [p["tokens_per_s"] for p in pts],
+                f"{s['chip']} ({s['system']})",
+                [
                     f"{p['chips']:,} chips: {p['tokens_per_s']:,.0f} tokens/s "
                     f"({p['tokens_per_s_per_chip']:,.0f}/chip, MFU {fmt.pct(p['mfu'])})<br>{_e(p['layout'])}"
                     for p in pts
                 ],
-                hoverinfo="text",
+                line={"color": colours[s["chip"]]},
             )
         )
         p0 = pts[0]
@@ -555,18 +564,16 @@ def _serving(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str:
     for s in series:
         pts = s["points"]
         fig.add_trace(
-            go.Scatter(
-                x=[p["output_tokens_per_s"] for p in pts],
-                y=[p["tpot_s"] * 1e3 for p in pts],
-                mode="lines+markers",
-                name=f"{s['system']} ({s['chips']} chips, {s['layout']})",
-                line={"color": colours[s["system"]]},
-                text=[
+            _hover(
+                [p["output_tokens_per_s"] for p in pts],
+                [p["tpot_s"] * 1e3 for p in pts],
+                f"{s['system']} ({s['chips']} chips, {s['layout']})",
+                [
                     f"batch {p['batch']}: {p['output_tokens_per_s']:,.0f} tok/s, "
                     f"TPOT {fmt.duration(p['tpot_s'])}, TTFT {fmt.duration(p['ttft_s'])}"
                     for p in pts
                 ],
-                hoverinfo="text",
+                line={"color": colours[s["system"]]},
             )
         )
     spec = job["spec"]
@@ -632,18 +639,17 @@ def _validation(figs: _Figures, v: dict[str, Any]) -> str:
             if not vs:
                 continue
             fig.add_trace(
-                go.Scatter(
-                    x=[c["measured"] for c in vs],
-                    y=[c["predicted"] for c in vs],
-                    mode="markers",
-                    name=f"{vendor} {task}",
-                    marker={"color": colour, "symbol": symbol, "size": 9},
-                    text=[
+                _hover(
+                    [c["measured"] for c in vs],
+                    [c["predicted"] for c in vs],
+                    f"{vendor} {task}",
+                    [
                         f"{_e(c['id'])}<br>{_e(c['metric'])}: predicted {c['predicted']:,.4g}, "
                         f"measured {c['measured']:,.4g} ({fmt.pct(c['error'])} off)"
                         for c in vs
                     ],
-                    hoverinfo="text",
+                    mode="markers",
+                    marker={"color": colour, "symbol": symbol, "size": 9},
                 )
             )
     fig.update_layout(
@@ -674,14 +680,13 @@ def _validation_ratio(figs: _Figures, cases: list[dict[str, Any]]) -> str:
             vs = [c for c in cases if c["vendor"] == vendor and c["task"] == task]
             if vs:
                 fig.add_trace(
-                    go.Scatter(
-                        x=[f"{vendor} {task}"] * len(vs),
-                        y=[c["predicted"] / c["measured"] for c in vs],
+                    _hover(
+                        [f"{vendor} {task}"] * len(vs),
+                        [c["predicted"] / c["measured"] for c in vs],
+                        f"{vendor} {task}",
+                        [f"{_e(c['id'])}: {c['predicted'] / c['measured']:.2f}×" for c in vs],
                         mode="markers",
-                        name=f"{vendor} {task}",
                         marker={"color": colour, "symbol": symbol, "size": 10, "opacity": 0.8},
-                        text=[f"{_e(c['id'])}: {c['predicted'] / c['measured']:.2f}×" for c in vs],
-                        hoverinfo="text",
                     )
                 )
     fig.update_layout(

@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from xpuplan.report import fmt
-from xpuplan.report.html import CSS, _e, _Figures, _table
+from xpuplan.report.html import CSS, _e, _Figures, _hover, _pareto_front, _table
 from xpuplan.units import SECONDS_PER_DAY
 
 MAX_FRONT = 12  # Pareto points listed per case in the terminal
@@ -150,30 +150,19 @@ def _cost_time(figs: _Figures, case: dict[str, Any]) -> str:
     fig = go.Figure()
     for name, pts in case["series"].items():
         fig.add_trace(
-            go.Scatter(
-                x=[p["time_s"] / scale for p in pts],
-                y=[p["cost_usd"] for p in pts],
-                mode="lines+markers",
-                name=name,
-                text=[
+            _hover(
+                [p["time_s"] / scale for p in pts],
+                [p["cost_usd"] for p in pts],
+                name,
+                [
                     f"{_e(name)} × {p['chips_used']:,}<br>{_e(p['layout'])}<br>{fmt.duration(p['time_s'])}, {fmt.money(p['cost_usd'])}"
                     for p in pts
                 ],
-                hoverinfo="text",
             )
         )
     front = case["pareto"]
     if front:
-        fig.add_trace(
-            go.Scatter(
-                x=[p["time_s"] / scale for p in front],
-                y=[p["cost_usd"] for p in front],
-                mode="lines",
-                line={"shape": "hv", "color": "#333", "dash": "dot"},
-                name="Pareto front",
-                hoverinfo="skip",
-            )
-        )
+        fig.add_trace(_pareto_front([p["time_s"] / scale for p in front], [p["cost_usd"] for p in front]))
     fig.update_layout(
         title=f"{case['label']}: cost vs time, each offer across cluster sizes",
         xaxis={"title": xlabel, "type": "log"},
@@ -193,17 +182,15 @@ def _vendor_fronts(figs: _Figures, case: dict[str, Any]) -> str:
     fig = go.Figure()
     for vendor, pts in case["vendor_pareto"].items():
         fig.add_trace(
-            go.Scatter(
-                x=[p["time_s"] / scale for p in pts],
-                y=[p["cost_usd"] for p in pts],
-                mode="lines+markers",
-                line={"shape": "hv"},
-                name=vendor,
-                text=[
+            _hover(
+                [p["time_s"] / scale for p in pts],
+                [p["cost_usd"] for p in pts],
+                vendor,
+                [
                     f"{_e(p['system'])} ({_e(p['pricing'])}) × {p['chips_used']:,}<br>{_e(p['layout'])}"
                     for p in pts
                 ],
-                hoverinfo="text",
+                line={"shape": "hv"},
             )
         )
     fig.update_layout(

@@ -8,7 +8,7 @@ planner, the claims and the validator reach encoders through ``search_serve``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from xpuplan.perf import encoder as enc
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams, default_params
-from xpuplan.search.serve_search import ServePlan, ServeSearchResult
+from xpuplan.search.serve_search import SearchOutcome, ServePlan, ServeSearchResult
 from xpuplan.units import GIB
 from xpuplan.workload.job import ENCODER_FORMATS, EncoderJob, ServeJob
 
@@ -50,24 +50,11 @@ class EncoderPlan:
 
 
 @dataclass(frozen=True)
-class EncoderSearchResult:
-    configs_evaluated: int
-    configs_feasible: int
-    reasons: dict[str, int]
-    best: EncoderPlan | None
-    curve: list[EncoderPlan]  # the winning format at every batch that fits
-    extra: dict[str, Any] = field(default_factory=dict)
+class EncoderSearchResult(SearchOutcome[EncoderPlan]):
+    """An encoder search; its curve is the winning format at every batch that fits."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "encoder",
-            "configs_evaluated": self.configs_evaluated,
-            "configs_feasible": self.configs_feasible,
-            "infeasible_reasons": self.reasons,
-            "best": self.best.to_dict() if self.best else None,
-            "latency_throughput_curve": [p.to_dict() for p in self.curve],
-            **self.extra,
-        }
+        return {"kind": "encoder", **super().to_dict()}
 
 
 def _plan(job: EncoderJob, m: Machine, r: enc.EncoderArrays, b: np.ndarray, i: int, mode: str) -> EncoderPlan:

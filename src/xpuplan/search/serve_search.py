@@ -8,7 +8,7 @@ batch size). Candidates are arrays; the loop runs over weight formats only (a ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -65,13 +65,23 @@ class ServePlan:
         return d
 
 
+class _Plan(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+P = TypeVar("P", bound=_Plan)
+
+
 @dataclass(frozen=True)
-class ServeSearchResult:
+class SearchOutcome(Generic[P]):
+    """What a serving search found: how many configurations it priced and fitted, why the rest
+    failed, the best plan and the latency–throughput curve (the best at every batch that fits)."""
+
     configs_evaluated: int
     configs_feasible: int
     reasons: dict[str, int]
-    best: ServePlan | None
-    curve: list[ServePlan]  # the best layout at every batch that fits
+    best: P | None
+    curve: list[P]
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +93,11 @@ class ServeSearchResult:
             "latency_throughput_curve": [p.to_dict() for p in self.curve],
             **self.extra,
         }
+
+
+@dataclass(frozen=True)
+class ServeSearchResult(SearchOutcome[ServePlan]):
+    """A decoder serving search; its curve is the best layout at every batch that fits."""
 
 
 def _space(job: ServeJob, m: Machine, fixed: dict[str, int]) -> sv.ServeConfig:
