@@ -303,21 +303,11 @@ def train(
         fixed["sp"] = int(sp)
     if recompute is not None:
         fixed["recompute"] = api.parse_recompute(recompute)
+    job = (model, chip, chips, global_batch, seq_len, precision)
     if search:
         with report.progress_bar(out, quiet=json_) as tick:
             res = api.search(
-                model,
-                chip,
-                chips,
-                global_batch,
-                seq_len,
-                precision,
-                system=system,
-                fixed=fixed,
-                top_k=top,
-                tokens=tokens,
-                progress=tick,
-                catalog=cat,
+                *job, system=system, fixed=fixed, top_k=top, tokens=tokens, progress=tick, catalog=cat
             )
         _finish(
             [(csv_, lambda: report.search_csv(res))],
@@ -328,18 +318,7 @@ def train(
             _emit_launch_train(emit, model, res.extra["system"], res.best.layout.to_dict(), chips,
                                seq_len, global_batch, precision, cat)  # fmt: skip
         return
-    est = api.estimate(
-        model,
-        chip,
-        chips,
-        global_batch,
-        seq_len,
-        precision,
-        system=system,
-        fixed=fixed,
-        tokens=tokens,
-        catalog=cat,
-    )
+    est = api.estimate(*job, system=system, fixed=fixed, tokens=tokens, catalog=cat)
     _finish(
         [(csv_, lambda: report.search_csv(est))],
         json_ and est.to_dict,

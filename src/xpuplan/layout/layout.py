@@ -177,11 +177,16 @@ def parse_layout(text: str) -> dict[str, Any]:
                 ) from None
             break
         else:
-            raise InputError(
-                f"'{tok}' is not part of the layout notation",
-                "Use tokens such as TP4, PP2, v2, DP64, CP2, EP8, ZeRO1, FSDP, SP, mb1, rc-selective",
-            )
+            raise not_notation(tok)
     return out
+
+
+def not_notation(tok: str) -> InputError:
+    """The error for a token that is not part of the layout notation (parsed or explained)."""
+    return InputError(
+        f"'{tok}' is not part of the layout notation",
+        "Use tokens such as TP4, PP2, v2, DP64, CP2, EP8, ZeRO1, FSDP, SP, mb1, rc-selective",
+    )
 
 
 @dataclass(frozen=True)

@@ -632,26 +632,21 @@ def _validation(figs: _Figures, v: dict[str, Any]) -> str:
             )
         )
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"color": "#333"}, name="exact"))
-    colours = _colours([c["vendor"] for c in cases])
-    for vendor, colour in colours.items():
-        for task, symbol in (("train", "circle"), ("infer", "square")):
-            vs = [c for c in cases if c["vendor"] == vendor and c["task"] == task]
-            if not vs:
-                continue
-            fig.add_trace(
-                _hover(
-                    [c["measured"] for c in vs],
-                    [c["predicted"] for c in vs],
-                    f"{vendor} {task}",
-                    [
-                        f"{_e(c['id'])}<br>{_e(c['metric'])}: predicted {c['predicted']:,.4g}, "
-                        f"measured {c['measured']:,.4g} ({fmt.pct(c['error'])} off)"
-                        for c in vs
-                    ],
-                    mode="markers",
-                    marker={"color": colour, "symbol": symbol, "size": 9},
-                )
+    for group, colour, symbol, vs in _vendor_task_groups(cases):
+        fig.add_trace(
+            _hover(
+                [c["measured"] for c in vs],
+                [c["predicted"] for c in vs],
+                group,
+                [
+                    f"{_e(c['id'])}<br>{_e(c['metric'])}: predicted {c['predicted']:,.4g}, "
+                    f"measured {c['measured']:,.4g} ({fmt.pct(c['error'])} off)"
+                    for c in vs
+                ],
+                mode="markers",
+                marker={"color": colour, "symbol": symbol, "size": 9},
             )
+        )
     fig.update_layout(
         title="Validation: predicted vs measured, published runs",
         xaxis={"title": "measured (case's metric)", "type": "log"},
@@ -665,6 +660,18 @@ def _validation(figs: _Figures, v: dict[str, Any]) -> str:
     return figs.div(fig, cap) + _validation_ratio(figs, cases)
 
 
+def _vendor_task_groups(cases: list[dict[str, Any]]) -> list[tuple[str, str, str, list[dict[str, Any]]]]:
+    """Validation cases by vendor (a colour each) and task (a symbol each: training circles,
+    inference squares), as ("VENDOR TASK", colour, symbol, cases); empty groups left out."""
+    out = []
+    for vendor, colour in _colours([c["vendor"] for c in cases]).items():
+        for task, symbol in (("train", "circle"), ("infer", "square")):
+            vs = [c for c in cases if c["vendor"] == vendor and c["task"] == task]
+            if vs:
+                out.append((f"{vendor} {task}", colour, symbol, vs))
+    return out
+
+
 def _validation_ratio(figs: _Figures, cases: list[dict[str, Any]]) -> str:
     """The same cases as predicted ÷ measured per vendor and task, so the error bands are readable."""
     import plotly.graph_objects as go
@@ -674,21 +681,17 @@ def _validation_ratio(figs: _Figures, cases: list[dict[str, Any]]) -> str:
     for band, colour in BAND_COLOURS:
         fig.add_hrect(y0=1 - band, y1=1 + band, fillcolor=colour, line_width=0, layer="below")
     fig.add_hline(y=1.0, line={"color": "#333", "width": 1})
-    colours = _colours([c["vendor"] for c in cases])
-    for vendor, colour in colours.items():
-        for task, symbol in (("train", "circle"), ("infer", "square")):
-            vs = [c for c in cases if c["vendor"] == vendor and c["task"] == task]
-            if vs:
-                fig.add_trace(
-                    _hover(
-                        [f"{vendor} {task}"] * len(vs),
-                        [c["predicted"] / c["measured"] for c in vs],
-                        f"{vendor} {task}",
-                        [f"{_e(c['id'])}: {c['predicted'] / c['measured']:.2f}×" for c in vs],
-                        mode="markers",
-                        marker={"color": colour, "symbol": symbol, "size": 10, "opacity": 0.8},
-                    )
-                )
+    for group, colour, symbol, vs in _vendor_task_groups(cases):
+        fig.add_trace(
+            _hover(
+                [group] * len(vs),
+                [c["predicted"] / c["measured"] for c in vs],
+                group,
+                [f"{_e(c['id'])}: {c['predicted'] / c['measured']:.2f}×" for c in vs],
+                mode="markers",
+                marker={"color": colour, "symbol": symbol, "size": 10, "opacity": 0.8},
+            )
+        )
     fig.update_layout(
         title="Validation: predicted ÷ measured per vendor (shaded: ±15% and ±25%)",
         yaxis={

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from xpuplan.errors import InputError
+from xpuplan.layout.layout import not_notation
 
 TRAIN_LEGEND = (
     "layout: TP tensor-, PP pipeline-, DP data-, CP context-, EP expert-parallel degree; vN interleaved "
@@ -51,8 +52,5 @@ def explain_layout(text: str) -> list[tuple[str, str]]:
                 out.append((tok, meaning.format(*m.groups())))
                 break
         else:
-            raise InputError(
-                f"'{tok}' is not part of the layout notation",
-                "Use tokens such as TP4, PP2, v2, DP64, CP2, EP8, ZeRO1, FSDP, SP, mb1, rc-selective",
-            )
+            raise not_notation(tok)
     return out

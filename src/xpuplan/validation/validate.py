@@ -453,6 +453,13 @@ def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None) -> dic
     )
 
 
+def _unmeasured(base: dict[str, Any]) -> Prediction:
+    """A case with no measured figure the model can be compared on: no prediction, and why."""
+    return Prediction(
+        CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
+    )
+
+
 def _with_chip_eff(m: Machine, eff: Efficiency) -> Machine:
     return replace(m, chip=replace(m.chip, efficiency=eff))
 
@@ -482,9 +489,7 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     metric = measured_metric(c)
     base = _base(c, "train", metric)
     if metric is None:
-        return Prediction(
-            CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
-        )
+        return _unmeasured(base)
     assumed: list[str] = []
     model = case_model(c, assumed)
     count = int(hw["count"])
@@ -689,9 +694,7 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     metric = infer_metric(c)
     base = _base(c, "infer", metric)
     if metric is None:
-        return Prediction(
-            CaseResult(**base, predicted=None, reason="the case states no comparable measured metric")
-        )
+        return _unmeasured(base)
     assumed: list[str] = []
     setup = c.get("inference_setup") or {}
     count = int(hw["count"])
