@@ -175,6 +175,40 @@ def _option(
     )
 
 
+def _why_not(
+    sc: Scenario,
+    cat: Catalog,
+    system: System,
+    price: Price | None,
+    chips: int,
+    cost_usd: float | None,
+    facility_mw: float | None,
+    *,
+    time_s: float | None = None,
+    available: int | None = None,
+    rate: float | None = None,
+) -> str | None:
+    """Why an option of ``chips`` chips of ``system`` is infeasible: the first scenario limit it
+    breaks (:func:`first_breach`; ``time_s`` None: no deadline applies), else that it has no
+    published price; None when it keeps them all."""
+    c = sc.constraints
+    reason = first_breach(
+        deadline_days=c.deadline_days,
+        budget_usd=c.budget_usd,
+        power_mw=c.power_mw,
+        time_s=time_s,
+        cost_usd=cost_usd,
+        facility_mw=facility_mw,
+        chips=chips,
+        available=available,
+        rate=rate,
+        estimated_tdp=power_estimated(cat, system),
+    )
+    if reason is None and price is None:
+        return "no published price"
+    return reason
+
+
 def _facility_mw(power_w: float | None, pue: float) -> float | None:
     """Facility power in MW: the IT power × PUE (None: no TDP to count)."""
     return None if power_w is None else power_w * pue / 1e6
@@ -252,19 +286,7 @@ def _train_option(
     hours = time_s / SECONDS_PER_HOUR
     cost = None if price is None else whole_units_cost(price, system, unit, n, hours)
     w = it_power_w(cat, system, n, params.power_fraction)
-    c = sc.constraints
-    reason = first_breach(
-        deadline_days=c.deadline_days,
-        budget_usd=c.budget_usd,
-        power_mw=c.power_mw,
-        time_s=time_s,
-        cost_usd=cost,
-        facility_mw=_facility_mw(w, pue),
-        chips=n,
-        estimated_tdp=power_estimated(cat, system),
-    )
-    if reason is None and price is None:
-        reason = "no published price"
+    reason = _why_not(sc, cat, system, price, n, cost, _facility_mw(w, pue), time_s=time_s)
     return _option(
         spec,
         cat,
@@ -379,19 +401,17 @@ def _serve_option(
     cost = None if price is None else groups * whole_units_cost(price, system, unit, k, hours)
     w = it_power_w(cat, system, n, params.power_fraction)
     c = sc.constraints
-    cap = _cap(sc, system, unit)
-    reason = first_breach(
-        budget_usd=c.budget_usd,
-        power_mw=c.power_mw,
-        cost_usd=cost,
-        facility_mw=_facility_mw(w, pue),
-        chips=n,
-        available=cap,
+    reason = _why_not(
+        sc,
+        cat,
+        system,
+        price,
+        n,
+        cost,
+        _facility_mw(w, pue),
+        available=_cap(sc, system, unit),
         rate=spec.rate,
-        estimated_tdp=power_estimated(cat, system),
     )
-    if reason is None and price is None:
-        reason = "no published price"
     layout = (
         f"{groups}× [TP{plan.tp}" + (f" PP{plan.pp}" if plan.pp > 1 else "") + f" ×{plan.replicas}"
         f" batch {plan.batch} {plan.weights}]"
