@@ -388,6 +388,8 @@ def stated_layout(c: dict[str, Any], count: int) -> dict[str, int]:
         fixed["dp"] = max(rest, 1)
     if p.get("sp") is True:
         fixed["sp"] = 1
+    elif p.get("sp") is False:
+        fixed["sp"] = 0  # stated off (Korthikanti et al. Table 5's full-recompute baseline)
     rc = _recompute(p.get("recompute"))
     if rc is None and "no activation checkpointing" in other.lower():
         rc = int(Recompute.NONE)
