@@ -127,3 +127,20 @@ def test_sp_stated_off_is_kept_off() -> None:
     assert stated_layout(case, 8)["sp"] == 0
     assert stated_layout({"parallel": {"tp": 8, "sp": True}}, 8)["sp"] == 1
     assert "sp" not in stated_layout({"parallel": {"tp": 8, "sp": None}}, 8)
+
+
+def test_a_not_fitted_case_informs_no_efficiency() -> None:
+    # the comm-bound ZeRO-3 rows of Narayanan et al. Table 2 are predicted and ranked, but a
+    # matmul efficiency fitted on them would be set by a term the model does not price
+    from xpuplan.hardware.catalog import default_catalog
+    from xpuplan.validation.fit import Priors, build_rows, fit_params
+    from xpuplan.validation.validate import predict_suite
+
+    val = data_dir() / "validation"
+    cat = default_catalog()
+    preds = predict_suite([val / "megatron_ablations.yaml"], cat)
+    rows = build_rows(preds, cat, {})
+    zero3 = [r for r in rows if "zero3" in r.result.id]
+    assert len(zero3) == 5 and all(r.result.not_fitted for r in zero3)
+    fit = fit_params(rows, cat, Priors.load())[("nvidia-a100-80gb", "matmul")]
+    assert fit.cases and not any("zero3" in c for c in fit.cases)

@@ -75,6 +75,9 @@ class CaseResult:
     assumed: tuple[str, ...] = ()  # what the case leaves out and the prediction assumed
     param: str | None = None  # the efficiency parameter this case informs (fit)
     confidence: str | None = None
+    # the case's ``not_fitted`` reason: its time is set by a term the model does not price, so it
+    # is predicted and reported but informs no fitted efficiency
+    not_fitted: str | None = None
     # full 16-bit training only: the predicted MFU of the stated layout, the chips and the
     # model's parameters (the published-MFU reference, ``fit.best_measured_mfu``)
     mfu: float | None = None
@@ -123,6 +126,8 @@ class CaseResult:
         }
         if self.reason:
             d["reason"] = self.reason
+        if self.not_fitted:
+            d["not_fitted"] = self.not_fitted
         return d
 
 
@@ -452,6 +457,7 @@ def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None) -> dic
         measured=metric[1] if metric else None,
         source=source_key(c),
         confidence=str(c.get("confidence") or "") or None,
+        not_fitted=str(c.get("not_fitted") or "") or None,
     )
 
 
