@@ -604,20 +604,38 @@ def validate_cmd(
     """Predict every published case (the built-in suite, or FILES) and report the errors;
     with --cv, the cross-validated errors beside the in-sample ones."""
     from xpuplan import report
-    from xpuplan.api import cross_validate, summarise, validate_cases
+    from xpuplan.api import cross_validate, rank_groups, summarise, validate_cases
 
     _writable(csv_)
     if cv is None:
         results = validate_cases(files or None)
-        summary = summarise(results)
+        summary, ranks = summarise(results), rank_groups(results)
+
+        def show() -> None:
+            report.print_validation(out, results, summary)
+            report.print_rankings(out, ranks)
+
         _finish(
             [(csv_, lambda: report.validation_csv(results))],
-            json_ and (lambda: {"cases": [r.to_dict() for r in results], "summary": summary}),
-            lambda: report.print_validation(out, results, summary),
+            json_
+            and (
+                lambda: {
+                    "cases": [r.to_dict() for r in results],
+                    "summary": summary,
+                    "rankings": [g.to_dict() for g in ranks],
+                }
+            ),
+            show,
         )
         return
     res = cross_validate(files or None, by=cv)
     cv_res = res.cv_results
+    ranks_in, ranks_cv = rank_groups(res.in_sample), rank_groups(cv_res)
+
+    def show_cv() -> None:
+        report.print_rankings(out, ranks_in, ranks_cv)
+        report.print_cross_validation(out, cv, res.in_sample, cv_res, res.coverage)
+
     _finish(
         [(csv_, lambda: report.validation_csv(cv_res))],
         json_
@@ -629,9 +647,11 @@ def validate_cmd(
                 "in_sample": summarise(res.in_sample),
                 "interval_coverage": res.coverage,
                 "intervals": res.intervals,
+                "rankings": [g.to_dict() for g in ranks_cv],
+                "in_sample_rankings": [g.to_dict() for g in ranks_in],
             }
         ),
-        lambda: report.print_cross_validation(out, cv, res.in_sample, cv_res, res.coverage),
+        show_cv,
     )
 
 

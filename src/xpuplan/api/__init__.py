@@ -43,6 +43,7 @@ from xpuplan.search.train_search import search_train as _search_train
 from xpuplan.units import SECONDS_PER_HOUR
 from xpuplan.validation.calibration_check import check as calibration_check
 from xpuplan.validation.fit import FitResult, comparable_mfu, fit_toml, published_mfu, run_fit
+from xpuplan.validation.ranking import rank_groups
 from xpuplan.validation.validate import summarise
 from xpuplan.validation.validate import validate as validate_cases
 from xpuplan.workload import load_hf_config, model_library
@@ -550,6 +551,7 @@ __all__ = [
     "parse_peaks",
     "parse_recompute",
     "plan",
+    "rank_groups",
     "refresh_prices",
     "search",
     "serve",

@@ -13,6 +13,7 @@ from xpuplan.report.csv_out import (
 from xpuplan.report.fmt import safe as safe_text
 from xpuplan.report.html import render_html
 from xpuplan.report.plan_view import plan_csv, plan_rows, print_plan
+from xpuplan.report.ranking_view import print_rankings
 from xpuplan.report.terminal import (
     chip_dict,
     chips_table,
@@ -48,6 +49,7 @@ __all__ = [
     "print_estimate",
     "print_fit",
     "print_plan",
+    "print_rankings",
     "print_search",
     "print_serve",
     "print_validation",

@@ -76,6 +76,7 @@ CASE: dict[str, Any] = {
     },
     "derived": Field("list"),
     "confidence": TEXT,
+    "not_fitted": TEXT,  # why the case informs no fitted efficiency (a term the model does not price)
     "notes": TEXT,
 }
 SCHEMA = [CASE]

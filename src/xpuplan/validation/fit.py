@@ -151,12 +151,13 @@ def fit_params(
     exclude: set[str] | None = None,
     suite_chips: set[str] | None = None,
 ) -> dict[tuple[str, str], ParamFit]:
-    """Every chip's fitted parameters from ``rows`` minus the cases in ``exclude`` (ids).
-    ``suite_chips``: chips with any case in the suite (default: those in ``rows``)."""
+    """Every chip's fitted parameters from ``rows`` minus the cases in ``exclude`` (ids) and those
+    marked ``not_fitted``. ``suite_chips``: chips with any case in the suite (default: those in
+    ``rows``)."""
     exclude = exclude or set()
     own: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
-        if r.result.id not in exclude and r.result.param:
+        if r.result.id not in exclude and r.result.param and not r.result.not_fitted:
             own.setdefault((r.result.chip, r.result.param), []).append(r)
     fits: dict[tuple[str, str], ParamFit] = {}
     for key, rs in own.items():

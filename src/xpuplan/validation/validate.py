@@ -75,6 +75,9 @@ class CaseResult:
     assumed: tuple[str, ...] = ()  # what the case leaves out and the prediction assumed
     param: str | None = None  # the efficiency parameter this case informs (fit)
     confidence: str | None = None
+    # the case's ``not_fitted`` reason: its time is set by a term the model does not price, so it
+    # is predicted and reported but informs no fitted efficiency
+    not_fitted: str | None = None
     # full 16-bit training only: the predicted MFU of the stated layout, the chips and the
     # model's parameters (the published-MFU reference, ``fit.best_measured_mfu``)
     mfu: float | None = None
@@ -123,6 +126,8 @@ class CaseResult:
         }
         if self.reason:
             d["reason"] = self.reason
+        if self.not_fitted:
+            d["not_fitted"] = self.not_fitted
         return d
 
 
@@ -388,6 +393,8 @@ def stated_layout(c: dict[str, Any], count: int) -> dict[str, int]:
         fixed["dp"] = max(rest, 1)
     if p.get("sp") is True:
         fixed["sp"] = 1
+    elif p.get("sp") is False:
+        fixed["sp"] = 0  # stated off (Korthikanti et al. Table 5's full-recompute baseline)
     rc = _recompute(p.get("recompute"))
     if rc is None and "no activation checkpointing" in other.lower():
         rc = int(Recompute.NONE)
@@ -450,6 +457,7 @@ def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None) -> dic
         measured=metric[1] if metric else None,
         source=source_key(c),
         confidence=str(c.get("confidence") or "") or None,
+        not_fitted=str(c.get("not_fitted") or "") or None,
     )
 
 
