@@ -631,3 +631,20 @@ def test_peak_of_the_training_format(catalog: Catalog) -> None:
     assert e.reason is Reason.OK and e.mfu == pytest.approx(
         2048 / e.step_time_s * (6 * (L * LAYER + V * h) + 12 * L * a * d * 2048) / 2e14, rel=1e-12
     )
+
+
+def test_shared_experts_run_on_every_token(catalog: Catalog) -> None:
+    """A shared expert (DeepSeekMoE, Dai et al. 2024 §2) is a dense MLP of the expert's width that
+    every token passes through beside its top-k routed experts: per MoE layer and micro-batch
+    2·tok·(2·h·f_e) more forward FLOPs (gelu MLP: two h×f_e matrices) at the GEMM efficiency, and
+    its activation written and read (2 elements of f_e per token, 2 bytes each), forward and twice
+    in backward. Compared at the same layout with and without one shared expert."""
+    s, fe = 2048, MOE["expert_ffn"]
+    routed = est(catalog, Layout(dp=8), 8, s, model=tiny(moe=MOE))
+    shared = est(catalog, Layout(dp=8), 8, s, model=tiny(moe={**MOE, "shared_experts": 1}))
+    tok = 1 * s  # one sequence per micro-batch, one micro-batch per rank
+    gemm = 2 * tok * (2 * h * fe) / (peak(catalog) * 0.5)
+    ew = tok * 2 * fe * 2 / (catalog.chip("nvidia-h100-sxm").mem_bw * 0.5)
+    want = 3 * L * (gemm + ew)  # forward, and backward's input and weight gradients
+    got = shared.time_s["compute"] - routed.time_s["compute"]
+    assert got == pytest.approx(want, rel=1e-9)
