@@ -192,7 +192,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
         if fo.kind == "serve":
             part = (
                 f" in {n:,} group{'s' if n != 1 else ''} ({fo.label}), "
-                f"{min(1.0, n * fo.capacity / fo.demand):.0%} of the requests, {fmt.money(fo.cost_usd * n)}"
+                f"capacity for {min(1.0, n * fo.capacity / fo.demand):.0%} of the requests, {fmt.money(fo.cost_usd * n)}"
             )
         else:
             part = f" ({fo.label}), {fmt.money(fo.cost_usd)}" if fo.label else f", {fmt.money(fo.cost_usd)}"
