@@ -81,3 +81,31 @@ def test_mlperf_bert_cases_are_priced_unpadded(catalog: Catalog) -> None:
     unpadded = predict_case(cases[2], catalog).result
     assert padded.predicted is not None and unpadded.predicted is not None
     assert unpadded.predicted > 2.0 * padded.predicted
+
+
+def test_encoder_memory_is_weights_plus_one_layers_live_activations(catalog: Catalog) -> None:
+    """Memory of one replica: every weight (embeddings too) plus one layer's live activations for
+    the batch, B·s·(f + 4h) elements in the compute format; it must fit in HBM less the reserve
+    (2 GiB + 6%). On a chip of exactly that size the batch fits; one byte less and it does not."""
+    bert = get_model("bert-large")
+    job = EncoderJob(bert, 384, "int8")
+    B, s, h, f = 256, 384, 1024, 4096
+    weights = bert.params() * 1.0  # int8: one byte per weight
+    live = B * s * (f + 4 * h) * 1.0
+    p = default_params()
+    need = weights + live
+    cap = (need + p.reserved_gib * 2**30) / (1 - p.reserved_fraction)  # HBM that leaves exactly `need`
+    for hbm, fits in ((cap * (1 + 1e-9), True), (cap * (1 - 1e-6), False)):
+        m = _ideal_h100(catalog)
+        m = replace(m, chip=replace(m.chip, mem_bytes=hbm))
+        r = enc.evaluate_encoder(job, m, np.array([B]), p, "static")
+        assert r.weights_bytes == pytest.approx(weights) and float(r.activation_bytes[0]) == pytest.approx(
+            live
+        )
+        assert (int(r.reason[0]) == enc.OK) is fits
+        assert fits or int(r.reason[0]) == enc.MEMORY
+    # GEMM bytes: weights read once per batch, activations 12h + 2f per token per layer (int8)
+    r = enc.evaluate_encoder(job, _ideal_h100(catalog), np.array([1]), p, "static")
+    chip = catalog.chip("nvidia-h100-sxm")
+    t_bytes = (bert.layer_params(active=True) + 384 * 24 * (12 * h + 2 * f) + 384 * h) / chip.mem_bw
+    assert bool(r.memory_bound[0]) and float(r.gemm_s[0]) == pytest.approx(t_bytes, rel=1e-9)
