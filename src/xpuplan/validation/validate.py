@@ -35,6 +35,7 @@ from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
+from xpuplan.validation.mlperf_limits import latency_limit
 from xpuplan.workload.job import ServeJob, TrainJob
 from xpuplan.workload.library import model_from_dict, model_library
 from xpuplan.workload.model import Model
@@ -749,7 +750,16 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         mode = "static"  # a batch of prompts, one forward pass
     if (batch or conc) and "tp" not in fixed:
         fixed["tp"] = count  # one model instance across the chips (latency runs)
-    res = search_serve(job, m, formats, mode, fixed=fixed, params=params)
+    ttft_s = tpot_s = None
+    lim = None if prefill_only or mode != "continuous" else latency_limit(c)
+    if lim is not None:  # MLPerf Server / Interactive: the batch is the largest within the limits
+        ttft_s, tpot_s = lim.ttft_s, lim.tpot_s
+        assumed.append(
+            f"MLPerf {lim.benchmark} {lim.scenario}: mean TTFT <= {lim.ttft_s:g} s and TPOT <= "
+            f"{lim.tpot_s * 1e3:g} ms (the limits are p{lim.percentile:g}; the model's means are "
+            "compared with them)"
+        )
+    res = search_serve(job, m, formats, mode, ttft_s, tpot_s, fixed=fixed, params=params)
     base.update(stack=stack.id if stack else None, param=_infer_param(metric[0], job, chip))
     if res.best is None:
         return Prediction(

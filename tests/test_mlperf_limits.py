@@ -1,0 +1,72 @@
+"""MLPerf Server / Interactive cases are priced under their benchmark's TTFT/TPOT limits."""
+
+import copy
+import re
+
+import pytest
+
+from xpuplan.hardware.catalog import default_catalog
+from xpuplan.validation.mlperf_limits import latency_limit, mlperf_scenario
+from xpuplan.validation.validate import load_cases, predict_infer_case, suite_paths
+
+
+def _case(case_id: str) -> dict:
+    for p in suite_paths():
+        for c in load_cases(p):
+            if c["id"] == case_id:
+                return c
+    raise AssertionError(case_id)
+
+
+def _batch_replicas(layout: str) -> tuple[int, int]:
+    hit = re.search(r"x(\d+) batch (\d+)", layout)
+    assert hit, layout
+    return int(hit.group(2)), int(hit.group(1))
+
+
+def test_limits_read_from_mlperf_conf() -> None:
+    # mlcommons/inference loadgen/mlperf.conf: llama2-70b.Server.tpot_latency = 200, ttft 2000;
+    # llama2-70b-interactive.Server.tpot_latency = 40, ttft 450
+    server = latency_limit(_case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-server"))
+    inter = latency_limit(_case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-interactive"))
+    assert server is not None and inter is not None
+    assert (server.ttft_s, server.tpot_s, server.percentile) == (2.0, 0.2, 99)
+    assert (inter.ttft_s, inter.tpot_s) == (0.45, 0.04)
+    offline = _case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-offline")
+    assert mlperf_scenario(offline) == "Offline" and latency_limit(offline) is None
+    not_mlperf = copy.deepcopy(offline)
+    not_mlperf["source"]["title"] = "a vendor blog"
+    assert mlperf_scenario(not_mlperf) is None
+
+
+def test_interactive_batch_is_the_largest_within_the_tpot_limit() -> None:
+    cat = default_catalog()
+    c = _case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-interactive")
+    r = predict_infer_case(c, cat).result
+    assert r.predicted is not None and r.layout is not None
+    assert any("TPOT <= 40 ms" in a for a in r.assumed)
+    batch, replicas = _batch_replicas(r.layout)
+    # continuous batching: per replica, output tokens/s = batch / TPOT, so TPOT = batch·replicas / tok/s
+    tpot = batch * replicas / r.predicted
+    assert tpot <= 0.040
+    # the next batch the search tries (twice as many) breaks the limit: price it without the limit
+    nxt = copy.deepcopy(c)
+    nxt["inference_setup"]["scenario"] = "Offline"
+    nxt["inference_setup"]["max_batch_per_instance"] = 2 * batch
+    r2 = predict_infer_case(nxt, cat).result
+    assert r2.predicted is not None and r2.layout is not None
+    b2, rep2 = _batch_replicas(r2.layout)
+    assert (b2, rep2) == (2 * batch, replicas)
+    assert b2 * rep2 / r2.predicted > 0.040
+
+
+@pytest.mark.parametrize("scenario", ["Server", "Interactive"])
+def test_server_scenarios_meet_their_limits(scenario: str) -> None:
+    cat = default_catalog()
+    c = _case(f"nvidia-b200-infer-llama2-70b-8gpu-mlperf51-{scenario.lower()}")
+    lim = latency_limit(c)
+    assert lim is not None and lim.scenario == scenario
+    r = predict_infer_case(c, cat).result
+    assert r.predicted is not None and r.layout is not None
+    batch, replicas = _batch_replicas(r.layout)
+    assert batch * replicas / r.predicted <= lim.tpot_s
