@@ -308,6 +308,27 @@ def test_dp_across_nodes_is_hierarchical(catalog: Catalog) -> None:
     assert e.time_s["dp_comm"] == pytest.approx(want, rel=1e-12)
 
 
+def test_zero3_flat_gather_runs_at_each_nic(catalog: Catalog) -> None:
+    """zero3_flat_gather (DeepSpeed ZeRO-3, 2021): 16 ZeRO-3 ranks in two 8-chip domains gather and
+    reduce-scatter as one flat ring, each chip's 15/16 share of the 2-byte parameters through its
+    own NIC (400 GB/s / 8 × 0.5), ceil(log2 16) = 4 hops of the scale-out latency; once for the
+    gradients and twice (forward, backward) per micro-batch. No overlap here."""
+    B, dp = 32, 16
+    mb = B // dp
+    flat = replace(PARAMS, zero3_flat_gather=1.0)
+    e = est(catalog, Layout(dp=dp, zero=3, dp_overlap=False), B, 2048, params=flat)
+    out_bw = 400 * GB / 8 * 0.5
+    one = 15 / 16 * 2 * P_DEV / out_bw + 4 * OUT_LAT
+    assert e.time_s["dp_comm"] == pytest.approx(one + mb * 2 * one, rel=1e-12)
+    # inside one domain there is no NIC to cross: the scale-up ring as without the setting
+    e8 = est(catalog, Layout(dp=8, zero=3, dp_overlap=False), 32, 2048, params=flat)
+    assert e8.time_s["dp_comm"] == pytest.approx(_ring_ag(2 * P_DEV, 8) * (1 + 4 * 2), rel=1e-12)
+    # ZeRO-1 is untouched: its reduction stays hierarchical
+    z1 = est(catalog, Layout(dp=dp, zero=1, dp_overlap=False), 16, 2048, params=flat)
+    z1_ref = est(catalog, Layout(dp=dp, zero=1, dp_overlap=False), 16, 2048)
+    assert z1.time_s["dp_comm"] == pytest.approx(z1_ref.time_s["dp_comm"], rel=1e-12)
+
+
 def test_dp_overlap_hides_behind_backward(catalog: Catalog) -> None:
     """With overlap the reduction hides behind dp_overlap = 0.9 of the last micro-batch's backward
     (2/3 of its compute when nothing is recomputed, plus 2.5/3.5 of the attention core...): at

@@ -32,6 +32,7 @@ PARAM_KEYS = (
     "vocab_tiles",
     "weight_bytes",
     "fsdp_gather_matrix",
+    "zero3_flat_gather",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0}

@@ -47,6 +47,13 @@ class PerfParams:
     # latency-hiding scheduler); 0: one layer (module) at a time with the next prefetched
     # (PyTorch FSDP, DeepSpeed ZeRO-3).
     fsdp_gather_matrix: float = 0.0
+    # 1: ZeRO-3's parameter all-gathers and gradient reduce-scatters run as one flat collective
+    # over all the DP ranks, each GPU's whole (n-1)/n share crossing the scale-out network through
+    # its own NIC at the per-GPU rate (no hierarchical step over NVLink, no aggregation of the
+    # node's rails): DeepSpeed ZeRO-3 as of 2021, per-parameter all-gathers over the flat DP group
+    # (Narayanan et al. 2021 Table 2: step flat while compute halves, ~22 GB/s per GPU moved);
+    # 0: a two-level collective, the node's share over its NICs together (NCCL rings, rails).
+    zero3_flat_gather: float = 0.0
     # 4-bit block weights on a CPU (llama.cpp q4_0 x q8_0): > 0, the GEMMs run as int8 x int8
     # (activations quantised to 8-bit blocks) at this share of the chip's int8 matrix peak, the
     # bound the kernel's instruction mix sets on that core (a stack's [cpu_kernels], per chip, e.g.

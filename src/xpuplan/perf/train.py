@@ -470,6 +470,22 @@ def _dp_collectives(st: _Step, size_dense: F, size_expert: F, both: bool) -> F:
     return out
 
 
+def _flat_gather(st: _Step, size_dense: F, size_expert: F) -> F:
+    """An all-gather (or reduce-scatter) as one flat ring over the DP×CP ranks (and the expert-
+    data-parallel ranks): once the group leaves the scale-up domain, every rank's (n-1)/n share
+    crosses the scale-out network at its own NIC's rate (``zero3_flat_gather``)."""
+    m = st.m
+    _, n_out, bw_in, bw_out = m.group_bw(st.dpc, st.t)
+    out = coll.all_gather(
+        size_dense, st.dpc, xp.where(n_out > 1, bw_out, bw_in), xp.where(n_out > 1, m.out_lat, m.up_lat)
+    )
+    if st.model.moe:
+        _, n_out_x, bw_x_in, bw_x_out = m.group_bw(st.edp, st.t * st.e)
+        bw_x = xp.where(n_out_x > 1, bw_x_out, bw_x_in)
+        out = out + coll.all_gather(size_expert, st.edp, bw_x, xp.where(n_out_x > 1, m.out_lat, m.up_lat))
+    return out
+
+
 def _dp_time(st: _Step, mb_time: F, bwd: F) -> F:
     """Exposed data-parallel time (Rajbhandari et al. 2020): ZeRO 0 all-reduces gradients, ZeRO
     1/2 reduce-scatter + all-gather (the same volume), ZeRO-3 reduce-scatters gradients and
@@ -483,8 +499,14 @@ def _dp_time(st: _Step, mb_time: F, bwd: F) -> F:
     dense, expert = st.dense_p, st.expert_p
     full_red = _dp_collectives(st, dense * gbytes, expert * gbytes, both=True)
     scatter = _dp_collectives(st, dense * gbytes, expert * gbytes, both=False)
+    flat = st.params.zero3_flat_gather > 0
+    if flat:
+        scatter = _flat_gather(st, dense * gbytes, expert * gbytes)
     grad_red = lora_share * xp.where(st.zero3, scatter, full_red)
-    gather = _dp_collectives(st, dense * sb.weights, expert * sb.weights, both=False)
+    if flat:
+        gather = _flat_gather(st, dense * sb.weights, expert * sb.weights)
+    else:
+        gather = _dp_collectives(st, dense * sb.weights, expert * sb.weights, both=False)
     ov = st.params.dp_overlap * st.lay.dp_overlap
     z3_total = xp.where(st.zero3 & (st.dpc > 1), st.mb * 2.0 * gather, 0.0)
     window = xp.where(st.zero3, st.mb * mb_time, bwd)
