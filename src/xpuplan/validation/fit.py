@@ -23,6 +23,7 @@ turn (matmul, then matmul_fp8, then memory), each with the ones before it at the
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -355,8 +356,10 @@ def best_measured_mfu(results: Iterable[CaseResult]) -> dict[str, list[Published
     return {k: sorted(v, key=lambda p: -p.mfu) for k, v in out.items()}
 
 
+@functools.cache
 def published_mfu() -> dict[str, list[PublishedMFU]]:
-    """``[[published_mfu.CHIP]]`` of the packaged ``fit.toml``, best first."""
+    """``[[published_mfu.CHIP]]`` of the packaged ``fit.toml``, best first; read once per process
+    (every ``api.search`` asks, a sweep thousands of times). Callers must not modify it."""
     path = data_dir() / "fit.toml"
     table = read_toml(path).get("published_mfu", {}) if path.exists() else {}
     return {
