@@ -96,3 +96,36 @@ def test_claim_1_cost_interval_maps_through_one_minus_inverse(
     R = 1 / (1 - case.value)
     assert case.interval[0] == pytest.approx(1 - 1 / (R * s.low / b.high), rel=1e-9)
     assert case.interval[1] == pytest.approx(1 - 1 / (R * s.high / b.low), rel=1e-9)
+
+
+def test_claim_8_on_device_intervals_from_the_phone_chip(catalog: Catalog) -> None:
+    """8a (ms per prompt token, a time) takes the A17 Pro's inference interval as [v/high, v/low];
+    8b (decode tokens/s, a rate) as [v·low, v·high]; the claim says when they straddle Apple's
+    figure."""
+    r = evaluate_claim(find_claim("8"))
+    iv = catalog.chips[catalog.systems["apple-iphone-15-pro"].chip].intervals["infer"]
+    a = next(c for c in r.checks if c.label.startswith("8a"))
+    b = next(c for c in r.checks if c.label.startswith("8b"))
+    for c in a.cases:
+        assert c.value is not None and c.interval is not None
+        assert c.interval == pytest.approx((c.value / iv.high, c.value / iv.low), rel=1e-12)
+    for c in b.cases:
+        assert c.value is not None and c.interval is not None
+        assert c.interval == pytest.approx((c.value * iv.low, c.value * iv.high), rel=1e-12)
+    # 0.6 ms lies inside 8a's interval: the model's accuracy cannot decide it
+    assert a.decidable is False and a.interval is not None and a.interval[0] < 0.6 < a.interval[1]
+
+
+def test_claim_8_hybrid_share_interval_moves_the_phone_times_to_its_bounds(catalog: Catalog) -> None:
+    """8c (share of requests the phone finishes within 5 s): the bounds are the shares of the
+    request mix whose device end-to-end time, taken at the slow (e2e/low) and fast (e2e/high) end
+    of the phone chip's interval, is within the target — recomputed here from the buckets."""
+    r = evaluate_claim(find_claim("8"))
+    iv = catalog.chips[catalog.systems["apple-iphone-15-pro"].chip].intervals["infer"]
+    c = next(c for c in r.checks if c.label.startswith("8c")).cases[0]
+    buckets = c.inputs["buckets"]
+    on = [b for b in buckets if b["device_e2e_s"] is not None]
+    slow = sum(b["share"] for b in on if b["device_e2e_s"] / iv.low <= 5.0)
+    fast = sum(b["share"] for b in on if b["device_e2e_s"] / iv.high <= 5.0)
+    assert c.value is not None and c.interval == pytest.approx((slow, fast), rel=1e-12)
+    assert slow <= c.value <= fast and slow < fast

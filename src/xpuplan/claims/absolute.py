@@ -31,7 +31,7 @@ from xpuplan.claims.cases import (
 from xpuplan.claims.spec import UNITS, CheckSpec, Reader
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.pricing import published_tdp_w
-from xpuplan.hardware.records import Chip, System
+from xpuplan.hardware.records import Chip, Interval, System
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
 from xpuplan.perf.serve import ServeConfig, compute_dtype, evaluate_serve
@@ -228,6 +228,11 @@ class Device:
             return None
         return float(r.ttft[0]), float(r.tpot[0]), float(r.e2e[0])
 
+    def interval(self, cat: Catalog) -> Interval | None:
+        """The 80% interval of the device's serving predictions: its chip's cross-validated
+        inference class (``no-own-case/infer`` where the chip has no case of its own)."""
+        return cat.chips[self.system.chip].intervals.get("infer")
+
     def describe(self) -> str:
         bits = f"{self.weight_bits:g}-bit" if self.weight_bits else self.weights
         return f"{self.model.id} ({bits} weights) on {self.system.id}"
@@ -279,6 +284,8 @@ def run_on_device(
     t: OnDeviceTest, spec: CheckSpec, cat: Catalog, params: PerfParams, on: str | None = None
 ) -> Outcome:
     cases = []
+    prefill = t.quantity is DeviceQuantity.TTFT_PER_PROMPT_TOKEN
+    iv = t.device.interval(cat)
     for n in t.input_lens:
         res = t.device.run(cat, params, n, t.output_len)
         label = f"{n:,}-token prompt"
@@ -286,10 +293,10 @@ def run_on_device(
             cases.append(Case(label, None, None, note="the model does not fit on the device"))
             continue
         ttft, tpot, _ = res
-        si = ttft / n if t.quantity is DeviceQuantity.TTFT_PER_PROMPT_TOKEN else 1.0 / tpot
+        value = (ttft / n if prefill else 1.0 / tpot) / UNITS[spec.unit][1]
+        bounds = None if iv is None else (iv.time(value) if prefill else iv.rate(value))
         inputs = {"ttft_s": ttft, "tpot_s": tpot}
-        cases.append(judge(spec.claimed, Case(label, si / UNITS[spec.unit][1], None, None, "", inputs)))
-    prefill = t.quantity is DeviceQuantity.TTFT_PER_PROMPT_TOKEN
+        cases.append(judge(spec.claimed, Case(label, value, None, None, "", inputs, interval=bounds)))
     assumed = t.device.assumed(cat, compute=prefill, memory=not prefill)
     return Outcome(tuple(cases), (f"{t.device.describe()}, one request at a time",), assumed)
 
@@ -353,6 +360,8 @@ def run_hybrid(
 ) -> Outcome:
     on_device = on_server = 0.0
     buckets = []
+    iv = t.device.interval(cat)
+    bound_share = [0.0, 0.0]  # the device's share with its times at the interval's slow, fast end
     for n_in, w_in in t.prompts:
         for n_out, w_out in t.outputs:
             dev, srv = t.device.run(cat, params, n_in, n_out), t.server.run(cat, params, n_in, n_out)
@@ -360,6 +369,10 @@ def run_hybrid(
             srv_ok = not dev_ok and srv is not None and srv[2] <= t.target_s
             on_device += w_in * w_out * dev_ok
             on_server += w_in * w_out * srv_ok
+            if dev is not None and iv is not None:
+                fast, slow = iv.time(dev[2])
+                bound_share[0] += w_in * w_out * (slow <= t.target_s)
+                bound_share[1] += w_in * w_out * (fast <= t.target_s)
             e2e = {
                 "device_e2e_s": None if dev is None else dev[2],
                 "server_e2e_s": None if srv is None else srv[2],
@@ -372,7 +385,9 @@ def run_hybrid(
     )
     label = f"requests {t.device.system.id} serves within {t.target_s:g} s end to end"
     inputs = {"buckets": buckets, "server_share_within_target": on_server}
-    case = judge(spec.claimed, Case(label, on_device / UNITS[spec.unit][1], None, None, note, inputs))
+    unit = UNITS[spec.unit][1]
+    share_iv = None if iv is None else (bound_share[0] / unit, bound_share[1] / unit)
+    case = judge(spec.claimed, Case(label, on_device / unit, None, None, note, inputs, interval=share_iv))
     mix = "; ".join(
         f"{name} " + ", ".join(f"{n:,}: {w:.0%}" for n, w in m)
         for name, m in (("prompt", t.prompts), ("output", t.outputs))
