@@ -27,6 +27,9 @@ STRUCTURAL = [
     (Layout(tp=8), DENSE, 8, 8, 2048, 4, Reason.TP_DOMAIN),  # larger than the domain
     (Layout(tp=4, dp=3), DENSE, 12, 6, 2048, 6, Reason.TP_DOMAIN),  # 4 does not divide a domain of 6
     (Layout(pp=4, vpp=2), DENSE, 4, 8, 2048, 8, Reason.PP_LAYERS),  # 8 chunks for 4 layers
+    # the embedding and the loss take a slot each (Megatron-Core account_for_*_in_pipeline_split)
+    (Layout(pp=3, vpp=2), DENSE, 3, 6, 2048, 8, Reason.OK),  # 6 chunks = 4 layers + 2
+    (Layout(pp=7), DENSE, 7, 7, 2048, 8, Reason.PP_LAYERS),  # 7 > 4 + 2
     (Layout(pp=4), DENSE, 4, 8, 2048, 8, Reason.OK),
     (Layout(dp=8, microbatch=2), DENSE, 8, 8, 2048, 8, Reason.BATCH),  # 8 ∤ 16
     (Layout(pp=2, vpp=2), DENSE, 2, 3, 2048, 8, Reason.MICROBATCHES),  # 3 micro-batches on PP 2

@@ -42,6 +42,10 @@ class Recompute(IntEnum):
         return cls(value)
 
 
+# pipeline slots beside the transformer layers: the embedding and the loss (see ``check``)
+PIPELINE_EXTRA_SLOTS = 2
+
+
 class Reason(IntEnum):
     """Why a layout is infeasible. 0 means feasible."""
 
@@ -73,7 +77,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.CHIPS_MISMATCH: "tp × pp × dp × cp must equal the chip count",
     Reason.TP_HEADS: "attention heads and KV heads must be divisible by TP",
     Reason.TP_DOMAIN: "TP group must fit in and divide the scale-up domain (TP stays on the fast fabric)",
-    Reason.PP_LAYERS: "PP × virtual stages must not exceed the number of layers",
+    Reason.PP_LAYERS: "PP × virtual stages must not exceed the number of layers + 2 (the embedding and the loss)",
     Reason.BATCH: "global batch must be divisible by DP × micro-batch",
     Reason.MICROBATCHES: "interleaved pipelines need micro-batches per step divisible by PP",
     Reason.EP_EXPERTS: "experts must be divisible by EP (EP > 1 needs an MoE model)",
@@ -262,8 +266,13 @@ def check(
     # groups never straddle two domains (NVL72: TP 2, 4, 8, ... up to 72, never 16 or 32)
     flag((lay.tp > domain_chips) | (domain_chips % tp != 0), Reason.TP_DOMAIN)
     # Uneven splits are allowed (Megatron-LM, BLOOM's 70 layers on PP12): the slowest stage sets
-    # the pace, see perf.train.stage_layers.
-    flag(safe["pp"] * safe["vpp"] > model.layers, Reason.PP_LAYERS)
+    # the pace, see perf.train.stage_layers. The embedding and the loss may take a pipeline slot
+    # each, so PP × VPP may reach layers + 2: Megatron-Core's account_for_embedding_in_pipeline_split
+    # and account_for_loss_in_pipeline_split (NVIDIA/Megatron-LM @dc13771
+    # megatron/core/transformer/transformer_layer.py, get_transformer_layer_offset: "num_layers += 1"
+    # for each), which Megatron-Bridge's Llama 3.1 405B recipes set for "128 effective layers" on
+    # 126 (NVIDIA-NeMo/Megatron-Bridge @6f6f95e src/megatron/bridge/recipes/llama/llama3.py).
+    flag(safe["pp"] * safe["vpp"] > model.layers + PIPELINE_EXTRA_SLOTS, Reason.PP_LAYERS)
     flag(global_batch % (safe["dp"] * safe["microbatch"]) != 0, Reason.BATCH)
     micro = global_batch // (safe["dp"] * safe["microbatch"])
     flag((lay.vpp > 1) & (micro % safe["pp"] != 0), Reason.MICROBATCHES)

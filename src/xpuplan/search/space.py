@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xpuplan.layout.layout import LAYOUT_FIELDS, LayoutArray
+from xpuplan.layout.layout import LAYOUT_FIELDS, PIPELINE_EXTRA_SLOTS, LayoutArray
 from xpuplan.workload.model import Model
 
 
@@ -81,7 +81,8 @@ def enumerate_space(
         "cp",
         div_chips[(div_chips <= opts.max_cp) & ((div_chips == 1) | (seq_len % (2 * div_chips) == 0))],
     )
-    pp_vals = cand("pp", div_chips[div_chips <= model.layers])
+    slots = model.layers + PIPELINE_EXTRA_SLOTS  # the embedding and the loss take a slot each
+    pp_vals = cand("pp", div_chips[div_chips <= slots])
     cols = _expand({}, "tp", tp_vals)
     cols = _expand(cols, "cp", cp_vals)
     cols = _expand(cols, "pp", pp_vals)
@@ -99,7 +100,7 @@ def enumerate_space(
     cols = _filter(
         cols,
         ((cols["vpp"] == 1) | ((cols["pp"] > 1) & (lps % cols["vpp"] == 0)))
-        & (cols["pp"] * cols["vpp"] <= model.layers),
+        & (cols["pp"] * cols["vpp"] <= slots),
     )
     # expert parallel: divisors of the expert count that divide DP·CP
     ep_all = divisors(model.moe.experts) if model.moe else np.array([1], dtype=np.int64)
