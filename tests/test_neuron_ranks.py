@@ -8,6 +8,7 @@ heads (GQA), on one H100-like chip streaming at 0.5 of its bandwidth.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def test_kv_bytes_per_token_per_chip(kv_heads: int, tp: int, ranks: float, want_
 
 def test_decode_step_reads_the_replicated_kv(catalog: Catalog) -> None:
     """A decode step on one chip of 4 ranks, GQA with 2 KV heads: the chip reads 4 heads' KV per
-    token of context, twice the 2 heads of one rank per chip; the weights read is the same."""
+        token of context, twice the 2 heads of one rank per chip; the weights read is the same; the TP
+    all-reduces over the 4 ranks pay their latency steps."""
     m = machine(catalog, 1)
     I, O, B = 4096, 256, 8
     job = ServeJob(tiny(kv_heads=2), I, O)
@@ -53,6 +55,7 @@ def test_decode_step_reads_the_replicated_kv(catalog: Catalog) -> None:
     four = sv.evaluate_serve(job, cfg, m, replace(PARAMS, tp_ranks_per_chip=4.0), "static")
     ctx = I + O / 2  # mean context over the output
     extra = B * ctx * (4 - 2) * HEAD / (m.chip.mem_bw * 0.5)
+    extra += 2 * L * 2 * 2 * m.up_lat  # 2 all-reduces per layer over 4 ranks: 2·log2(4) steps each
     assert four.tpot[0] - one.tpot[0] == pytest.approx(extra, rel=1e-9)
     assert four.kv_bytes[0] == pytest.approx(2 * one.kv_bytes[0], rel=1e-12)
 
@@ -72,7 +75,8 @@ def test_padded_heads_cost_prefill_flops(catalog: Catalog) -> None:
     assert peak is not None
     # the attention scores' FLOPs also run on the padded heads (t_attn is compute-bound here)
     scores = 4096 * job.model.attn_flops_per_token(4096.0, causal=True) * (9 / 8 - 1)
-    want = flops / (peak * 0.5) + scores / (peak * 0.25)
+    steps = 2 * math.ceil(math.log2(3))  # and each all-reduce over the 3 ranks: 4 latency steps
+    want = flops / (peak * 0.5) + scores / (peak * 0.25) + 2 * L * steps * m.up_lat
     assert float(t3[0] - t1[0]) == pytest.approx(want, rel=1e-9)
 
 
@@ -88,6 +92,30 @@ def test_neuron_stack_ranks_per_chip(catalog: Catalog) -> None:
 
 @pytest.mark.parametrize("bad", [0, 1.5, True, 65])
 def test_bad_ranks_are_refused(bad: object) -> None:
-    d = {"id": "x", "name": "x", "task": "serve", "source": "s", "as_of": "2026", "tp_ranks_per_chip": {"c": bad}}
+    d = {
+        "id": "x",
+        "name": "x",
+        "task": "serve",
+        "source": "s",
+        "as_of": "2026",
+        "tp_ranks_per_chip": {"c": bad},
+    }
     with pytest.raises(DataError, match="tp_ranks_per_chip"):
         parse_stack(d, Path("x.toml"))
+
+
+@pytest.mark.parametrize(
+    "tp, ranks, steps",
+    [
+        (4, 1.0, 0),  # one rank per chip: collectives.all_reduce already counts 2·log2(4)
+        (4, 2.0, 2),  # 8 ranks: 2·log2(8) = 6 steps, 2 more than the 4 of 4 chips
+        (16, 4.0, 4),  # Trainium2 TP64 on 16 chips: 2·log2(64) = 12 against 8
+        (1, 4.0, 4),  # 4 ranks on one chip: 2·log2(4) = 4 where one rank has none
+    ],
+)
+def test_all_reduce_over_ranks_pays_more_latency_steps(
+    catalog: Catalog, tp: int, ranks: float, steps: int
+) -> None:
+    m = machine(catalog, tp)
+    got = sv._rank_hops_latency(m, np.array([float(tp)]), ranks)
+    assert got[0] == pytest.approx(steps * m.up_lat, rel=1e-12)

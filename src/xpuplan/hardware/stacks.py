@@ -94,7 +94,9 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
     for k, v in ranks.items():
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
             raise DataError(
-                f"tp_ranks_per_chip '{k}' must be a whole number of ranks in [1, 64]", "Fix the value", str(path)
+                f"tp_ranks_per_chip '{k}' must be a whole number of ranks in [1, 64]",
+                "Fix the value",
+                str(path),
             )
     flash = d.get("flash_attention_from")
     return Stack(

@@ -188,6 +188,16 @@ def _comm_time(model: Model, m: Machine, tp: F, pp: F, tokens: F) -> tuple[F, F]
     return t_tp, (pp - 1.0) * coll.p2p(act / tp, bw_p, lat_p)
 
 
+def _rank_hops_latency(m: Machine, tp: F, ranks: float) -> F:
+    """Extra latency of one TP all-reduce when each chip hosts ``ranks`` TP ranks: the collective
+    runs over all ``ranks·tp`` ranks (Neuron's collectives span NeuronCores, aws-neuron-sdk@81ce03ae
+    neuron-runtime/about/collectives.rst), so its tree takes ``2·log2(ranks·tp)`` latency steps,
+    not the ``2·log2(tp)`` of one rank per chip (perf/collectives.py all_reduce); 0 for one rank."""
+    if ranks <= 1:
+        return 0.0 * tp
+    return 2.0 * (np.ceil(np.log2(ranks * tp)) - np.ceil(np.log2(np.maximum(tp, 1.0)))) * m.up_lat
+
+
 def _step(
     model: Model,
     job: ServeJob,
@@ -231,6 +241,7 @@ def _step(
         attn_flops * pad / (bf16 * m.chip.efficiency.attention), (decode * ctx + prefill) * kv_tok / bw
     )
     t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)
+    t_tp = t_tp + 2.0 * model.layers / pp * _rank_hops_latency(m, tp, ranks)
     # a token passes through all pp stages; each stage holds 1/pp of the layers (already divided)
     return pp * (t_gemm + t_attn + t_tp) + t_pp
 
