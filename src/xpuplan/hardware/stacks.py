@@ -6,7 +6,8 @@ the chip vendors it is the default for (``default_for``, per task), the PerfPara
 (``[params]``), its layout defaults (``[defaults]``: recompute, sp, zero) and the year fused
 (Flash) attention reached it (``flash_attention_from``) and, per CPU chip, the share of its int8
 matrix peak the stack's 4-bit block kernel can issue (``[cpu_kernels]``: the kernel's instruction
-mix on that core). Every record has ``source`` and ``as_of``.
+mix on that core) and, per chip, the tensor-parallel ranks one chip hosts (``[tp_ranks_per_chip]``:
+Neuron counts TP in NeuronCores). Every record has ``source`` and ``as_of``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Stack:
     source: str
     as_of: str
     cpu_kernels: dict[str, float] = field(default_factory=dict)  # chip id -> share of its int8 peak
+    tp_ranks: dict[str, float] = field(default_factory=dict)  # chip id -> TP ranks on one chip
 
     def matches(self, text: str) -> int:
         """Length of the longest ``match`` substring found in ``text`` (0: none)."""
@@ -88,6 +90,14 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
             raise DataError(
                 f"cpu_kernels '{k}' must be a share of the int8 peak in (0, 1]", "Fix the value", str(path)
             )
+    ranks = dict(d.get("tp_ranks_per_chip") or {})
+    for k, v in ranks.items():
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
+            raise DataError(
+                f"tp_ranks_per_chip '{k}' must be a whole number of ranks in [1, 64]",
+                "Fix the value",
+                str(path),
+            )
     flash = d.get("flash_attention_from")
     return Stack(
         id=d["id"],
@@ -101,6 +111,7 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
         source=d["source"],
         as_of=str(d["as_of"]),
         cpu_kernels={str(k): float(v) for k, v in kernels.items()},
+        tp_ranks={str(k): float(v) for k, v in ranks.items()},
     )
 
 

@@ -59,6 +59,11 @@ class PerfParams:
     # bound the kernel's instruction mix sets on that core (a stack's [cpu_kernels], per chip, e.g.
     # data/stacks/llama.cpp.toml); 0: dequantised to 16-bit.
     cpu_q4_int8_fraction: float = 0.0
+    # Tensor-parallel ranks one chip hosts (a stack's [tp_ranks_per_chip], per chip): Neuron's TP
+    # degree counts NeuronCores, 2 per Trainium1/Inferentia2 chip, 4 logical per Trainium2 at the
+    # default LNC=2; each rank pads its attention heads to a whole number and keeps at least one
+    # KV head of its own (perf/serve.py _rank_heads). 1: one rank per chip (GPUs, TPUs).
+    tp_ranks_per_chip: float = 1.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

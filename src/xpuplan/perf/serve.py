@@ -133,11 +133,26 @@ def _expert_params(model: Model) -> float:
     return float(model.moe_layers * model.moe.experts * model.mlp_params(model.moe.expert_ffn))
 
 
-def kv_bytes_per_token(model: Model, job: ServeJob, tp: F, pp: F) -> F:
+def kv_bytes_per_token(model: Model, job: ServeJob, tp: F, pp: F, ranks: float = 1.0) -> F:
     """KV bytes one token occupies on one device (GQA heads split over TP up to the KV-head count;
-    MLA's latent is replicated over TP)."""
+    MLA's latent is replicated over TP). With ``ranks`` > 1 TP ranks per chip each rank keeps its
+    own whole KV heads (:func:`_rank_heads`)."""
     shard = np.ones_like(tp, dtype=float) if model.mla else np.minimum(tp, model.kv_heads).astype(float)
+    if ranks > 1:
+        n = 1 if model.mla else model.kv_heads
+        shard = n / _rank_heads(n, tp, ranks)
     return model.kv_bytes_per_token(job.kv_bytes_per_value) / (shard * pp)
+
+
+def _rank_heads(heads: int, tp: F, ranks: float) -> F:
+    """Attention heads one chip holds when it hosts ``ranks`` of the ``ranks·tp`` TP ranks and each
+    rank takes a whole number of them, at least one: heads that do not divide are padded and KV
+    heads fewer than the ranks are replicated, one per rank (NxD Inference GQA sharding:
+    REPLICATE_TO_TP_DEGREE, '8 K/V heads with tp_degree=32 results in 32 K/V heads', else
+    CONVERT_TO_MHA; aws-neuron-sdk@81ce03ae libraries/nxd-inference/developer_guides/
+    feature-guide.rst; vllm-neuron docs/design/parallelism/tensor_parallelism.md 'KV heads per
+    rank: 1 (replicated)')."""
+    return ranks * np.maximum(1.0, np.ceil(heads / (ranks * tp)))
 
 
 def _weights_read(model: Model, job: ServeJob, tp: F, pp: F, ep: F, tokens: F) -> tuple[F, F]:
@@ -173,6 +188,16 @@ def _comm_time(model: Model, m: Machine, tp: F, pp: F, tokens: F) -> tuple[F, F]
     return t_tp, (pp - 1.0) * coll.p2p(act / tp, bw_p, lat_p)
 
 
+def _rank_hops_latency(m: Machine, tp: F, ranks: float) -> F:
+    """Extra latency of one TP all-reduce when each chip hosts ``ranks`` TP ranks: the collective
+    runs over all ``ranks·tp`` ranks (Neuron's collectives span NeuronCores, aws-neuron-sdk@81ce03ae
+    neuron-runtime/about/collectives.rst), so its tree takes ``2·log2(ranks·tp)`` latency steps,
+    not the ``2·log2(tp)`` of one rank per chip (perf/collectives.py all_reduce); 0 for one rank."""
+    if ranks <= 1:
+        return 0.0 * tp
+    return 2.0 * (np.ceil(np.log2(ranks * tp)) - np.ceil(np.log2(np.maximum(tp, 1.0)))) * m.up_lat
+
+
 def _step(
     model: Model,
     job: ServeJob,
@@ -193,7 +218,8 @@ def _step(
     tokens = decode + prefill
     w_read, tok_per_expert = _weights_read(model, job, tp, pp, ep, tokens)
     vh = float(model.vocab * model.hidden)
-    pad = np.ceil(model.heads / tp) * tp / model.heads  # padded attention heads (>= 1)
+    ranks = params.tp_ranks_per_chip if params is not None else 1.0
+    pad = _rank_heads(model.heads, tp, ranks) * tp / model.heads  # padded attention heads (>= 1)
     body = model.matmul_params(active=True) - vh
     attn_share = model.layers * model.attn_params() / body
     # the LM head runs for decode tokens and for the last token of each prompt only
@@ -205,7 +231,7 @@ def _step(
     n_min = np.minimum(np.minimum(model.hidden, ffn / tp), model.q_dim / tp) + 0.0 * tok_per_expert
     t_gemm = np.maximum(_gemm(m, peak, gemm_flops, n_min, fp8), w_read / bw)
     # attention: decode reads each sequence's KV cache; prefill is compute-bound, causal
-    kv_tok = kv_bytes_per_token(model, job, tp, pp)
+    kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks)
     attn_flops = (
         decode * model.attn_flops_per_token(1.0, causal=False) * ctx
         + prefill * model.attn_flops_per_token(prefill_ctx, causal=True)
@@ -215,6 +241,7 @@ def _step(
         attn_flops * pad / (bf16 * m.chip.efficiency.attention), (decode * ctx + prefill) * kv_tok / bw
     )
     t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)
+    t_tp = t_tp + 2.0 * model.layers / pp * _rank_hops_latency(m, tp, ranks)
     # a token passes through all pp stages; each stage holds 1/pp of the layers (already divided)
     return pp * (t_gemm + t_attn + t_tp) + t_pp
 
@@ -231,7 +258,7 @@ def evaluate_serve(
     zero = 0.0 * B
     # memory
     w, _ = weight_bytes(model, job, tp, pp, ep)
-    kv_tok = kv_bytes_per_token(model, job, tp, pp)
+    kv_tok = kv_bytes_per_token(model, job, tp, pp, params.tp_ranks_per_chip)
     act = (I * model.hidden * 2.0 * 4.0 + model.vocab * 4.0) / tp  # one prompt's buffers; logits: last token
     free = (
         m.chip.mem_bytes - w - act - (params.reserved_gib * GIB + params.reserved_fraction * m.chip.mem_bytes)

@@ -309,6 +309,8 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     p = params_for(stack, year)
     if stack is not None and chip.id in stack.cpu_kernels:
         p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip.id])
+    if stack is not None and chip.id in stack.tp_ranks:
+        p = replace(p, tp_ranks_per_chip=stack.tp_ranks[chip.id])
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
     # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
