@@ -115,6 +115,27 @@ def test_dropless_grouped_gemm_tile_visits() -> None:
         assert dispatch == 0.0
 
 
+def test_ep_folded_over_tp_holds_each_expert_whole() -> None:
+    """Megatron-Core MoE parallel folding (Liu et al. 2025 §3): the expert layers re-slice
+    TP·CP·DP as ETP·EP·EDP. DeepSeek-V3 (256 experts) on 256 GPUs at TP2 PP8 (DP 16) with EP32
+    (as Megatron-Bridge runs Qwen3-235B on 256 H100, ETP 1): EP spans the 2 TP ranks of 16 DP
+    groups, ETP = 2·16/32 = 1, and a rank holds 256/32 = 8 whole experts in each MoE layer of
+    its ceil(61/8) = 8 of 61 layers; EP carved from DP (EP8) keeps ETP = TP = 2: 32 experts / 2."""
+    from xpuplan.perf.train import _params_per_device, expert_tp
+
+    m = get_model("deepseek-v3")
+    assert m.moe is not None and m.moe.experts == 256 and m.layers == 61
+    folded = LayoutArray.from_layout(Layout(tp=2, pp=8, dp=16, ep=32))
+    carved = LayoutArray.from_layout(Layout(tp=2, pp=8, dp=16, ep=8))
+    assert expert_tp(folded)[0] == 1.0 and expert_tp(carved)[0] == 2.0
+    per_expert = m.mlp_params(m.moe.expert_ffn)
+    assert per_expert == 3 * m.hidden * m.moe.expert_ffn
+    _, expert = _params_per_device(m, folded)
+    assert expert[0] == pytest.approx(m.moe_layers * 8 / 61 * 8 * per_expert)
+    _, expert8 = _params_per_device(m, carved)
+    assert expert8[0] == pytest.approx(m.moe_layers * 8 / 61 * 32 * per_expert / 2)
+
+
 def test_dropping_costs_time_on_mixtral(catalog: Catalog) -> None:
     """The same layout is slower when the stack drops tokens through dense dispatch."""
     mach = _tpu(catalog, 256)

@@ -37,6 +37,8 @@ STRUCTURAL = [
     (Layout(dp=6, ep=3), MIXTURE, 6, 6, 2048, 8, Reason.EP_EXPERTS),  # 8 experts over 3
     (Layout(dp=2, ep=4), MIXTURE, 2, 2, 2048, 8, Reason.EP_DP),  # EP 4 ∤ DP·CP = 2
     (Layout(dp=2, cp=2, ep=4), MIXTURE, 4, 2, 2048, 8, Reason.OK),  # ... = 4
+    (Layout(tp=2, dp=2, ep=4), MIXTURE, 4, 2, 2048, 8, Reason.OK),  # folded: 4 | TP·DP·CP = 4
+    (Layout(tp=2, dp=2, ep=8), MIXTURE, 4, 2, 2048, 8, Reason.EP_DP),  # 8 ∤ TP·DP·CP = 4
     (Layout(cp=4), DENSE, 4, 1, 2052, 8, Reason.CP_SEQ),  # 2052 ∤ 2·4
     (Layout(cp=2), DENSE, 2, 1, 2052, 8, Reason.OK),  # 2052 = 4·513
     (Layout(sp=True), DENSE, 1, 1, 2048, 8, Reason.SP_NO_TP),

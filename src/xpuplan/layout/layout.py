@@ -57,7 +57,7 @@ class Reason(IntEnum):
     BATCH = 5  # global batch not divisible by DP·micro-batch
     MICROBATCHES = 6  # interleaving needs micro-batches divisible by PP
     EP_EXPERTS = 7  # experts not divisible by EP, or EP without MoE
-    EP_DP = 8  # EP must divide DP·CP
+    EP_DP = 8  # EP must divide DP·CP, or TP·DP·CP with experts unsplit (MoE parallel folding)
     CP_SEQ = 9  # sequence not divisible by 2·CP (load-balanced causal CP)
     SP_NO_TP = 10  # sequence parallelism needs TP > 1
     VPP_NO_PP = 11  # virtual stages need PP > 1
@@ -81,7 +81,10 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.BATCH: "global batch must be divisible by DP × micro-batch",
     Reason.MICROBATCHES: "interleaved pipelines need micro-batches per step divisible by PP",
     Reason.EP_EXPERTS: "experts must be divisible by EP (EP > 1 needs an MoE model)",
-    Reason.EP_DP: "EP must divide DP × CP (experts are sharded across data-parallel ranks)",
+    Reason.EP_DP: (
+        "EP must divide DP × CP, or TP × DP × CP with each expert whole on one rank (experts are "
+        "sharded across data-parallel ranks)"
+    ),
     Reason.CP_SEQ: "sequence length must be divisible by 2 × CP",
     Reason.SP_NO_TP: "sequence parallelism needs TP > 1",
     Reason.VPP_NO_PP: "virtual pipeline stages need PP > 1",
@@ -278,7 +281,10 @@ def check(
     flag((lay.vpp > 1) & (micro % safe["pp"] != 0), Reason.MICROBATCHES)
     experts = model.moe.experts if model.moe else 1
     flag((experts % safe["ep"] != 0) | ((lay.ep > 1) & (model.moe is None)), Reason.EP_EXPERTS)
-    flag((safe["dp"] * safe["cp"]) % safe["ep"] != 0, Reason.EP_DP)
+    # Megatron-Core MoE parallel folding: the expert layers re-slice the TP·CP·DP ranks as
+    # ETP·EP·EDP, so EP may also span the TP ranks when each expert stays whole (ETP = 1)
+    dpc = safe["dp"] * safe["cp"]
+    flag((dpc % safe["ep"] != 0) & ((safe["tp"] * dpc) % safe["ep"] != 0), Reason.EP_DP)
     flag((lay.cp > 1) & (seq_len % (2 * safe["cp"]) != 0), Reason.CP_SEQ)
     flag((lay.sp == 1) & (lay.tp == 1), Reason.SP_NO_TP)
     flag((lay.vpp > 1) & (lay.pp == 1), Reason.VPP_NO_PP)

@@ -99,6 +99,15 @@ def _gemm_time(m: Machine, peak: float, flops: F, n_min: F, dtype: str = "bf16")
     return flops / (peak * _eff(m, xp.maximum(n_min, 1.0), dtype))
 
 
+def expert_tp(lay: LayoutArray) -> F:
+    """Tensor-parallel ranks of one expert. Megatron-Core MoE parallel folding (Liu et al. 2025,
+    arXiv:2504.14960 §3; ``expert_tensor_parallel_size``, default TP) re-slices the TP·CP·DP
+    ranks of the expert layers as ETP·EP·EDP: EP carved from DP·CP keeps ETP = TP; an EP that
+    also spans the TP ranks (Qwen3-235B on H100: TP2 DP16 EP32) holds each expert whole, ETP = 1."""
+    t, d, c, e = (xp.fl(getattr(lay, k)) for k in ("tp", "dp", "cp", "ep"))
+    return xp.where((d * c) % e == 0, t, 1.0)
+
+
 def expert_capacity(model: Model, s: int, cf: float) -> float:
     """Rows per expert per sequence when dropping: ``ceil(s·k/E)·cf`` (MaxText moe.py
     ``generate_masks``: tokens_per_batch = seq_len·top_k, capacity per batch element)."""
@@ -125,7 +134,7 @@ def moe_expert_work(model: Model, lay: LayoutArray, s: int, params: PerfParams) 
         rows = C * lay.microbatch / lay.cp + 0.0 * lay.ep  # rows per expert per micro-batch
         return E * C / (s * k) + 0.0 * tok, rows, 2.0 * 2.0 * E * C * h + 0.0 * tok
     G = xp.maximum(E / lay.ep, 1.0)  # local experts
-    T = tok * k  # routed rows a device computes (balanced over the EP group)
+    T = tok * k * expert_tp(lay) / lay.tp  # routed rows a device computes (balanced over EP)
     tm = params.moe_gmm_tile
     return 1.0 + (G - 1.0) * tm / xp.maximum(T, 1.0), T / G, 0.0 * tok
 
@@ -156,7 +165,7 @@ def _mlp_time(
     work, tok_per_expert, dispatch = moe_expert_work(model, lay, s, params or PerfParams())
     routed = 2.0 * tok * model.moe.top_k * model.mlp_params(fe) / t * work
     shared = 2.0 * tok * model.moe.shared_experts * model.mlp_params(fe) / t
-    n_exp = xp.minimum(xp.minimum(tok_per_expert, h), fe / t)
+    n_exp = xp.minimum(xp.minimum(tok_per_expert, h), fe / expert_tp(lay))
     t_mlp = _gemm_time(m, peak, routed, n_exp, dtype)
     t_mlp = t_mlp + _gemm_time(m, peak, shared, xp.minimum(xp.minimum(tok, h), fe / t), dtype)
     t_mlp = t_mlp + _gemm_time(m, peak, tok * dispatch, xp.minimum(tok, h) + 0.0 * t, dtype)
@@ -304,7 +313,7 @@ def _params_per_device(model: Model, lay: LayoutArray) -> tuple[F, F]:
     dense = dense + _embedding_tables(model, p) * emb + xp.where(p == 1, first + last, max(first, last))
     expert = xp.zeros_like(dense)
     if model.moe:
-        per_layer = model.moe.experts / lay.ep * model.mlp_params(model.moe.expert_ffn) / t
+        per_layer = model.moe.experts / lay.ep * model.mlp_params(model.moe.expert_ffn) / expert_tp(lay)
         expert = model.moe_layers * per_layer * share
     return dense, expert
 
@@ -341,9 +350,18 @@ class _Step:
         return self.d * self.c
 
     @property
+    def etp(self) -> F:
+        return expert_tp(self.lay)
+
+    @property
     def edp(self) -> F:
-        """Expert-data-parallel ranks: DP×CP divided by EP."""
-        return xp.maximum(self.dpc / self.e, 1.0)
+        """Expert-data-parallel ranks: TP×DP×CP divided by ETP×EP (DP×CP / EP unless folded)."""
+        return xp.maximum(self.t * self.dpc / (self.etp * self.e), 1.0)
+
+    @property
+    def ep_stride(self) -> F:
+        """Rank stride of an EP group: past TP×CP, or past ETP when EP spans the TP ranks."""
+        return xp.where(self.etp < self.t, self.etp, self.t * self.c)
 
     @property
     def zero3(self) -> F:
@@ -436,7 +454,7 @@ def _ep_time(st: _Step) -> F:
     if not model.moe:
         return 0.0 * st.t
     a2a = st.tok * model.moe.top_k * model.hidden * st.params.act_bytes / st.t
-    n_in_e, n_out_e, bw_e_in, bw_e_out = m.group_bw(e, st.t * st.c)
+    n_in_e, n_out_e, bw_e_in, bw_e_out = m.group_bw(e, st.ep_stride)
     inside = (n_in_e - 1.0) / e * a2a / bw_e_in
     outside = (e - n_in_e) / e * a2a / bw_e_out
     lat = xp.where(n_out_e > 1, m.out_lat, m.up_lat) * xp.ceil(xp.log2(xp.maximum(e, 2.0)))
@@ -465,7 +483,7 @@ def _dp_collectives(st: _Step, size_dense: F, size_expert: F, both: bool) -> F:
     n_in, n_out, bw_in, bw_out = m.group_bw(st.dpc, st.t)
     out = a(size_dense, n_in, n_out, bw_in, m.up_lat, bw_out, m.out_lat)
     if st.model.moe:
-        n_in_x, n_out_x, bw_x_in, bw_x_out = m.group_bw(st.edp, st.t * st.e)
+        n_in_x, n_out_x, bw_x_in, bw_x_out = m.group_bw(st.edp, st.etp * st.e)
         out = out + a(size_expert, n_in_x, n_out_x, bw_x_in, m.up_lat, bw_x_out, m.out_lat)
     return out
 
@@ -480,7 +498,7 @@ def _flat_gather(st: _Step, size_dense: F, size_expert: F) -> F:
         size_dense, st.dpc, xp.where(n_out > 1, bw_out, bw_in), xp.where(n_out > 1, m.out_lat, m.up_lat)
     )
     if st.model.moe:
-        _, n_out_x, bw_x_in, bw_x_out = m.group_bw(st.edp, st.t * st.e)
+        _, n_out_x, bw_x_in, bw_x_out = m.group_bw(st.edp, st.etp * st.e)
         bw_x = xp.where(n_out_x > 1, bw_x_out, bw_x_in)
         out = out + coll.all_gather(size_expert, st.edp, bw_x, xp.where(n_out_x > 1, m.out_lat, m.up_lat))
     return out
@@ -555,7 +573,7 @@ def _largest_matrix(model: Model, lay: LayoutArray) -> F:
     h, t = model.hidden, xp.fl(lay.tp)
     big = float(max(h * model.q_dim, h * model.dense_ffn if model.dense_mlp_layers else 0))
     if model.moe:
-        return xp.maximum(big, model.moe.experts / lay.ep * h * model.moe.expert_ffn) / t
+        return xp.maximum(big / t, model.moe.experts / lay.ep * h * model.moe.expert_ffn / expert_tp(lay))
     return big / t
 
 

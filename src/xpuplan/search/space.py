@@ -102,10 +102,12 @@ def enumerate_space(
         ((cols["vpp"] == 1) | ((cols["pp"] > 1) & (lps % cols["vpp"] == 0)))
         & (cols["pp"] * cols["vpp"] <= slots),
     )
-    # expert parallel: divisors of the expert count that divide DP·CP
+    # expert parallel: divisors of the expert count that divide DP·CP, or TP·DP·CP with each
+    # expert whole on one rank (Megatron-Core MoE parallel folding, perf.train.expert_tp)
     ep_all = divisors(model.moe.experts) if model.moe else np.array([1], dtype=np.int64)
     cols = _expand(cols, "ep", cand("ep", ep_all))
-    cols = _filter(cols, (cols["dp"] * cols["cp"]) % cols["ep"] == 0)
+    dpc = cols["dp"] * cols["cp"]
+    cols = _filter(cols, (dpc % cols["ep"] == 0) | ((cols["tp"] * dpc) % cols["ep"] == 0))
     # micro-batch: divisors of the per-replica batch
     mb_all = divisors(global_batch)
     cols = _expand(cols, "microbatch", cand("microbatch", mb_all[mb_all <= opts.max_microbatch]))
