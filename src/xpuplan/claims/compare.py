@@ -284,9 +284,10 @@ def _price_kinds(spec: CheckSpec, kinds: tuple[Pricing, ...]) -> tuple[Pricing, 
 
 @dataclass(frozen=True, kw_only=True)
 class Sides:
-    """What every comparison of systems names: the chips of each, the subject and baseline
-    systems, the price kinds and whether figures are per chip (else per job)."""
+    """What every comparison of systems names: the model, the chips of each, the subject and
+    baseline systems, the price kinds and whether figures are per chip (else per job)."""
 
+    model: Model
     chips: Mapping[str, int]
     subject: tuple[str, ...]
     baseline: tuple[str, ...]
@@ -296,7 +297,6 @@ class Sides:
 
 @dataclass(frozen=True)
 class TrainTest(Sides):
-    model: Model
     seq_len: int
     global_batch: int
     precisions: tuple[str, ...]
@@ -337,10 +337,10 @@ def parse_train(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) 
     for p in precisions:
         r.choice({"precision": p}, "precision", TRAIN_PRECISIONS)
     return TrainTest(
-        parse_model(r, d, spec),
-        int(r.num(d, "seq_len", 4096, 1, 1e7, integer=True)),
-        int(r.num(d, "global_batch", 1024, 1, 1e9, integer=True)),
-        precisions,
+        model=parse_model(r, d, spec),
+        seq_len=int(r.num(d, "seq_len", 4096, 1, 1e7, integer=True)),
+        global_batch=int(r.num(d, "global_batch", 1024, 1, 1e9, integer=True)),
+        precisions=precisions,
         **_sides(r, d, subject, baseline, cat),
     )
 
@@ -408,7 +408,6 @@ def _price_assumptions(spec: CheckSpec, kinds: tuple[Pricing, ...], on: str | No
 
 @dataclass(frozen=True)
 class ServeTest(Sides):
-    model: Model
     input_len: int
     output_len: int
     weights: tuple[str, ...]
@@ -434,14 +433,14 @@ SERVE_KEYS = (
 def parse_serve(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> ServeTest:
     subject, baseline = _parse_sides(r, d, spec, cat, SERVE_KEYS)
     return ServeTest(
-        parse_model(r, d, spec),
-        int(r.num(d, "input_len", 1000, 1, 1e7, integer=True)),
-        int(r.num(d, "output_len", 250, 1, 1e7, integer=True)),
-        weight_formats(r, d),
-        r.choice(d, "kv", KV_FORMATS, "bf16"),
-        r.opt_num(d, "weight_bits", 1.0, 32.0),
-        millis(r, d, "ttft_ms"),
-        millis(r, d, "tpot_ms"),
+        model=parse_model(r, d, spec),
+        input_len=int(r.num(d, "input_len", 1000, 1, 1e7, integer=True)),
+        output_len=int(r.num(d, "output_len", 250, 1, 1e7, integer=True)),
+        weights=weight_formats(r, d),
+        kv=r.choice(d, "kv", KV_FORMATS, "bf16"),
+        weight_bits=r.opt_num(d, "weight_bits", 1.0, 32.0),
+        ttft_s=millis(r, d, "ttft_ms"),
+        tpot_s=millis(r, d, "tpot_ms"),
         **_sides(r, d, subject, baseline, cat),
     )
 
