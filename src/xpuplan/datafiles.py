@@ -37,7 +37,8 @@ import stat
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from enum import Enum
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -650,3 +651,20 @@ class KeyLocator:
 
     def fail(self, key: str, msg: str, hint: str) -> DataError:
         return DataError(msg, hint, self.where(key))
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Enum):
+        return v.value
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v.to_dict() if hasattr(v, "to_dict") else v
+
+
+def as_dict(obj: Any, *names: str, rename: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A record as a JSON-ready dict: the attributes ``names`` (default: its dataclass fields in
+    order), each under ``rename.get(name, name)``; an enum gives its value, a record with a
+    ``to_dict`` its dict, a list each item so. The one home of the field lists that ``to_dict``
+    methods would otherwise spell out key by key."""
+    ren = rename or {}
+    return {ren.get(n, n): _plain(getattr(obj, n)) for n in names or tuple(f.name for f in fields(obj))}

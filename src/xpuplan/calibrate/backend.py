@@ -7,10 +7,11 @@ install command when they are absent, so ``import xpuplan.calibrate`` never need
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from xpuplan.errors import InputError, XpuplanError
 
@@ -33,6 +34,15 @@ def ring_terms(op: str, n: int) -> tuple[float, float]:
 
 class BackendMissingError(InputError):
     """The framework a backend needs is not installed (or sees no such device)."""
+
+
+def import_backend(name: str, hint: str, *modules: str) -> list[Any]:
+    """The ``modules`` backend ``name`` needs, imported; without one, a :class:`BackendMissingError`
+    saying that the backend is not installed and how to install it (``hint``)."""
+    try:
+        return [importlib.import_module(m) for m in modules]
+    except ImportError as e:
+        raise BackendMissingError(f"backend {name} is not installed", hint) from e
 
 
 class MeasurementError(XpuplanError):

@@ -13,7 +13,13 @@ import platform
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from xpuplan.calibrate.backend import BackendMissingError, CollectiveSample, DecodeSpec, TrainSpec
+from xpuplan.calibrate.backend import (
+    BackendMissingError,
+    CollectiveSample,
+    DecodeSpec,
+    TrainSpec,
+    import_backend,
+)
 from xpuplan.calibrate.numpy_backend import cpu_name, host_memory_bytes
 from xpuplan.calibrate.timing import median_seconds, stream_bytes_moved
 from xpuplan.calibrate.torch_backend import TorchBackend, import_torch
@@ -32,13 +38,8 @@ class JaxBackend:
     name = "jax"
 
     def __init__(self, device: str | None = None) -> None:
-        try:
-            import jax
-            import jax.numpy as jnp
-        except ImportError as e:
-            raise BackendMissingError(
-                "backend jax is not installed", "pip install jax (CPU), 'jax[cuda12]' or 'jax[tpu]'"
-            ) from e
+        hint = "pip install jax (CPU), 'jax[cuda12]' or 'jax[tpu]'"
+        jax, jnp = import_backend("jax", hint, "jax", "jax.numpy")
         self.jax, self.jnp = jax, jnp
         try:
             devices = jax.devices(device) if device else jax.devices()
@@ -129,13 +130,8 @@ class NeuronBackend(TorchBackend):
     name = "neuron"
 
     def __init__(self, device: str | None = None) -> None:
-        try:
-            import torch_neuronx  # noqa: F401
-            import torch_xla.core.xla_model as xm
-        except ImportError as e:
-            raise BackendMissingError(
-                "backend neuron is not installed", "pip install torch-neuronx (on a Trn/Inf instance)"
-            ) from e
+        hint = "pip install torch-neuronx (on a Trn/Inf instance)"
+        _, xm = import_backend("neuron", hint, "torch_neuronx", "torch_xla.core.xla_model")
         self.torch = import_torch()
         self.xm = xm
         self.device = str(xm.xla_device())

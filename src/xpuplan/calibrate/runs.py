@@ -12,6 +12,7 @@ from typing import Any
 
 from xpuplan.calibrate.backend import Backend, DecodeSpec, TrainSpec
 from xpuplan.calibrate.timing import Contention
+from xpuplan.datafiles import as_dict
 
 QUICK_TRAIN = TrainSpec(steps=5, warmup=2)
 FULL_TRAIN = TrainSpec(steps=10, warmup=3)
@@ -60,13 +61,8 @@ class RunTimes:
         return statistics.median(self.decode)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "train_step_s": self.train,
-            "decode_step_s": self.decode,
-            "train_median_s": self.train_median_s,
-            "decode_median_s": self.decode_median_s,
-            "notes": self.notes,
-        }
+        keys = ("train", "decode", "train_median_s", "decode_median_s", "notes")
+        return as_dict(self, *keys, rename={"train": "train_step_s", "decode": "decode_step_s"})
 
 
 def run_real(backend: Backend, train: TrainSpec, decode: DecodeSpec) -> RunTimes:

@@ -10,7 +10,13 @@ import platform
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from xpuplan.calibrate.backend import BackendMissingError, CollectiveSample, DecodeSpec, TrainSpec
+from xpuplan.calibrate.backend import (
+    BackendMissingError,
+    CollectiveSample,
+    DecodeSpec,
+    TrainSpec,
+    import_backend,
+)
 from xpuplan.calibrate.numpy_backend import cpu_name, host_memory_bytes
 from xpuplan.calibrate.timing import median_seconds, stream_bytes_moved
 
@@ -18,10 +24,7 @@ INSTALL_HINT = "pip install 'xpuplan[calibrate]' (torch==2.13.0, the CPU build) 
 
 
 def import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:
-        raise BackendMissingError("backend torch is not installed", INSTALL_HINT) from e
+    (torch,) = import_backend("torch", INSTALL_HINT, "torch")
     return torch
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Kind, Reader
+from xpuplan.datafiles import as_dict
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Chip, Pricing
 from xpuplan.perf.params import PerfParams
@@ -32,14 +33,7 @@ class Threshold:
     current_is: str = "now"  # what ``current`` is: the price now, or an "assumed" power
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "what": self.what,
-            "bound": self.bound,
-            "value": self.value,
-            "unit": self.unit,
-            "current": self.current,
-            "current_is": self.current_is,
-        }
+        return as_dict(self)
 
 
 @dataclass(frozen=True)

@@ -282,12 +282,12 @@ def _price_kinds(spec: CheckSpec, kinds: tuple[Pricing, ...]) -> tuple[Pricing, 
 # ---- train ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TrainTest:
+@dataclass(frozen=True, kw_only=True)
+class Sides:
+    """What every comparison of systems names: the model, the chips of each, the subject and
+    baseline systems, the price kinds and whether figures are per chip (else per job)."""
+
     model: Model
-    seq_len: int
-    global_batch: int
-    precisions: tuple[str, ...]
     chips: Mapping[str, int]
     subject: tuple[str, ...]
     baseline: tuple[str, ...]
@@ -295,36 +295,53 @@ class TrainTest:
     per_chip: bool
 
 
-TRAIN_KEYS = (
-    "model",
-    "seq_len",
-    "global_batch",
-    "precision",
-    "chips",
-    "subject",
-    "baseline",
-    "pricing",
-    "normalise",
-)
+@dataclass(frozen=True)
+class TrainTest(Sides):
+    seq_len: int
+    global_batch: int
+    precisions: tuple[str, ...]
+
+
+# the keys every comparison of systems takes (the sides, their sizes, prices and normalisation)
+SIDES_KEYS = ("chips", "subject", "baseline", "pricing", "normalise")
+TRAIN_KEYS = ("model", "seq_len", "global_batch", "precision", *SIDES_KEYS)
+
+
+def _parse_sides(
+    r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog, keys: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Check a comparison's keys and dimension; its subject and baseline systems."""
+    r.only(d, keys)
+    need_dimension(r, spec, "fraction" if spec.metric is Metric.COST else "ratio")
+    return systems(r, d, "subject", cat), systems(r, d, "baseline", cat)
+
+
+def _sides(
+    r: Reader, d: Mapping[str, Any], subject: tuple[str, ...], baseline: tuple[str, ...], cat: Catalog
+) -> dict[str, Any]:
+    """The :class:`Sides` fields of a comparison (read after its own keys)."""
+    chips, prices = chip_counts(r, d, subject + baseline, cat), pricings(r, d)
+    per_chip = r.choice(d, "normalise", ["chip", "job"], "chip") == "chip"
+    return {
+        "chips": chips,
+        "subject": subject,
+        "baseline": baseline,
+        "pricings": prices,
+        "per_chip": per_chip,
+    }
 
 
 def parse_train(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> TrainTest:
-    r.only(d, TRAIN_KEYS)
-    need_dimension(r, spec, "fraction" if spec.metric is Metric.COST else "ratio")
-    subject, baseline = systems(r, d, "subject", cat), systems(r, d, "baseline", cat)
+    subject, baseline = _parse_sides(r, d, spec, cat, TRAIN_KEYS)
     precisions = r.texts(d, "precision", ["bf16"])
     for p in precisions:
         r.choice({"precision": p}, "precision", TRAIN_PRECISIONS)
     return TrainTest(
-        parse_model(r, d, spec),
-        int(r.num(d, "seq_len", 4096, 1, 1e7, integer=True)),
-        int(r.num(d, "global_batch", 1024, 1, 1e9, integer=True)),
-        precisions,
-        chip_counts(r, d, subject + baseline, cat),
-        subject,
-        baseline,
-        pricings(r, d),
-        r.choice(d, "normalise", ["chip", "job"], "chip") == "chip",
+        model=parse_model(r, d, spec),
+        seq_len=int(r.num(d, "seq_len", 4096, 1, 1e7, integer=True)),
+        global_batch=int(r.num(d, "global_batch", 1024, 1, 1e9, integer=True)),
+        precisions=precisions,
+        **_sides(r, d, subject, baseline, cat),
     )
 
 
@@ -390,8 +407,7 @@ def _price_assumptions(spec: CheckSpec, kinds: tuple[Pricing, ...], on: str | No
 
 
 @dataclass(frozen=True)
-class ServeTest:
-    model: Model
+class ServeTest(Sides):
     input_len: int
     output_len: int
     weights: tuple[str, ...]
@@ -399,11 +415,6 @@ class ServeTest:
     weight_bits: float | None
     ttft_s: float | None
     tpot_s: float | None
-    chips: Mapping[str, int]
-    subject: tuple[str, ...]
-    baseline: tuple[str, ...]
-    pricings: tuple[Pricing, ...]
-    per_chip: bool
 
 
 SERVE_KEYS = (
@@ -415,32 +426,22 @@ SERVE_KEYS = (
     "weight_bits",
     "ttft_ms",
     "tpot_ms",
-    "chips",
-    "subject",
-    "baseline",
-    "pricing",
-    "normalise",
+    *SIDES_KEYS,
 )
 
 
 def parse_serve(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> ServeTest:
-    r.only(d, SERVE_KEYS)
-    need_dimension(r, spec, "fraction" if spec.metric is Metric.COST else "ratio")
-    subject, baseline = systems(r, d, "subject", cat), systems(r, d, "baseline", cat)
+    subject, baseline = _parse_sides(r, d, spec, cat, SERVE_KEYS)
     return ServeTest(
-        parse_model(r, d, spec),
-        int(r.num(d, "input_len", 1000, 1, 1e7, integer=True)),
-        int(r.num(d, "output_len", 250, 1, 1e7, integer=True)),
-        weight_formats(r, d),
-        r.choice(d, "kv", KV_FORMATS, "bf16"),
-        r.opt_num(d, "weight_bits", 1.0, 32.0),
-        millis(r, d, "ttft_ms"),
-        millis(r, d, "tpot_ms"),
-        chip_counts(r, d, subject + baseline, cat),
-        subject,
-        baseline,
-        pricings(r, d),
-        r.choice(d, "normalise", ["chip", "job"], "chip") == "chip",
+        model=parse_model(r, d, spec),
+        input_len=int(r.num(d, "input_len", 1000, 1, 1e7, integer=True)),
+        output_len=int(r.num(d, "output_len", 250, 1, 1e7, integer=True)),
+        weights=weight_formats(r, d),
+        kv=r.choice(d, "kv", KV_FORMATS, "bf16"),
+        weight_bits=r.opt_num(d, "weight_bits", 1.0, 32.0),
+        ttft_s=millis(r, d, "ttft_ms"),
+        tpot_s=millis(r, d, "tpot_ms"),
+        **_sides(r, d, subject, baseline, cat),
     )
 
 

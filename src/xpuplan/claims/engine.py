@@ -46,6 +46,7 @@ from xpuplan.claims.spec import (
     builtin_claim_paths,
     load_claim,
 )
+from xpuplan.datafiles import as_dict
 from xpuplan.errors import InputError
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.perf.params import PerfParams, default_params
@@ -245,9 +246,7 @@ class ClaimResult:
         return {
             "id": self.id,
             **self.details,
-            "wording": self.wording,
-            "statement": self.statement,
-            "claim_date": self.judged_on,
+            **as_dict(self, "wording", "statement", "judged_on", rename={"judged_on": "claim_date"}),
             **self.now.to_dict(),
             "as_of_claim_date": None if self.then is None else self.then.to_dict(with_checks=True),
             "checks": [c.to_dict() for c in self.checks],

@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import data_dir, read_toml
+from xpuplan.datafiles import as_dict, data_dir, read_toml
 from xpuplan.errors import DataError
 from xpuplan.units import GIB
 from xpuplan.workload.library import MODEL_KEYS, model_from_dict
@@ -124,14 +124,7 @@ class Claimed:
         return v >= self.low * (1.0 - t)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "low": self.low,
-            "high": self.high,
-            "unit": self.unit,
-            "kind": self.kind.value,
-            "tolerance": self.tolerance,
-        }
+        return as_dict(self, "text", "low", "high", "unit", "kind", "tolerance")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from xpuplan import units
 from xpuplan.datafiles import Field, data_dir, read_toml
@@ -40,6 +40,8 @@ from xpuplan.hardware.records import (
     System,
     Topology,
 )
+
+_R = TypeVar("_R", Chip, System)
 
 
 def normalise(name: str) -> str:
@@ -361,19 +363,18 @@ class Catalog:
     def _names(records: Iterable[Chip | System]) -> list[str]:
         return [n for r in records for n in (r.id, *r.aliases)]
 
-    def chip(self, name: str) -> Chip:
-        idx = self._chip_index
+    @classmethod
+    def _lookup(cls, what: str, name: str, idx: dict[str, str], records: Mapping[str, _R]) -> _R:
         key = normalise(name)
         if key not in idx:
-            raise UnknownNameError("chip", name, self._names(self.chips.values()))
-        return self.chips[idx[key]]
+            raise UnknownNameError(what, name, cls._names(records.values()))
+        return records[idx[key]]
+
+    def chip(self, name: str) -> Chip:
+        return self._lookup("chip", name, self._chip_index, self.chips)
 
     def system(self, name: str) -> System:
-        idx = self._system_index
-        key = normalise(name)
-        if key not in idx:
-            raise UnknownNameError("system", name, self._names(self.systems.values()))
-        return self.systems[idx[key]]
+        return self._lookup("system", name, self._system_index, self.systems)
 
     def find(self, name: str) -> Chip | System:
         """A chip or a system by id or alias (chips first)."""

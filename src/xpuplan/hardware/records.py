@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from xpuplan.datafiles import as_dict
+
 
 class Dtype(str, Enum):
     """Number formats a chip may compute in (peak FLOP/s are dense, no structured sparsity)."""
@@ -133,13 +135,8 @@ class Interval:
         return lo_a <= hi_b and lo_b <= hi_a
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "level": self.level,
-            "low_factor": self.low,
-            "high_factor": self.high,
-            "basis": self.basis,
-            "n": self.n,
-        }
+        keys = ("level", "low", "high", "basis", "n")
+        return as_dict(self, *keys, rename={"low": "low_factor", "high": "high_factor"})
 
 
 @dataclass(frozen=True, slots=True)

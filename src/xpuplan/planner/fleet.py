@@ -28,6 +28,8 @@ from typing import Any
 import highspy
 import numpy as np
 
+from xpuplan.datafiles import as_dict
+
 INF = highspy.kHighsInf
 
 
@@ -87,10 +89,7 @@ class FleetPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status,
-            "objective": self.objective,
-            "value": self.value,
-            "reason": self.reason,
+            **as_dict(self, "status", "objective", "value", "reason"),
             "assignment": [{**o.__dict__, "count": s, "share": s} for o, s in self.assignment],
             "binding": [{**b.__dict__, "text": b.text(self.objective)} for b in self.binding],
         }

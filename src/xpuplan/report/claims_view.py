@@ -94,6 +94,22 @@ def prices_text(r: ClaimResult) -> list[str]:
     return lines or ["no prices used"]
 
 
+def _figures(r: ClaimResult) -> str:
+    """The claimed and the computed figure (with its interval) of a claim's headline."""
+    return f"claimed {claimed_text(r.claimed)}, computed {computed_text(r.computed, r.unit)}{interval_text(r.now)}"
+
+
+def _verdict_lines(r: ClaimResult, note: str, dated: str) -> list[str]:
+    """The notes on the headline verdict, its verdict as of the claim's date, and that verdict's
+    notes; ``note`` and ``dated`` are the lines' templates (``{}``: the text)."""
+    on_date, notes = dated_text(r)
+    return [
+        *(note.format(n) for n in verdict_notes(r.now)),
+        dated.format(on_date),
+        *(note.format(n) for n in notes),
+    ]
+
+
 def print_claims(console: Console, results: list[ClaimResult]) -> None:
     """Each claim: the verdict on its headline statement with the latest prices and as of the
     claim's date, the computed figure, the conditions and the prices' dates."""
@@ -103,16 +119,11 @@ def print_claims(console: Console, results: list[ClaimResult]) -> None:
         console.print(f"[bold]{r.id}. {r.statement}[/]", soft_wrap=True)
         figure = f" [dim]({r.now.figure_of})[/]" if r.now.figure_of else ""
         console.print(
-            f"   {_verdict(r.verdict)}{f' ({when(r.now)})' if r.now.prices else ''}: claimed {claimed_text(r.claimed)}, "
-            f"computed {computed_text(r.computed, r.unit)}{interval_text(r.now)}{figure}",
+            f"   {_verdict(r.verdict)}{f' ({when(r.now)})' if r.now.prices else ''}: {_figures(r)}{figure}",
             soft_wrap=True,
         )
-        for n in verdict_notes(r.now):
-            console.print(f"   [dim]{n}[/]", soft_wrap=True)
-        dated, notes = dated_text(r)
-        console.print(f"   as of the claim's date, {dated}", soft_wrap=True)
-        for n in notes:
-            console.print(f"   [dim]{n}[/]", soft_wrap=True)
+        for line in _verdict_lines(r, "   [dim]{}[/]", "   as of the claim's date, {}"):
+            console.print(line, soft_wrap=True)
         for c in r.conditions:
             console.print(f"   • {c}", soft_wrap=True)
         for line in prices_text(r):
@@ -166,17 +177,12 @@ def print_claim(console: Console, r: ClaimResult) -> None:
         if value:
             console.print(f"[bold]{key.replace('_', ' ')}:[/] {value}", soft_wrap=True)
     console.print(
-        f"[bold]verdict ({when(r.now)}):[/] {_verdict(r.verdict)}, claimed {claimed_text(r.claimed)}, "
-        f"computed {computed_text(r.computed, r.unit)}{interval_text(r.now)}"
+        f"[bold]verdict ({when(r.now)}):[/] {_verdict(r.verdict)}, {_figures(r)}"
         + (f" ({r.now.figure_of})" if r.now.figure_of else ""),
         soft_wrap=True,
     )
-    for n in verdict_notes(r.now):
-        console.print(f"  {n}", soft_wrap=True)
-    dated, notes = dated_text(r)
-    console.print(f"[bold]as of the claim's date:[/] {dated}", soft_wrap=True)
-    for n in notes:
-        console.print(f"  {n}", soft_wrap=True)
+    for line in _verdict_lines(r, "  {}", "[bold]as of the claim's date:[/] {}"):
+        console.print(line, soft_wrap=True)
     for line in prices_text(r):
         console.print(f"  price: {line}", soft_wrap=True)
     dated_checks = {c.label: c for c in r.then.checks} if r.then is not None else {}

@@ -361,6 +361,11 @@ def _hover(
     return go.Scatter(x=x, y=y, mode=mode, name=name, text=text, hoverinfo="text", **style)
 
 
+def _time_cost(pts: list[dict[str, Any]], scale: float) -> tuple[list[float], list[float]]:
+    """The x (``time_s`` in units of ``scale`` seconds) and y (``cost_usd``) of cost-time points."""
+    return [p["time_s"] / scale for p in pts], [p["cost_usd"] for p in pts]
+
+
 def _pareto_front(x: list[float], y: list[float]) -> Any:
     """The Pareto front (time vs cost) as a dotted step line through its points."""
     import plotly.graph_objects as go
@@ -397,8 +402,7 @@ def _cost_time(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str
         if vs:
             fig.add_trace(
                 _hover(
-                    [c["time_s"] / scale for c in vs],
-                    [c["cost_usd"] for c in vs],
+                    *_time_cost(vs, scale),
                     vendor,
                     [hover(c) for c in vs],
                     mode="markers",
@@ -409,8 +413,7 @@ def _cost_time(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str
     if miss:
         fig.add_trace(
             _hover(
-                [c["time_s"] / scale for c in miss],
-                [c["cost_usd"] for c in miss],
+                *_time_cost(miss, scale),
                 "misses a constraint",
                 [hover(c) for c in miss],
                 mode="markers",
@@ -419,7 +422,7 @@ def _cost_time(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str
         )
     front = sorted((c for c in pts if c["pareto"]), key=lambda c: c["time_s"])
     if front:
-        fig.add_trace(_pareto_front([c["time_s"] / scale for c in front], [c["cost_usd"] for c in front]))
+        fig.add_trace(_pareto_front(*_time_cost(front, scale)))
     for key, name, symbol, colour in (
         ("baseline", "baseline", "star-open", "#000"),
         ("best", "chosen", "circle-open", "#2ca02c"),
@@ -429,8 +432,7 @@ def _cost_time(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str
             label = f"{name} ({sel[0]['system']})"
             fig.add_trace(
                 _hover(
-                    [c["time_s"] / scale for c in sel],
-                    [c["cost_usd"] for c in sel],
+                    *_time_cost(sel, scale),
                     label,
                     [hover(c) for c in sel],
                     mode="markers",

@@ -4,15 +4,14 @@ come from :mod:`xpuplan.api.sweep`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -20,19 +19,18 @@ from rich.progress import (
 from rich.table import Table
 
 from xpuplan.report import fmt
-from xpuplan.report.html import CSS, _e, _Figures, _hover, _pareto_front, _table
+from xpuplan.report.html import CSS, _e, _Figures, _hover, _pareto_front, _table, _time_cost
+from xpuplan.report.terminal import progress_ticks
 from xpuplan.units import SECONDS_PER_DAY
 
 MAX_FRONT = 12  # Pareto points listed per case in the terminal
 
 
-@contextmanager
-def sweep_progress(console: Console, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+def sweep_progress(
+    console: Console, quiet: bool = False
+) -> AbstractContextManager[Callable[[int, int], None]]:
     """``tick(done, total)`` drawing points done, elapsed time and the ETA (terminals only)."""
-    if quiet or not console.is_terminal:
-        yield lambda done, total: None
-        return
-    with Progress(
+    columns = (
         TextColumn("sweep"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -40,15 +38,8 @@ def sweep_progress(console: Console, quiet: bool = False) -> Iterator[Callable[[
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as prog:
-        task = prog.add_task("sweep", total=None)
-
-        def tick(done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total)
-
-        yield tick
+    )
+    return progress_ticks(console, quiet, columns, "sweep", None)
 
 
 def print_run(console: Console, run: dict[str, Any]) -> None:
@@ -143,31 +134,37 @@ def _scale(case: dict[str, Any]) -> tuple[float, str]:
     return 1.0, "step time (s)" if case["time_unit"] == "step s" else "end-to-end latency per request (s)"
 
 
-def _cost_time(figs: _Figures, case: dict[str, Any]) -> str:
+def _time_cost_figure(
+    case: dict[str, Any], title: str, series: dict[str, Any], text: Callable[[str, Any], str], **style: Any
+) -> tuple[Any, float]:
+    """A log-log cost-vs-time figure of ``case``, one trace per ``series`` item (name → points,
+    hover text ``text(name, point)``); with the time scale of its x axis."""
     import plotly.graph_objects as go
 
     scale, xlabel = _scale(case)
     fig = go.Figure()
-    for name, pts in case["series"].items():
-        fig.add_trace(
-            _hover(
-                [p["time_s"] / scale for p in pts],
-                [p["cost_usd"] for p in pts],
-                name,
-                [
-                    f"{_e(name)} × {p['chips_used']:,}<br>{_e(p['layout'])}<br>{fmt.duration(p['time_s'])}, {fmt.money(p['cost_usd'])}"
-                    for p in pts
-                ],
-            )
-        )
-    front = case["pareto"]
-    if front:
-        fig.add_trace(_pareto_front([p["time_s"] / scale for p in front], [p["cost_usd"] for p in front]))
+    for name, pts in series.items():
+        fig.add_trace(_hover(*_time_cost(pts, scale), name, [text(name, p) for p in pts], **style))
     fig.update_layout(
-        title=f"{case['label']}: cost vs time, each offer across cluster sizes",
+        title=f"{case['label']}: {title}",
         xaxis={"title": xlabel, "type": "log"},
         yaxis={"title": "cost (USD)", "type": "log"},
     )
+    return fig, scale
+
+
+def _cost_time(figs: _Figures, case: dict[str, Any]) -> str:
+    fig, scale = _time_cost_figure(
+        case,
+        "cost vs time, each offer across cluster sizes",
+        case["series"],
+        lambda name, p: (
+            f"{_e(name)} × {p['chips_used']:,}<br>{_e(p['layout'])}<br>{fmt.duration(p['time_s'])}, {fmt.money(p['cost_usd'])}"
+        ),
+    )
+    front = case["pareto"]
+    if front:
+        fig.add_trace(_pareto_front(*_time_cost(front, scale)))
     cap = (
         "Each line is one system at one price kind, its points the cluster sizes of the study (hover for "
         "the size and layout); only points that meet the scenario's constraints and have a price of that kind."
@@ -176,27 +173,12 @@ def _cost_time(figs: _Figures, case: dict[str, Any]) -> str:
 
 
 def _vendor_fronts(figs: _Figures, case: dict[str, Any]) -> str:
-    import plotly.graph_objects as go
-
-    scale, xlabel = _scale(case)
-    fig = go.Figure()
-    for vendor, pts in case["vendor_pareto"].items():
-        fig.add_trace(
-            _hover(
-                [p["time_s"] / scale for p in pts],
-                [p["cost_usd"] for p in pts],
-                vendor,
-                [
-                    f"{_e(p['system'])} ({_e(p['pricing'])}) × {p['chips_used']:,}<br>{_e(p['layout'])}"
-                    for p in pts
-                ],
-                line={"shape": "hv"},
-            )
-        )
-    fig.update_layout(
-        title=f"{case['label']}: Pareto front per vendor",
-        xaxis={"title": xlabel, "type": "log"},
-        yaxis={"title": "cost (USD)", "type": "log"},
+    fig, _ = _time_cost_figure(
+        case,
+        "Pareto front per vendor",
+        case["vendor_pareto"],
+        lambda _, p: f"{_e(p['system'])} ({_e(p['pricing'])}) × {p['chips_used']:,}<br>{_e(p['layout'])}",
+        line={"shape": "hv"},
     )
     return figs.div(
         fig, "Per chip vendor, the points no other point of that vendor beats on both time and cost."

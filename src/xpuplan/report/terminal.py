@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from xpuplan.hardware.catalog import Catalog
@@ -23,27 +23,35 @@ from xpuplan.workload.model import Model
 
 
 @contextmanager
-def progress_bar(console: Console, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback ``tick(done, total)``; the bar appears only for work over a second."""
+def progress_ticks(
+    console: Console, quiet: bool, columns: tuple[ProgressColumn, ...], name: str, show_after: float | None
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback ``tick(done, total)`` drawing ``columns`` on a terminal (nothing when
+    ``quiet``); with ``show_after`` the bar appears only once the work has run that many seconds."""
     if quiet or not console.is_terminal:
         yield lambda done, total: None
         return
-    with Progress(
+    with Progress(*columns, console=console, transient=True) as prog:
+        task = prog.add_task(name, total=None, visible=show_after is None)
+
+        def tick(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+            elapsed = prog.tasks[0].elapsed
+            if show_after is not None and elapsed and elapsed > show_after:
+                prog.update(task, visible=True)
+
+        yield tick
+
+
+def progress_bar(console: Console, quiet: bool = False) -> AbstractContextManager[Callable[[int, int], None]]:
+    """A progress callback ``tick(done, total)``; the bar appears only for work over a second."""
+    columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
         TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as prog:
-        task = prog.add_task("working", total=None, visible=False)
-
-        def tick(done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total)
-            if prog.tasks[0].elapsed and prog.tasks[0].elapsed > 1.0:
-                prog.update(task, visible=True)
-
-        yield tick
+    )
+    return progress_ticks(console, quiet, columns, "working", 1.0)
 
 
 # ---- dicts (JSON) -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 from xpuplan.perf import encoder as enc
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams, default_params
-from xpuplan.search.serve_search import SearchOutcome, ServePlan, ServeSearchResult
+from xpuplan.search.serve_search import SearchOutcome, ServePlan, ServeSearchResult, batch_axis
 from xpuplan.units import GIB
 from xpuplan.workload.job import ENCODER_FORMATS, EncoderJob, ServeJob
 
@@ -95,10 +95,7 @@ def search_encoder(
     """Best format and batch for ``job`` on ``m`` under a latency target (or a request rate)."""
     params = params or default_params()
     fixed = dict(fixed or {})
-    batches = np.array([fixed["batch"]]) if "batch" in fixed else BATCHES
-    if "max_batch" in fixed and "batch" not in fixed:
-        cap = fixed["max_batch"]
-        batches = np.unique(np.append(batches[batches < cap], cap))
+    batches = batch_axis(fixed, BATCHES)
     counts: dict[str, int] = {}
     evaluated = feasible = 0
     best: tuple[float, EncoderJob, enc.EncoderArrays, int] | None = None

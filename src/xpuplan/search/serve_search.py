@@ -12,6 +12,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from xpuplan.datafiles import as_dict
 from xpuplan.hardware.records import Interval
 from xpuplan.perf import serve as sv
 from xpuplan.perf.machine import Machine
@@ -85,19 +86,25 @@ class SearchOutcome(Generic[P]):
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "configs_evaluated": self.configs_evaluated,
-            "configs_feasible": self.configs_feasible,
-            "infeasible_reasons": self.reasons,
-            "best": self.best.to_dict() if self.best else None,
-            "latency_throughput_curve": [p.to_dict() for p in self.curve],
-            **self.extra,
-        }
+        keys = ("configs_evaluated", "configs_feasible", "reasons", "best", "curve")
+        ren = {"reasons": "infeasible_reasons", "curve": "latency_throughput_curve"}
+        return {**as_dict(self, *keys, rename=ren), **self.extra}
 
 
 @dataclass(frozen=True)
 class ServeSearchResult(SearchOutcome[ServePlan]):
     """A decoder serving search; its curve is the best layout at every batch that fits."""
+
+
+def batch_axis(fixed: dict[str, int], batches: np.ndarray) -> np.ndarray:
+    """The batches a search tries: ``fixed["batch"]`` alone; or an engine's largest batch
+    ``fixed["max_batch"]`` and the ``batches`` (powers of two) below it; or all ``batches``."""
+    if "batch" in fixed:
+        return np.array([fixed["batch"]])
+    if "max_batch" in fixed:
+        cap = fixed["max_batch"]
+        return np.unique(np.append(batches[batches < cap], cap))
+    return batches
 
 
 def _space(job: ServeJob, m: Machine, fixed: dict[str, int]) -> sv.ServeConfig:
@@ -115,12 +122,7 @@ def _space(job: ServeJob, m: Machine, fixed: dict[str, int]) -> sv.ServeConfig:
     else:
         ep = np.ones_like(cols["tp"])
     cols["ep"] = ep
-    batches = BATCHES if "batch" not in fixed else np.array([fixed["batch"]])
-    if (
-        "max_batch" in fixed and "batch" not in fixed
-    ):  # an engine's largest batch, and the powers of two below
-        cap = fixed["max_batch"]
-        batches = np.unique(np.append(batches[batches < cap], cap))
+    batches = batch_axis(fixed, BATCHES)
     k = len(cols["tp"])
     out = {c: np.repeat(v, len(batches)) for c, v in cols.items()}
     out["batch"] = np.tile(batches, k)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from xpuplan.datafiles import as_dict
 from xpuplan.layout.layout import LayoutArray, Reason, check
 from xpuplan.perf.estimate import TrainEstimate, row_estimate
 from xpuplan.perf.machine import Machine
@@ -40,15 +41,8 @@ class SearchResult:
         return r
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "layouts_evaluated": self.layouts_evaluated,
-            "layouts_feasible": self.layouts_feasible,
-            "infeasible_reasons": self.reasons,
-            "best": self.best.to_dict() if self.best else None,
-            "top": [e.to_dict() for e in self.top],
-            "pareto": [e.to_dict() for e in self.pareto],
-            **self.extra,
-        }
+        keys = ("layouts_evaluated", "layouts_feasible", "reasons", "best", "top", "pareto")
+        return {**as_dict(self, *keys, rename={"reasons": "infeasible_reasons"}), **self.extra}
 
 
 def _pareto(step: np.ndarray, headroom: np.ndarray) -> np.ndarray:

@@ -10,6 +10,11 @@ from xpuplan.workload.model import BYTES_PER_VALUE, STATE_BYTES, Model
 TRAIN_PRECISIONS = tuple(STATE_BYTES)
 
 
+def _int_in(v: object, high: int) -> bool:
+    """Whether ``v`` is an integer (not a bool) in 1..``high``."""
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= high
+
+
 @dataclass(frozen=True, slots=True)
 class TrainJob:
     """Train ``model`` with ``global_batch`` sequences of ``seq_len`` tokens per step.
@@ -26,28 +31,16 @@ class TrainJob:
     lora_rank: int | None = None  # fine-tune LoRA adapters of this rank; None: full training
 
     def __post_init__(self) -> None:
-        if self.lora_rank is not None and (
-            isinstance(self.lora_rank, bool)
-            or not isinstance(self.lora_rank, int)
-            or not 1 <= self.lora_rank <= 4096
-        ):
+        if self.lora_rank is not None and not _int_in(self.lora_rank, 4096):
             raise InputError(
                 f"LoRA rank must be an integer in 1..4096, got {self.lora_rank!r}", "e.g. lora_rank = 16"
             )
-        if (
-            isinstance(self.global_batch, bool)
-            or not isinstance(self.global_batch, int)
-            or not 1 <= self.global_batch <= 1_000_000_000
-        ):
+        if not _int_in(self.global_batch, 1_000_000_000):
             raise InputError(
                 f"global batch must be a positive integer up to 10^9, got {self.global_batch!r}",
                 "Give --global-batch as a number of sequences, e.g. 1024",
             )
-        if (
-            isinstance(self.seq_len, bool)
-            or not isinstance(self.seq_len, int)
-            or not 1 <= self.seq_len <= 10_000_000
-        ):
+        if not _int_in(self.seq_len, 10_000_000):
             raise InputError(
                 f"sequence length must be a positive integer up to 10^7, got {self.seq_len!r}",
                 "Give --seq-len in tokens, e.g. 4096",
