@@ -93,8 +93,10 @@ def test_per_request_instances_run_one_sequence_per_gemm_pass(catalog: Catalog) 
     served = enc.evaluate_encoder(job, m, B, k1, "dynamic")
     whole = enc.evaluate_encoder(job, m, B, default_params(), "dynamic")
     offline = enc.evaluate_encoder(job, m, B, k1, "static")
-    L, h, f = 24.0, 1024.0, 4096.0
-    act = 8 * 177 * (L * (12 * h + 2 * f) + h)  # int8 activations and embedding rows, bytes
+    h = 1024.0
+    # a pass's activations of one layer (at most 1416 x 20,480 B = 29 MB) stay in the 105 MB L3:
+    # only the embedding rows the batch looks up move besides the weights
+    act = 8 * 177 * h
     bw = m.chip.mem_bw
     t_c1, t_m1 = flops / (peak * 177 / (177 + 64)), (8 * P + act) / bw
     t_cb, t_mb = flops / (peak * 1024 / 1088), (P + act) / bw
@@ -111,3 +113,20 @@ def test_per_request_instances_run_one_sequence_per_gemm_pass(catalog: Catalog) 
 def test_intel_mlperf_stack_runs_one_sequence_per_pass() -> None:
     assert get_stack("intel-mlperf").params["dynamic_batch_seqs"] == 1.0
     assert get_stack("tensorrt-llm").params.get("dynamic_batch_seqs", 0.0) == 0.0
+
+
+def test_activations_stream_only_where_a_layer_pass_outgrows_the_cache(catalog: Catalog) -> None:
+    """One layer of BERT-large moves 12h + 2f = 20,480 int8 values per token. With 8 MB of cache a
+    one-sequence pass (177 tokens: 3.6 MB) keeps them on chip; an 8-sequence pass (29 MB) streams
+    all 24 layers' worth, 1416 x 24 x 20,480 B = 696 MB."""
+    m = _xeon(catalog)
+    small = Machine(replace(m.chip, sram_bytes=8e6), m.system, 1)
+    per_token = 24 * 20480.0
+    one = enc._activation_traffic(small, np.array([1416.0]), np.array([177.0]), per_token, 24.0)
+    eight = enc._activation_traffic(small, np.array([1416.0]), np.array([1416.0]), per_token, 24.0)
+    assert float(one[0]) == 0.0
+    assert float(eight[0]) == pytest.approx(1416 * 24 * 20480.0)
+    none = Machine(replace(m.chip, sram_bytes=None), m.system, 1)
+    assert float(enc._activation_traffic(none, np.array([177.0]), np.array([177.0]), per_token, 24.0)[0]) == (
+        pytest.approx(177 * per_token)
+    )
