@@ -34,6 +34,7 @@ PARAM_KEYS = (
     "weight_bytes",
     "fsdp_gather_matrix",
     "zero3_flat_gather",
+    "dynamic_batch_seqs",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0}
@@ -136,14 +137,15 @@ def get_stack(name: str) -> Stack:
 
 def stack_for(software: str | None, task: str, vendor: str, category: str = "") -> Stack | None:
     """The stack a case's ``software`` text names (longest match wins), else the default for the
-    chip's vendor (or category, e.g. ``cpu``) and task; None if neither."""
+    chip's category (e.g. ``cpu``: an AWS Graviton runs llama.cpp, not AWS's Neuron stack), else
+    for its vendor, for the task; None if neither."""
     task = "serve" if task in ("infer", "serve") else "train"
     cands = [s for s in stacks().values() if s.task == task]
     text = software or ""
     best = max(cands, key=lambda s: (s.matches(text), -len(s.id)), default=None)
     if best is not None and best.matches(text):
         return best
-    for key in (vendor.lower(), category.lower()):
+    for key in (category.lower(), vendor.lower()):
         for s in sorted(cands, key=lambda s: s.id):
             if key and key in s.default_for:
                 return s

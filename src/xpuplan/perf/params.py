@@ -64,6 +64,12 @@ class PerfParams:
     # default LNC=2; each rank pads its attention heads to a whole number and keeps at least one
     # KV head of its own (perf/serve.py _rank_heads). 1: one rank per chip (GPUs, TPUs).
     tp_ranks_per_chip: float = 1.0
+    # Served requests (dynamic batching) on an engine that does not wait to fill a batch: > 0, each
+    # of its instances runs the requests queued when it frees, this many sequences at the load it
+    # sustains, so the GEMMs see that many sequences' tokens (their shape efficiency) and the
+    # weights are read once per that many (Intel's MLPerf CPU SUT, BertServerSUT::thInstance:
+    # an instance wakes on the first queued sample, no batching timeout); 0: the whole batch.
+    dynamic_batch_seqs: float = 0.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 
@@ -94,4 +100,17 @@ def params_for(stack: Stack | None, year: int | None = None) -> PerfParams:
     p = replace(p, **stack.params)  # type: ignore[arg-type]
     if year is not None and stack.flash_attention_from is not None:
         p = replace(p, flash_attention=year >= stack.flash_attention_from)
+    return p
+
+
+def chip_params(stack: Stack | None, chip_id: str, year: int | None = None) -> PerfParams:
+    """:func:`params_for` on one chip: also the stack's kernel for that chip (``[cpu_kernels]``:
+    the share of the chip's int8 peak its 4-bit block kernel issues; ``[tp_ranks_per_chip]``: the
+    TP ranks one chip hosts). The one place both the
+    validator (a case's stack) and the public API (the chip's default stack) resolve them."""
+    p = params_for(stack, year)
+    if stack is not None and chip_id in stack.cpu_kernels:
+        p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip_id])
+    if stack is not None and chip_id in stack.tp_ranks:
+        p = replace(p, tp_ranks_per_chip=stack.tp_ranks[chip_id])
     return p

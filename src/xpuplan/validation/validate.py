@@ -30,7 +30,7 @@ from xpuplan.hardware.stacks import Stack, stack_for
 from xpuplan.layout.layout import Reason, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import MAX_CHIPS, Machine
-from xpuplan.perf.params import PerfParams, params_for
+from xpuplan.perf.params import PerfParams, chip_params
 from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
@@ -306,11 +306,7 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     date = str((c.get("source") or {}).get("date") or "")
     year = int(date[:4]) if date[:4].isdigit() else 2024
     prec = str(c.get("precision") or "").lower()
-    p = params_for(stack, year)
-    if stack is not None and chip.id in stack.cpu_kernels:
-        p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip.id])
-    if stack is not None and chip.id in stack.tp_ranks:
-        p = replace(p, tp_ranks_per_chip=stack.tp_ranks[chip.id])
+    p = chip_params(stack, chip.id, year)
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
     # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
