@@ -154,10 +154,12 @@ def _check_fixed(fixed: Mapping[str, Any], chips: int, global_batch: int) -> Non
     for k, v in fixed.items():
         if k in ("sp", "tp_overlap", "dp_overlap", "recompute"):
             continue
-        lo = 0 if k == "zero" else 1
+        lo = 0 if k in ("zero", "recompute_layers") else 1  # recompute_layers 0: every layer
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise InputError(f"{k} must be an integer ≥ {lo}, got {v!r}", "Give a valid degree")
-        hi = {"zero": 3, "microbatch": global_batch, "vpp": MAX_CHIPS}.get(k, chips)
+        hi = {"zero": 3, "microbatch": global_batch, "vpp": MAX_CHIPS, "recompute_layers": MAX_CHIPS}.get(
+            k, chips
+        )
         if v > hi:
             raise InputError(f"{k} = {v:,} is more than {hi:,}", "Give a degree that fits the job")
 

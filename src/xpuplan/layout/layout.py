@@ -112,6 +112,9 @@ class Layout:
     recompute: Recompute = Recompute.NONE
     tp_overlap: bool = False  # overlap TP collectives with GEMMs
     dp_overlap: bool = True  # overlap DP gradient reduction with backward
+    # full recompute / offload of only the first N layers of each model chunk, the rest keep their
+    # activations (Megatron-LM --recompute-method block --recompute-num-layers N); 0 = every layer
+    recompute_layers: int = 0
 
     @property
     def chips(self) -> int:
@@ -140,6 +143,8 @@ class Layout:
         parts.append(f"mb{self.microbatch}")
         if self.recompute is not Recompute.NONE:
             parts.append(f"rc-{self.recompute.name.lower()}")
+        if self.recompute_layers and self.recompute >= Recompute.FULL:
+            parts.append(f"rcl{self.recompute_layers}")
         return " ".join(parts)
 
 
@@ -158,6 +163,7 @@ _NOTATION: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     (r"(SP)", "sp", lambda _: True),
     (r"mb(\d+)", "microbatch", int),
     (r"rc-(\w+)", "recompute", Recompute.parse),
+    (r"rcl(\d+)", "recompute_layers", int),
 )
 
 
@@ -212,6 +218,7 @@ class LayoutArray:
     recompute: np.ndarray
     tp_overlap: np.ndarray
     dp_overlap: np.ndarray
+    recompute_layers: np.ndarray
 
     def __len__(self) -> int:
         return int(self.tp.shape[0])
@@ -259,7 +266,7 @@ def check(
         reason[(reason == 0) & mask] = int(r)
 
     degrees = np.stack([lay.tp, lay.pp, lay.dp, lay.cp, lay.ep, lay.vpp, lay.microbatch])
-    flag(np.asarray((degrees < 1).any(axis=0)), Reason.BAD_DEGREE)
+    flag(np.asarray((degrees < 1).any(axis=0)) | (lay.recompute_layers < 0), Reason.BAD_DEGREE)
     safe = {f: np.maximum(getattr(lay, f), 1) for f in ("tp", "pp", "dp", "cp", "ep", "vpp", "microbatch")}
     flag(lay.chips != chips, Reason.CHIPS_MISMATCH)
     tp = safe["tp"]

@@ -88,6 +88,17 @@ def stage_layers(L: int, p: F, v: F) -> F:
     return xp.ceil(L / (p * v)) * v
 
 
+def recompute_share(lay: LayoutArray, L: int) -> F:
+    """Share of a stage's layers that full recomputation (or offload) re-runs: all of them, or
+    with Megatron-LM's block method the first N of each model chunk (``--recompute-method block
+    --recompute-num-layers N``: "checkpoint the input activations of only a set number of
+    individual Transformer layers per pipeline stage and do the rest without any checkpointing",
+    megatron/training/arguments.py); N = ``lay.recompute_layers``, 0 = every layer."""
+    n = xp.fl(lay.recompute_layers)
+    chunk = stage_layers(L, xp.fl(lay.pp), xp.fl(lay.vpp)) / xp.fl(lay.vpp)
+    return xp.where(n > 0, xp.minimum(n / chunk, 1.0), 1.0)
+
+
 def _eff(m: Machine, n: F, dtype: str = "bf16") -> F:
     """Achieved fraction of peak for a GEMM whose smallest dimension is ``n``."""
     e = m.chip.efficiency
@@ -256,8 +267,11 @@ def activation_bytes_per_layer(
     full = tok * per_tok
     inputs_only = tok * h * act_bytes / xp.where(lay.sp == 1, t, 1.0)
     sel = tok * (rep / xp.where(lay.sp == 1, t, 1.0) + shard / t)
-    # host offload: the layer inputs live in host memory, nothing per layer stays on the device
+    # host offload: the layer inputs live in host memory, nothing per layer stays on the device;
+    # with block recompute the layers not recomputed keep everything (the stage's average)
     kept = xp.where(lay.recompute == _OFF, 0.0, inputs_only)
+    f = recompute_share(lay, model.layers)
+    kept = f * kept + (1.0 - f) * full
     return _by_recompute(
         lay.recompute,
         kept,
@@ -371,6 +385,11 @@ class _Step:
     def full_rc(self) -> F:
         return self.lay.recompute >= _FULL
 
+    @property
+    def rc_layers(self) -> F:
+        """Share of the layers re-run in backward under full recompute (0 without it)."""
+        return self.full_rc * recompute_share(self.lay, self.model.layers)
+
 
 def _step_context(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfParams) -> _Step:
     dtype = job.precision if job.precision in ("fp8", "int8", "fp32") else "bf16"
@@ -417,7 +436,7 @@ def _compute(st: _Step) -> _Compute:
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
     wgrad = 0.0 if st.job.lora_rank else 1.0
     bwd = (1.0 + wgrad) * (fwd_layers - core_layers) + 2.5 * core_layers + (1.0 + wgrad) * t_head
-    rc = _by_recompute(lay.recompute, fwd_layers, core_layers, 0.0 * t_head)
+    rc = _by_recompute(lay.recompute, st.rc_layers * fwd_layers, core_layers, 0.0 * t_head)
     return _Compute(fwd_layers + t_head, bwd, rc, core_layers)
 
 
@@ -426,7 +445,7 @@ def _tp_time(st: _Step) -> F:
     backward, 2 more under full recompute (Narayanan et al. 2021 §2.3), less the overlapped share."""
     m = st.m
     _, _, bw_tp, _ = m.group_bw(st.t, xp.ones_like(st.t))
-    n_tp = (4.0 + 2.0 * st.full_rc) * st.model.layers * st.per_stage
+    n_tp = (4.0 + 2.0 * st.rc_layers) * st.model.layers * st.per_stage
     one = coll.all_reduce(st.tok * st.model.hidden * st.params.act_bytes, st.t, bw_tp, m.up_lat)
     return n_tp * one * (1.0 - st.params.tp_overlap * st.lay.tp_overlap)
 
@@ -442,7 +461,7 @@ def _cp_time(st: _Step, core: F) -> F:
     _, n_out_c, bw_c_in, bw_c_out = m.group_bw(st.c, st.t)
     bw_c = xp.where(n_out_c > 1, bw_c_out, bw_c_in)
     one = coll.all_gather(kv_layer, st.c, bw_c, xp.where(n_out_c > 1, m.out_lat, m.up_lat))
-    n_cp = 3.0 + 1.0 * st.full_rc
+    n_cp = 3.0 + 1.0 * st.rc_layers
     return xp.maximum(n_cp * one * model.layers * st.per_stage - 3.5 * core, 0.0)
 
 
@@ -459,7 +478,7 @@ def _ep_time(st: _Step) -> F:
     outside = (e - n_in_e) / e * a2a / bw_e_out
     lat = xp.where(n_out_e > 1, m.out_lat, m.up_lat) * xp.ceil(xp.log2(xp.maximum(e, 2.0)))
     one = xp.where(e > 1, xp.maximum(inside, outside) + lat, 0.0)
-    n_a2a = 4.0 + 2.0 * st.full_rc
+    n_a2a = 4.0 + 2.0 * st.rc_layers
     return n_a2a * model.moe_layers * st.per_stage * one * (1.0 - st.params.ep_overlap)
 
 
@@ -661,7 +680,8 @@ def _utilisation(st: _Step, tokens_s: F) -> tuple[F, F]:
     model, s, lay = st.model, st.job.seq_len, st.lay
     wgrad = 0.0 if st.job.lora_rank else 1.0
     model_flops = model.train_flops_per_token(s, causal=False) - (1.0 - wgrad) * 2.0 * model.matmul_params()
-    extra = _by_recompute(lay.recompute, model_flops / 3.0, model.attn_flops_per_token(s, causal=False), 0.0)
+    full = recompute_share(lay, model.layers) * model_flops / 3.0
+    extra = _by_recompute(lay.recompute, full, model.attn_flops_per_token(s, causal=False), 0.0)
     peak = st.m.peak(_half(st.dtype))
     chips = st.t * st.p * st.d * st.c
     return tokens_s * model_flops / (chips * peak), tokens_s * (model_flops + extra) / (chips * peak)

@@ -119,6 +119,7 @@ def enumerate_space(
         ("recompute", [0, 1, 2]),
         ("tp_overlap", [0, 1]),
         ("dp_overlap", [0, 1]),
+        ("recompute_layers", [0]),
     ):
         cols = _expand(cols, name, cand(name, np.array(values, dtype=np.int64)))
     cols = _filter(

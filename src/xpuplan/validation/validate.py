@@ -402,6 +402,10 @@ def stated_layout(c: dict[str, Any], count: int) -> dict[str, int]:
         fixed["zero"] = 2  # FSDP that keeps the gathered weights: ZeRO-2 (Llama 3 paper §3.3.2)
     if rc is not None:
         fixed["recompute"] = rc
+    # Megatron-LM block recompute of N layers per stage (NeMo activations_checkpoint_num_layers)
+    n_rc = re.search(r"(\d+) layers per stage", str(p.get("recompute") or ""))
+    if rc is not None and rc >= Recompute.FULL and n_rc:
+        fixed["recompute_layers"] = int(n_rc.group(1))
     # A MaxText mesh (ici_*_parallelism) without an expert axis runs the experts unsplit: FSDP
     # shards their weights, every chip computes its own tokens on all experts (no EP all-to-all)
     if "ep" not in fixed and "ici_" in other and "expert" not in other.lower():
