@@ -80,3 +80,34 @@ def test_search_bounds_the_p99_tpot_not_the_mean() -> None:
     )
     assert mean_only.best is not None and mean_only.best.batch == batches[k]
     assert at_p99.best is not None and at_p99.best.batch < batches[k]
+
+
+def test_poisson_quantile_by_hand() -> None:
+    # lam 0.22: P(0) = e^-0.22 = 0.8025, P(<=1) = 0.9791, P(<=2) = 0.9985 -> p99 is 2
+    # lam 4: P(<=8) = 0.9786, P(<=9) = 0.9919 -> p99 is 9; lam 0: always 0
+    from xpuplan.perf.serve_tail import poisson_quantile
+
+    q = poisson_quantile(np.array([0.22, 4.0, 0.0]), 99)
+    assert q.tolist() == [2.0, 9.0, 0.0]
+    assert poisson_quantile(np.array([0.22]), 97).tolist() == [1.0]  # 0.9791 >= 0.97
+    # large lam: close to the normal quantile lam + 2.326·sqrt(lam) (+ ~0.7 for the skew)
+    big = float(poisson_quantile(np.array([400.0]), 99)[0])
+    assert 400 + 2.326 * 20 <= big <= 400 + 2.326 * 20 + 2
+
+
+def test_ttft_at_percentile_composes_the_wait_and_the_next_step() -> None:
+    # batch 64, output 293: 64/293 = 0.218 arrivals per step, p99 2 others with the tagged prompt;
+    # TTFT_p99 = 0.99·(mean step) + one step of 64 decodes and 3 prompts of 300 tokens
+    from xpuplan.perf import serve as sv
+    from xpuplan.perf.serve_tail import ttft_at_percentile
+
+    job, m, params = _mi300x_llama2_70b()
+    cfg = sv.ServeConfig(np.array([1]), np.array([1]), np.array([1]), np.array([64]))
+    res = sv.evaluate_serve(job, cfg, m, params, "continuous")
+    nxt = sv._step(
+        job.model, job, m, cfg, np.array([64.0]), np.array([300 + 293 / 2]), np.array([900.0]), 300, params
+    )
+    got = ttft_at_percentile(job, cfg, m, params, res.tpot, 99)
+    assert float(got[0]) == pytest.approx(0.99 * float(res.tpot[0]) + float(nxt[0]), rel=1e-9)
+    # more than the mean model's one prefill plus a step: three prompts share the step
+    assert float(got[0]) > float(res.ttft[0]) * 0.99

@@ -20,6 +20,17 @@ percentile with normal quantile ``z``::
     TPOT_p = t_dec + (t_mean - t_dec) · (1 + z · sqrt((1 + cv²) / B))
 
 The prefill share of the step is what fluctuates; the decode part (weights and KV reads) does not.
+Below the compute knee the roofline hides prefill tokens under the weight reads, so the share (and
+its tail) is zero there.
+
+TTFT at a percentile: a request arrives during a step already in flight and waits out its residual
+(uniform over the step: ``p/100`` of it at percentile ``p``); its prompt then runs in the next step
+together with the ``B`` decodes and the prompts of the others that arrived in the same step, ``n ~
+Poisson(B / O)`` of them independently of the tagged arrival (Poisson arrivals see time averages,
+Wolff 1982). ``TTFT_p = p/100 · t_mean + t_step(B decodes, (1 + n_p)·I prompt tokens)``, with
+``n_p`` the Poisson quantile. Engines batch all waiting prompts into the next step up to their token
+budget (vLLM ``max_num_batched_tokens``, TensorRT-LLM ``max_num_tokens``); a budget smaller than
+``(1 + n_p)·I`` (long prompts, chunked prefill) is not modelled here.
 """
 
 from __future__ import annotations
@@ -61,3 +72,28 @@ def decode_step(job: ServeJob, cfg: ServeConfig, m: Machine, params: PerfParams)
     I, O = float(job.input_len), float(job.output_len)
     B = cfg.batch.astype(float)
     return _step(job.model, job, m, cfg, B, I + O / 2.0 + 0.0 * B, 0.0 * B, I, params)
+
+
+def poisson_quantile(lam: F, percentile: float) -> F:
+    """The smallest ``k`` with ``P(N <= k) >= percentile / 100`` for ``N ~ Poisson(lam)``."""
+    lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
+    top = int(np.ceil(float(lam.max(initial=0.0)) + 10.0 * np.sqrt(float(lam.max(initial=0.0))) + 10.0))
+    k = np.arange(top + 1, dtype=float)
+    # log pmf, stable for large lam: k·ln(lam) - lam - ln(k!)
+    logk = np.concatenate(([0.0], np.cumsum(np.log(k[1:]))))
+    log_lam = np.log(np.maximum(lam, 1e-300))  # lam 0: all mass at k = 0
+    logpmf = k[:, None] * log_lam[None, :] - lam[None, :] - logk[:, None]
+    cdf = np.cumsum(np.exp(logpmf), axis=0)
+    return np.argmax(cdf >= percentile / 100.0 - 1e-12, axis=0).astype(float)
+
+
+def ttft_at_percentile(
+    job: ServeJob, cfg: ServeConfig, m: Machine, params: PerfParams, t_mean: F, percentile: float
+) -> F:
+    """TTFT at ``percentile`` under Poisson arrivals: the residual of the step in flight plus the
+    next step, which prefills this prompt and those of the others that arrived with it."""
+    I, O = float(job.input_len), float(job.output_len)
+    B = cfg.batch.astype(float)
+    others = poisson_quantile(B / O, percentile)
+    nxt = _step(job.model, job, m, cfg, B, I + O / 2.0 + 0.0 * B, (1.0 + others) * I, I, params)
+    return percentile / 100.0 * t_mean + nxt

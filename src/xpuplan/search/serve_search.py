@@ -142,9 +142,9 @@ def search_serve(
     input_cv: float = 0.0,
 ) -> ServeSearchResult:
     """Best serving configuration of ``job`` on ``m`` under latency targets (or a request rate).
-    With ``percentile`` (continuous batching), ``tpot_s`` bounds the per-request TPOT at that
-    percentile under Poisson arrivals (:mod:`xpuplan.perf.serve_tail`, prompt lengths with
-    coefficient of variation ``input_cv``), not the mean.
+    With ``percentile`` (continuous batching), ``tpot_s`` and ``ttft_s`` bound the per-request TPOT
+    and TTFT at that percentile under Poisson arrivals (:mod:`xpuplan.perf.serve_tail`, prompt
+    lengths with coefficient of variation ``input_cv``), not the means.
     An encoder model (``kind = "encoder"``) is priced by :mod:`xpuplan.search.encoder_search`."""
     if job.model.is_encoder:
         from xpuplan.search.encoder_search import search_encoder_as_serve
@@ -172,7 +172,10 @@ def search_serve(
         replicas = m.chips // (cfg.tp * cfg.pp)
         out_tps = res.output_tokens_per_s * replicas
         if ttft_s is not None:
-            reason = np.where((reason == 0) & (res.ttft > ttft_s), sv.TTFT, reason)
+            ttft = res.ttft
+            if percentile is not None and mode == "continuous":
+                ttft = tail.ttft_at_percentile(j, cfg, m, params, res.tpot, percentile)
+            reason = np.where((reason == 0) & (ttft > ttft_s), sv.TTFT, reason)
         if tpot_s is not None:
             tpot = res.tpot
             if percentile is not None and mode == "continuous":

@@ -6,7 +6,8 @@ Server and Interactive are served requests under a TTFT and a TPOT limit per ben
 ``data/validation/mlperf_latency_limits.toml`` holds with its source (LoadGen's ``mlperf.conf``).
 LoadGen checks the limits at the 99th percentile; the serving search bounds TPOT at that
 percentile (:mod:`xpuplan.perf.serve_tail`: Poisson arrivals, the prefill a request shares its
-steps with) and TTFT as one prefill plus a whole step of waiting (the case's ``assumed`` says so).
+steps with) and TTFT there too (the step in flight, then a step with the prompts that arrived
+with it); the case's ``assumed`` says so.
 
 ``data/validation/mlperf_datasets.toml`` holds the token lengths of each benchmark's dataset (the
 reference implementation's mean output per sample; the mean input where a source states it),

@@ -745,8 +745,9 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         ttft_s, tpot_s = lim.ttft_s, lim.tpot_s
         assumed.append(
             f"MLPerf {lim.benchmark} {lim.scenario}: p{lim.percentile:g} TPOT <= {lim.tpot_s * 1e3:g} ms "
-            "(Poisson arrivals: the prefill a request shares its steps with, perf/serve_tail.py) and "
-            f"TTFT <= {lim.ttft_s:g} s (one prefill plus a whole step of waiting)"
+            f"and p{lim.percentile:g} TTFT <= {lim.ttft_s:g} s under Poisson arrivals (the prefill a "
+            "request shares its steps with; the step in flight and the prompts that arrive with it, "
+            "perf/serve_tail.py)"
         )
     pct = lim.percentile if lim is not None else None
     res = search_serve(job, m, formats, mode, ttft_s, tpot_s, fixed=fixed, params=params, percentile=pct)
