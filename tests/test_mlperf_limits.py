@@ -70,3 +70,32 @@ def test_server_scenarios_meet_their_limits(scenario: str) -> None:
     assert r.predicted is not None and r.layout is not None
     batch, replicas = _batch_replicas(r.layout)
     assert batch * replicas / r.predicted <= lim.tpot_s
+
+
+def test_dataset_lengths_come_from_the_reference_readmes() -> None:
+    from xpuplan.validation.mlperf_limits import dataset_lengths
+
+    # mlcommons/inference language/<benchmark>/README.md at b66003e: tokens_per_sample 144.84
+    # (mixtral-8x7b), 684.68 (llama3.1-405b); mean-output-tok-len 3886.2274 (deepseek-r1)
+    mixtral = dataset_lengths(_case("nvidia-h200-infer-mixtral-8x7b-8gpu-mlperf41-offline"))
+    assert mixtral is not None and mixtral.output_mean == 144.84 and mixtral.input_mean is None
+    big = dataset_lengths(_case("nvidia-b200-infer-llama31-405b-8gpu-mlperf51-offline"))
+    assert big is not None and big.output_mean == 684.68
+    r1 = dataset_lengths(_case("nvidia-b200-infer-deepseek-r1-8gpu-mlperf51-offline"))
+    assert r1 is not None and r1.output_mean == pytest.approx(3886.2274)
+    orca = dataset_lengths(_case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-offline"))
+    assert orca is not None and (orca.input_mean, orca.output_mean) == (300, 293)
+    assert orca.input_basis and "assumed" in orca.input_basis
+
+
+def test_a_benchmark_without_a_published_input_mean_stays_unpriced() -> None:
+    cat = default_catalog()
+    r = predict_infer_case(_case("nvidia-h200-infer-mixtral-8x7b-8gpu-mlperf41-offline"), cat).result
+    assert r.predicted is None and r.reason is not None
+    assert "mixtral-8x7b sources give no mean input length" in r.reason
+    # a stated input length prices it (output: the case derives 145.9 tokens; the dataset says 144.84)
+    c = copy.deepcopy(_case("nvidia-h200-infer-mixtral-8x7b-8gpu-mlperf41-offline"))
+    c["inference_setup"]["input_len"] = 500
+    r2 = predict_infer_case(c, cat).result
+    assert r2.predicted is not None
+    assert any("146 tokens" in a or "145 tokens" in a for a in r2.assumed)

@@ -15,6 +15,7 @@ import numpy as np
 from xpuplan.datafiles import as_dict
 from xpuplan.hardware.records import Interval
 from xpuplan.perf import serve as sv
+from xpuplan.perf import serve_tail as tail
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams, default_params
 from xpuplan.search.space import divisors
@@ -139,8 +140,13 @@ def search_serve(
     rate: float | None = None,
     fixed: dict[str, int] | None = None,
     params: PerfParams | None = None,
+    percentile: float | None = None,
+    input_cv: float = 0.0,
 ) -> ServeSearchResult:
     """Best serving configuration of ``job`` on ``m`` under latency targets (or a request rate).
+    With ``percentile`` (continuous batching), ``tpot_s`` and ``ttft_s`` bound the per-request TPOT
+    and TTFT at that percentile under Poisson arrivals (:mod:`xpuplan.perf.serve_tail`, prompt
+    lengths with coefficient of variation ``input_cv``), not the means.
     An encoder model (``kind = "encoder"``) is priced by :mod:`xpuplan.search.encoder_search`."""
     if job.model.is_encoder:
         from xpuplan.search.encoder_search import search_encoder_as_serve
@@ -168,9 +174,17 @@ def search_serve(
         replicas = m.chips // (cfg.tp * cfg.pp)
         out_tps = res.output_tokens_per_s * replicas
         if ttft_s is not None:
-            reason = np.where((reason == 0) & (res.ttft > ttft_s), sv.TTFT, reason)
+            ttft = res.ttft
+            if percentile is not None and mode == "continuous":
+                ttft = tail.ttft_at_percentile(j, cfg, m, params, res.tpot, percentile)
+            reason = np.where((reason == 0) & (ttft > ttft_s), sv.TTFT, reason)
         if tpot_s is not None:
-            reason = np.where((reason == 0) & (res.tpot > tpot_s), sv.TPOT, reason)
+            tpot = res.tpot
+            if percentile is not None and mode == "continuous":
+                tpot = tail.tpot_at_percentile(
+                    res.tpot, tail.decode_step(j, cfg, m, params), cfg.batch, percentile, input_cv
+                )
+            reason = np.where((reason == 0) & (tpot > tpot_s), sv.TPOT, reason)
         evaluated += len(cfg.tp)
         ok = reason == 0
         feasible += int(ok.sum())

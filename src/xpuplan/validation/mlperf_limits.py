@@ -4,8 +4,14 @@ A suite case from MLPerf Inference states its scenario (``inference_setup.scenar
 Server or Interactive). Offline has no latency bound: the engine takes the batch up to KV capacity.
 Server and Interactive are served requests under a TTFT and a TPOT limit per benchmark, which
 ``data/validation/mlperf_latency_limits.toml`` holds with its source (LoadGen's ``mlperf.conf``).
-LoadGen checks the limits at the 99th percentile; the serving model predicts means, and the
-validator compares the mean with the limit (it says so in the case's ``assumed``).
+LoadGen checks the limits at the 99th percentile; the serving search bounds TPOT at that
+percentile (:mod:`xpuplan.perf.serve_tail`: Poisson arrivals, the prefill a request shares its
+steps with) and TTFT there too (the step in flight, then a step with the prompts that arrived
+with it); the case's ``assumed`` says so.
+
+``data/validation/mlperf_datasets.toml`` holds the token lengths of each benchmark's dataset (the
+reference implementation's mean output per sample; the mean input where a source states it),
+used where a case states none.
 """
 
 from __future__ import annotations
@@ -92,3 +98,62 @@ def latency_limit(c: dict[str, Any], path: Path | None = None) -> LatencyLimit |
         return None
     name = str((c.get("model") or {}).get("name") or "").lower()
     return _limits(path or limits_path()).get((name, str(scenario)))
+
+
+# ---- dataset token lengths (data/validation/mlperf_datasets.toml) ------------------------------
+
+_DS_META = {
+    "source": Field("str", doc="repository, commit and paths the lengths are read from"),
+    "url": Field("str", doc="the repository tree at that commit"),
+    "as_of": Field("date", doc="when the lengths were read (the MLPerf round)"),
+}
+_DATASET = {
+    "benchmark": Field("str", doc="the MLPerf benchmark name (mlperf.conf key)"),
+    "dataset": Field("str", doc="what the dataset is, in words"),
+    "models": Field("list", doc="the suite cases' model.name values that run the benchmark"),
+    "output_mean": positive(1e6, "mean generated tokens per sample (the reference's)"),
+    "output_source": Field("str", doc="file and figure the output mean is read from"),
+    "input_mean": positive(1e7, "mean prompt tokens per sample, where a source states it"),
+    "input_basis": Field("str", doc="where the input mean comes from, when it is an assumption"),
+}
+DATASET_SCHEMA = {"meta": _DS_META, "dataset": [_DATASET]}
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetLengths:
+    benchmark: str
+    output_mean: float
+    output_source: str
+    input_mean: float | None
+    input_basis: str | None
+
+
+def datasets_path() -> Path:
+    return data_dir() / "validation" / "mlperf_datasets.toml"
+
+
+@cache
+def _datasets(path: Path) -> dict[str, DatasetLengths]:
+    data = read_toml(path, DATASET_SCHEMA)  # type: ignore[arg-type]
+    out: dict[str, DatasetLengths] = {}
+    for row in data.get("dataset", []):
+        ds = DatasetLengths(
+            row["benchmark"],
+            float(row["output_mean"]),
+            str(row.get("output_source", "")),
+            float(row["input_mean"]) if "input_mean" in row else None,
+            row.get("input_basis"),
+        )
+        for name in row["models"]:
+            if str(name).lower() in out:
+                raise DataError(f"two MLPerf datasets for model '{name}'", "List each model once", str(path))
+            out[str(name).lower()] = ds
+    return out
+
+
+def dataset_lengths(c: dict[str, Any], path: Path | None = None) -> DatasetLengths | None:
+    """The published token lengths of the MLPerf dataset an MLPerf Inference case ran, else None."""
+    if "mlperf" not in (str(c.get("source")) + str(c.get("inference_setup"))).lower():
+        return None
+    name = str((c.get("model") or {}).get("name") or "").lower()
+    return _datasets(path or datasets_path()).get(name)

@@ -35,7 +35,7 @@ from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
-from xpuplan.validation.mlperf_limits import latency_limit
+from xpuplan.validation.mlperf_limits import dataset_lengths, latency_limit
 from xpuplan.workload.job import ServeJob, TrainJob
 from xpuplan.workload.library import model_from_dict, model_library
 from xpuplan.workload.model import Model
@@ -609,11 +609,6 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-# MLPerf Llama 2 70B (OpenOrca subset): the case files state outputs of ~292 tokens and inputs "up to
-# 1,024"; the mean input length is not stated there. Assumed equal to the output length.
-MLPERF_OPENORCA_INPUT = 300
-MLPERF_OPENORCA_OUTPUT = 293
-
 # (measured key, metric name) in the schema's order of preference
 _INFER_METRICS = (
     ("output_tokens_per_s", "output_tokens_per_s"),
@@ -645,12 +640,6 @@ def _derived(c: dict[str, Any], words: str) -> float | None:
     return None
 
 
-def _is_mlperf_llama2_70b(c: dict[str, Any]) -> bool:
-    text = (str(c.get("source")) + str(c.get("inference_setup"))).lower()
-    name = str((c.get("model") or {}).get("name", "")).lower().replace("-", " ")
-    return "mlperf" in text and "llama 2" in name.replace("llama2", "llama 2") and "70b" in name
-
-
 def _lengths(c: dict[str, Any], metric: str, assumed: list[str]) -> tuple[int, int] | str:
     """(input, output) tokens of the case's requests, or what is missing. Decode-only (input 0)
     and prefill-only (output 0) benchmarks are priced with one token on the empty side."""
@@ -661,17 +650,17 @@ def _lengths(c: dict[str, Any], metric: str, assumed: list[str]) -> tuple[int, i
         out = _derived(c, "mean output tokens")
         if out is not None:
             assumed.append(f"output length: the mean output per sample the case derives ({out:.0f} tokens)")
-    if _is_mlperf_llama2_70b(c):
-        if inp is None:
-            inp = MLPERF_OPENORCA_INPUT
-            assumed.append(
-                f"mean input length not stated: {MLPERF_OPENORCA_INPUT} tokens assumed (MLPerf OpenOrca)"
-            )
+    ds = dataset_lengths(c)  # the MLPerf dataset's published lengths (data/validation/mlperf_datasets.toml)
+    if ds is not None:
+        if inp is None and ds.input_mean is not None:
+            inp = ds.input_mean
+            assumed.append(f"mean input length not stated: {inp:.0f} tokens assumed (MLPerf {ds.benchmark})")
         if out is None and not prefill_like:
-            out = MLPERF_OPENORCA_OUTPUT
-            assumed.append(f"mean output length not stated: {MLPERF_OPENORCA_OUTPUT} tokens assumed")
+            out = ds.output_mean
+            assumed.append(f"mean output length not stated: {out:.0f} tokens assumed")
     if inp is None:
-        return "the case states no input length (inference_setup.input_len)"
+        unpublished = f"; the MLPerf {ds.benchmark} sources give no mean input length" if ds else ""
+        return "the case states no input length (inference_setup.input_len)" + unpublished
     if inp == 0:
         assumed.append("decode from an empty context, priced with a 1-token prompt")
     if not out and not prefill_like:
@@ -757,11 +746,13 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     if lim is not None:  # MLPerf Server / Interactive: the batch is the largest within the limits
         ttft_s, tpot_s = lim.ttft_s, lim.tpot_s
         assumed.append(
-            f"MLPerf {lim.benchmark} {lim.scenario}: mean TTFT <= {lim.ttft_s:g} s and TPOT <= "
-            f"{lim.tpot_s * 1e3:g} ms (the limits are p{lim.percentile:g}; the model's means are "
-            "compared with them)"
+            f"MLPerf {lim.benchmark} {lim.scenario}: p{lim.percentile:g} TPOT <= {lim.tpot_s * 1e3:g} ms "
+            f"and p{lim.percentile:g} TTFT <= {lim.ttft_s:g} s under Poisson arrivals (the prefill a "
+            "request shares its steps with; the step in flight and the prompts that arrive with it, "
+            "perf/serve_tail.py)"
         )
-    res = search_serve(job, m, formats, mode, ttft_s, tpot_s, fixed=fixed, params=params)
+    pct = lim.percentile if lim is not None else None
+    res = search_serve(job, m, formats, mode, ttft_s, tpot_s, fixed=fixed, params=params, percentile=pct)
     base.update(stack=stack.id if stack else None, param=_infer_param(metric[0], job, chip))
     if res.best is None:
         return Prediction(

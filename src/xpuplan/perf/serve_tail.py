@@ -1,0 +1,99 @@
+"""The TPOT tail under load: the per-request time per output token at a percentile, not the mean.
+
+MLPerf LoadGen checks TPOT at the 99th percentile over requests (``*.Server.
+target_latency_percentile = 99`` in ``loadgen/mlperf.conf``), where one request's TPOT is its
+decode time divided by its output tokens after the first. Queries arrive as a Poisson process
+(LoadGen ``loadgen/test_settings.h``: "Queries have a random poisson (non-uniform) arrival rate";
+``loadgen/loadgen.cc``: exponentially distributed gaps), mlcommons/inference at commit
+b66003e10e2db4b8c36a448b0545ec90fcc6e9e9.
+
+Under continuous batching at concurrency ``B`` with mean output ``O``, requests arrive at
+``B / O`` per decode step, so while one request decodes its ``O`` tokens ``N ~ Poisson(B)`` others
+arrive, and their prompts are prefilled in the steps it shares with them (a whole prompt in one
+step, or in chunks: the total is the same). Its decode time is ``O·t_dec + W``, with ``W`` the
+prefill work of those ``N`` prompts. ``W`` is a compound Poisson sum of prompt lengths ``I_j``:
+``E[W] = B·E[I]·c`` and ``Var[W] = B·E[I²]·c² = B·E[I]²·(1 + cv²)·c²`` (``c`` the prefill time per
+token, ``cv`` the prompt lengths' coefficient of variation). The mean step ``t_mean = t_dec +
+B·E[I]·c / O`` is what :func:`xpuplan.perf.serve.evaluate_serve` returns as TPOT; at the
+percentile with normal quantile ``z``::
+
+    TPOT_p = t_dec + (t_mean - t_dec) · (1 + z · sqrt((1 + cv²) / B))
+
+The prefill share of the step is what fluctuates; the decode part (weights and KV reads) does not.
+Below the compute knee the roofline hides prefill tokens under the weight reads, so the share (and
+its tail) is zero there.
+
+TTFT at a percentile: a request arrives during a step already in flight and waits out its residual
+(uniform over the step: ``p/100`` of it at percentile ``p``); its prompt then runs in the next step
+together with the ``B`` decodes and the prompts of the others that arrived in the same step, ``n ~
+Poisson(B / O)`` of them independently of the tagged arrival (Poisson arrivals see time averages,
+Wolff 1982). ``TTFT_p = p/100 · t_mean + t_step(B decodes, (1 + n_p)·I prompt tokens)``, with
+``n_p`` the Poisson quantile. Engines batch all waiting prompts into the next step up to their token
+budget (vLLM ``max_num_batched_tokens``, TensorRT-LLM ``max_num_tokens``); a budget smaller than
+``(1 + n_p)·I`` (long prompts, chunked prefill) is not modelled here.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import PerfParams
+from xpuplan.perf.serve import ServeConfig, _step
+from xpuplan.workload.job import ServeJob
+
+F = np.ndarray
+
+
+def normal_quantile(percentile: float) -> float:
+    """``z`` with ``P(Z <= z) = percentile / 100`` for a standard normal (2.326 at 99)."""
+    return float(NormalDist().inv_cdf(percentile / 100.0))
+
+
+def prefill_share_tail(batch: F, percentile: float, input_cv: float = 0.0) -> F:
+    """``W_p / E[W]``: the prefill work a request shares its decode steps with, at ``percentile``,
+    over its mean (compound Poisson with ``batch`` arrivals on average, normal approximation)."""
+    b = np.maximum(np.asarray(batch, dtype=float), 1.0)
+    return 1.0 + normal_quantile(percentile) * np.sqrt((1.0 + input_cv**2) / b)
+
+
+def tpot_at_percentile(t_mean: F, t_decode: F, batch: F, percentile: float, input_cv: float = 0.0) -> F:
+    """Per-request TPOT at ``percentile`` from the mean step ``t_mean`` (decode plus its share of
+    prefill) and the decode-only step ``t_decode`` at the same batch."""
+    share = np.maximum(t_mean - t_decode, 0.0)
+    return t_decode + share * prefill_share_tail(batch, percentile, input_cv)
+
+
+def decode_step(job: ServeJob, cfg: ServeConfig, m: Machine, params: PerfParams) -> F:
+    """The continuous-batching step of :func:`xpuplan.perf.serve.evaluate_serve` without its share
+    of prefill: ``batch`` decode tokens at the mean context ``I + O/2``."""
+    I, O = float(job.input_len), float(job.output_len)
+    B = cfg.batch.astype(float)
+    return _step(job.model, job, m, cfg, B, I + O / 2.0 + 0.0 * B, 0.0 * B, I, params)
+
+
+def poisson_quantile(lam: F, percentile: float) -> F:
+    """The smallest ``k`` with ``P(N <= k) >= percentile / 100`` for ``N ~ Poisson(lam)``."""
+    lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
+    top = int(np.ceil(float(lam.max(initial=0.0)) + 10.0 * np.sqrt(float(lam.max(initial=0.0))) + 10.0))
+    k = np.arange(top + 1, dtype=float)
+    # log pmf, stable for large lam: k·ln(lam) - lam - ln(k!)
+    logk = np.concatenate(([0.0], np.cumsum(np.log(k[1:]))))
+    log_lam = np.log(np.maximum(lam, 1e-300))  # lam 0: all mass at k = 0
+    logpmf = k[:, None] * log_lam[None, :] - lam[None, :] - logk[:, None]
+    cdf = np.cumsum(np.exp(logpmf), axis=0)
+    return np.argmax(cdf >= percentile / 100.0 - 1e-12, axis=0).astype(float)
+
+
+def ttft_at_percentile(
+    job: ServeJob, cfg: ServeConfig, m: Machine, params: PerfParams, t_mean: F, percentile: float
+) -> F:
+    """TTFT at ``percentile`` under Poisson arrivals: the residual of the step in flight plus the
+    next step, which prefills this prompt and those of the others that arrived with it."""
+    I, O = float(job.input_len), float(job.output_len)
+    B = cfg.batch.astype(float)
+    others = poisson_quantile(B / O, percentile)
+    nxt = _step(job.model, job, m, cfg, B, I + O / 2.0 + 0.0 * B, (1.0 + others) * I, I, params)
+    return percentile / 100.0 * t_mean + nxt
