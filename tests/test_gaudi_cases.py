@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from xpuplan.hardware import Catalog
+from xpuplan.hardware.stacks import get_stack
+from xpuplan.perf.params import params_for
 from xpuplan.validation.validate import load_cases, predict_case
 
 SUITE = Path(__file__).resolve().parents[1] / "src" / "xpuplan" / "data" / "validation"
@@ -42,3 +44,25 @@ def test_no_global_batch_anywhere_is_still_a_skip_with_its_reason(catalog: Catal
     c["derived"] = [d for d in c["derived"] if not d["field"].startswith("parallel.")]
     r = predict_case(c, catalog).result
     assert r.predicted is None and r.reason == "the case states no global batch"
+
+
+@pytest.mark.parametrize(
+    "case_id, stack",
+    [
+        # Intel's inference table, rerun with optimum-habana's text-generation example
+        ("intel-gaudi2-infer-llama2-70b-2hpu-bs78-isl2048-osl2048-intelperf", "optimum-habana-inference"),
+        ("intel-gaudi3-infer-mistral-7b-1hpu-bs44-isl2048-osl2048-intelperf", "optimum-habana-inference"),
+        # Intel's training table: the HabanaAI Megatron-LM fork's recipes
+        ("intel-gaudi2-train-llama3.1-8b-8hpu-fp8-seq8192-intelperf", "megatron-lm-gaudi"),
+        ("intel-gaudi2-train-llama2-70b-64hpu-fp8-seq4096-intelperf", "megatron-lm-gaudi"),
+    ],
+)
+def test_the_gaudi_cases_name_their_stack(catalog: Catalog, case_id: str, stack: str) -> None:
+    r = predict_case(_page_case(case_id), catalog).result
+    assert r.predicted is not None and r.stack == stack
+
+
+def test_the_gaudi_megatron_fork_overlaps_no_communication() -> None:
+    # pretrain_llama.sh passes neither --overlap-grad-reduce nor --tp-comm-overlap
+    p = params_for(get_stack("megatron-lm-gaudi"), 2024)
+    assert (p.tp_overlap, p.dp_overlap, p.flash_attention) == (0.0, 0.0, True)
