@@ -173,6 +173,20 @@ def test_up_fraction_by_topology(
     np.testing.assert_allclose(arr, [share, share], rtol=1e-12)
 
 
+@pytest.mark.parametrize("chips, n", [(2, 2), (4, 4), (4, 2)])
+def test_a_job_smaller_than_the_mesh_keeps_its_share_of_the_links(
+    catalog: Catalog, chips: int, n: int
+) -> None:
+    # HLS-Gaudi2: 21 x 100 GbE per chip wire 8 chips all-to-all, 3 ports to each of 7 peers. A TP2
+    # job on 2 of the 8 chips reaches its one peer over those 3 ports only: 262.5 / 7 = 37.5 GB/s,
+    # not the chip's 262.5 (Intel Gaudi Network Configuration). Hand: 100 GB/s x 0.5 x (n-1)/7.
+    m = machine(catalog, Topology.MESH, 8, chips=chips)
+    assert m.domain == chips  # the job still holds only its chips
+    assert m.up_fraction(float(n)) == pytest.approx((n - 1) / 7, rel=1e-12)
+    _, _, bw_in, _ = m.group_bw(np.array([float(n)]), np.array([1.0]))
+    assert bw_in[0] == pytest.approx(100 * GB * 0.5 * (n - 1) / 7)
+
+
 @pytest.mark.parametrize(
     "group, inner, n_in, n_out",
     [

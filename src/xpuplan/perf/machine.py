@@ -76,7 +76,11 @@ class Machine:
                 reach *= _
             return used / len(dims)
         if su.topology is Topology.MESH:
-            links = max(self.domain - 1, 1)
+            # A full mesh wires each chip to every other chip of the node with its own links
+            # (HLS-Gaudi2: 3 x 100 GbE to each of 7 peers; MI300X: one xGMI link per peer): a
+            # group of n ranks reaches n - 1 of the node's domain_chips - 1 peers, however few
+            # chips the job holds (Intel Gaudi Network Configuration; AMD MI300X platform brief).
+            links = max(su.domain_chips - 1, 1)
             return xp.minimum(xp.maximum((n_in - 1.0) / links, 1.0 / links), 1.0)
         return xp.ones_like(n_in)
 

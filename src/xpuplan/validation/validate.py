@@ -493,6 +493,27 @@ def _lora(c: dict[str, Any], assumed: list[str]) -> int | None:
     return int(rank)
 
 
+def _global_batch(c: dict[str, Any], seq: int, assumed: list[str]) -> float | None:
+    """Sequences per optimizer step: stated (``parallel.global_batch_seqs``, or tokens / sequence
+    length), else the case's own reading of its source marked as an assumption (a ``derived``
+    entry for ``parallel.global_batch_seqs``, e.g. a table's 'Batch Size' column), said so in the
+    result; None when the case gives neither."""
+    p = c.get("parallel") or {}
+    gb = _num(p.get("global_batch_seqs"))
+    if gb is None and _num(p.get("global_batch_tokens")):
+        gb = float(p["global_batch_tokens"]) / seq
+    if gb is not None:
+        return gb
+    for d in c.get("derived") or []:
+        if isinstance(d, dict) and str(d.get("field", "")).startswith("parallel.global_batch_seqs"):
+            gb = _num(d.get("value"))
+            if gb is not None and gb >= 1:
+                how = str(d.get("how") or "the case's reading of its source").split(",")[0]
+                assumed.append(f"global batch not stated: {gb:.0f} sequences assumed ({how})")
+                return gb
+    return None
+
+
 def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True) -> Prediction:
     """Predict one training case with its stated layout; with ``search_best`` also search the full
     space on the same job and machine and report the best layout found beside it."""
@@ -504,11 +525,8 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     assumed: list[str] = []
     model = case_model(c, assumed)
     count = int(hw["count"])
-    p = c.get("parallel") or {}
-    gb = _num(p.get("global_batch_seqs"))
     seq = int(c["model"].get("seq_len") or 2048)
-    if gb is None and _num(p.get("global_batch_tokens")):
-        gb = float(p["global_batch_tokens"]) / seq
+    gb = _global_batch(c, seq, assumed)
     if gb is None:
         return Prediction(CaseResult(**base, predicted=None, reason="the case states no global batch"))
     chip = cat.chip(hw["chip_key"])
