@@ -77,6 +77,7 @@ class PlanResult:
     notes: list[str] = field(default_factory=list)
     tried: dict[str, list[Option]] = field(default_factory=dict)  # per job: every size of every system
     hybrid: list[HybridPlan] = field(default_factory=list)  # hybrid jobs: the device/server split
+    stuck: list[str] = field(default_factory=list)  # jobs with no option that may join the fleet
 
     def to_dict(self) -> dict[str, Any]:
         sc = self.scenario
@@ -221,13 +222,8 @@ def plan(
     # a job is stuck when no option can take part in the fleet; a serving job whose every option is
     # over a limit at the full rate may still be served by a mix of groups (the fleet decides)
     stuck = [j for j in jobs if not any(o.fleet_ok for o in every[j.job])]
-    if stuck:
-        why = "; ".join(
-            f"job '{j.job}' has no option that meets its constraints"
-            + (f" (closest: {j.options[0].system}, {j.options[0].reason})" if j.options else "")
-            for j in stuck
-        )
-        fleet = FleetPlan("infeasible", sc.objective, None, [], reason=why)
+    if stuck:  # report.wording words why, with each job's closest miss
+        fleet = FleetPlan("infeasible", sc.objective, None, [])
     elif not specs:  # hybrid jobs served wholly on their devices: no servers to plan
         fleet = FleetPlan("optimal", sc.objective, 0.0, [])
     else:
@@ -251,7 +247,7 @@ def plan(
             "meets the class's latency target (burst, then sustained speed) and the battery budget; the rest "
             "go to the pools the privacy rule allows, sized for the peak rate (TTFT ≤ 20% of the target)."
         )
-    return PlanResult(sc, jobs, fleet, pue, notes, every, hybrid)
+    return PlanResult(sc, jobs, fleet, pue, notes, every, hybrid, [j.job for j in stuck])
 
 
 def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[FleetOption]:
