@@ -273,7 +273,7 @@ def report_data(
         "fleet": result.fleet.to_dict(),
         "stuck": list(result.stuck),  # jobs with no option for the fleet (report.wording says why)
         "hybrid": [h.to_dict() for h in result.hybrid],
-        "notes": list(result.notes),
+        "assumptions": result.assumptions.to_dict() if result.assumptions else None,  # report words them
         "prices": _prices(result, cat),
         "claims": _claims(cat, params),
         "validation": checked,

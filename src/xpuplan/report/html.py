@@ -779,7 +779,7 @@ def render_html(data: dict[str, Any], version: str = "") -> str:
         body.append("<h2>How accurate is the model?</h2>")
         body.append(_validation(figs, v))
         body.append(f'<section class="card">{_validation_summary(v)}</section>')
-    notes = "".join(f"<li>{_e(n)}</li>" for n in data.get("notes", []))
+    notes = "".join(f"<li>{_e(n)}</li>" for n in wording.plan_notes(data.get("assumptions")))
     body.append(
         f'<h2>Assumptions and prices</h2><section class="card"><ul>{notes}</ul>{_prices_table(data)}</section>'
     )

@@ -199,5 +199,5 @@ def print_plan(console: Console, r: PlanResult) -> None:
         console.print(f"  {fmt.safe(fo.job)}: {fo.system} × {fo.chips * n:,} chips{part}")
     for b in f.binding:
         console.print(f"  [yellow]{fmt.safe(b.text(f.objective), 1000)}[/]")
-    for note in r.notes:
+    for note in wording.result_notes(r):
         console.print(f"[dim]• {fmt.safe(note, 2000)}[/]")

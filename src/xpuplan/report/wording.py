@@ -84,6 +84,36 @@ def fleet_reason(result: PlanResult) -> str | None:
     )
 
 
+def plan_notes(a: dict[str, Any] | None) -> list[str]:
+    """The plan's assumptions (``Assumptions.to_dict()``) as the notes under its tables."""
+    if not a:
+        return []
+    src = a["pue_source"]
+    notes = [
+        f"PUE {a['pue']:.2f} ({src})" if src else f"PUE {a['pue']:.2f} (scenario)",
+        f"Energy: chips at {a['power_fraction']:.0%} of TDP plus node host power, × PUE; where no TDP is "
+        "published (TPUs, Trainium, Inferentia) the catalog's estimated TDP is used and the figure is marked 'est.'.",
+        f"Prices: the cheapest published {a['pricing']} price per system, else the next pricing kind "
+        "(on-demand, capacity block, 1-year, 3-year); each option shows its kind and date.",
+        "Serving cost covers the job's hours at the request rate; serving 'time' is a request's "
+        "end-to-end latency.",
+        "Sizes and costs are whole purchase units (instances, UltraServers, TPU slices), billed as sold: "
+        "per second on demand, whole capacity blocks (days), whole commitment terms.",
+    ]
+    if a["hybrid"]:
+        notes.append(
+            "Hybrid jobs: requests run on the device when the on-device model fits in the app's memory, "
+            "meets the class's latency target (burst, then sustained speed) and the battery budget; the rest "
+            "go to the pools the privacy rule allows, sized for the peak rate (TTFT ≤ 20% of the target)."
+        )
+    return notes
+
+
+def result_notes(result: PlanResult) -> list[str]:
+    """The plan's notes."""
+    return plan_notes(result.assumptions.to_dict() if result.assumptions else None)
+
+
 def plan_dict(result: PlanResult) -> dict[str, Any]:
     """The plan as JSON: the planner's data, each reason worded beside its code and numbers."""
     d = result.to_dict()
@@ -91,4 +121,5 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
         for od, o in zip(jd["options"], jp.options, strict=True):
             od["reason"] = reason(o.why)
     d["fleet"]["reason"] = fleet_reason(result)
+    d["notes"] = result_notes(result)
     return d
