@@ -57,6 +57,16 @@ DEFAULT_GLOBAL_BATCH = 1024  # sequences per step (the CLI's default)
 DEFAULT_SEQ_LEN = 4096
 
 
+__all__ = [
+    "check_claim",
+    "estimate_serve",
+    "estimate_train",
+    "plan",
+    "search_serve",
+    "search_train",
+    "validate",
+]
+
 # ---- what a caller hands in ------------------------------------------------------------------------
 
 
@@ -283,9 +293,7 @@ def _serve_result(
     econ = _economics(m, cat)
     base: dict[str, Any] = dict(model=model, system=m.system.id, chip=m.chip.id, chips=m.chips, mode=mode)
     if p is None:
-        figs: dict[str, Any] = {f: None for f in ServeResult.__dataclass_fields__ if f not in base}
-        figs.update(feasible=False, reason=why, economics=econ)
-        return ServeResult(**base, **figs)
+        return _nothing(ServeResult, base, why, econ)
     iv = p.interval
     time, rate = (None, None) if iv is None else (iv.time, iv.rate)
     money = _api._work_economics(m, cat, p.output_tokens_per_s, "output_tokens", "output_token")[0]
@@ -316,47 +324,46 @@ def _serve_result(
     )
 
 
+_ENCODER_FIGURES = ("weights", "compute", "replicas", "batch", "latency_s", "sequences_per_s",
+                    "tokens_per_s", "bound", "weights_gib", "activations_gib")  # fmt: skip
+
+
 def _encoder_result(
     model: str, p: EncoderPlan | None, why: str | None, mode: str, seq_len: int, m: Machine, cat: Catalog
 ) -> EncoderResult:
     """An :class:`EncoderPlan` (None: nothing fits, for ``why``) as a typed record with the 80%
     interval of the chip's inference class, its price and energy per sequence."""
-    econ = _economics(m, cat)
     base: dict[str, Any] = dict(
         model=model, system=m.system.id, chip=m.chip.id, chips=m.chips, mode=mode, seq_len=seq_len
     )
     if p is None:
-        figs: dict[str, Any] = {f: None for f in EncoderResult.__dataclass_fields__ if f not in base}
-        figs.update(feasible=False, reason=why, economics=econ)
-        return EncoderResult(**base, **figs)
+        return _nothing(EncoderResult, base, why, _economics(m, cat))
     iv = m.chip.intervals.get("infer")
+    figs = {f: getattr(p, f) for f in _ENCODER_FIGURES}  # the plan's own figures, by name
+    for f, how in (
+        ("latency_s", None if iv is None else iv.time),
+        ("sequences_per_s", None if iv is None else iv.rate),
+    ):
+        figs[f + "_low"], figs[f + "_high"] = _bounds(getattr(p, f), how)
     money = _api._work_economics(m, cat, p.sequences_per_s, "sequences", "sequence")[0]
-    lat_lo, lat_hi = _bounds(p.latency_s, None if iv is None else iv.time)
-    sps_lo, sps_hi = _bounds(p.sequences_per_s, None if iv is None else iv.rate)
     return EncoderResult(
         **base,
+        **figs,
         feasible=True,
         reason=None,
-        weights=p.weights,
-        compute=p.compute,
-        replicas=p.replicas,
-        batch=p.batch,
-        latency_s=p.latency_s,
-        latency_s_low=lat_lo,
-        latency_s_high=lat_hi,
-        sequences_per_s=p.sequences_per_s,
-        sequences_per_s_low=sps_lo,
-        sequences_per_s_high=sps_hi,
-        tokens_per_s=p.tokens_per_s,
-        bound=p.bound,
-        weights_gib=p.weights_gib,
-        activations_gib=p.activations_gib,
-        economics=econ,
+        economics=_economics(m, cat),
         usd_per_million_sequences=money.get("usd_per_million_sequences"),
         joules_per_sequence=money.get("joules_per_sequence"),
         interval_basis=None if iv is None else iv.basis,
         interval_cases=None if iv is None else iv.n,
     )
+
+
+def _nothing(cls: Any, base: dict[str, Any], why: str | None, econ: Economics) -> Any:
+    """A serving record (``cls``) for a search where nothing fits: every figure None, and why."""
+    figs: dict[str, Any] = {f: None for f in cls.__dataclass_fields__ if f not in base}
+    figs.update(feasible=False, reason=why, economics=econ)
+    return cls(**base, **figs)
 
 
 def _encoder_search(

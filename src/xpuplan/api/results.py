@@ -126,17 +126,23 @@ class TrainSearchResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ServeResult:
-    """One serving configuration: ``replicas`` copies of TP × PP (× EP) chips, ``batch``
-    sequences in flight each. When nothing fits, ``feasible`` is False, ``reason`` says why and
-    the figures are None."""
+class Served:
+    """What every serving record starts with: the model, where it runs, and whether it fits."""
 
     model: str
     system: str
     chip: str
     chips: int
     feasible: bool
-    reason: str | None
+    reason: str | None  # why nothing fits (None when something does)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeResult(Served):
+    """One serving configuration: ``replicas`` copies of TP × PP (× EP) chips, ``batch``
+    sequences in flight each. When nothing fits, ``feasible`` is False, ``reason`` says why and
+    the figures are None."""
+
     mode: str  # continuous | static
     tp: int | None
     pp: int | None
@@ -169,17 +175,11 @@ class ServeResult:
 
 
 @dataclass(frozen=True, slots=True)
-class EncoderResult:
+class EncoderResult(Served):
     """Encoder (BERT-class) serving: ``replicas`` copies of the model, one per chip, each running
     batches of ``batch`` sequences of ``seq_len`` tokens. When nothing fits, ``feasible`` is False,
     ``reason`` says why and the figures are None."""
 
-    model: str
-    system: str
-    chip: str
-    chips: int
-    feasible: bool
-    reason: str | None
     mode: str  # dynamic (served requests) | static (offline batches)
     seq_len: int
     weights: str | None  # the format asked for
