@@ -21,6 +21,8 @@ from xpuplan.planner import (
     plan,
     plan_fleet,
 )
+from xpuplan.report.wording import fleet_reason
+from xpuplan.report.wording import reason as word
 
 SYSTEMS = ("aws-p5.48xlarge", "aws-trn2.48xlarge", "gcp-tpu-v6e-pod", "azure-nd-mi300x-v5")
 
@@ -46,7 +48,7 @@ def test_plan_respects_deadline_budget_supply_and_power(catalog: Catalog) -> Non
     for job in r.jobs:
         for o in job.options:
             if not o.feasible:
-                assert o.reason
+                assert word(o.why)
                 continue
             assert o.chips <= avail[o.system]
             assert o.cost_usd is not None and o.cost_usd <= 200_000.0
@@ -76,8 +78,8 @@ def test_impossible_scenario_says_which_constraint(catalog: Catalog) -> None:
     r = plan(_scenario(deadline_days=1e-4), catalog)  # 9 seconds for a 5B-token fine-tune
     ft = next(j for j in r.jobs if j.job == "ft")
     assert ft.best is None
-    assert all("deadline" in (o.reason or "") or not o.feasible for o in ft.options)
-    assert r.fleet.status == "infeasible" and r.fleet.reason
+    assert all("deadline" in (word(o.why) or "") or not o.feasible for o in ft.options)
+    assert r.fleet.status == "infeasible" and fleet_reason(r)
 
 
 def test_budget_that_no_fleet_meets_is_explained() -> None:

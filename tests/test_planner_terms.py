@@ -17,7 +17,9 @@ from xpuplan.hardware.pricing import current_price, facility_power_w, it_power_w
 from xpuplan.hardware.records import Price, Pricing
 from xpuplan.perf.params import default_params
 from xpuplan.planner import Constraints, FleetLimits, FleetOption, Scenario, ServeSpec, TrainSpec, plan_fleet
+from xpuplan.planner.constraints import Why, WhyCode
 from xpuplan.planner.rank import Option, choose, rank_serve, rank_train, train_sizes, with_baseline
+from xpuplan.report.wording import reason as word
 from xpuplan.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from xpuplan.workload.job import TrainJob
 from xpuplan.workload.library import get_model
@@ -139,18 +141,18 @@ def test_train_constraint_checks(cat: Catalog, tried: list[Option]) -> None:
         return rank_train(FT, _two(**cons), cat, sys_, 1.25, params)
 
     late = run(deadline_days=fastest / SECONDS_PER_DAY * 0.999)
-    assert not any(o.feasible for o in late) and all("deadline" in (o.reason or "") for o in late)
+    assert not any(o.feasible for o in late) and all("deadline" in (word(o.why) or "") for o in late)
     just = run(deadline_days=fastest / SECONDS_PER_DAY * 1.001)
     assert sum(o.feasible for o in just) >= 1
     poor = run(budget_usd=cheapest * 0.999)
-    assert not any(o.feasible for o in poor) and all("budget" in (o.reason or "") for o in poor)
+    assert not any(o.feasible for o in poor) and all("budget" in (word(o.why) or "") for o in poor)
     assert any(o.feasible for o in run(budget_usd=cheapest * 1.001))
     weak = run(power_mw=lowest * 0.999)
-    assert not any(o.feasible for o in weak) and all("MW" in (o.reason or "") for o in weak)
+    assert not any(o.feasible for o in weak) and all("MW" in (word(o.why) or "") for o in weak)
     assert any(o.feasible for o in run(power_mw=lowest * 1.001))
     unpriced = replace(cat, prices=tuple(p for p in cat.prices if p.system != P5))
     none = rank_train(FT, _two(), unpriced, sys_, 1.25, params)
-    assert all(not o.feasible and o.reason == "no published price" for o in none)
+    assert all(not o.feasible and word(o.why) == "no published price" for o in none)
 
 
 def test_choose_by_objective(tried: list[Option]) -> None:
@@ -159,13 +161,20 @@ def test_choose_by_objective(tried: list[Option]) -> None:
     opts = [
         replace(o, chips=8, cost_usd=o.cost_usd * 0.5, time_s=o.time_s * 2, energy_j=o.energy_j * 0.9),
         replace(o, chips=32, cost_usd=o.cost_usd * 2, time_s=o.time_s * 0.5, energy_j=o.energy_j * 1.2),
-        replace(o, chips=64, cost_usd=o.cost_usd * 0.1, time_s=o.time_s * 0.1, feasible=False, reason="x"),
+        replace(
+            o,
+            chips=64,
+            cost_usd=o.cost_usd * 0.1,
+            time_s=o.time_s * 0.1,
+            feasible=False,
+            why=Why(WhyCode.BUDGET),
+        ),
         o,
     ]
     for objective, chips in (("cost", 8), ("time", 32), ("energy", 8)):
         assert choose(replace(_sc(), objective=objective), opts).chips == chips, objective
     # nothing feasible: the fastest attempt, to show why
-    missed = [replace(x, feasible=False, reason="x") for x in opts]
+    missed = [replace(x, feasible=False, why=Why(WhyCode.BUDGET)) for x in opts]
     assert choose(_sc(), missed).chips == 64
     assert choose(_sc(), [replace(o, time_s=None, feasible=False)]).time_s is None
 
@@ -187,7 +196,7 @@ def test_serve_option_groups_cost_and_energy(cat: Catalog) -> None:
     sc = Scenario("t", (spec,), systems=(P5,))
     opts = rank_serve(spec, sc, cat, cat.systems[P5], 1.1, default_params())
     o = opts[-1]
-    assert o.feasible, o.reason
+    assert o.feasible, word(o.why)
     d = o.detail or {}
     rps = d["plan"]["requests_per_s"]
     groups = math.ceil(400.0 / rps)  # enough replica groups to carry the rate
@@ -209,14 +218,14 @@ def test_serve_option_groups_cost_and_energy(cat: Catalog) -> None:
     assert o.fleet_ok and o.pricing == "on_demand" and o.price_as_of
     short = replace(sc, constraints=Constraints(available={P5: o.chips - 1}))
     capped = rank_serve(spec, short, cat, cat.systems[P5], 1.1, default_params())
-    assert not capped[-1].feasible and "available" in (capped[-1].reason or "")
+    assert not capped[-1].feasible and "available" in (word(capped[-1].why) or "")
     assert capped[-1].fleet_ok  # the fleet checks the supply itself (and may use fewer groups)
     broke = replace(sc, constraints=Constraints(budget_usd=(o.cost_usd or 0) * 0.99))
     over = rank_serve(spec, broke, cat, cat.systems[P5], 1.1, default_params())[-1]
-    assert "budget" in (over.reason or "") and over.fleet_ok
+    assert "budget" in (word(over.why) or "") and over.fleet_ok
     hot = replace(sc, constraints=Constraints(power_mw=watts * 1.1 / 1e6 * 0.99))
     draws = rank_serve(spec, hot, cat, cat.systems[P5], 1.1, default_params())[-1]
-    assert (draws.reason or "").startswith(f"draws {watts * 1.1 / 1e6:.1f} MW") and draws.fleet_ok
+    assert (word(draws.why) or "").startswith(f"draws {watts * 1.1 / 1e6:.1f} MW") and draws.fleet_ok
 
 
 # ---- the fleet MIP: choices, duals, explanations ----------------------------------------------------------------
@@ -336,4 +345,4 @@ def test_serve_option_without_a_tdp(cat: Catalog, monkeypatch: pytest.MonkeyPatc
     assert free.feasible and free.fleet_ok and free.energy_j is None and free.facility_mw is None
     capped = replace(sc, constraints=Constraints(power_mw=1e9))
     o = rank_serve(spec, capped, cat, cat.systems[P5], 1.1, default_params())[-1]
-    assert not o.feasible and not o.fleet_ok and "cannot check the power cap" in (o.reason or "")
+    assert not o.feasible and not o.fleet_ok and "cannot check the power cap" in (word(o.why) or "")

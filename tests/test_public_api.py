@@ -11,6 +11,8 @@ EXPECTED = {
     "ConfigError",
     "DataError",
     "Economics",
+    "EncoderResult",
+    "EncoderSearchResult",
     "ErrorStats",
     "GroupErrors",
     "InputError",

@@ -138,6 +138,28 @@ def test_serving_what_cannot_fit_says_why() -> None:
     assert not r.feasible and r.reason and r.ttft_s is None and r.usd_per_million_output_tokens is None
 
 
+def test_an_encoder_serves_from_the_typed_functions(catalog: Catalog) -> None:
+    """BERT-large on one Graviton4 (a c8g.48xlarge node): sequences/s with its interval, and the
+    node's on-demand price per million sequences, by hand from the records."""
+    r = xpuplan.estimate_serve("bert-large", "aws-graviton4", 1, weights="int8")
+    assert isinstance(r, xpuplan.EncoderResult) and r.feasible and r.reason is None
+    assert r.system == "aws-c8g.48xlarge" and r.seq_len == 384 and r.replicas == 1 and r.weights == "int8"
+    assert r.sequences_per_s is not None and r.latency_s is not None and r.batch is not None
+    assert r.tokens_per_s == pytest.approx(r.sequences_per_s * 384, rel=1e-9)
+    price = _hourly_node_price(catalog, r.system)
+    assert r.usd_per_million_sequences == pytest.approx(price / 3600 / r.sequences_per_s * 1e6, rel=1e-9)
+    iv = catalog.chip("aws-graviton4").intervals["infer"]
+    assert (r.sequences_per_s_low, r.sequences_per_s_high) == pytest.approx(iv.rate(r.sequences_per_s))
+    assert (r.latency_s_low, r.latency_s_high) == pytest.approx(iv.time(r.latency_s))
+    assert r.interval_cases == iv.n
+    # a latency target: the most sequences/s whose latency meets it, with the batch curve
+    s = xpuplan.search_serve("bert-large", "h100", 8, weights=("int8", "bf16"), ttft_ms=10)
+    assert isinstance(s, xpuplan.EncoderSearchResult) and s.best.feasible
+    assert s.best.latency_s is not None and s.best.latency_s <= 0.010 and s.best.replicas == 8
+    assert s.curve and all(p.feasible for p in s.curve)
+    assert s.best.joules_per_sequence is not None and s.best.joules_per_sequence > 0
+
+
 def test_plan_takes_a_path_and_overrides() -> None:
     res = xpuplan.plan(ROOT / "examples" / "default.toml", pue=1.4, objective="time")
     assert isinstance(res, xpuplan.PlanResult) and res.pue == 1.4 and res.scenario.objective == "time"
@@ -191,6 +213,8 @@ def test_validate_summary_is_the_median_of_the_cases(tmp_path: Path) -> None:
         (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, batch=10**12), "batch"),
         (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, weight_bits=math.inf), "weight bits"),
         (lambda: xpuplan.estimate_serve("llama-3-8b", "h100", 8, {"microbatch": 2}), "tp, pp and ep"),
+        (lambda: xpuplan.estimate_serve("bert-large", "h100", 8, "TP8"), "one replica per chip"),
+        (lambda: xpuplan.search_serve("bert-large", "h100", 8, concurrency=8), "encoder"),
         (lambda: xpuplan.plan(pue=5.0), "PUE"),
         (lambda: xpuplan.plan(objective="speed"), "objective"),
         (lambda: xpuplan.validate(cv="sometimes"), "source"),

@@ -7,30 +7,10 @@ The layers below (``xpuplan.perf``, ``xpuplan.search``, ...) stay importable fro
 
 __version__ = "0.1.0"
 
-from xpuplan.api.public import (
-    check_claim,
-    estimate_serve,
-    estimate_train,
-    plan,
-    search_serve,
-    search_train,
-    validate,
-)
-from xpuplan.api.results import (
-    CaseResult,
-    ClaimResult,
-    Economics,
-    ErrorStats,
-    GroupErrors,
-    Part,
-    PlanResult,
-    ReasonCount,
-    ServeResult,
-    ServeSearchResult,
-    TrainResult,
-    TrainSearchResult,
-    ValidationResult,
-)
+from xpuplan.api import public as _public
+from xpuplan.api import results as _results
+from xpuplan.api.public import *  # noqa: F403  (the public functions; their list lives in api.public)
+from xpuplan.api.results import *  # noqa: F403  (the typed results; their list lives in api.results)
 from xpuplan.errors import ConfigError, DataError, InputError, UnknownNameError, XpuplanError
 from xpuplan.hardware import Catalog, Chip, System, default_catalog, load_catalog
 from xpuplan.layout import Layout, Reason, Recompute
@@ -39,46 +19,28 @@ from xpuplan.workload import Model, get_model, load_hf_config, model_library
 from xpuplan.workload.job import ServeJob, TrainJob
 
 __all__ = [
-    "CaseResult",
+    *_public.__all__,
+    *_results.__all__,
     "Catalog",
     "Chip",
-    "ClaimResult",
     "ConfigError",
     "DataError",
-    "Economics",
-    "ErrorStats",
-    "GroupErrors",
     "InputError",
     "Layout",
     "Model",
-    "Part",
-    "PlanResult",
     "Reason",
-    "ReasonCount",
     "Recompute",
     "Scenario",
     "ServeJob",
-    "ServeResult",
-    "ServeSearchResult",
     "System",
     "TrainJob",
-    "TrainResult",
-    "TrainSearchResult",
     "UnknownNameError",
-    "ValidationResult",
     "XpuplanError",
     "__version__",
-    "check_claim",
     "default_catalog",
     "default_scenario",
-    "estimate_serve",
-    "estimate_train",
     "get_model",
     "load_catalog",
     "load_hf_config",
     "model_library",
-    "plan",
-    "search_serve",
-    "search_train",
-    "validate",
 ]

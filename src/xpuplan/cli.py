@@ -743,7 +743,7 @@ def plan_cmd(
         result = plan(sc, cat, objective=objective, pue=pue, progress=tick)
     _finish(
         [(csv_, lambda: report.plan_csv(result))],
-        json_ and result.to_dict,
+        json_ and (lambda: report.plan_dict(result)),
         lambda: report.print_plan(out, result),
     )
 
@@ -802,6 +802,7 @@ def sweep_run(
 ) -> None:
     """Run every point of a study (one API call each) and write them as a Parquet dataset."""
     from xpuplan.api import sweep
+    from xpuplan.report import wording
     from xpuplan.report.sweep_view import print_run, sweep_progress
 
     if resume and fresh:
@@ -810,7 +811,9 @@ def sweep_run(
     root = sweep.dataset_path(study, out_dir)
     try:
         with sweep_progress(out, quiet=json_) as tick:
-            run = sweep.run_sweep(s, root, engine, workers, address, resume, fresh, batch, tick)
+            run = sweep.run_sweep(
+                s, root, engine, workers, address, resume, fresh, batch, tick, word=wording.reason
+            )
     except KeyboardInterrupt:
         err.print(f"interrupted: the finished points are in {root}; run again with --resume to finish")
         raise typer.Exit(130) from None

@@ -562,7 +562,7 @@ __all__ = [
     "model_library",
     "parse_peaks",
     "parse_recompute",
-    "plan",
+    "plan",  # noqa: F405  (api.public.plan, star-imported below)
     "rank_groups",
     "refresh_prices",
     "search",
@@ -572,7 +572,7 @@ __all__ = [
     "step_economics",
     "strip_controls",
     "summarise",
-    "validate",
+    "validate",  # noqa: F405  (api.public.validate, star-imported below)
     "with_price_file",
     "write_calibration",
     "write_fit",
@@ -587,15 +587,8 @@ from xpuplan.planner.scenario import with_filters  # noqa: E402
 __all__ += ["machine_for", "with_filters"]
 
 # ---- issue 12: the typed public surface a notebook writes down (xpuplan.api.public) -----------------
-from xpuplan.api.public import (  # noqa: E402
-    check_claim,
-    estimate_serve,
-    estimate_train,
-    plan,
-    search_serve,
-    search_train,
-    validate,
-)
+from xpuplan.api import public as _public  # noqa: E402
+from xpuplan.api.public import *  # noqa: E402, F403  (their list lives in api.public)
 from xpuplan.api.results import (  # noqa: E402
     Economics,
     ServeResult,
@@ -612,10 +605,6 @@ __all__ += [
     "TrainResult",
     "TrainSearchResult",
     "ValidationResult",
-    "check_claim",
-    "estimate_serve",
-    "estimate_train",
-    "search_serve",
-    "search_train",
     "validate_cases",
+    *(f for f in _public.__all__ if f not in ("plan", "validate")),
 ]

@@ -18,6 +18,8 @@ from xpuplan import api as _api
 from xpuplan.api.results import (
     ClaimResult,
     Economics,
+    EncoderResult,
+    EncoderSearchResult,
     ErrorStats,
     GroupErrors,
     Part,
@@ -40,6 +42,7 @@ from xpuplan.perf.machine import Machine
 from xpuplan.planner.plan import default_scenario, load_scenario
 from xpuplan.planner.plan import plan as _plan
 from xpuplan.planner.scenario import OBJECTIVES, Scenario
+from xpuplan.search.encoder_search import EncoderPlan
 from xpuplan.search.serve_search import ServePlan
 from xpuplan.search.serve_search import ServeSearchResult as _ServeSearch
 from xpuplan.units import SECONDS_PER_HOUR
@@ -53,6 +56,16 @@ LayoutRef = Layout | Mapping[str, Any] | str
 DEFAULT_GLOBAL_BATCH = 1024  # sequences per step (the CLI's default)
 DEFAULT_SEQ_LEN = 4096
 
+
+__all__ = [
+    "check_claim",
+    "estimate_serve",
+    "estimate_train",
+    "plan",
+    "search_serve",
+    "search_train",
+    "validate",
+]
 
 # ---- what a caller hands in ------------------------------------------------------------------------
 
@@ -248,23 +261,20 @@ def _reasons(counts: Mapping[str, int]) -> tuple[ReasonCount, ...]:
 def _serve_job(
     model: ModelRef,
     job: ServeJob | None,
-    input_len: int,
+    input_len: int | None,
     output_len: int,
     weights: str | tuple[str, ...],
     kv: str,
     weight_bits: float | None,
 ) -> tuple[ServeJob, tuple[str, ...]]:
     mdl = _api._model(model)
-    if mdl.is_encoder:
-        raise InputError(
-            f"{mdl.id} is an encoder: the typed serving functions cover decoder models",
-            "Use xpuplan.api.serve_encoder (or xpuplan serve) for an encoder",
-        )
     if job is not None:
         return replace(job, model=mdl), (job.weights,)
     formats = (weights,) if isinstance(weights, str) else tuple(weights)
     if not formats:
         raise InputError("no weight format given", "e.g. weights=('bf16', 'fp8')")
+    if input_len is None:  # a chat turn for a decoder, a search query's passage for an encoder
+        input_len = _api.ENCODER_SEQ_LEN if mdl.is_encoder else 1000
     return ServeJob(mdl, input_len, output_len, formats[0], kv, weight_bits), formats
 
 
@@ -283,9 +293,7 @@ def _serve_result(
     econ = _economics(m, cat)
     base: dict[str, Any] = dict(model=model, system=m.system.id, chip=m.chip.id, chips=m.chips, mode=mode)
     if p is None:
-        figs: dict[str, Any] = {f: None for f in ServeResult.__dataclass_fields__ if f not in base}
-        figs.update(feasible=False, reason=why, economics=econ)
-        return ServeResult(**base, **figs)
+        return _nothing(ServeResult, base, why, econ)
     iv = p.interval
     time, rate = (None, None) if iv is None else (iv.time, iv.rate)
     money = _api._work_economics(m, cat, p.output_tokens_per_s, "output_tokens", "output_token")[0]
@@ -316,6 +324,91 @@ def _serve_result(
     )
 
 
+_ENCODER_FIGURES = ("weights", "compute", "replicas", "batch", "latency_s", "sequences_per_s",
+                    "tokens_per_s", "bound", "weights_gib", "activations_gib")  # fmt: skip
+
+
+def _encoder_result(
+    model: str, p: EncoderPlan | None, why: str | None, mode: str, seq_len: int, m: Machine, cat: Catalog
+) -> EncoderResult:
+    """An :class:`EncoderPlan` (None: nothing fits, for ``why``) as a typed record with the 80%
+    interval of the chip's inference class, its price and energy per sequence."""
+    base: dict[str, Any] = dict(
+        model=model, system=m.system.id, chip=m.chip.id, chips=m.chips, mode=mode, seq_len=seq_len
+    )
+    if p is None:
+        return _nothing(EncoderResult, base, why, _economics(m, cat))
+    iv = m.chip.intervals.get("infer")
+    figs = {f: getattr(p, f) for f in _ENCODER_FIGURES}  # the plan's own figures, by name
+    for f, how in (
+        ("latency_s", None if iv is None else iv.time),
+        ("sequences_per_s", None if iv is None else iv.rate),
+    ):
+        figs[f + "_low"], figs[f + "_high"] = _bounds(getattr(p, f), how)
+    money = _api._work_economics(m, cat, p.sequences_per_s, "sequences", "sequence")[0]
+    return EncoderResult(
+        **base,
+        **figs,
+        feasible=True,
+        reason=None,
+        economics=_economics(m, cat),
+        usd_per_million_sequences=money.get("usd_per_million_sequences"),
+        joules_per_sequence=money.get("joules_per_sequence"),
+        interval_basis=None if iv is None else iv.basis,
+        interval_cases=None if iv is None else iv.n,
+    )
+
+
+def _nothing(cls: Any, base: dict[str, Any], why: str | None, econ: Economics) -> Any:
+    """A serving record (``cls``) for a search where nothing fits: every figure None, and why."""
+    figs: dict[str, Any] = {f: None for f in cls.__dataclass_fields__ if f not in base}
+    figs.update(feasible=False, reason=why, economics=econ)
+    return cls(**base, **figs)
+
+
+def _encoder_search(
+    j: ServeJob,
+    formats: tuple[str, ...],
+    system_or_chip: str,
+    chips: int,
+    layout: LayoutRef | None,
+    targets: dict[str, Any],
+    cat: Catalog,
+) -> EncoderSearchResult:
+    """An encoder (one replica per chip, a batch of sequences of ``input_len`` tokens): the batch
+    and format with the most sequences/s under ``ttft_ms`` (the latency of a sequence), or the
+    lowest latency at ``rate`` sequences/s, or at a fixed ``batch``."""
+    if _serve_fixed(layout).get("tp", 1) > 1 or _serve_fixed(layout).get("pp", 1) > 1:
+        raise InputError(f"{j.model.id} is an encoder: it runs one replica per chip", "Leave the layout out")
+    for k in ("concurrency", "tpot_ms"):
+        if targets.get(k) is not None:
+            raise InputError(
+                f"{k} is for decoder models; {j.model.id} is an encoder", "Use batch, ttft_ms or rate"
+            )
+    batch = targets.get("batch")
+    res = _api.serve_encoder(
+        j.model, system_or_chip, chips, j.input_len, formats, targets.get("ttft_ms"), targets.get("rate"),
+        batch, catalog=cat,
+    )  # fmt: skip
+    m = machine(system_or_chip, chips, catalog=cat)
+    mode = "static" if batch is not None else "dynamic"
+    why = None if res.best is not None else _top_reason(res.reasons)
+    return EncoderSearchResult(
+        configs_evaluated=res.configs_evaluated,
+        configs_feasible=res.configs_feasible,
+        reasons=_reasons(res.reasons),
+        best=_encoder_result(j.model.id, res.best, why, mode, j.input_len, m, cat),
+        curve=tuple(_encoder_result(j.model.id, p, None, mode, j.input_len, m, cat) for p in res.curve),
+    )
+
+
+def _top_reason(reasons: Mapping[str, int]) -> str:
+    """The most common reason a search dropped its configurations."""
+    if not reasons:
+        return "no configuration exists for this chip count"
+    return max(reasons.items(), key=lambda kv: kv[1])[0]
+
+
 def _serve_search(
     model: ModelRef,
     system_or_chip: str,
@@ -324,11 +417,13 @@ def _serve_search(
     job: ServeJob | None,
     targets: dict[str, Any],
     catalog: Catalog | None,
-) -> ServeSearchResult:
+) -> ServeSearchResult | EncoderSearchResult:
     j, formats = _serve_job(
         model, job, *(targets.pop(k) for k in ("input_len", "output_len", "weights", "kv", "weight_bits"))
     )
     cat = catalog or default_catalog()
+    if j.model.is_encoder:
+        return _encoder_search(j, formats, system_or_chip, chips, layout, targets, cat)
     res = _api.serve(
         j.model, system_or_chip, chips, j.input_len, j.output_len, formats, j.kv, j.weight_bits,
         fixed=_serve_fixed(layout), catalog=cat, **targets,
@@ -336,15 +431,7 @@ def _serve_search(
     assert isinstance(res, _ServeSearch)  # encoders are refused above
     m = machine(system_or_chip, chips, catalog=cat)
     mode = "static" if targets.get("batch") is not None else "continuous"
-    why = (
-        None
-        if res.best is not None
-        else (
-            max(res.reasons.items(), key=lambda kv: kv[1])[0]
-            if res.reasons
-            else "no configuration exists for this chip count"
-        )
-    )
+    why = None if res.best is not None else _top_reason(res.reasons)
     return ServeSearchResult(
         configs_evaluated=res.configs_evaluated,
         configs_feasible=res.configs_feasible,
@@ -361,7 +448,7 @@ def estimate_serve(
     layout: LayoutRef | None = None,
     job: ServeJob | None = None,
     *,
-    input_len: int = 1000,
+    input_len: int | None = None,
     output_len: int = 250,
     weights: str = "bf16",
     kv: str = "bf16",
@@ -369,13 +456,15 @@ def estimate_serve(
     batch: int | None = None,
     concurrency: int | None = None,
     catalog: Catalog | None = None,
-) -> ServeResult:
+) -> ServeResult | EncoderResult:
     """Predict serving ``model`` on ``chips`` chips with one layout (``layout``: ``"TP8 PP1"`` or
     ``{"tp": 8}``; default: TP over all the chips, one replica) and one weight format, at a static
     ``batch``, a continuous-batching ``concurrency``, or (neither) the batch with the most
-    throughput. ``job``: a :class:`ServeJob` in place of the lengths and formats."""
+    throughput. ``job``: a :class:`ServeJob` in place of the lengths and formats. ``input_len``
+    None: 1,000 tokens (384 for an encoder). An encoder (BERT-class) runs one replica per chip
+    and gives an :class:`EncoderResult` (sequences/s, latency, $/M sequences, J/sequence)."""
     fx = _serve_fixed(layout)
-    if not fx:
+    if not fx and not _api._model(model if job is None else job.model).is_encoder:
         fx = {"tp": chips, "pp": 1}
     if not isinstance(weights, str):
         raise InputError("estimate_serve takes one weight format", "Use search_serve to compare formats")
@@ -391,7 +480,7 @@ def search_serve(
     fixed: LayoutRef | None = None,
     job: ServeJob | None = None,
     *,
-    input_len: int = 1000,
+    input_len: int | None = None,
     output_len: int = 250,
     weights: str | tuple[str, ...] = ("bf16",),
     kv: str = "bf16",
@@ -402,10 +491,12 @@ def search_serve(
     ttft_ms: float | None = None,
     tpot_ms: float | None = None,
     catalog: Catalog | None = None,
-) -> ServeSearchResult:
+) -> ServeSearchResult | EncoderSearchResult:
     """The best serving configuration (TP/PP/EP, replicas, batch, weight format among ``weights``)
     under the TTFT / TPOT targets: the most output tokens/s, or with ``rate`` the lowest latency
-    that sustains that many requests/s; with the latency–throughput curve of its layout."""
+    that sustains that many requests/s; with the latency–throughput curve of its layout. An
+    encoder: the format and batch per chip with the most sequences/s under ``ttft_ms`` (the
+    latency of a sequence), or the lowest latency at ``rate`` sequences/s."""
     targets = dict(input_len=input_len, output_len=output_len, weights=weights, kv=kv, weight_bits=weight_bits,
                    batch=batch, concurrency=concurrency, rate=rate, ttft_ms=ttft_ms, tpot_ms=tpot_ms)  # fmt: skip
     return _serve_search(model, system_or_chip, chips, fixed, job, targets, catalog)

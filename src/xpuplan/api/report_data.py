@@ -71,7 +71,8 @@ def _candidates(result: PlanResult, job: str, baseline: str | None) -> list[dict
             "cost_usd": o.cost_usd,
             "energy_j": o.energy_j,
             "feasible": o.feasible,
-            "reason": o.reason,
+            "reason": None,  # worded by report.wording from "why"
+            "why": o.why.to_dict() if o.why else None,
             "pareto": front.get(id(o), False),
             "baseline": o.system == baseline,
             "chosen": (o.system, o.chips) in chosen,
@@ -270,8 +271,9 @@ def report_data(
         },
         "jobs": jobs,
         "fleet": result.fleet.to_dict(),
+        "stuck": list(result.stuck),  # jobs with no option for the fleet (report.wording says why)
         "hybrid": [h.to_dict() for h in result.hybrid],
-        "notes": list(result.notes),
+        "assumptions": result.assumptions.to_dict() if result.assumptions else None,  # report words them
         "prices": _prices(result, cat),
         "claims": _claims(cat, params),
         "validation": checked,

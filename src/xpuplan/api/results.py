@@ -17,6 +17,8 @@ __all__ = [
     "CaseResult",
     "ClaimResult",
     "Economics",
+    "EncoderResult",
+    "EncoderSearchResult",
     "ErrorStats",
     "GroupErrors",
     "Part",
@@ -124,17 +126,23 @@ class TrainSearchResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ServeResult:
-    """One serving configuration: ``replicas`` copies of TP × PP (× EP) chips, ``batch``
-    sequences in flight each. When nothing fits, ``feasible`` is False, ``reason`` says why and
-    the figures are None."""
+class Served:
+    """What every serving record starts with: the model, where it runs, and whether it fits."""
 
     model: str
     system: str
     chip: str
     chips: int
     feasible: bool
-    reason: str | None
+    reason: str | None  # why nothing fits (None when something does)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeResult(Served):
+    """One serving configuration: ``replicas`` copies of TP × PP (× EP) chips, ``batch``
+    sequences in flight each. When nothing fits, ``feasible`` is False, ``reason`` says why and
+    the figures are None."""
+
     mode: str  # continuous | static
     tp: int | None
     pp: int | None
@@ -164,6 +172,47 @@ class ServeResult:
     joules_per_output_token: float | None
     interval_basis: str | None
     interval_cases: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderResult(Served):
+    """Encoder (BERT-class) serving: ``replicas`` copies of the model, one per chip, each running
+    batches of ``batch`` sequences of ``seq_len`` tokens. When nothing fits, ``feasible`` is False,
+    ``reason`` says why and the figures are None."""
+
+    mode: str  # dynamic (served requests) | static (offline batches)
+    seq_len: int
+    weights: str | None  # the format asked for
+    compute: str | None  # the format the GEMMs run in
+    replicas: int | None
+    batch: int | None  # sequences per batch and replica
+    latency_s: float | None
+    latency_s_low: float | None
+    latency_s_high: float | None
+    sequences_per_s: float | None  # all replicas
+    sequences_per_s_low: float | None
+    sequences_per_s_high: float | None
+    tokens_per_s: float | None
+    bound: str | None  # compute | memory (what sets the GEMMs' time)
+    weights_gib: float | None  # per chip
+    activations_gib: float | None
+    economics: Economics
+    usd_per_million_sequences: float | None
+    joules_per_sequence: float | None
+    interval_basis: str | None
+    interval_cases: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderSearchResult:
+    """An encoder serving search: the weight format and batch with the most sequences/s under the
+    latency target (or the lowest latency at a rate), with the batch–latency curve."""
+
+    configs_evaluated: int
+    configs_feasible: int
+    reasons: tuple[ReasonCount, ...]
+    best: EncoderResult  # feasible False (with its reason) when nothing fits
+    curve: tuple[EncoderResult, ...]
 
 
 @dataclass(frozen=True, slots=True)

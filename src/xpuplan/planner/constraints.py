@@ -1,12 +1,56 @@
 """A scenario's limits, checked in one place: chips available, deadline, budget, power cap.
 
 The plan's ranking (training and serving), its sensitivity table and the sweep's points all ask
-:func:`first_breach`, so a limit means the same everywhere and is worded once.
+:func:`first_breach`, so a limit means the same everywhere. The planner says why an option fails as
+data (:class:`Why`: a code and its numbers); :mod:`xpuplan.report.wording` words it for people.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
 from xpuplan.units import SECONDS_PER_DAY
+
+
+class WhyCode(StrEnum):
+    """Why an option of the plan is infeasible (or why a job has none)."""
+
+    SUPPLY = "supply"  # needs more chips than are available
+    DEADLINE = "deadline"  # the job ends after the deadline
+    BUDGET = "budget"  # costs more than the budget
+    BUDGET_UNPRICED = "budget_unpriced"  # a budget, but no price to check it with
+    POWER = "power"  # draws more than the power cap
+    POWER_NO_TDP = "power_no_tdp"  # a power cap, but no TDP to check it with
+    NO_PRICE = "no_price"  # keeps every limit, but has no published price
+    NOT_TRAINING_CHIP = "not_training_chip"
+    NO_PRECISION = "no_precision"  # the chip has no peak for the job's precision
+    NO_UNIT = "no_unit"  # not one purchase unit within the chips available
+    NO_LAYOUT = "no_layout"  # no training layout fits on the chips
+    NO_GROUP_CONFIG = "no_group_config"  # no serving configuration of one replica group works
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """Why an option is infeasible, as data: ``needed`` against ``limit`` in ``unit`` where a
+    number is at stake; ``subject`` names what lacks (a chip id, a purchase unit, a pricing kind),
+    ``detail`` is a lower layer's reason (the layout search's)."""
+
+    code: WhyCode
+    needed: float | None = None
+    limit: float | None = None
+    unit: str = ""  # "chips", "days", "USD", "MW"
+    chips: int | None = None  # the option's chips, where the reason names them
+    rate: float | None = None  # requests/s the chips are for (serving supply)
+    estimated: bool = False  # the figure rests on an estimated TDP
+    subject: str | None = None
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["code"] = self.code.value
+        return d
 
 
 def misses_deadline(deadline_days: float | None, time_s: float | None) -> bool:
@@ -27,7 +71,7 @@ def first_breach(
     rate: float | None = None,
     estimated_tdp: bool = False,
     pricing: str = "published",
-) -> str | None:
+) -> Why | None:
     """The first limit an option breaks, in the order chips available, deadline, budget, power
     cap, as the reason it is infeasible; None when it keeps them all.
 
@@ -35,21 +79,18 @@ def first_breach(
     broken: the plan must not promise what it cannot check. ``time_s`` None: no deadline applies
     (serving runs for its period)."""
     if available is not None and chips is not None and chips > available:
-        need = f"needs {chips:,} chips" + (f" for {rate:g} requests/s" if rate is not None else "")
-        return f"{need}; {available:,} available"
+        return Why(WhyCode.SUPPLY, chips, available, "chips", chips=chips, rate=rate)
     if misses_deadline(deadline_days, time_s):
-        on = f" on {chips:,} chips" if chips is not None else ""
         days = (time_s or 0.0) / SECONDS_PER_DAY
-        return f"misses the {deadline_days:g}-day deadline ({days:.0f} days{on})"
+        return Why(WhyCode.DEADLINE, days, deadline_days, "days", chips=chips)
     if budget_usd is not None:
         if cost_usd is None:
-            return f"no {pricing} price: cannot check the budget"
+            return Why(WhyCode.BUDGET_UNPRICED, None, budget_usd, "USD", subject=pricing)
         if cost_usd > budget_usd:
-            return f"over the ${budget_usd:,.0f} budget (${cost_usd:,.0f})"
+            return Why(WhyCode.BUDGET, cost_usd, budget_usd, "USD")
     if power_mw is not None:
         if facility_mw is None:
-            return "no TDP, published or estimated: cannot check the power cap"
+            return Why(WhyCode.POWER_NO_TDP, None, power_mw, "MW")
         if facility_mw > power_mw:
-            est = " (estimated TDP)" if estimated_tdp else ""
-            return f"draws {facility_mw:.1f} MW{est}, over the {power_mw:g} MW cap"
+            return Why(WhyCode.POWER, facility_mw, power_mw, "MW", estimated=estimated_tdp)
     return None

@@ -31,7 +31,30 @@ from xpuplan.planner.scenario import (
     load_scenario,
 )
 
-__all__ = ["JobPlan", "Option", "PlanResult", "Scenario", "default_scenario", "load_scenario", "plan"]
+__all__ = [
+    "Assumptions",
+    "JobPlan",
+    "Option",
+    "PlanResult",
+    "Scenario",
+    "default_scenario",
+    "load_scenario",
+    "plan",
+]
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What the plan's figures rest on (report.wording states them as the plan's notes)."""
+
+    pue: float
+    pue_source: str | None  # the catalog's source and date; None: the scenario sets the PUE
+    power_fraction: float  # chips draw this fraction of TDP
+    pricing: str  # the price kind asked for first
+    hybrid: bool  # the plan splits hybrid jobs between devices and servers
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -74,9 +97,10 @@ class PlanResult:
     jobs: list[JobPlan]
     fleet: FleetPlan
     pue: float
-    notes: list[str] = field(default_factory=list)
+    assumptions: Assumptions | None = None  # worded as the plan's notes by report.wording
     tried: dict[str, list[Option]] = field(default_factory=dict)  # per job: every size of every system
     hybrid: list[HybridPlan] = field(default_factory=list)  # hybrid jobs: the device/server split
+    stuck: list[str] = field(default_factory=list)  # jobs with no option that may join the fleet
 
     def to_dict(self) -> dict[str, Any]:
         sc = self.scenario
@@ -93,8 +117,9 @@ class PlanResult:
             },
             "jobs": [j.to_dict() for j in self.jobs],
             "fleet": self.fleet.to_dict(),
-            "notes": self.notes,
+            "notes": [],  # report.wording.plan_dict words the assumptions here
             "hybrid": [h.to_dict() for h in self.hybrid],
+            "assumptions": self.assumptions.to_dict() if self.assumptions else None,
         }
 
 
@@ -221,37 +246,15 @@ def plan(
     # a job is stuck when no option can take part in the fleet; a serving job whose every option is
     # over a limit at the full rate may still be served by a mix of groups (the fleet decides)
     stuck = [j for j in jobs if not any(o.fleet_ok for o in every[j.job])]
-    if stuck:
-        why = "; ".join(
-            f"job '{j.job}' has no option that meets its constraints"
-            + (f" (closest: {j.options[0].system}, {j.options[0].reason})" if j.options else "")
-            for j in stuck
-        )
-        fleet = FleetPlan("infeasible", sc.objective, None, [], reason=why)
+    if stuck:  # report.wording words why, with each job's closest miss
+        fleet = FleetPlan("infeasible", sc.objective, None, [])
     elif not specs:  # hybrid jobs served wholly on their devices: no servers to plan
         fleet = FleetPlan("optimal", sc.objective, 0.0, [])
     else:
         fleet = plan_fleet(_fleet_options(every, sc.objective), _limits(sc, cat), sc.objective)
-    notes = [
-        f"PUE {pue:.2f} ({cat.energy.source}; {cat.energy.as_of})"
-        if not sc.pue
-        else f"PUE {pue:.2f} (scenario)",
-        f"Energy: chips at {params.power_fraction:.0%} of TDP plus node host power, × PUE; where no TDP is "
-        "published (TPUs, Trainium, Inferentia) the catalog's estimated TDP is used and the figure is marked 'est.'.",
-        f"Prices: the cheapest published {sc.pricing.value} price per system, else the next pricing kind "
-        "(on-demand, capacity block, 1-year, 3-year); each option shows its kind and date.",
-        "Serving cost covers the job's hours at the request rate; serving 'time' is a request's "
-        "end-to-end latency.",
-        "Sizes and costs are whole purchase units (instances, UltraServers, TPU slices), billed as sold: "
-        "per second on demand, whole capacity blocks (days), whole commitment terms.",
-    ]
-    if hybrid:
-        notes.append(
-            "Hybrid jobs: requests run on the device when the on-device model fits in the app's memory, "
-            "meets the class's latency target (burst, then sustained speed) and the battery budget; the rest "
-            "go to the pools the privacy rule allows, sized for the peak rate (TTFT ≤ 20% of the target)."
-        )
-    return PlanResult(sc, jobs, fleet, pue, notes, every, hybrid)
+    pue_source = None if sc.pue else f"{cat.energy.source}; {cat.energy.as_of}"
+    basis = Assumptions(pue, pue_source, params.power_fraction, sc.pricing.value, bool(hybrid))
+    return PlanResult(sc, jobs, fleet, pue, basis, every, hybrid, [j.job for j in stuck])
 
 
 def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[FleetOption]:

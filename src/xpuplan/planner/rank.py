@@ -25,7 +25,7 @@ from xpuplan.hardware.records import Interval, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams
-from xpuplan.planner.constraints import first_breach
+from xpuplan.planner.constraints import Why, WhyCode, first_breach
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
 from xpuplan.search.serve_search import ServePlan, ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
@@ -56,7 +56,7 @@ class Option:
     pricing: str | None
     price_as_of: str | None
     feasible: bool
-    reason: str | None = None
+    why: Why | None = None  # why it is infeasible, as data (report.wording words it)
     savings_vs_baseline: float | None = None  # fraction lower cost for the same work
     price_perf_vs_baseline: float | None = None  # × better price-performance
     detail: dict[str, Any] | None = None
@@ -82,7 +82,9 @@ class Option:
     fleet_ok: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
+        # "reason" is worded by report.wording (plan_dict); the code and numbers are under "why"
+        d = {("reason" if k == "why" else k): (None if k == "why" else v) for k, v in self.__dict__.items()}
+        d["why"] = self.why.to_dict() if self.why else None
         d["interval"] = self.interval.to_dict() if self.interval else None
         d["time_interval_s"] = self.bounds(self.time_s)
         d["cost_interval_usd"] = self.bounds(self.cost_usd)
@@ -123,10 +125,10 @@ def _no(
     cat: Catalog,
     system: System,
     chips: int,
-    reason: str,
+    why: Why,
     price: Price | None = None,
 ) -> Option:
-    return _option(spec, cat, system, chips, price, reason)
+    return _option(spec, cat, system, chips, price, why)
 
 
 def _option(
@@ -135,7 +137,7 @@ def _option(
     system: System,
     chips: int,
     price: Price | None,
-    reason: str | None,
+    why: Why | None,
     *,
     layout: str | None = None,
     utilisation: float | None = None,
@@ -149,7 +151,7 @@ def _option(
     fleet_ok: bool = False,
 ) -> Option:
     """One option of ``spec`` on ``chips`` chips of ``system``: feasible when there is no
-    ``reason``; its facility power is the IT power ``power_w`` × PUE."""
+    ``why``; its facility power is the IT power ``power_w`` × PUE."""
     chip = cat.chips[system.chip]
     return Option(
         spec.name,
@@ -166,8 +168,8 @@ def _option(
         _facility_mw(power_w, pue),
         price.pricing.value if price else None,
         price.as_of if price else None,
-        reason is None,
-        reason,
+        why is None,
+        why,
         detail=detail,
         energy_estimated=power_w is not None and power_estimated(cat, system),
         interval=interval,
@@ -187,7 +189,7 @@ def _why_not(
     time_s: float | None = None,
     available: int | None = None,
     rate: float | None = None,
-) -> str | None:
+) -> Why | None:
     """Why an option of ``chips`` chips of ``system`` is infeasible: the first scenario limit it
     breaks (:func:`first_breach`; ``time_s`` None: no deadline applies), else that it has no
     published price; None when it keeps them all."""
@@ -205,7 +207,7 @@ def _why_not(
         estimated_tdp=power_estimated(cat, system),
     )
     if reason is None and price is None:
-        return "no published price"
+        return Why(WhyCode.NO_PRICE)
     return reason
 
 
@@ -238,17 +240,21 @@ def rank_train(
     chip = cat.chips[system.chip]
     price = current_price(cat, system, sc.pricing, sc.prices_on)
     if not chip.training:
-        return [_no(spec, cat, system, 0, f"{chip.id} is not a training chip", price)]
+        return [_no(spec, cat, system, 0, Why(WhyCode.NOT_TRAINING_CHIP, subject=chip.id), price)]
     job = TrainJob(
         get_model(spec.model), spec.global_batch, spec.seq_len, spec.precision, spec.tokens, spec.lora_rank
     )
     peak = chip.peak(spec.precision) or chip.peak("fp16") or 0.0
     if not peak:
-        return [_no(spec, cat, system, 0, f"{chip.id} has no {spec.precision} support", price)]
+        return [
+            _no(
+                spec, cat, system, 0, Why(WhyCode.NO_PRECISION, subject=chip.id, detail=spec.precision), price
+            )
+        ]
     unit = purchase_unit(sc, cat, system, price)
     sizes = train_sizes(job, sc, system, peak, unit)
     if not sizes:
-        return [_no(spec, cat, system, 0, f"not one {unit.unit} within the chips available", price)]
+        return [_no(spec, cat, system, 0, Why(WhyCode.NO_UNIT, subject=unit.unit), price)]
     opts = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microbatch=16)
     tried: list[Option] = []
     for n in sizes:
@@ -264,7 +270,8 @@ def rank_train(
                 tried.append(replace(o, layout=(o.layout or "") + idle))
                 continue
         if res.best is None:
-            tried.append(_no(spec, cat, system, n, f"no layout fits on {n:,} chips: {res.why_none}", price))
+            why = Why(WhyCode.NO_LAYOUT, chips=n, detail=res.why_none)
+            tried.append(_no(spec, cat, system, n, why, price))
             continue
         tried.append(_train_option(spec, sc, cat, system, n, res.best, price, pue, params, unit))
     return tried
@@ -373,13 +380,13 @@ def rank_serve(
         res = search_group(spec, job, Machine(chip, system, k), params)
         if res.best is None:
             why = max(res.reasons.items(), key=lambda kv: kv[1])[0] if res.reasons else "no configuration"
-            tried.append(_no(spec, cat, system, k, f"{k} chips per group: {why}", price))
+            tried.append(_no(spec, cat, system, k, Why(WhyCode.NO_GROUP_CONFIG, chips=k, detail=why), price))
             continue
         tried.append(_serve_option(spec, sc, cat, system, k, res.best, price, pue, params, unit))
         if tried[-1].fleet_ok:
             break  # more chips per group only adds cost once a group works
     if not tried:
-        tried.append(_no(spec, cat, system, 0, f"not one {unit.unit} within the chips available", price))
+        tried.append(_no(spec, cat, system, 0, Why(WhyCode.NO_UNIT, subject=unit.unit), price))
     return tried
 
 

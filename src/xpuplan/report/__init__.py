@@ -32,6 +32,7 @@ from xpuplan.report.terminal import (
     system_dict,
     systems_table,
 )
+from xpuplan.report.wording import plan_dict
 
 __all__ = [
     "chip_dict",
@@ -41,6 +42,7 @@ __all__ = [
     "models_csv",
     "models_table",
     "plan_csv",
+    "plan_dict",
     "plan_rows",
     "price_dict",
     "prices_csv",

@@ -11,7 +11,7 @@ import html
 import math
 from typing import Any
 
-from xpuplan.report import fmt
+from xpuplan.report import fmt, wording
 from xpuplan.report.plan_view import objective_value
 from xpuplan.units import SECONDS_PER_DAY
 
@@ -175,7 +175,7 @@ def _plan_table(job: dict[str, Any]) -> str:
             fmt.energy(o["energy_j"]),
             fmt.megawatts(o["facility_mw"]),
             _e(price),
-            _e(_vs(o) if o["feasible"] else o["reason"]),
+            _e(_vs(o) if o["feasible"] else wording.reason_of(o)),
         ]
         rows.append(row)
         classes.append("best" if i == 1 and o["feasible"] else ("" if o["feasible"] else "no"))
@@ -199,10 +199,23 @@ def _prices_table(data: dict[str, Any]) -> str:
     return _table(head, rows, left=2)
 
 
+def _fleet_reason(data: dict[str, Any]) -> str | None:
+    stuck = data.get("stuck") or []
+    if not stuck:
+        return data["fleet"].get("reason")
+    first = {j["job"]: (j["options"] or [None])[0] for j in data["jobs"]}
+    return wording.stuck_reason(
+        [
+            (n, o["system"], wording.why_of(o.get("why"))) if o else (n, None, None)
+            for n, o in ((n, first.get(n)) for n in stuck)
+        ]
+    )
+
+
 def _fleet(data: dict[str, Any]) -> str:
     f = data["fleet"]
     if f["status"] != "optimal":
-        return f"<p>No fleet plan: {_e(f.get('reason'))}</p>"
+        return f"<p>No fleet plan: {_e(_fleet_reason(data))}</p>"
     rows = [
         [
             _e(a["job"]),
@@ -393,7 +406,7 @@ def _cost_time(figs: _Figures, data: dict[str, Any], job: dict[str, Any]) -> str
     colours = _colours([c["vendor"] for c in pts])
 
     def hover(c: dict[str, Any]) -> str:
-        why = "" if c["feasible"] else f"<br>{_e(c['reason'])}"
+        why = "" if c["feasible"] else f"<br>{_e(wording.reason_of(c))}"
         when = fmt.duration(c["time_s"])
         return f"{_e(c['system'])} × {c['chips']:,}<br>{_e(c['layout'])}<br>{when}, {fmt.money(c['cost_usd'])}{why}"
 
@@ -768,7 +781,7 @@ def render_html(data: dict[str, Any], version: str = "") -> str:
         body.append("<h2>How accurate is the model?</h2>")
         body.append(_validation(figs, v))
         body.append(f'<section class="card">{_validation_summary(v)}</section>')
-    notes = "".join(f"<li>{_e(n)}</li>" for n in data.get("notes", []))
+    notes = "".join(f"<li>{_e(n)}</li>" for n in wording.plan_notes(data.get("assumptions")))
     body.append(
         f'<h2>Assumptions and prices</h2><section class="card"><ul>{notes}</ul>{_prices_table(data)}</section>'
     )

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xpuplan.planner.plan import PlanResult
-from xpuplan.report import fmt
+from xpuplan.report import fmt, wording
 from xpuplan.report.csv_out import cell
 from xpuplan.report.hybrid_view import print_hybrid
 from xpuplan.report.legend import SERVE_LEGEND, TRAIN_LEGEND
@@ -67,7 +67,7 @@ def plan_rows(r: PlanResult) -> list[dict[str, Any]]:
                     "pricing": o.pricing,
                     "price_as_of": o.price_as_of,
                     "feasible": o.feasible,
-                    "reason": o.reason,
+                    "reason": wording.reason(o.why),
                     "savings_vs_baseline": o.savings_vs_baseline,
                     "price_performance_vs_baseline": o.price_perf_vs_baseline,
                 }
@@ -137,7 +137,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
                     str(i),
                     o.system,
                     f"{o.chips:,}" if o.chips else "—",
-                    f"[dim]{fmt.safe(o.reason, 1000)}[/]",
+                    f"[dim]{fmt.safe(wording.reason(o.why), 1000)}[/]",
                 ]
                 cells += [""] * (len(t.columns) - len(cells))
                 t.add_row(*cells)
@@ -156,7 +156,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
                 fmt.money(o.cost_usd),
                 fmt.energy(o.energy_j) + (" est." if o.energy_estimated else ""),
                 fmt.megawatts(o.facility_mw) + (" est." if o.energy_estimated else ""),
-                _vs(o) if o.feasible else f"[red]{fmt.safe(o.reason, 1000)}[/]",
+                _vs(o) if o.feasible else f"[red]{fmt.safe(wording.reason(o.why), 1000)}[/]",
             ]
             t.add_row(*cells, style=style)
         console.print(t)
@@ -184,7 +184,7 @@ def print_plan(console: Console, r: PlanResult) -> None:
         + (
             objective_value(f.objective, f.value)
             if f.status == "optimal"
-            else f"[red]{fmt.safe(f.reason, 1000)}[/]"
+            else f"[red]{fmt.safe(wording.fleet_reason(r), 1000)}[/]"
         )
     )
     for fo, count in f.assignment:
@@ -199,5 +199,5 @@ def print_plan(console: Console, r: PlanResult) -> None:
         console.print(f"  {fmt.safe(fo.job)}: {fo.system} × {fo.chips * n:,} chips{part}")
     for b in f.binding:
         console.print(f"  [yellow]{fmt.safe(b.text(f.objective), 1000)}[/]")
-    for note in r.notes:
+    for note in wording.result_notes(r):
         console.print(f"[dim]• {fmt.safe(note, 2000)}[/]")

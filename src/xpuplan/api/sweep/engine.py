@@ -22,6 +22,7 @@ from xpuplan.api.sweep.point import run_batch
 from xpuplan.api.sweep.store import Store
 from xpuplan.api.sweep.study import Point, Study
 from xpuplan.errors import InputError
+from xpuplan.planner.constraints import Why
 
 ENGINES = ("local", "ray")
 Batch = list[Point]
@@ -128,6 +129,13 @@ def _ray(ray: Any, batches: list[Batch], lost: list[int]) -> Iterator[list[dict[
             yield rows
 
 
+def _worded(row: dict[str, Any], word: Callable[[Why], str | None] | None) -> dict[str, Any]:
+    why = row.pop("_why", None)
+    if why is not None and word is not None and row.get("reason") is not None:
+        row["reason"] = word(why)
+    return row
+
+
 def run_sweep(
     study: Study,
     out: Path,
@@ -138,9 +146,11 @@ def run_sweep(
     fresh: bool = False,
     batch: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    word: Callable[[Why], str | None] | None = None,
 ) -> SweepRun:
     """Compute every point of ``study`` not yet in the dataset at ``out``, writing a part file
-    per finished chunk; ``progress(done, total)`` after each."""
+    per finished chunk; ``progress(done, total)`` after each. ``word`` puts a row's reason in
+    words (``report.wording.reason``; None: the reason's code)."""
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'", "Use --engine local or --engine ray")
     if address is not None and engine != "ray":
@@ -170,7 +180,7 @@ def run_sweep(
             progress(finished, len(study.points))
         rows_iter = _local(batches, min(n_workers, len(batches))) if ray is None else _ray(ray, batches, lost)
         for rows in rows_iter:
-            store.write_part(rows)
+            store.write_part([_worded(r, word) for r in rows])
             for r in rows:
                 statuses[r["status"]] = statuses.get(r["status"], 0) + 1
             finished += len(rows)

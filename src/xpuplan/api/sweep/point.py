@@ -23,7 +23,7 @@ from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.pricing import current_price, facility_power_w
 from xpuplan.hardware.records import Pricing, System
 from xpuplan.perf.params import default_params
-from xpuplan.planner.constraints import first_breach
+from xpuplan.planner.constraints import Why, WhyCode, first_breach
 from xpuplan.planner.scenario import Constraints, ServeSpec, TrainSpec
 from xpuplan.planner.scenario import Scenario as PlanScenario
 from xpuplan.search.train_search import SearchResult
@@ -167,7 +167,7 @@ def _interval(res: Any, best: Any) -> tuple[float, float] | None:
     return None
 
 
-def _constraints(p: Point, time_s: float | None, cost: float | None, mw: float | None) -> str | None:
+def _constraints(p: Point, time_s: float | None, cost: float | None, mw: float | None) -> Why | None:
     """The first scenario limit the point misses, by the planner's rule (deadline, budget, power)."""
     sc = p.scenario
     return first_breach(
@@ -204,9 +204,15 @@ def _finish(p: Point, out: dict[str, Any], per_token: float | None) -> dict[str,
             out.update(cost_low_usd=out["cost_usd"] * lo, cost_high_usd=out["cost_usd"] * hi)
     why = _constraints(p, t, out.get("cost_usd"), out.get("facility_mw"))
     out.update(
-        status="constrained" if why else "ok", feasible=True, meets_constraints=why is None, reason=why
+        status="constrained" if why else "ok", feasible=True, meets_constraints=why is None, **_reason(why)
     )
     return out
+
+
+def _reason(why: Why | None) -> dict[str, Any]:
+    """A row's reason: its code, and the :class:`Why` itself under ``_why`` for the engine to word
+    (``run_sweep(word=...)``) before the row is stored."""
+    return {"reason": None if why is None else why.code.value, "_why": why}
 
 
 # ---- the three kinds of point ---------------------------------------------------------------
@@ -312,7 +318,7 @@ def _plan(p: Point, cat: Catalog) -> dict[str, Any]:
         constraints=Constraints(sc.deadline_days, sc.budget_usd, sc.power_mw),
     )
     o = api.plan(scenario, catalog=cat).jobs[0].options[0]
-    out: dict[str, Any] = {"chips_used": o.chips or None, "reason": o.reason}
+    out: dict[str, Any] = {"chips_used": o.chips or None, **_reason(o.why)}
     if o.layout is None:
         return {**out, "status": "infeasible", "feasible": False, "meets_constraints": False}
     detail = o.detail or {}
@@ -348,11 +354,11 @@ def _plan(p: Point, cat: Catalog) -> dict[str, Any]:
         served = p.mix.rate * p.mix.output_len if p.mix.rate else None  # output tokens/s carried
         if o.facility_mw is not None and served:
             out["joules_per_token"] = o.facility_mw * 1e6 / served
-    ok = o.feasible or (o.reason == "no published price")  # unpriced is a missing cost, not a miss
+    ok = o.feasible or (o.why is not None and o.why.code is WhyCode.NO_PRICE)  # a missing cost, not a miss
     out.update(
         status="ok" if ok else "constrained",
         feasible=True,
         meets_constraints=ok,
-        reason=None if ok else o.reason,
+        **_reason(None if ok else o.why),
     )
     return out

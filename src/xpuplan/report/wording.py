@@ -1,0 +1,125 @@
+"""The planner's reasons in words: every view and the JSON output word a :class:`Why` here.
+
+The planner returns why an option is infeasible as data (a code and its numbers); this module is
+the one place that turns it into the sentence people read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xpuplan.planner.constraints import Why, WhyCode
+from xpuplan.planner.plan import PlanResult
+
+
+def _supply(w: Why) -> str:
+    need = f"needs {w.chips:,} chips" + (f" for {w.rate:g} requests/s" if w.rate is not None else "")
+    return f"{need}; {int(w.limit or 0):,} available"
+
+
+def _deadline(w: Why) -> str:
+    on = f" on {w.chips:,} chips" if w.chips is not None else ""
+    return f"misses the {w.limit:g}-day deadline ({w.needed:.0f} days{on})"
+
+
+def _power(w: Why) -> str:
+    est = " (estimated TDP)" if w.estimated else ""
+    return f"draws {w.needed:.1f} MW{est}, over the {w.limit:g} MW cap"
+
+
+_WORDS: dict[WhyCode, Callable[[Why], str]] = {
+    WhyCode.SUPPLY: _supply,
+    WhyCode.DEADLINE: _deadline,
+    WhyCode.BUDGET: lambda w: f"over the ${w.limit:,.0f} budget (${w.needed:,.0f})",
+    WhyCode.BUDGET_UNPRICED: lambda w: f"no {w.subject} price: cannot check the budget",
+    WhyCode.POWER: _power,
+    WhyCode.POWER_NO_TDP: lambda w: "no TDP, published or estimated: cannot check the power cap",
+    WhyCode.NO_PRICE: lambda w: "no published price",
+    WhyCode.NOT_TRAINING_CHIP: lambda w: f"{w.subject} is not a training chip",
+    WhyCode.NO_PRECISION: lambda w: f"{w.subject} has no {w.detail} support",
+    WhyCode.NO_UNIT: lambda w: f"not one {w.subject} within the chips available",
+    WhyCode.NO_LAYOUT: lambda w: f"no layout fits on {w.chips:,} chips: {w.detail}",
+    WhyCode.NO_GROUP_CONFIG: lambda w: f"{w.chips} chips per group: {w.detail}",
+}
+
+
+def reason(why: Why | None) -> str | None:
+    """The sentence for ``why`` (None: nothing is wrong)."""
+    return None if why is None else _WORDS[why.code](why)
+
+
+def why_of(d: dict[str, Any] | None) -> Why | None:
+    """A :class:`Why` back from its ``to_dict`` (the HTML report's data is plain dicts)."""
+    if not d:
+        return None
+    return Why(**{**d, "code": WhyCode(d["code"])})
+
+
+def reason_of(d: dict[str, Any]) -> str | None:
+    """The sentence for an option as a dict: its own ``reason``, else its ``why`` worded."""
+    return d.get("reason") or reason(why_of(d.get("why")))
+
+
+def stuck_reason(stuck: list[tuple[str, str | None, Why | None]]) -> str:
+    """Why no fleet can be planned: each job (name, its closest option's system and reason) that
+    has no option that meets its constraints."""
+    return "; ".join(
+        f"job '{job}' has no option that meets its constraints"
+        + (f" (closest: {system}, {reason(why)})" if system is not None else "")
+        for job, system, why in stuck
+    )
+
+
+def fleet_reason(result: PlanResult) -> str | None:
+    """Why the plan has no fleet: the jobs with no option, else the fleet MIP's own reason."""
+    if not result.stuck:
+        return result.fleet.reason
+    jobs = {j.job: j.options for j in result.jobs}
+    return stuck_reason(
+        [
+            (n, jobs[n][0].system if jobs[n] else None, jobs[n][0].why if jobs[n] else None)
+            for n in result.stuck
+        ]
+    )
+
+
+def plan_notes(a: dict[str, Any] | None) -> list[str]:
+    """The plan's assumptions (``Assumptions.to_dict()``) as the notes under its tables."""
+    if not a:
+        return []
+    src = a["pue_source"]
+    notes = [
+        f"PUE {a['pue']:.2f} ({src})" if src else f"PUE {a['pue']:.2f} (scenario)",
+        f"Energy: chips at {a['power_fraction']:.0%} of TDP plus node host power, × PUE; where no TDP is "
+        "published (TPUs, Trainium, Inferentia) the catalog's estimated TDP is used and the figure is marked 'est.'.",
+        f"Prices: the cheapest published {a['pricing']} price per system, else the next pricing kind "
+        "(on-demand, capacity block, 1-year, 3-year); each option shows its kind and date.",
+        "Serving cost covers the job's hours at the request rate; serving 'time' is a request's "
+        "end-to-end latency.",
+        "Sizes and costs are whole purchase units (instances, UltraServers, TPU slices), billed as sold: "
+        "per second on demand, whole capacity blocks (days), whole commitment terms.",
+    ]
+    if a["hybrid"]:
+        notes.append(
+            "Hybrid jobs: requests run on the device when the on-device model fits in the app's memory, "
+            "meets the class's latency target (burst, then sustained speed) and the battery budget; the rest "
+            "go to the pools the privacy rule allows, sized for the peak rate (TTFT ≤ 20% of the target)."
+        )
+    return notes
+
+
+def result_notes(result: PlanResult) -> list[str]:
+    """The plan's notes."""
+    return plan_notes(result.assumptions.to_dict() if result.assumptions else None)
+
+
+def plan_dict(result: PlanResult) -> dict[str, Any]:
+    """The plan as JSON: the planner's data, each reason worded beside its code and numbers."""
+    d = result.to_dict()
+    for jd, jp in zip(d["jobs"], result.jobs, strict=True):
+        for od, o in zip(jd["options"], jp.options, strict=True):
+            od["reason"] = reason(o.why)
+    d["fleet"]["reason"] = fleet_reason(result)
+    d["notes"] = result_notes(result)
+    return d
