@@ -25,10 +25,10 @@ def pct(x: float | None) -> str:
 def _rows(s: dict, ins: dict) -> list[str]:
     out = []
     keys = [(t, s[t], ins[t]) for t in ("train", "infer")]
-    for group in ("by_vendor", "by_chip"):
-        for name, d in s[group].items():
+    for group in ("by_vendor", "by_class", "by_chip"):
+        for name, d in s.get(group, {}).items():
             for task, st in d.items():
-                keys.append((f"{name} / {task}", st, ins[group].get(name, {}).get(task, {})))
+                keys.append((f"{name} / {task}", st, ins.get(group, {}).get(name, {}).get(task, {})))
     for name, st, i in keys:
         out.append(
             f"| {name} | {st['n']} | {st['predicted']} | {pct(st['median_error'])} | {pct(st['p90_error'])} "

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xpuplan.hardware import Catalog
 from xpuplan.validation.validate import measured_metric, stated_layout, validate
 
 DEV = Path(__file__).resolve().parents[1] / "src" / "xpuplan" / "data" / "validation" / "seed_dev.yaml"
@@ -66,3 +67,27 @@ def test_one_odd_case_does_not_stop_the_others(tmp_path: Path) -> None:
     assert results[picked[0]["id"]].predicted is not None
     assert results[picked[1]["id"]].predicted is not None
     assert results["odd"].predicted is None and results["odd"].reason
+
+
+def test_cases_are_summarised_per_workload_class(catalog: Catalog) -> None:
+    """Issue 17 reports Apple, CPU and encoder cases on their own: a case's classes come from its
+    model kind and its chip's category/vendor, and ``summarise`` gives each class its medians."""
+    from xpuplan.validation.validate import CaseResult, case_classes, summarise
+
+    def case(chip: str, kind: str = "decoder") -> dict:
+        return {"hardware": {"chip_key": chip}, "model": {"kind": kind}}
+
+    assert case_classes(case("intel-xeon-8480", "encoder"), catalog) == ("encoder", "cpu")
+    assert case_classes(case("aws-graviton3"), catalog) == ("cpu",)
+    assert case_classes(case("apple-m2-max"), catalog) == ("apple-silicon",)
+    assert case_classes(case("h100", "encoder"), catalog) == ("encoder",)  # an alias resolves
+    assert case_classes(case("no-such-chip"), catalog) == ()
+
+    def r(i: str, pred: float, classes: tuple[str, ...]) -> CaseResult:
+        return CaseResult(i, "infer", "x", "c", "m", pred, 100.0, classes=classes)
+
+    s = summarise([r("a", 110, ("cpu",)), r("b", 130, ("cpu", "encoder")), r("c", 200, ())])
+    assert s["by_class"]["cpu"]["infer"]["n"] == 2
+    assert s["by_class"]["cpu"]["infer"]["median_error"] == pytest.approx(0.2)  # (0.1 + 0.3) / 2
+    assert s["by_class"]["encoder"]["infer"]["median_error"] == pytest.approx(0.3)
+    assert "apple-silicon" not in s["by_class"]

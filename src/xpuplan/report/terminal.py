@@ -422,7 +422,7 @@ def print_search(console: Console, r: SearchResult) -> None:
 
 def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     rows: list[tuple[str, dict[str, Any]]] = [(k, summary[k]) for k in ("train", "infer") if k in summary]
-    for group in ("by_vendor", "by_chip"):
+    for group in ("by_vendor", "by_class", "by_chip"):
         rows += [(f"{v}/{task}", st) for v, d in summary.get(group, {}).items() for task, st in d.items()]
     return rows
 

@@ -84,6 +84,9 @@ class CaseResult:
     mfu: float | None = None
     chips: int | None = None
     model_params: float | None = None
+    # the workload classes the case counts in beyond its vendor and chip (``CLASSES``): its
+    # cross-validated figures are also reported per class (``summarise``'s ``by_class``)
+    classes: tuple[str, ...] = ()
 
     @property
     def measured_mfu(self) -> float | None:
@@ -449,9 +452,31 @@ def _system_for(c: dict[str, Any], cat: Catalog, chip_id: str) -> str | None:
     return best[1] if best else None
 
 
-def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None) -> dict[str, Any]:
+# Workload classes reported beside vendors and chips (issue 17: encoders, CPUs, Apple silicon)
+CLASSES = ("encoder", "cpu", "apple-silicon")
+
+
+def case_classes(c: dict[str, Any], cat: Catalog) -> tuple[str, ...]:
+    """The classes of ``CLASSES`` case ``c`` belongs to: an encoder model (``model.kind``), a CPU
+    or an Apple SoC (the chip's category and vendor in ``cat``)."""
+    try:
+        chip: Chip | None = cat.chip(str((c.get("hardware") or {}).get("chip_key") or ""))
+    except XpuplanError:
+        chip = None  # reported with its reason by the prediction
+    found = {
+        "encoder": str((c.get("model") or {}).get("kind")) == "encoder",
+        "cpu": chip is not None and chip.category == "cpu",
+        "apple-silicon": chip is not None and chip.vendor == "apple",
+    }
+    return tuple(k for k in CLASSES if found[k])
+
+
+def _base(
+    c: dict[str, Any], task: str, metric: tuple[str, float] | None, cat: Catalog | None = None
+) -> dict[str, Any]:
     """The fields every result of case ``c`` shares."""
     return dict(
+        classes=case_classes(c, cat) if cat is not None else (),
         id=c["id"],
         task=task,
         vendor=c.get("vendor", ""),
@@ -519,7 +544,7 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     space on the same job and machine and report the best layout found beside it."""
     hw = c["hardware"]
     metric = measured_metric(c)
-    base = _base(c, "train", metric)
+    base = _base(c, "train", metric, cat)
     if metric is None:
         return _unmeasured(base)
     assumed: list[str] = []
@@ -710,7 +735,7 @@ def _infer_value(metric: str, tps: float, tpot: float, ttft: float, e2e: float, 
 def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     hw = c["hardware"]
     metric = infer_metric(c)
-    base = _base(c, "infer", metric)
+    base = _base(c, "infer", metric, cat)
     if metric is None:
         return _unmeasured(base)
     assumed: list[str] = []
@@ -948,7 +973,8 @@ def _stats(rs: list[CaseResult]) -> dict[str, Any]:
 
 
 def summarise(results: list[CaseResult]) -> dict[str, Any]:
-    """Median and 90th-percentile error per task, and per vendor and per chip (per task)."""
+    """Median and 90th-percentile error per task, and per vendor, per chip and per workload class
+    (:data:`CLASSES`), per task."""
     out: dict[str, Any] = {}
     for task in ("train", "infer"):
         out[task] = _stats([r for r in results if r.task == task])
@@ -960,5 +986,12 @@ def summarise(results: list[CaseResult]) -> dict[str, Any]:
                     [r for r in results if r.task == task and getattr(r, key) == v]
                 )
         out[group] = by
+    by_class: dict[str, Any] = {}
+    for k in CLASSES:
+        for task in ("train", "infer"):
+            mine = [r for r in results if r.task == task and k in r.classes]
+            if mine:
+                by_class.setdefault(k, {})[task] = _stats(mine)
+    out["by_class"] = by_class
     out["chips_with_cases"] = len({r.chip for r in results if r.predicted is not None})
     return out
