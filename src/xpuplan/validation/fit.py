@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,9 @@ class Priors:
     by_category: dict[str, dict[str, float]]
     borrow: dict[str, str]
     source: str
+    # chip -> parameters it does not borrow from its [borrow] sibling (a part of the chip that is
+    # not the sibling's architecture): those take the category prior
+    no_borrow: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Priors:
@@ -83,7 +86,17 @@ class Priors:
             for k, v in (d.get("prior") or {}).items()
             if isinstance(v, dict)
         }
-        return cls(cats, {str(k): str(v) for k, v in (d.get("borrow") or {}).items()}, str(d["source"]))
+        borrow = {str(k): str(v) for k, v in (d.get("borrow") or {}).items()}
+        no_borrow: dict[str, tuple[str, ...]] = {}
+        for k, v in (d.get("no_borrow") or {}).items():
+            if not isinstance(v, list) or not set(v) <= set(FITTED):
+                raise DataError(
+                    f"[no_borrow] '{k}' must list parameters among {', '.join(FITTED)}",
+                    "Fix the list",
+                    str(path),
+                )
+            no_borrow[str(k)] = tuple(str(x) for x in v)
+        return cls(cats, borrow, str(d["source"]), no_borrow)
 
 
 # ---- the grid table: every case priced at every value of its parameter ---------------------------
@@ -179,7 +192,7 @@ def _resolve(
     source; else (its record's value may come from an earlier fit on these very cases, so it
     would leak into the cross-validation) its category's prior."""
     seen = {chip}
-    sib = priors.borrow.get(chip)
+    sib = None if p in priors.no_borrow.get(chip, ()) else priors.borrow.get(chip)
     while sib and sib not in seen:
         f = fits.get((sib, p))
         if f is not None and f.own:
