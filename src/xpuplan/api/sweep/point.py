@@ -232,9 +232,9 @@ def _search(
     """The layout search (price-independent: points that differ only in price share one). The chip
     is named with its system: a system id alone costs a failed chip look-up first (~1.5 ms)."""
     chip = default_catalog().systems[system].chip
-    return api.search(
+    return api._search(
         model, chip, chips, gb, seq, prec, system=system, fixed=dict(fixed), top_k=1, tokens=tokens
-    )
+    )[0]
 
 
 def _train(p: Point, cat: Catalog) -> dict[str, Any]:
