@@ -182,30 +182,13 @@ def _layout_from(fixed: Mapping[str, Any], chips: int) -> Layout:
     return Layout(**kw)
 
 
-def _estimate(
-    model: str | Model,
-    chip: str,
-    chips: int,
-    global_batch: int,
-    seq_len: int,
-    precision: str = "bf16",
-    system: str | None = None,
-    fixed: Mapping[str, int] | None = None,
-    tokens: float | None = None,
-    catalog: Catalog | None = None,
-    lora_rank: int | None = None,
-) -> tuple[TrainEstimate, Machine]:
-    """One training step with the layout in ``fixed`` (unset degrees: 1, DP implied), and the
-    machine it ran on (:func:`xpuplan.api.public.estimate_train` is the public face).
-
-    ``catalog``: where ``chip`` and ``system`` are looked up (default: the packaged catalog; see
-    :func:`calibrated_catalog` for a calibrated device)."""
-    job = TrainJob(_model(model), global_batch, seq_len, precision, tokens, lora_rank)
-    m = machine(chip, chips, catalog=catalog, system=system)
-    _check_fixed(fixed or {}, chips, global_batch)
-    layout = _layout_from(fixed or {}, chips)
+def _estimate(job: TrainJob, m: Machine, fixed: Mapping[str, int] | None = None) -> TrainEstimate:
+    """One training step of ``job`` on ``m`` with the layout in ``fixed`` (unset degrees: 1, DP
+    implied; :func:`xpuplan.api.public.estimate_train` is the public face)."""
+    _check_fixed(fixed or {}, m.chips, job.global_batch)
+    layout = _layout_from(fixed or {}, m.chips)
     _check_structure(layout, job, m)
-    return _estimate_step(job, layout, m), m
+    return _estimate_step(job, layout, m)
 
 
 # Rules a layout the user states can break; memory, precision and cluster size stay values
@@ -248,34 +231,24 @@ def _check_degrees(fixed: Mapping[str, int], chips: int, global_batch: int) -> N
 
 
 def _search(
-    model: str | Model,
-    chip: str,
-    chips: int,
-    global_batch: int,
-    seq_len: int,
-    precision: str = "bf16",
-    system: str | None = None,
+    job: TrainJob,
+    m: Machine,
     fixed: Mapping[str, int] | None = None,
     top_k: int = 5,
-    tokens: float | None = None,
     progress: Callable[[int, int], None] | None = None,
-    catalog: Catalog | None = None,
-    lora_rank: int | None = None,
 ) -> tuple[SearchResult, Machine, str | None]:
     """Search every layout (degrees in ``fixed`` pinned): the best, top-k and Pareto, the machine
     searched, and (when the count factors into no layout, so the search ran on the largest count
     below it that does) why no layout uses all the chips. The public face is
     :func:`xpuplan.api.public.search_train`."""
-    job = TrainJob(_model(model), global_batch, seq_len, precision, tokens, lora_rank)
-    m = machine(chip, chips, catalog=catalog, system=system)
     _positive("top_k", top_k, hi=MAX_TOP)
-    _check_fixed(fixed or {}, chips, global_batch)
-    _check_degrees(dict(fixed or {}), chips, global_batch)
+    _check_fixed(fixed or {}, m.chips, job.global_batch)
+    _check_degrees(dict(fixed or {}), m.chips, job.global_batch)
     space = SpaceOptions(fixed=dict(fixed or {}))
     res = _search_train(job, m, space, top_k=top_k, progress=progress)
     if res.best is None and not fixed:
         # the count does not factor into any layout: the largest usable count below it, the rest idle
-        for n in usable_counts(chips):
+        for n in usable_counts(m.chips):
             sub = _search_train(job, replace(m, chips=n), space, top_k=top_k)
             if sub.best is not None:
                 return sub, replace(m, chips=n), res.why_none

@@ -203,10 +203,8 @@ def estimate_train(
     the chip named (default: the chip's own)."""
     j = _train_job(model, job, global_batch, seq_len, precision, tokens)
     cat = catalog or default_catalog()
-    est, m = _api._estimate(
-        j.model, system_or_chip, chips, j.global_batch, j.seq_len, j.precision, system=system,
-        fixed=_fields(layout), tokens=j.tokens, catalog=cat, lora_rank=j.lora_rank,
-    )  # fmt: skip
+    m = machine(system_or_chip, chips, catalog=cat, system=system)
+    est = _api._estimate(j, m, _fields(layout))
     return _train_result(j.model.id, est, m, cat)
 
 
@@ -235,10 +233,8 @@ def search_train(
     fx = _fields(fixed)
     if isinstance(fixed, Layout):
         raise InputError("search_train pins degrees, not a whole Layout", "Use estimate_train for one layout")
-    res, m, why_not_all = _api._search(
-        j.model, system_or_chip, chips, j.global_batch, j.seq_len, j.precision, system=system,
-        fixed=fx, top_k=top_k, tokens=j.tokens, progress=progress, catalog=cat, lora_rank=j.lora_rank,
-    )  # fmt: skip
+    m = machine(system_or_chip, chips, catalog=cat, system=system)
+    res, m, why_not_all = _api._search(j, m, fx, top_k=top_k, progress=progress)
     one = lambda e: _train_result(j.model.id, e, m, cat)  # noqa: E731
     pub, above = (None, None) if res.best is None else _api.mfu_check(res.best, j, m)
     return TrainSearchResult(
