@@ -191,7 +191,9 @@ def test_catalog_with_local_system_plans_on_the_calibrated_chip() -> None:
 def test_api_estimate_and_serve_take_a_calibration(tmp_path: Path) -> None:
     path = write_calibration(calibrate(fake(), QUICK, as_of=TODAY), tmp_path / "local.toml")
     cat = api.calibrated_catalog(path)
-    est = api.estimate("llama-3-8b", "local", 1, 8, 2048, fixed={"microbatch": 1}, catalog=cat)
+    est = api.estimate_train(
+        "llama-3-8b", "local", 1, {"microbatch": 1}, global_batch=8, seq_len=2048, catalog=cat
+    )
     assert est.step_time_s > 0 and math.isfinite(est.step_time_s)
     res = api.serve("llama-3-8b", "local", 1, 512, 128, batch=4, catalog=cat)
     assert res.best is not None and res.best.tpot_s > 0

@@ -265,11 +265,11 @@ def test_gpt3_on_1024_a100_is_within_10_percent_of_published_or_flagged() -> Non
     A100 run, or the result flags it (and the CLI says why)."""
     from xpuplan import api
 
-    res = api.search("gpt-3-175b", "a100", 1024, global_batch=1536, seq_len=2048, top_k=1)
-    ref = res.extra["published_mfu"]
-    assert ref["case"].startswith("nv-a100-") and ref["chips"] >= 128
+    res = api.search_train("gpt-3-175b", "a100", 1024, global_batch=1536, seq_len=2048, top_k=1)
+    ref = res.published_mfu
+    assert ref is not None and ref.case.startswith("nv-a100-") and ref.chips >= 128
     assert res.best is not None
-    over = res.best.mfu > api.MFU_MARGIN * ref["mfu"]
-    assert over == ("mfu_above_published" in res.extra)
+    over = res.best.mfu > api.MFU_MARGIN * ref.mfu
+    assert over == (res.mfu_above_published is not None)
     if over:
-        assert res.extra["mfu_above_published"] == pytest.approx(res.best.mfu / ref["mfu"])
+        assert res.mfu_above_published == pytest.approx(res.best.mfu / ref.mfu)

@@ -20,6 +20,7 @@ EXPECTED = {
     "Model",
     "Part",
     "PlanResult",
+    "PublishedMfu",
     "Reason",
     "ReasonCount",
     "Recompute",

@@ -303,30 +303,28 @@ def train(
         fixed["sp"] = int(sp)
     if recompute is not None:
         fixed["recompute"] = api.parse_recompute(recompute)
-    job = (model, chip, chips, global_batch, seq_len, precision)
+    job: dict[str, Any] = dict(global_batch=global_batch, seq_len=seq_len, precision=precision,
+                               tokens=tokens, catalog=cat, system=system)  # fmt: skip
     if search:
         with report.progress_bar(out, quiet=json_) as tick:
-            res = api.search(
-                *job, system=system, fixed=fixed, top_k=top, tokens=tokens, progress=tick, catalog=cat
-            )
+            res = api.search_train(model, chip, chips, fixed, top_k=top, progress=tick, **job)
         _finish(
             [(csv_, lambda: report.search_csv(res))],
             json_ and res.to_dict,
             lambda: report.print_search(out, res),
         )
         if emit is not None and res.best is not None:
-            _emit_launch_train(emit, model, res.extra["system"], res.best.layout.to_dict(), chips,
+            _emit_launch_train(emit, model, res.system, res.best.layout.to_dict(), chips,
                                seq_len, global_batch, precision, cat)  # fmt: skip
         return
-    est = api.estimate(*job, system=system, fixed=fixed, tokens=tokens, catalog=cat)
+    est = api.estimate_train(model, chip, chips, fixed, **job)
     _finish(
         [(csv_, lambda: report.search_csv(est))],
         json_ and est.to_dict,
         lambda: report.print_estimate(out, est, assumed=not fixed),
     )
     if emit is not None and est.feasible:
-        system_id = api.machine_for(chip, chips, catalog=cat, system=system).system.id
-        _emit_launch_train(emit, model, system_id, est.layout.to_dict(), chips, seq_len, global_batch,
+        _emit_launch_train(emit, model, est.system, est.layout.to_dict(), chips, seq_len, global_batch,
                            precision, cat)  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 # What the CLI (and a notebook) reaches through this module: the layers below stay private to it.
+from xpuplan.api.results import PublishedMfu
 from xpuplan.calibrate import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
 from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_TRAIN
 from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_file, find_claim
@@ -181,27 +182,11 @@ def _layout_from(fixed: Mapping[str, Any], chips: int) -> Layout:
     return Layout(**kw)
 
 
-def estimate(
-    model: str | Model,
-    chip: str,
-    chips: int,
-    global_batch: int,
-    seq_len: int,
-    precision: str = "bf16",
-    system: str | None = None,
-    fixed: Mapping[str, int] | None = None,
-    tokens: float | None = None,
-    catalog: Catalog | None = None,
-    lora_rank: int | None = None,
-) -> TrainEstimate:
-    """Predict one training step with the layout in ``fixed`` (unset degrees: 1, DP implied).
-
-    ``catalog``: where ``chip`` and ``system`` are looked up (default: the packaged catalog; see
-    :func:`calibrated_catalog` for a calibrated device)."""
-    job = TrainJob(_model(model), global_batch, seq_len, precision, tokens, lora_rank)
-    m = machine(chip, chips, catalog=catalog, system=system)
-    _check_fixed(fixed or {}, chips, global_batch)
-    layout = _layout_from(fixed or {}, chips)
+def _estimate(job: TrainJob, m: Machine, fixed: Mapping[str, int] | None = None) -> TrainEstimate:
+    """One training step of ``job`` on ``m`` with the layout in ``fixed`` (unset degrees: 1, DP
+    implied; :func:`xpuplan.api.public.estimate_train` is the public face)."""
+    _check_fixed(fixed or {}, m.chips, job.global_batch)
+    layout = _layout_from(fixed or {}, m.chips)
     _check_structure(layout, job, m)
     return _estimate_step(job, layout, m)
 
@@ -245,65 +230,45 @@ def _check_degrees(fixed: Mapping[str, int], chips: int, global_batch: int) -> N
         )
 
 
-def search(
-    model: str | Model,
-    chip: str,
-    chips: int,
-    global_batch: int,
-    seq_len: int,
-    precision: str = "bf16",
-    system: str | None = None,
+def _search(
+    job: TrainJob,
+    m: Machine,
     fixed: Mapping[str, int] | None = None,
     top_k: int = 5,
-    tokens: float | None = None,
     progress: Callable[[int, int], None] | None = None,
-    catalog: Catalog | None = None,
-    lora_rank: int | None = None,
-) -> SearchResult:
-    """Search every layout (degrees in ``fixed`` pinned) and return the best, top-k and Pareto."""
-    job = TrainJob(_model(model), global_batch, seq_len, precision, tokens, lora_rank)
-    m = machine(chip, chips, catalog=catalog, system=system)
+) -> tuple[SearchResult, Machine, str | None]:
+    """Search every layout (degrees in ``fixed`` pinned): the best, top-k and Pareto, the machine
+    searched, and (when the count factors into no layout, so the search ran on the largest count
+    below it that does) why no layout uses all the chips. The public face is
+    :func:`xpuplan.api.public.search_train`."""
     _positive("top_k", top_k, hi=MAX_TOP)
-    _check_fixed(fixed or {}, chips, global_batch)
-    _check_degrees(dict(fixed or {}), chips, global_batch)
+    _check_fixed(fixed or {}, m.chips, job.global_batch)
+    _check_degrees(dict(fixed or {}), m.chips, job.global_batch)
     space = SpaceOptions(fixed=dict(fixed or {}))
     res = _search_train(job, m, space, top_k=top_k, progress=progress)
-    idle: dict[str, Any] = {}
     if res.best is None and not fixed:
         # the count does not factor into any layout: the largest usable count below it, the rest idle
-        for n in usable_counts(chips):
+        for n in usable_counts(m.chips):
             sub = _search_train(job, replace(m, chips=n), space, top_k=top_k)
             if sub.best is not None:
-                idle = {
-                    "chips_used": n,
-                    "chips_idle": chips - n,
-                    "chips_asked": chips,
-                    "why_not_all": res.why_none,
-                }
-                res, m = sub, replace(m, chips=n)
-                break
-    extra = {**res.extra, **idle, **step_economics(res, m, catalog), **mfu_check(res, job, m)}
-    return replace(res, extra=extra)
+                return sub, replace(m, chips=n), res.why_none
+    return res, m, None
 
 
 MFU_MARGIN = 1.10  # the search's best MFU may exceed the best comparable published run by 10%
 
 
-def mfu_check(res: SearchResult, job: TrainJob, m: Machine) -> dict[str, Any]:
+def mfu_check(best: TrainEstimate, job: TrainJob, m: Machine) -> tuple[PublishedMfu | None, float | None]:
     """The best comparable published MFU on this chip (16-bit full training; see
-    :func:`xpuplan.validation.fit.comparable_mfu`) and, when the search's best layout exceeds it
-    by more than ``MFU_MARGIN``, a flag saying the figure is likely optimistic."""
-    if res.best is None or job.precision not in ("bf16", "fp16") or job.lora_rank:
-        return {}
+    :func:`xpuplan.validation.fit.comparable_mfu`) and, when ``best`` exceeds it by more than
+    ``MFU_MARGIN``, how many times it (the figure is likely optimistic)."""
+    if job.precision not in ("bf16", "fp16") or job.lora_rank:
+        return None, None
     ref = comparable_mfu(published_mfu().get(m.chip.id, []), float(job.model.params()), m.chips)
     if ref is None:
-        return {}
-    out: dict[str, Any] = {
-        "published_mfu": {"mfu": ref.mfu, "case": ref.case, "chips": ref.chips, "params": ref.model_params}
-    }
-    if res.best.mfu > MFU_MARGIN * ref.mfu:
-        out["mfu_above_published"] = res.best.mfu / ref.mfu
-    return out
+        return None, None
+    pub = PublishedMfu(ref.mfu, ref.case, ref.chips, ref.model_params)
+    return pub, (best.mfu / ref.mfu if best.mfu > MFU_MARGIN * ref.mfu else None)
 
 
 def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:
@@ -338,16 +303,6 @@ def _work_economics(
         out[f"joules_per_{each}"] = r["watts"] / per_s
         out.update(pue=r["pue"], power_estimated=r["power_estimated"])
     return out, {k: r[k] for k in ("usd_s", "watts") if k in r}
-
-
-def step_economics(res: SearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
-    """Cost and energy of the best layout's step, where the catalog has a price and a TDP.
-
-    At a fixed chip count cost and energy per step are proportional to step time, so the best
-    layout by time is also the best by cost and by energy; the figures say how much."""
-    if res.best is None:
-        return {"system": m.system.id}
-    return train_figures(m, cat, res.best.step_time_s, res.best.tokens_per_s)
 
 
 def train_figures(m: Machine, cat: Catalog | None, step_s: float, tokens_per_s: float) -> dict[str, Any]:
@@ -548,7 +503,6 @@ __all__ = [
     "cross_validate",
     "default_catalog",
     "default_scenario",
-    "estimate",
     "evaluate_builtin",
     "evaluate_claim",
     "evaluate_file",
@@ -565,11 +519,9 @@ __all__ = [
     "plan",  # noqa: F405  (api.public.plan, star-imported below)
     "rank_groups",
     "refresh_prices",
-    "search",
     "serve",
     "serve_economics",
     "serve_encoder",
-    "step_economics",
     "strip_controls",
     "summarise",
     "validate",  # noqa: F405  (api.public.validate, star-imported below)

@@ -173,6 +173,8 @@ def _train_result(model: str, est: TrainEstimate, m: Machine, cat: Catalog) -> T
         joules_per_token=money.get("joules_per_token"),
         interval_basis=None if iv is None else iv.basis,
         interval_cases=None if iv is None else iv.n,
+        interval=iv,
+        estimate=est,
     )
 
 
@@ -188,6 +190,7 @@ def estimate_train(
     precision: str = "bf16",
     tokens: float | None = None,
     catalog: Catalog | None = None,
+    system: str | None = None,
 ) -> TrainResult:
     """Predict one training step of ``model`` (an id, alias, :class:`Model` or Hugging Face
     ``config.json`` path) on ``chips`` chips of a system (a chip's name: its default system).
@@ -196,14 +199,13 @@ def estimate_train(
     (``"TP4 PP2 DP8 mb1"``); unset degrees are 1 and DP takes the chips left (no layout: pure DP).
     ``job``: a :class:`TrainJob` in place of ``global_batch``, ``seq_len``, ``precision`` and
     ``tokens``. A layout that does not fit in memory is a result with ``feasible`` False; one that
-    breaks a structural rule, or bad numbers, an :class:`InputError`."""
+    breaks a structural rule, or bad numbers, an :class:`InputError`. ``system``: the system of
+    the chip named (default: the chip's own)."""
     j = _train_job(model, job, global_batch, seq_len, precision, tokens)
     cat = catalog or default_catalog()
-    est = _api.estimate(
-        j.model, system_or_chip, chips, j.global_batch, j.seq_len, j.precision,
-        fixed=_fields(layout), tokens=j.tokens, catalog=cat, lora_rank=j.lora_rank,
-    )  # fmt: skip
-    return _train_result(j.model.id, est, machine(system_or_chip, chips, catalog=cat), cat)
+    m = machine(system_or_chip, chips, catalog=cat, system=system)
+    est = _api._estimate(j, m, _fields(layout))
+    return _train_result(j.model.id, est, m, cat)
 
 
 def search_train(
@@ -220,6 +222,7 @@ def search_train(
     top_k: int = 5,
     catalog: Catalog | None = None,
     progress: Callable[[int, int], None] | None = None,
+    system: str | None = None,
 ) -> TrainSearchResult:
     """Search every training layout (the degrees ``fixed`` states pinned, in any form
     :func:`estimate_train` takes) and return the best, the top ``top_k`` and the Pareto front of
@@ -230,14 +233,10 @@ def search_train(
     fx = _fields(fixed)
     if isinstance(fixed, Layout):
         raise InputError("search_train pins degrees, not a whole Layout", "Use estimate_train for one layout")
-    res = _api.search(
-        j.model, system_or_chip, chips, j.global_batch, j.seq_len, j.precision,
-        fixed=fx, top_k=top_k, tokens=j.tokens, progress=progress, catalog=cat, lora_rank=j.lora_rank,
-    )  # fmt: skip
-    used = int(res.extra.get("chips_used", chips))
-    m = machine(system_or_chip, used, catalog=cat)
+    m = machine(system_or_chip, chips, catalog=cat, system=system)
+    res, m, why_not_all = _api._search(j, m, fx, top_k=top_k, progress=progress)
     one = lambda e: _train_result(j.model.id, e, m, cat)  # noqa: E731
-    why = res.extra.get("why_not_all") or (res.why_none if res.best is None else None)
+    pub, above = (None, None) if res.best is None else _api.mfu_check(res.best, j, m)
     return TrainSearchResult(
         layouts_evaluated=res.layouts_evaluated,
         layouts_feasible=res.layouts_feasible,
@@ -246,13 +245,16 @@ def search_train(
         top=tuple(one(e) for e in res.top),
         pareto=tuple(one(e) for e in res.pareto),
         chips_asked=chips,
-        chips_used=used,
-        why_none=why,
+        chips_used=m.chips,
+        why_none=why_not_all or (res.why_none if res.best is None else None),
+        system=m.system.id,
+        published_mfu=pub,
+        mfu_above_published=above,
     )
 
 
 def _reasons(counts: Mapping[str, int]) -> tuple[ReasonCount, ...]:
-    return tuple(ReasonCount(r, n) for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return tuple(ReasonCount(r, n) for r, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 # ---- serving -----------------------------------------------------------------------------------------

@@ -7,9 +7,13 @@ breakdown is a tuple of :class:`Part`, counts of reasons a tuple of :class:`Reas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from xpuplan.claims.engine import ClaimResult
+from xpuplan.datafiles import as_dict
+from xpuplan.hardware.records import Interval
 from xpuplan.layout.layout import Layout, Reason
+from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.planner.plan import PlanResult
 from xpuplan.validation.validate import CaseResult
 
@@ -23,6 +27,7 @@ __all__ = [
     "GroupErrors",
     "Part",
     "PlanResult",
+    "PublishedMfu",
     "ReasonCount",
     "ServeResult",
     "ServeSearchResult",
@@ -103,10 +108,49 @@ class TrainResult:
     joules_per_token: float | None
     interval_basis: str | None  # the class the interval was cross-validated on, e.g. nvidia/train
     interval_cases: int | None
+    interval: Interval | None  # the factors the ``_low`` / ``_high`` bounds come from
+    estimate: TrainEstimate  # the model's own record of the step (its breakdowns, by kind)
 
     @property
     def tokens_per_s_per_chip(self) -> float:
         return self.tokens_per_s / self.chips
+
+    def to_dict(self) -> dict[str, Any]:
+        """The estimate's JSON (``xpuplan train --json``): the model's record of the step."""
+        return self.estimate.to_dict()
+
+    def money_dict(self) -> dict[str, Any]:
+        """Cost and energy under the keys of ``xpuplan train --search --json``: the system, the
+        price's kind and date, $/M tokens, J/token, the PUE, $ and J per step (where known)."""
+        e = self.economics
+        out: dict[str, Any] = {"system": self.system}
+        if self.usd_per_step is not None:
+            out.update(
+                pricing=e.pricing,
+                price_as_of=e.price_as_of,
+                usd_per_million_tokens=self.usd_per_million_tokens,
+            )
+        if self.joules_per_step is not None:
+            out.update(joules_per_token=self.joules_per_token, pue=e.pue, power_estimated=e.power_estimated)
+        if self.usd_per_step is not None:
+            out["usd_per_step"] = self.usd_per_step
+        if self.joules_per_step is not None:
+            out["joules_per_step"] = self.joules_per_step
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedMfu:
+    """The best comparable published MFU on a chip (16-bit full training, a model and a scale
+    near the job's; :func:`xpuplan.validation.fit.comparable_mfu`)."""
+
+    mfu: float
+    case: str
+    chips: int
+    params: float  # the published run's model parameters
+
+    def to_dict(self) -> dict[str, Any]:
+        return as_dict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +167,33 @@ class TrainSearchResult:
     chips_asked: int
     chips_used: int
     why_none: str | None  # why nothing fits on all the chips asked for (None when something does)
+    system: str
+    published_mfu: PublishedMfu | None  # the best comparable published run (16-bit full training)
+    mfu_above_published: float | None  # best MFU / published, when above ``MFU_MARGIN`` × it
+
+    @property
+    def chips_idle(self) -> int:
+        return self.chips_asked - self.chips_used
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of ``xpuplan train --search --json``."""
+        out: dict[str, Any] = {
+            "layouts_evaluated": self.layouts_evaluated,
+            "layouts_feasible": self.layouts_feasible,
+            "infeasible_reasons": {r.reason: r.count for r in self.reasons},
+            "best": None if self.best is None else self.best.to_dict(),
+            "top": [e.to_dict() for e in self.top],
+            "pareto": [e.to_dict() for e in self.pareto],
+        }
+        if self.chips_idle:
+            out.update(chips_used=self.chips_used, chips_idle=self.chips_idle, chips_asked=self.chips_asked,
+                       why_not_all=self.why_none)  # fmt: skip
+        out.update(self.best.money_dict() if self.best is not None else {"system": self.system})
+        if self.published_mfu is not None:
+            out["published_mfu"] = self.published_mfu.to_dict()
+        if self.mfu_above_published is not None:
+            out["mfu_above_published"] = self.mfu_above_published
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from xpuplan.api.results import TrainResult, TrainSearchResult
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Chip, Dtype, Price, System
-from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.report import fmt
 from xpuplan.report.encoder_view import print_encoder
 from xpuplan.report.legend import TRAIN_LEGEND
 from xpuplan.search.encoder_search import EncoderSearchResult
-from xpuplan.search.train_search import SearchResult
 from xpuplan.units import GIB, GIGA, TERA
 from xpuplan.workload.model import Model
 
@@ -289,25 +288,25 @@ def interval_line(iv: Any, what: str, lo: float, hi: float, unit: Callable[[floa
     )
 
 
-def _estimate_interval(console: Console, e: TrainEstimate) -> None:
-    if e.interval is None:
+def _estimate_interval(console: Console, e: TrainResult) -> None:
+    if e.interval is None or e.step_time_s_low is None or e.step_time_s_high is None:
         console.print("[dim]no prediction interval: this chip has no fitted efficiencies (xpuplan fit)[/]")
         return
-    lo, hi = e.interval.time(e.step_time_s)
+    lo, hi = e.step_time_s_low, e.step_time_s_high
     console.print(interval_line(e.interval, "the step time", lo, hi, fmt.duration))
-    if e.time_to_train_s:
-        lo, hi = e.interval.time(e.time_to_train_s)
+    if e.time_to_train_s and e.time_to_train_s_low is not None and e.time_to_train_s_high is not None:
+        lo, hi = e.time_to_train_s_low, e.time_to_train_s_high
         console.print(interval_line(e.interval, "the time to train", lo, hi, fmt.duration))
 
 
-def _estimate_rows(e: TrainEstimate) -> Table:
+def _estimate_rows(e: TrainResult) -> Table:
     t = Table(title=f"{e.layout.describe()} on {e.chips:,} chips", header_style="bold")
     t.add_column("step time part")
     t.add_column("time", justify="right")
     t.add_column("share", justify="right")
-    for k, v in e.time_s.items():
-        if v > 0:
-            t.add_row(k, fmt.duration(v), fmt.pct(v / e.step_time_s))
+    for p in e.time_parts:
+        if p.value > 0:
+            t.add_row(p.name, fmt.duration(p.value), fmt.pct(p.value / e.step_time_s))
     t.add_row("[bold]step[/]", f"[bold]{fmt.duration(e.step_time_s)}[/]", "")
     return t
 
@@ -318,7 +317,7 @@ TRAIN_FIXES = (
 )
 
 
-def print_estimate(console: Console, e: TrainEstimate, assumed: bool = False) -> None:
+def print_estimate(console: Console, e: TrainResult, assumed: bool = False) -> None:
     """One training step. ``assumed``: no layout was given, so the default one (TP1 PP1, DP over
     every chip) was estimated: say so, and point at --search."""
     if assumed:
@@ -327,14 +326,14 @@ def print_estimate(console: Console, e: TrainEstimate, assumed: bool = False) ->
             "chip); add --search to find the best layout[/]"
         )
     if not e.feasible:
-        console.print(f"[bold red]infeasible:[/] {e.reason.text}")
+        console.print(f"[bold red]infeasible:[/] {e.reason}")
         console.print(f"  {TRAIN_FIXES}")
     console.print(_estimate_rows(e))
     mem = Table(title="memory per device", header_style="bold")
     mem.add_column("kind")
     mem.add_column("GiB", justify="right")
-    for k, v in e.memory_bytes.items():
-        mem.add_row(k, f"{v / GIB:.1f}")
+    for p in e.memory_parts:
+        mem.add_row(p.name, f"{p.value / GIB:.1f}")
     mem.add_row(
         "[bold]total / capacity[/]",
         f"{e.memory_total_bytes / GIB:.1f} / {e.memory_capacity_bytes / GIB:.1f}",
@@ -349,34 +348,53 @@ def print_estimate(console: Console, e: TrainEstimate, assumed: bool = False) ->
     console.print(f"[dim]{TRAIN_LEGEND}[/]")
 
 
-def _mfu_flag(console: Console, r: SearchResult) -> None:
+def _mfu_flag(console: Console, r: TrainSearchResult) -> None:
     """Flag a best MFU above the best comparable published run on the chip, and say why."""
-    ref, above = r.extra.get("published_mfu"), r.extra.get("mfu_above_published")
-    if not ref or not above or r.best is None:
+    ref, above = r.published_mfu, r.mfu_above_published
+    if ref is None or above is None or r.best is None:
         return
     console.print(
         f"[yellow]check: MFU {fmt.pct(r.best.mfu)} is {above:.2f}× the best comparable published run on this "
-        f"chip ({fmt.pct(ref['mfu'])}, {fmt.safe(ref['case'])}: {ref['params'] / 1e9:,.0f}B on "
-        f"{ref['chips']:,} chips). No comparable published run reached it; the model may miss what "
+        f"chip ({fmt.pct(ref.mfu)}, {fmt.safe(ref.case)}: {ref.params / 1e9:,.0f}B on "
+        f"{ref.chips:,} chips). No comparable published run reached it; the model may miss what "
         f"limits it at this scale (stragglers, exposed collectives, kernel efficiency). Treat it as a "
         f"bound, not a forecast.[/]"
     )
 
 
-def print_search(console: Console, r: SearchResult) -> None:
-    console.print(f"evaluated {r.layouts_evaluated:,} layouts, {r.layouts_feasible:,} feasible")
-    if r.extra.get("chips_idle"):
-        x = r.extra
+def _search_money(console: Console, b: TrainResult) -> None:
+    """The best layout's cost and energy per step, where the catalog has a price and a TDP."""
+    e = b.economics
+    if b.usd_per_step is not None and b.usd_per_million_tokens is not None:
         console.print(
-            f"[yellow]no layout uses all {x['chips_asked']:,} chips ({fmt.safe(x['why_not_all'])}): the best "
-            f"layout runs on {x['chips_used']:,} of them and {x['chips_idle']:,} sit idle[/]"
+            f"on {e.system} ({e.pricing}, price as of {e.price_as_of}): "
+            f"{fmt.money(b.usd_per_step)} per step, "
+            f"{fmt.money(b.usd_per_million_tokens)} per million tokens"
+        )
+    if b.joules_per_step is not None:
+        console.print(
+            f"energy {fmt.energy(b.joules_per_step)} per step at PUE {e.pue:.2f} "
+            + (
+                "(chips at an estimated TDP plus host power)"
+                if e.power_estimated
+                else "(chips at TDP plus host power)"
+            )
+        )
+
+
+def print_search(console: Console, r: TrainSearchResult) -> None:
+    console.print(f"evaluated {r.layouts_evaluated:,} layouts, {r.layouts_feasible:,} feasible")
+    if r.chips_idle:
+        console.print(
+            f"[yellow]no layout uses all {r.chips_asked:,} chips ({fmt.safe(r.why_none)}): the best "
+            f"layout runs on {r.chips_used:,} of them and {r.chips_idle:,} sit idle[/]"
         )
     if r.reasons:
         rt = Table(title="why layouts were rejected", header_style="bold")
         rt.add_column("reason")
         rt.add_column("layouts", justify="right")
-        for k, v in sorted(r.reasons.items(), key=lambda kv: -kv[1]):
-            rt.add_row(k, f"{v:,}")
+        for rc in r.reasons:
+            rt.add_row(rc.reason, f"{rc.count:,}")
         console.print(rt)
     if r.best is None:
         console.print(f"[bold red]no layout fits:[/] {r.why_none}")
@@ -402,22 +420,7 @@ def print_search(console: Console, r: SearchResult) -> None:
     console.print(f"[dim]{TRAIN_LEGEND}[/]")
     console.print(_estimate_rows(r.best))
     _estimate_interval(console, r.best)
-    x = r.extra
-    if "usd_per_step" in x:
-        console.print(
-            f"on {x['system']} ({x['pricing']}, price as of {x['price_as_of']}): "
-            f"{fmt.money(x['usd_per_step'])} per step, "
-            f"{fmt.money(x['usd_per_million_tokens'])} per million tokens"
-        )
-    if "joules_per_step" in x:
-        console.print(
-            f"energy {fmt.energy(x['joules_per_step'])} per step at PUE {x['pue']:.2f} "
-            + (
-                "(chips at an estimated TDP plus host power)"
-                if x.get("power_estimated")
-                else "(chips at TDP plus host power)"
-            )
-        )
+    _search_money(console, r.best)
 
 
 def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

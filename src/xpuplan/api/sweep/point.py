@@ -22,12 +22,15 @@ from xpuplan.errors import XpuplanError
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.pricing import current_price, facility_power_w
 from xpuplan.hardware.records import Pricing, System
+from xpuplan.perf.estimate import machine
 from xpuplan.perf.params import default_params
 from xpuplan.planner.constraints import Why, WhyCode, first_breach
 from xpuplan.planner.scenario import Constraints, ServeSpec, TrainSpec
 from xpuplan.planner.scenario import Scenario as PlanScenario
 from xpuplan.search.train_search import SearchResult
 from xpuplan.units import SECONDS_PER_HOUR
+from xpuplan.workload.job import TrainJob
+from xpuplan.workload.library import get_model
 
 S, I, F, B = "string", "int64", "float64", "bool"
 INPUTS: dict[str, str] = {
@@ -232,9 +235,8 @@ def _search(
     """The layout search (price-independent: points that differ only in price share one). The chip
     is named with its system: a system id alone costs a failed chip look-up first (~1.5 ms)."""
     chip = default_catalog().systems[system].chip
-    return api.search(
-        model, chip, chips, gb, seq, prec, system=system, fixed=dict(fixed), top_k=1, tokens=tokens
-    )
+    job = TrainJob(get_model(model), gb, seq, prec, tokens)
+    return api._search(job, machine(chip, chips, system=system), dict(fixed), top_k=1)[0]
 
 
 def _train(p: Point, cat: Catalog) -> dict[str, Any]:
