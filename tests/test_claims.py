@@ -195,6 +195,8 @@ def test_claim_1_perf_per_watt_is_unverifiable_without_tdps(
     assert c.value == pytest.approx(per_w, rel=1e-9) and "aws-graviton3 at an estimated 100 W" in c.note
     assert c.missing == ("aws-graviton3 power (no published TDP)",)
     assert any("under assumed inputs: c7g.16xlarge vs c7i.48xlarge" in x for x in d.conditions)
+    # the headline shows a figure on published facts (1a, prices), not the one on estimated power
+    assert results["1"].now.figure_of.startswith("1a")
 
 
 # ---- claim 2: Trainium2 vs Apple's TPUs and H100 / H200, pre-training -----------------------------
