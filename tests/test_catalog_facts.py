@@ -156,6 +156,20 @@ def test_tpus_trainium_inferentia_power_is_marked_estimated(cat: Catalog) -> Non
     assert not cat.chips["tpu-v4"].tdp_estimated  # Google publishes a measured maximum
 
 
+def test_cpu_and_apple_power_estimates_by_hand(cat: Catalog) -> None:
+    """Where no TDP is published, the estimate follows its stated basis (tdp_basis) and is sourced."""
+    g3, g4 = cat.chips["aws-graviton3"], cat.chips["aws-graviton4"]
+    m2max, m2u = cat.chips["apple-m2-max"], cat.chips["apple-m2-ultra"]
+    for chip in (g3, g4, m2max, m2u):
+        p = chip.provenance["power.tdp_w"]
+        assert chip.tdp_estimated and p.source.startswith("https://") and p.as_of, chip.id
+    assert g3.tdp_w == 100.0  # the reported package power
+    assert g4.tdp_w == pytest.approx(96 * 100 / 64 * 1.13, abs=1.0)  # per core x cores, +13% clock/uncore
+    assert g4.power is not None and g4.power.range_w == (130.0, 500 / 2)  # up to Grace's 500 W / 2 dies
+    assert m2u.tdp_w == pytest.approx(0.8 * 295, abs=1.0)  # 0.8 x Apple's measured wall maximum
+    assert m2max.tdp_w == pytest.approx(0.8 * 145 * (1 / 3 + 2 / 3 * 38 / 30), abs=2.5)  # 38-core GPU
+
+
 def test_an_estimated_tdp_needs_a_basis_and_a_range() -> None:
     d = _raw(data_dir() / "chips" / "tpu-v6e.toml")
     d["power"] = {"tdp_w": 385, "tdp_estimated": True}

@@ -180,14 +180,23 @@ def test_claim_1_graviton_vs_x86_per_dollar(results: dict[str, ClaimResult], cat
 def test_claim_1_perf_per_watt_is_unverifiable_without_tdps(
     results: dict[str, ClaimResult], catalog: Catalog
 ) -> None:
-    # Graviton has no power figure at all; Inferentia2's is an estimate, which a claim never rests on
-    assert all(
-        published_tdp_w(catalog.chips[c]) is None
-        for c in ("aws-graviton3", "aws-graviton4", "aws-inferentia2")
-    )
+    # Graviton's and Inferentia2's power are the catalog's estimates, which a verdict never rests on
+    chips = ("aws-graviton3", "aws-graviton4", "aws-inferentia2")
+    assert all(published_tdp_w(catalog.chips[c]) is None and catalog.chips[c].tdp_estimated for c in chips)
     d = check(results, "1", "1d")
     assert d.verdict is Verdict.UNVERIFIABLE
     assert "aws-graviton3 power (no published TDP)" in d.missing
+    assert "aws-graviton3 power (estimated 100 W, not published)" in d.assumed
+    # the figure is still computed, on the estimate: per chip per watt, by hand
+    c = case(d, "c7g.16xlarge vs c7i.48xlarge")
+    per_w = (per_chip(c, "subject") / 100.0) / (
+        per_chip(c, "baseline") / catalog.chips["intel-xeon-8480"].tdp_w
+    )
+    assert c.value == pytest.approx(per_w, rel=1e-9) and "aws-graviton3 at an estimated 100 W" in c.note
+    assert c.missing == ("aws-graviton3 power (no published TDP)",)
+    assert any("under assumed inputs: c7g.16xlarge vs c7i.48xlarge" in x for x in d.conditions)
+    # the headline shows a figure on published facts (1a, prices), not the one on estimated power
+    assert results["1"].now.figure_of.startswith("1a")
 
 
 # ---- claim 2: Trainium2 vs Apple's TPUs and H100 / H200, pre-training -----------------------------
@@ -200,9 +209,13 @@ def test_claim_2_trn2_vs_tpu_v4_tokens_per_dollar(results: dict[str, ClaimResult
     p_trn2 = price(catalog, "aws-trn2.48xlarge", "capacity_block")  # no On-Demand trn2 price exists
     # TPU v4 has On-Demand and Spot prices, Trn2 only Capacity Blocks: no like-for-like price
     assert vs_v4.value is None and "like for like" in vs_v4.note
-    # Trn2's 500 W is an analyst estimate: perf per watt against it would be agreement by construction
+    # Trn2's 500 W is an analyst estimate: perf per watt on it is a figure, never a verdict
     assert catalog.chips["aws-trainium2"].tdp_estimated
-    assert case(check(results, "2", "2b"), "trn2.48xlarge vs tpu-v4-pod").value is None
+    b = check(results, "2", "2b")
+    per_w = case(b, "trn2.48xlarge vs tpu-v4-pod")
+    by_hand = (per_chip(per_w, "subject") / 500.0) / (per_chip(per_w, "baseline") / 192.0)
+    assert per_w.value == pytest.approx(by_hand, rel=1e-9)
+    assert per_w.missing == ("aws-trainium2 power (no published TDP)",) and b.verdict is not Verdict.SUPPORTED
     trn2 = train_tokens_per_chip_s(catalog, vs_p5e, "subject", *run)
     h200 = train_tokens_per_chip_s(catalog, vs_p5e, "baseline", *run)
     vs_h200 = (trn2 / p_trn2) / (h200 / price(catalog, "aws-p5e.48xlarge", "capacity_block"))
@@ -533,7 +546,7 @@ def test_claim_1_headline_by_hand(results: dict[str, ClaimResult], catalog: Cata
     per_usd = (per_chip(c, "subject") / 2.32) / (per_chip(c, "baseline") / (8.568 / 2))
     assert c.value == pytest.approx(per_usd, rel=1e-9)
     assert per_usd < 1.4 * TOL and 1 - 1 / per_usd < 0.40 * TOL  # 1b and 1a fail against Intel
-    assert catalog.chips["aws-graviton3"].tdp_w is None  # 1d, per watt: Graviton has no power figure
+    assert published_tdp_w(catalog.chips["aws-graviton3"]) is None  # 1d, per watt: only an estimate
     # any reading of "efficiency": two that fail and one that cannot be checked → unverifiable
     r = results["1"]
     assert r.verdict is Verdict.UNVERIFIABLE

@@ -152,6 +152,13 @@ def test_an_encoder_serves_from_the_typed_functions(catalog: Catalog) -> None:
     assert (r.sequences_per_s_low, r.sequences_per_s_high) == pytest.approx(iv.rate(r.sequences_per_s))
     assert (r.latency_s_low, r.latency_s_high) == pytest.approx(iv.time(r.latency_s))
     assert r.interval_cases == iv.n
+    # power: Graviton4 has no published TDP, so J/sequence rests on the catalog's estimate and says so
+    g4 = catalog.chip("aws-graviton4")
+    assert g4.tdp_estimated and g4.tdp_w is not None and r.economics.power_estimated
+    assert catalog.system(r.system).host_w_per_node is None  # no host power on record
+    watts = g4.tdp_w * default_params().power_fraction * catalog.energy.pue  # one socket
+    assert r.economics.watts == pytest.approx(watts, rel=1e-9)
+    assert r.joules_per_sequence == pytest.approx(watts / r.sequences_per_s, rel=1e-9)
     # a latency target: the most sequences/s whose latency meets it, with the batch curve
     s = xpuplan.search_serve("bert-large", "h100", 8, weights=("int8", "bf16"), ttft_ms=10)
     assert isinstance(s, xpuplan.EncoderSearchResult) and s.best.feasible

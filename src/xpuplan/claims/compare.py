@@ -65,10 +65,16 @@ class Run:
     layout: str = ""
     why: str = ""
     interval: Interval | None = None  # 80% interval of work_per_s (the chip's cross-validated class)
+    tdp_estimate_w: float | None = None  # the catalog's estimated TDP where none is published
 
     @property
     def short(self) -> str:
         return short_id(self.system)
+
+    @property
+    def power_w(self) -> float | None:
+        """The chip power a per-joule figure uses: the published TDP, else the catalog's estimate."""
+        return self.tdp_w if self.tdp_w is not None else self.tdp_estimate_w
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -101,6 +107,7 @@ def _run(
         layout,
         why,
         chip.intervals.get(task) if work is not None else None,
+        chip.tdp_w if chip.tdp_estimated else None,
     )
 
 
@@ -126,11 +133,11 @@ def _ratio(metric: Metric, s: Run, b: Run, per_chip: bool) -> tuple[float | None
     if metric is Metric.THROUGHPUT:
         return (ws / wb if per_chip else s.work_per_s / b.work_per_s), ""
     if metric is Metric.ENERGY:
-        missing = [r.chip for r in (s, b) if r.tdp_w is None]
+        missing = [r.chip for r in (s, b) if r.power_w is None]
         if missing:
-            return None, f"no published TDP for {', '.join(dict.fromkeys(missing))}"
-        assert s.tdp_w is not None and b.tdp_w is not None
-        return (ws / s.tdp_w) / (wb / b.tdp_w), ""
+            return None, f"no TDP, published or estimated, for {', '.join(dict.fromkeys(missing))}"
+        assert s.power_w is not None and b.power_w is not None
+        return (ws / s.power_w) / (wb / b.power_w), ""
     missing = [r.system for r in (s, b) if r.usd_per_chip_hour is None]
     if missing:
         return None, f"no price of one kind for both {s.system} and {b.system} (like for like)"
@@ -174,15 +181,22 @@ def compare(
         return Case(label, None, None, note=f"no feasible plan ({why})", inputs=inputs)
     ratio, why = _ratio(spec.metric, s, b, per_chip)
     threshold = _break_even(spec.metric, spec.claimed, s, b, on)
+    unpublished = _unpublished_power(s, b) if spec.metric is Metric.ENERGY else ()
     if ratio is None:
-        if spec.metric is Metric.ENERGY:
-            missing = tuple(f"{r.chip} power (no published TDP)" for r in (s, b) if r.tdp_w is None)
-        return Case(label, None, None, threshold, why, inputs, tuple(dict.fromkeys(missing)))
+        return Case(label, None, None, threshold, why, inputs, tuple(dict.fromkeys((*missing, *unpublished))))
     value = 1.0 - 1.0 / ratio if spec.metric is Metric.COST else ratio
     interval = ratio_interval(ratio, s.interval, b.interval)
     if interval is not None and spec.metric is Metric.COST:
         interval = (1.0 - 1.0 / interval[0], 1.0 - 1.0 / interval[1])  # increasing in the ratio
+    if unpublished:  # per joule on an estimated TDP: a figure under an assumed input, not a verdict
+        est = ", ".join(f"{r.chip} at an estimated {r.power_w:,.0f} W" for r in (s, b) if r.tdp_w is None)
+        return judge(spec.claimed, Case(label, value, None, threshold, est, inputs, unpublished, interval))
     return judge(spec.claimed, Case(label, value, None, threshold, "", inputs, interval=interval))
+
+
+def _unpublished_power(s: Run, b: Run) -> tuple[str, ...]:
+    """The compared chips with no published TDP: a per-joule verdict would rest on an estimate."""
+    return tuple(dict.fromkeys(f"{r.chip} power (no published TDP)" for r in (s, b) if r.tdp_w is None))
 
 
 def ratio_interval(ratio: float, s: Interval | None, b: Interval | None) -> tuple[float, float] | None:
@@ -381,14 +395,19 @@ def run_train(
             cases += pairs(spec, subj, base, tag, t.per_chip, cat, pricing, on)
     what = f"{t.model.id} training, {t.global_batch} × {t.seq_len} tokens per step, best layout per system"
     sizes = chip_sizes(t.chips)
-    assumed = _assumed_chips(cat, (*t.subject, *t.baseline))
+    assumed = _assumed_chips(cat, (*t.subject, *t.baseline), spec.metric)
     return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds, on)), assumed)
 
 
-def _assumed_chips(cat: Catalog, system_ids: tuple[str, ...]) -> tuple[str, ...]:
-    """The compared chips whose efficiencies are assumed, not fitted: the ratio rests on them."""
+def _assumed_chips(cat: Catalog, system_ids: tuple[str, ...], metric: Metric) -> tuple[str, ...]:
+    """The compared chips whose efficiencies are assumed, not fitted, and (per joule) whose power is
+    the catalog's estimate, not a published TDP: the ratio rests on them."""
     chips = dict.fromkeys(cat.systems[s].chip for s in system_ids)
-    return tuple(a for c in chips if (a := assumed_efficiency(cat.chips[c])) is not None)
+    eff = tuple(a for c in chips if (a := assumed_efficiency(cat.chips[c])) is not None)
+    if metric is not Metric.ENERGY:
+        return eff
+    est = [cat.chips[c] for c in chips if cat.chips[c].tdp_estimated]
+    return (*eff, *(f"{c.id} power (estimated {c.tdp_w:,.0f} W, not published)" for c in est))
 
 
 def _price_assumptions(spec: CheckSpec, kinds: tuple[Pricing, ...], on: str | None) -> tuple[str, ...]:
@@ -485,7 +504,7 @@ def run_serve(
         + f", weights {'/'.join(t.weights)}: the best configuration per system"
     )
     sizes = chip_sizes(t.chips)
-    assumed = _assumed_chips(cat, (*t.subject, *t.baseline))
+    assumed = _assumed_chips(cat, (*t.subject, *t.baseline), spec.metric)
     return Outcome(tuple(cases), (what, sizes, *_price_assumptions(spec, kinds, on)), assumed)
 
 

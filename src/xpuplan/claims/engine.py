@@ -479,6 +479,8 @@ def judge_headline(checks: tuple[CheckResult, ...], headline: Headline | None, o
         [p for p in parts if p.verdict is Verdict.NOT_SUPPORTED] if verdict is Verdict.UNVERIFIABLE else []
     )
     with_figure = [p for p in (*deciding, *failing) if p.computed is not None]
+    # a figure on published facts before one computed under an assumed input (an estimated TDP)
+    with_figure.sort(key=lambda p: any(c.missing and c.value is not None for c in p.cases))
     fig = with_figure[0] if with_figure else (deciding[0] if deciding else None)
     missing = tuple(dict.fromkeys(m for p in parts if p.verdict is Verdict.UNVERIFIABLE for m in p.missing))
     how = Over.ALL if headline is None else headline.combine
