@@ -40,8 +40,10 @@ def test_limits_read_from_mlperf_conf() -> None:
 
 
 def test_interactive_batch_is_the_largest_within_the_tpot_limit() -> None:
+    # scheduling every step (no multi-step window on TTFT): the TPOT limit binds
     cat = default_catalog()
-    c = _case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-interactive")
+    c = copy.deepcopy(_case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-interactive"))
+    c["inference_setup"]["scheduler_steps"] = 1
     r = predict_infer_case(c, cat).result
     assert r.predicted is not None and r.layout is not None
     assert any("TPOT <= 40 ms" in a for a in r.assumed)
@@ -52,12 +54,27 @@ def test_interactive_batch_is_the_largest_within_the_tpot_limit() -> None:
     # the next batch the search tries (twice as many) breaks the limit: price it without the limit
     nxt = copy.deepcopy(c)
     nxt["inference_setup"]["scenario"] = "Offline"
-    nxt["inference_setup"]["max_batch_per_instance"] = 2 * batch
+    nxt["inference_setup"]["concurrency"] = 2 * batch
     r2 = predict_infer_case(nxt, cat).result
     assert r2.predicted is not None and r2.layout is not None
     b2, rep2 = _batch_replicas(r2.layout)
     assert (b2, rep2) == (2 * batch, replicas)
     assert b2 * rep2 / r2.predicted > 0.040
+
+
+def test_multi_step_scheduling_makes_the_ttft_limit_bind() -> None:
+    # MI300X's Interactive harness runs vLLM with num_scheduler_steps 8: prompts wait out an 8-step
+    # window, so the 450 ms TTFT limit admits a smaller batch than one scheduling call per step
+    cat = default_catalog()
+    c = _case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-interactive")
+    assert c["inference_setup"]["scheduler_steps"] == 8
+    r = predict_infer_case(c, cat).result
+    one = copy.deepcopy(c)
+    one["inference_setup"]["scheduler_steps"] = 1
+    r1 = predict_infer_case(one, cat).result
+    assert r.predicted is not None and r1.predicted is not None and r.layout and r1.layout
+    assert _batch_replicas(r.layout)[0] < _batch_replicas(r1.layout)[0]
+    assert r.predicted < r1.predicted
 
 
 @pytest.mark.parametrize("scenario", ["Server", "Interactive"])

@@ -111,3 +111,38 @@ def test_ttft_at_percentile_composes_the_wait_and_the_next_step() -> None:
     assert float(got[0]) == pytest.approx(0.99 * float(res.tpot[0]) + float(nxt[0]), rel=1e-9)
     # more than the mean model's one prefill plus a step: three prompts share the step
     assert float(got[0]) > float(res.ttft[0]) * 0.99
+
+
+def test_scheduling_window_by_hand() -> None:
+    # vLLM multi-step scheduling, 8 steps of 30 ms, batch 64, output 300: an arrival waits out
+    # 0.99·8·0.030 = 0.2376 s at p99; 8·64/300 = 1.7067 arrivals per window, P(N<=4) = 0.9701,
+    # P(N<=5) = 0.9920 -> 5 others. One step per call: 0.99·0.030 and lam 0.2133 -> P(<=1) =
+    # 0.9802, P(<=2) = 0.9986 -> 2 others.
+    from xpuplan.perf.serve_tail import scheduling_window
+
+    wait, others = scheduling_window(np.array([0.030]), np.array([64.0]), 300.0, 8.0, 99)
+    assert float(wait[0]) == pytest.approx(0.2376, rel=1e-9)
+    assert others.tolist() == [5.0]
+    wait1, others1 = scheduling_window(np.array([0.030]), np.array([64.0]), 300.0, 1.0, 99)
+    assert float(wait1[0]) == pytest.approx(0.0297, rel=1e-9)
+    assert others1.tolist() == [2.0]
+
+
+def test_ttft_at_percentile_waits_out_the_multi_step_window() -> None:
+    # 8 scheduler steps at batch 64, output 293: lam = 8·64/293 = 1.747 -> p99 5 others, so the
+    # next step prefills 6 prompts of 300 tokens after 0.99·8 mean steps
+    from dataclasses import replace
+
+    from xpuplan.perf import serve as sv
+    from xpuplan.perf.serve_tail import ttft_at_percentile
+
+    job, m, params = _mi300x_llama2_70b()
+    p8 = replace(params, scheduler_steps=8.0)
+    cfg = sv.ServeConfig(np.array([1]), np.array([1]), np.array([1]), np.array([64]))
+    res = sv.evaluate_serve(job, cfg, m, p8, "continuous")
+    nxt = sv._step(
+        job.model, job, m, cfg, np.array([64.0]), np.array([300 + 293 / 2]), np.array([1800.0]), 300, p8
+    )
+    got = ttft_at_percentile(job, cfg, m, p8, res.tpot, 99)
+    assert float(got[0]) == pytest.approx(0.99 * 8 * float(res.tpot[0]) + float(nxt[0]), rel=1e-9)
+    assert float(got[0]) > float(ttft_at_percentile(job, cfg, m, params, res.tpot, 99)[0])

@@ -70,6 +70,11 @@ class PerfParams:
     # weights are read once per that many (Intel's MLPerf CPU SUT, BertServerSUT::thInstance:
     # an instance wakes on the first queued sample, no batching timeout); 0: the whole batch.
     dynamic_batch_seqs: float = 0.0
+    # Multi-step scheduling (vLLM V0 ``num_scheduler_steps``, a case's ``inference_setup.
+    # scheduler_steps``): the scheduler runs this many decode steps per call and admits new prompts
+    # only between calls, so an arrival waits out the window in flight (perf/serve_tail.py
+    # scheduling_window). 1: a scheduling decision every step.
+    scheduler_steps: float = 1.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

@@ -31,6 +31,13 @@ Wolff 1982). ``TTFT_p = p/100 · t_mean + t_step(B decodes, (1 + n_p)·I prompt 
 ``n_p`` the Poisson quantile. Engines batch all waiting prompts into the next step up to their token
 budget (vLLM ``max_num_batched_tokens``, TensorRT-LLM ``max_num_tokens``); a budget smaller than
 ``(1 + n_p)·I`` (long prompts, chunked prefill) is not modelled here.
+
+Multi-step scheduling (vLLM V0 ``num_scheduler_steps = n``; vLLM docs, engine arguments: "Maximum
+number of forward steps per scheduler call"; vllm/engine/llm_engine.py at v0.6.x schedules only when
+the previous multi-step window is done): prompts join only between windows of ``n`` decode steps,
+so the step in flight becomes the window in flight, ``p/100 · n · t_mean``, and the prompts that
+arrive with the tagged one are those of the window, ``n ~ Poisson(n·B / O)``
+(:func:`scheduling_window`; ``n = 1`` is the single step above).
 """
 
 from __future__ import annotations
@@ -94,6 +101,16 @@ def ttft_at_percentile(
     next step, which prefills this prompt and those of the others that arrived with it."""
     I, O = float(job.input_len), float(job.output_len)
     B = cfg.batch.astype(float)
-    others = poisson_quantile(B / O, percentile)
+    wait, others = scheduling_window(t_mean, B, O, params.scheduler_steps, percentile)
     nxt = _step(job.model, job, m, cfg, B, I + O / 2.0 + 0.0 * B, (1.0 + others) * I, I, params)
-    return percentile / 100.0 * t_mean + nxt
+    return wait + nxt
+
+
+def scheduling_window(t_mean: F, batch: F, output_len: float, steps: float, percentile: float) -> tuple[F, F]:
+    """(wait, others) at ``percentile`` for an arrival under a scheduler that admits prompts every
+    ``steps`` decode steps of ``t_mean``: the residual of the window in flight, ``p/100 · steps ·
+    t_mean``, and the Poisson quantile of the prompts that arrive in one window, ``steps · batch /
+    output_len`` on average (requests arrive at ``batch / output_len`` per step)."""
+    n = max(float(steps), 1.0)
+    others = poisson_quantile(n * np.asarray(batch, dtype=float) / output_len, percentile)
+    return percentile / 100.0 * n * np.asarray(t_mean, dtype=float), others

@@ -755,6 +755,9 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     if not fm.stated and str((c.get("model") or {}).get("kind")) == "encoder" and chip.supports("int8"):
         formats = ("int8", *formats)  # encoder engines (TensorRT, OpenVINO) run int8 where the chip has it
     params, stack = case_params(c, chip)
+    steps = _num(setup.get("scheduler_steps"))
+    if steps and steps > 1:  # vLLM multi-step scheduling (the harness config's num_scheduler_steps)
+        params = replace(params, scheduler_steps=float(steps))
     job = ServeJob(
         case_model(c, assumed),
         inp,
