@@ -339,6 +339,11 @@ def test_binding_text_and_plan_record() -> None:
     assert [(x["system"], x["share"]) for x in d["assignment"]] == [(o.system, s) for o, s in f.assignment]
     assert d["assignment"][0]["cost_usd"] == 50.0  # per group
     assert d["binding"] == [b.__dict__] and d["why"] is None
+    assert wording.binding_of(d["binding"][0]) == b  # the HTML report words the dicts
+    bad = plan_fleet(opts, FleetLimits(power_mw=0.1)).to_dict()
+    assert wording.fleet_why(bad["why"], bad["culprits"]) == (
+        "no fleet meets every limit; it becomes possible without the power cap"
+    )
 
 
 def test_serve_option_without_a_tdp(cat: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
