@@ -105,6 +105,11 @@ def test_breach_is_data_with_its_numbers() -> None:
         (Why(WhyCode.NO_UNIT, subject="UltraServer"), "not one UltraServer within the chips available"),
         (Why(WhyCode.NO_LAYOUT, chips=1536, detail="memory"), "no layout fits on 1,536 chips: memory"),
         (Why(WhyCode.NO_GROUP_CONFIG, chips=2, detail="misses TTFT"), "2 chips per group: misses TTFT"),
+        (Why(WhyCode.NO_DEVICE_PATH, subject="iphone", detail="gpu"), "iphone has no gpu path on record"),
+        (Why(WhyCode.NO_DEVICE_PROFILE, subject="mac"), "no device profile for mac"),
+        (Why(WhyCode.NO_SERVER_POOL, detail="private"), "no private server pool in the job"),
+        (Why(WhyCode.NO_SERVER_POOL), "no server pool in the job"),
+        (Why(WhyCode.BATTERY), "over the device's daily battery budget"),
     ],
 )
 def test_the_planners_other_reasons_in_words(why: Why, text: str) -> None:

@@ -21,7 +21,7 @@ from xpuplan.planner import (
     plan,
     plan_fleet,
 )
-from xpuplan.report.wording import fleet_reason
+from xpuplan.report.wording import fleet_plan_reason, fleet_reason
 from xpuplan.report.wording import reason as word
 
 SYSTEMS = ("aws-p5.48xlarge", "aws-trn2.48xlarge", "gcp-tpu-v6e-pod", "azure-nd-mi300x-v5")
@@ -89,7 +89,7 @@ def test_budget_that_no_fleet_meets_is_explained() -> None:
     ]
     f = plan_fleet(opts, FleetLimits(budget_usd=50.0))
     assert f.status == "infeasible"
-    assert "budget" in (f.reason or "")
+    assert f.culprits == ("budget",) and "budget" in (fleet_plan_reason(f) or "")
 
 
 def _brute(opts: list[FleetOption], lim: FleetLimits) -> float:

@@ -19,6 +19,7 @@ from xpuplan.perf.params import default_params
 from xpuplan.planner import Constraints, FleetLimits, FleetOption, Scenario, ServeSpec, TrainSpec, plan_fleet
 from xpuplan.planner.constraints import Why, WhyCode
 from xpuplan.planner.rank import Option, choose, rank_serve, rank_train, train_sizes, with_baseline
+from xpuplan.report import wording
 from xpuplan.report.wording import reason as word
 from xpuplan.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from xpuplan.workload.job import TrainJob
@@ -251,9 +252,9 @@ def test_power_cap_shadow_price() -> None:
     assert f.status == "optimal" and f.value == pytest.approx(125.0, rel=1e-6)
     assert {o.system: n for o, n in f.assignment} == {"A": 1.0, "B": 1.0}  # whole groups
     (b,) = f.binding
-    assert b.constraint == "power cap" and b.used == pytest.approx(1.5)
+    assert (b.limit_code, b.subject) == ("power", None) and b.used == pytest.approx(1.5)
     assert b.shadow_price == pytest.approx(-50.0, rel=1e-6)
-    assert "would save 50" in b.text("cost")
+    assert "would save 50" in wording.binding_text(b, "cost")
     loose = plan_fleet(opts, FleetLimits(power_mw=3.0))
     assert loose.value == pytest.approx(100.0) and loose.binding == []
 
@@ -262,7 +263,8 @@ def test_supply_and_vendor_share_bind() -> None:
     opts = [_group("A", "va", 50.0, 1.0, 0.5, chips=4), _group("B", "vb", 100.0, 1.0, 0.5, chips=4)]
     f = plan_fleet(opts, FleetLimits(supply={"A": 4}))  # one A group only: A + B = $150
     assert f.value == pytest.approx(150.0, rel=1e-6)
-    assert [b.constraint for b in f.binding] == ["supply of A"]
+    assert [(b.limit_code, b.subject) for b in f.binding] == [("supply", "A")]
+    assert wording.limit_name("supply", "A") == "supply of A"
     # one more A chip: a quarter group more of A for a quarter less of B, saving 0.25 × $50
     assert f.binding[0].shadow_price == pytest.approx(-12.5, rel=1e-6)
     # spend_A ≤ 0.6 · spend: 2 A alone is 100% A; 1 A + 1 B gives B 67%; 2 A + 1 B: 50% each, $200
@@ -277,9 +279,12 @@ def test_training_is_all_or_nothing_and_budget_explains() -> None:
     assert [(o.system, s) for o, s in f.assignment] == [("B", 1.0)] and f.value == pytest.approx(150.0)
     bad = plan_fleet(opts, FleetLimits(power_mw=1.5, budget_usd=120.0))
     assert bad.status == "infeasible" and bad.value is None
-    assert "power cap" in (bad.reason or "") and "budget" in (bad.reason or "")
+    assert bad.culprits == ("power", "budget")
+    assert "power cap" in (wording.fleet_plan_reason(bad) or "") and "budget" in (
+        wording.fleet_plan_reason(bad) or ""
+    )
     both = plan_fleet(opts, FleetLimits(power_mw=0.5, budget_usd=50.0))
-    assert "several bind together" in (both.reason or "")
+    assert both.culprits == () and "several bind together" in (wording.fleet_plan_reason(both) or "")
 
 
 def test_energy_and_time_objectives() -> None:
@@ -312,25 +317,33 @@ def test_infeasible_fleet_names_the_one_limit(lim: FleetLimits, culprit: str) ->
     opts = [_opt("t", "A", "va", 100.0, 1.0, "pretrain"), _opt("t", "B", "vb", 150.0, 1.0, "pretrain")]
     f = plan_fleet(opts, lim)
     assert f.status == "infeasible"
-    assert f.reason == f"no fleet meets every limit; it becomes possible without the {culprit}"
+    assert (
+        wording.fleet_plan_reason(f)
+        == f"no fleet meets every limit; it becomes possible without the {culprit}"
+    )
 
 
 def test_binding_text_and_plan_record() -> None:
     opts = [_group("A", "va", 50.0, 1.0, 0.5), _group("B", "vb", 75.0, 0.5, 0.5)]
     f = plan_fleet(opts, FleetLimits(power_mw=1.5))
     (b,) = f.binding
-    assert b.text("cost") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 $"
-    assert b.text("energy") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 J"
-    assert b.text("time") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 s"
+    assert wording.binding_text(b, "cost") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 $"
+    assert wording.binding_text(b, "energy") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 J"
+    assert wording.binding_text(b, "time") == "power cap binds (1.5 of 1.5 MW); one more MW would save 50 s"
     idle = replace(b, shadow_price=0.0)
-    assert idle.text("cost") == (
+    assert wording.binding_text(idle, "cost") == (
         "power cap binds (1.5 of 1.5 MW); relaxing it alone would not lower the objective"
     )
     d = f.to_dict()
     assert (d["status"], d["objective"], d["value"], d["reason"]) == ("optimal", "cost", f.value, None)
     assert [(x["system"], x["share"]) for x in d["assignment"]] == [(o.system, s) for o, s in f.assignment]
     assert d["assignment"][0]["cost_usd"] == 50.0  # per group
-    assert d["binding"] == [{**b.__dict__, "text": b.text("cost")}]
+    assert d["binding"] == [b.__dict__] and d["why"] is None
+    assert wording.binding_of(d["binding"][0]) == b  # the HTML report words the dicts
+    bad = plan_fleet(opts, FleetLimits(power_mw=0.1)).to_dict()
+    assert wording.fleet_why(bad["why"], bad["culprits"]) == (
+        "no fleet meets every limit; it becomes possible without the power cap"
+    )
 
 
 def test_serve_option_without_a_tdp(cat: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:

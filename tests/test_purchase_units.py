@@ -23,6 +23,7 @@ from xpuplan.planner import (
     plan_fleet,
 )
 from xpuplan.planner.plan import load_scenario
+from xpuplan.report import wording
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -213,7 +214,7 @@ def test_planner_budget_is_monotone_when_serving_must_be_mixed(catalog: Catalog)
     assert alone and all((o.cost_usd or 0) > loose.fleet.value for o in alone)  # each costs more
     for budget in (loose.fleet.value * 1.001, loose.fleet.value * 2):
         r = plan(_mixed(budget), catalog)
-        assert r.fleet.status == "optimal", r.fleet.reason
+        assert r.fleet.status == "optimal", wording.fleet_plan_reason(r.fleet)
         assert r.fleet.value == pytest.approx(loose.fleet.value, rel=1e-6)
     tight = plan(_mixed(loose.fleet.value * 0.5), catalog)
-    assert tight.fleet.status == "infeasible" and "budget" in (tight.fleet.reason or "")
+    assert tight.fleet.status == "infeasible" and "budget" in tight.fleet.culprits

@@ -13,6 +13,23 @@ from typing import Any
 
 from xpuplan.datafiles import as_dict
 
+__all__ = [
+    "Chip",
+    "Dtype",
+    "Efficiency",
+    "EnergyDefaults",
+    "Interval",
+    "NetworkKind",
+    "PowerSpec",
+    "Price",
+    "Pricing",
+    "Provenance",
+    "ScaleOut",
+    "ScaleUp",
+    "System",
+    "Topology",
+]
+
 
 class Dtype(str, Enum):
     """Number formats a chip may compute in (peak FLOP/s are dense, no structured sparsity)."""

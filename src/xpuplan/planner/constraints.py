@@ -15,7 +15,8 @@ from xpuplan.units import SECONDS_PER_DAY
 
 
 class WhyCode(StrEnum):
-    """Why an option of the plan is infeasible (or why a job has none)."""
+    """Why an option of the plan is infeasible (or why a job has none, or why a hybrid job's
+    requests leave the device)."""
 
     SUPPLY = "supply"  # needs more chips than are available
     DEADLINE = "deadline"  # the job ends after the deadline
@@ -29,6 +30,15 @@ class WhyCode(StrEnum):
     NO_UNIT = "no_unit"  # not one purchase unit within the chips available
     NO_LAYOUT = "no_layout"  # no training layout fits on the chips
     NO_GROUP_CONFIG = "no_group_config"  # no serving configuration of one replica group works
+    # a hybrid job's requests off the device (subject: the device's system, detail: its path)
+    NO_DEVICE_PATH = "no_device_path"  # the device profile has no such path (GPU, NPU)
+    NO_APP_MEMORY = "no_app_memory"  # the model does not fit in the app's memory
+    DEVICE_LATENCY = "device_latency"  # the device misses the class's latency target
+    BATTERY = "battery"  # over the device's daily battery budget
+    NEEDS_SERVER_MODEL = "needs_server_model"  # the class has no on-device model
+    NO_DEVICE = "no_device"  # the device group names no system that could run the model
+    NO_DEVICE_PROFILE = "no_device_profile"  # no profile on record for the device's system
+    NO_SERVER_POOL = "no_server_pool"  # no pool the class's privacy allows (detail: "private")
 
 
 @dataclass(frozen=True, slots=True)

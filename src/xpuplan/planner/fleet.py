@@ -60,22 +60,20 @@ class FleetOption:
 
 @dataclass(frozen=True)
 class Binding:
-    constraint: str
+    """A limit the plan uses up, as data: :mod:`xpuplan.report.wording` names it and words it."""
+
+    limit_code: str  # supply | power | budget | vendor_share
+    subject: str | None  # the system (supply) or the vendor (vendor_share)
     limit: float
     used: float
     shadow_price: float  # objective change per unit more of the resource (negative: saves)
     unit: str
 
-    def text(self, objective: str) -> str:
-        what = {"cost": "$", "energy": "J", "time": "s"}[objective]
-        gain = -self.shadow_price
-        return (
-            f"{self.constraint} binds ({self.used:,.4g} of {self.limit:,.4g} {self.unit}); "
-            f"one more {self.unit} would save {gain:,.4g} {what}"
-            if gain > 1e-9
-            else f"{self.constraint} binds ({self.used:,.4g} of "
-            f"{self.limit:,.4g} {self.unit}); relaxing it alone would not lower the objective"
-        )
+
+# why a fleet plan is infeasible, and the limits (Binding.limit_code) of its ``culprits``
+NO_OPTIONS = "no_options"  # no job has a feasible option
+ONE_LIMIT = "one_limit"  # dropping any one of the culprits alone makes it possible
+SEVERAL_LIMITS = "several_limits"  # no single limit dropped makes it possible
 
 
 @dataclass(frozen=True)
@@ -85,13 +83,18 @@ class FleetPlan:
     value: float | None
     assignment: list[tuple[FleetOption, float]]  # option and its count (1 for training, groups serving)
     binding: list[Binding] = field(default_factory=list)
-    reason: str | None = None
+    why: str | None = None  # NO_OPTIONS | ONE_LIMIT | SEVERAL_LIMITS; None: feasible
+    culprits: tuple[str, ...] = ()  # ONE_LIMIT: the limits each of which alone restores it
 
     def to_dict(self) -> dict[str, Any]:
+        # "reason", each binding's "constraint" and "text": worded by report.wording (plan_dict)
         return {
-            **as_dict(self, "status", "objective", "value", "reason"),
+            **as_dict(self, "status", "objective", "value"),
+            "reason": None,
+            "why": self.why,
+            "culprits": list(self.culprits),
             "assignment": [{**o.__dict__, "count": s, "share": s} for o, s in self.assignment],
-            "binding": [{**b.__dict__, "text": b.text(self.objective)} for b in self.binding],
+            "binding": [dict(b.__dict__) for b in self.binding],
         }
 
 
@@ -103,33 +106,37 @@ class FleetLimits:
     max_vendor_share: float | None = None  # of spend
 
 
-def _rows(
-    opts: Sequence[FleetOption], lim: FleetLimits, objective: str
-) -> list[tuple[str, str, float, dict[int, float], float]]:
-    """(name, unit, upper bound, coefficients, lower bound) for every constraint row."""
-    rows: list[tuple[str, str, float, dict[int, float], float]] = []
+_Row = tuple[tuple[str, str | None], str, float, dict[int, float], float]
+
+
+def _rows(opts: Sequence[FleetOption], lim: FleetLimits, objective: str) -> list[_Row]:
+    """((limit code, subject), unit, upper bound, coefficients, lower bound) for every constraint
+    row; code "job": a job's own row (runs once, or carries its rate)."""
+    rows: list[_Row] = []
     for job in dict.fromkeys(o.job for o in opts):
         mine = {i: o for i, o in enumerate(opts) if o.job == job}
         if any(o.serve for o in mine.values()):  # groups carry at least the rate
             demand = max(o.demand for o in mine.values())
-            rows.append((f"job {job}", "request/s", INF, {i: o.capacity for i, o in mine.items()}, demand))
+            rows.append((("job", job), "request/s", INF, {i: o.capacity for i, o in mine.items()}, demand))
         else:  # exactly one option
-            rows.append((f"job {job}", "share", 1.0, dict.fromkeys(mine, 1.0), 1.0))
+            rows.append((("job", job), "share", 1.0, dict.fromkeys(mine, 1.0), 1.0))
     for sys_id, cap in lim.supply.items():
         coef = {i: float(o.chips) for i, o in enumerate(opts) if o.system == sys_id}
         if coef:
-            rows.append((f"supply of {sys_id}", "chip", float(cap), coef, -INF))
+            rows.append((("supply", sys_id), "chip", float(cap), coef, -INF))
     if lim.power_mw is not None:
-        rows.append(("power cap", "MW", lim.power_mw, {i: o.power_mw for i, o in enumerate(opts)}, -INF))
+        rows.append((("power", None), "MW", lim.power_mw, {i: o.power_mw for i, o in enumerate(opts)}, -INF))
     if lim.budget_usd is not None:
-        rows.append(("budget", "$", lim.budget_usd, {i: o.cost_usd for i, o in enumerate(opts)}, -INF))
+        rows.append(
+            (("budget", None), "$", lim.budget_usd, {i: o.cost_usd for i, o in enumerate(opts)}, -INF)
+        )
     if lim.max_vendor_share is not None:
         for v in sorted({o.vendor for o in opts}):
             coef = {
                 i: o.cost_usd * ((1.0 if o.vendor == v else 0.0) - lim.max_vendor_share)
                 for i, o in enumerate(opts)
             }
-            rows.append((f"{v} share of spend", "share", 0.0, coef, -INF))
+            rows.append((("vendor_share", v), "share", 0.0, coef, -INF))
     return rows
 
 
@@ -208,10 +215,18 @@ def _solve(
 def plan_fleet(opts: Sequence[FleetOption], lim: FleetLimits, objective: str = "cost") -> FleetPlan:
     """Solve the assignment; report binding constraints with shadow prices."""
     if not opts:
-        return FleetPlan("infeasible", objective, None, [], reason="no job has a feasible option")
+        return FleetPlan("infeasible", objective, None, [], why=NO_OPTIONS)
     h, rows = _solve(opts, lim, objective, None)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return FleetPlan("infeasible", objective, None, [], reason=explain_infeasible(opts, lim))
+        culprits = infeasible_culprits(opts, lim)
+        return FleetPlan(
+            "infeasible",
+            objective,
+            None,
+            [],
+            why=ONE_LIMIT if culprits else SEVERAL_LIMITS,
+            culprits=culprits,
+        )
     # integer counts (HiGHS returns them within its feasibility tolerance)
     x = np.round(np.array(h.getSolution().col_value[: len(opts)]))
     if objective == "time":
@@ -229,20 +244,20 @@ def plan_fleet(opts: Sequence[FleetOption], lim: FleetLimits, objective: str = "
     )
     binding: list[Binding] = []
     total_cost = sum(o.cost_usd * x[i] for i, o in enumerate(opts))
-    for r, (name, unit, hi, coef, _lo) in enumerate(rows):
-        if name.startswith("job "):
+    for r, ((code, subject), unit, hi, coef, _lo) in enumerate(rows):
+        if code == "job":
             continue
         used = sum(c * x[i] for i, c in coef.items())
         dual = float(duals[r]) if duals is not None else math.nan
-        if name.endswith("share of spend"):
+        if code == "vendor_share":
             # row: spend_v - s·spend ≤ 0; one percentage point more of s raises its bound by 1% of spend
-            vendor = name.removesuffix(" share of spend")
-            spend_v = sum(o.cost_usd * x[i] for i, o in enumerate(opts) if o.vendor == vendor)
+            spend_v = sum(o.cost_usd * x[i] for i, o in enumerate(opts) if o.vendor == subject)
             share = spend_v / total_cost if total_cost else 0.0
             if lim.max_vendor_share is not None and share >= lim.max_vendor_share - 1e-6:
                 binding.append(
                     Binding(
-                        name,
+                        code,
+                        subject,
                         lim.max_vendor_share * 100,
                         share * 100,
                         dual * 0.01 * total_cost,
@@ -251,23 +266,22 @@ def plan_fleet(opts: Sequence[FleetOption], lim: FleetLimits, objective: str = "
                 )
             continue
         if hi - used <= 1e-6 * max(1.0, abs(hi)):
-            binding.append(Binding(name, hi, used, dual, unit))
+            binding.append(Binding(code, subject, hi, used, dual, unit))
     chosen = [(o, float(x[i])) for i, o in enumerate(opts) if x[i] > 1e-6]
     return FleetPlan("optimal", objective, value, chosen, binding)
 
 
-def explain_infeasible(opts: Sequence[FleetOption], lim: FleetLimits) -> str:
-    """Which limit makes the plan impossible: drop each in turn and see which alone restores it."""
+def infeasible_culprits(opts: Sequence[FleetOption], lim: FleetLimits) -> tuple[str, ...]:
+    """Which limit makes the plan impossible: drop each in turn and see which alone restores it
+    (limit codes; none: several bind together)."""
     culprits = []
-    for name, relaxed in (
-        ("chip supply", FleetLimits({}, lim.power_mw, lim.budget_usd, lim.max_vendor_share)),
-        ("power cap", FleetLimits(lim.supply, None, lim.budget_usd, lim.max_vendor_share)),
+    for code, relaxed in (
+        ("supply", FleetLimits({}, lim.power_mw, lim.budget_usd, lim.max_vendor_share)),
+        ("power", FleetLimits(lim.supply, None, lim.budget_usd, lim.max_vendor_share)),
         ("budget", FleetLimits(lim.supply, lim.power_mw, None, lim.max_vendor_share)),
-        ("vendor share", FleetLimits(lim.supply, lim.power_mw, lim.budget_usd, None)),
+        ("vendor_share", FleetLimits(lim.supply, lim.power_mw, lim.budget_usd, None)),
     ):
         h, _ = _solve(opts, relaxed, "cost", None)
         if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            culprits.append(name)
-    if culprits:
-        return "no fleet meets every limit; it becomes possible without the " + " or the ".join(culprits)
-    return "no fleet meets the limits even with any single one removed; several bind together"
+            culprits.append(code)
+    return tuple(culprits)

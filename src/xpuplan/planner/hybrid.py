@@ -34,6 +34,7 @@ from xpuplan.perf import serve as sv
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
 from xpuplan.perf.train import lora_fraction
+from xpuplan.planner.constraints import Why, WhyCode
 from xpuplan.planner.rank import Option
 from xpuplan.planner.scenario import DeviceGroup, HybridSpec, RequestClass, Scenario, ServeSpec
 from xpuplan.workload.job import ServeJob
@@ -53,11 +54,17 @@ class BinVerdict:
     output_len: int
     requests_per_day: float
     where: str  # device | server | unserved
-    reason: str | None = None  # why not on the device
+    why: Why | None = None  # why not on the device
     latency_s: float | None = None  # on the device (burst then sustained)
     energy_j: float | None = None  # device energy per request
     speedup_needed: float | None = None  # device speed-up that would meet the target
     memory_needed_gib: float | None = None  # where the model does not fit in the app's memory
+
+    def to_dict(self) -> dict[str, Any]:
+        # "reason" is worded by report.wording (plan_dict); the code and numbers are under "why"
+        d = {("reason" if k == "why" else k): (None if k == "why" else x) for k, x in self.__dict__.items()}
+        d["why"] = self.why.to_dict() if self.why else None
+        return d
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class HybridSplit:
     spec: HybridSpec
     verdicts: dict[str, list[BinVerdict]]
     server_jobs: dict[str, ServeSpec]  # class name -> serving job for the server-bound requests
-    no_pool: dict[str, str] = field(default_factory=dict)  # class -> why nothing can serve it
+    no_pool: dict[str, Why] = field(default_factory=dict)  # class -> why nothing can serve it
 
 
 @dataclass(frozen=True)
@@ -92,12 +99,16 @@ class ClassPlan:
     server_energy_j_per_request: float | None
     usd_per_million_requests: float | None  # server cost over all the class's requests
     break_even: dict[str, Any]
-    reasons: dict[str, float]  # why requests are not on the device: reason -> requests/day
+    reasons: dict[Why, float]  # why requests are not on the device: reason -> requests/day
     verdicts: list[BinVerdict]
 
     def to_dict(self) -> dict[str, Any]:
+        # "reasons" and each verdict's "reason": worded by report.wording (plan_dict) from the
+        # codes and numbers under "why_off_device" and each verdict's "why"
         d = dict(self.__dict__)
-        d["verdicts"] = [v.__dict__ for v in self.verdicts]
+        d["reasons"] = {}
+        d["why_off_device"] = [{**w.to_dict(), "requests_per_day": n} for w, n in self.reasons.items()]
+        d["verdicts"] = [v.to_dict() for v in self.verdicts]
         return d
 
 
@@ -150,9 +161,9 @@ def hybrid_catalog(sc: Scenario, cat: Catalog) -> Catalog:
 # ---- step 1: the device ---------------------------------------------------------------------------
 
 
-def _device_machine(cat: Catalog, g: DeviceGroup, prof: DeviceProfile, reserved: float) -> Machine | str:
+def _device_machine(cat: Catalog, g: DeviceGroup, prof: DeviceProfile, reserved: float) -> Machine | Why:
     if g.path not in prof.paths:
-        return f"{g.system} has no {g.path} path on record"
+        return Why(WhyCode.NO_DEVICE_PATH, subject=g.system, detail=g.path)
     system = cat.systems[g.system or ""]
     path = prof.paths[g.path]
     peaks = {Dtype.FP16: path.peaks["fp16"]} if "fp16" in path.peaks else {}
@@ -168,23 +179,19 @@ def _on_device(
     model = get_model(c.model or c.server_model)
     adapter = lora_fraction(model, c.adapter_rank) * model.params() * ADAPTER_BYTES if c.adapter_rank else 0.0
     m = _device_machine(cat, g, prof, adapter)
-    if isinstance(m, str):
+    if isinstance(m, Why):
         return BinVerdict(g.name, inp, out, 0.0, "server", m)
     job = ServeJob(model, inp, out, "int4", "bf16", c.weight_bits)
     r = sv.evaluate_serve(job, sv.ServeConfig.one(), m, params, "static")
     path = prof.paths[g.path]
     if int(r.reason[0]) != sv.OK:
         need = (float(r.weights_bytes[0]) + float(r.kv_bytes[0]) + adapter) / 2**30
-        return BinVerdict(
-            g.name, inp, out, 0.0, "server", "model does not fit in the app's memory", None, None, None, need
-        )
+        return BinVerdict(g.name, inp, out, 0.0, "server", Why(WhyCode.NO_APP_MEMORY), None, None, None, need)
     t = path.seconds(float(r.e2e[0]))
     e = path.power_w * t
     target = c.latency_ms / 1e3
     if t > target:
-        return BinVerdict(
-            g.name, inp, out, 0.0, "server", "misses the latency target on the device", t, e, t / target
-        )
+        return BinVerdict(g.name, inp, out, 0.0, "server", Why(WhyCode.DEVICE_LATENCY), t, e, t / target)
     return BinVerdict(g.name, inp, out, 0.0, "device", None, t, e)
 
 
@@ -210,7 +217,7 @@ def _budget(
         if used(out) <= budget:
             break
         c, v = out[i]
-        out[i] = (c, replace(v, where="server", reason="over the device's daily battery budget"))
+        out[i] = (c, replace(v, where="server", why=Why(WhyCode.BATTERY)))
     return out
 
 
@@ -252,11 +259,11 @@ def split_hybrid(
                     n = g.count * g.requests_per_day * c.share * wi * wo
                     if c.model is None or g.system is None or prof is None:
                         why = (
-                            "needs the server model"
+                            Why(WhyCode.NEEDS_SERVER_MODEL)
                             if c.model is None
-                            else "the device cannot run the model"
+                            else Why(WhyCode.NO_DEVICE)
                             if g.system is None
-                            else f"no device profile for {g.system}"
+                            else Why(WhyCode.NO_DEVICE_PROFILE, subject=g.system)
                         )
                         v = BinVerdict(g.name, inp, out, n, "server", why)
                     else:
@@ -270,7 +277,7 @@ def split_hybrid(
                 v = replace(v, where="unserved")
             verdicts[c.name].append(v)
     jobs: dict[str, ServeSpec] = {}
-    no_pool: dict[str, str] = {}
+    no_pool: dict[str, Why] = {}
     for c in spec.classes:
         allowed = tuple(p.system for p in spec.pools if c.privacy == "any" or p.tier == "private")
         if c.privacy == "device":
@@ -279,7 +286,9 @@ def split_hybrid(
         if job is not None:
             jobs[c.name] = job
         elif not allowed and any(v.where == "server" for v in verdicts[c.name]):
-            no_pool[c.name] = f"no {'private ' if c.privacy == 'private' else ''}server pool in the job"
+            no_pool[c.name] = Why(
+                WhyCode.NO_SERVER_POOL, detail="private" if c.privacy == "private" else None
+            )
             verdicts[c.name] = [
                 replace(v, where="unserved") if v.where == "server" else v for v in verdicts[c.name]
             ]
@@ -304,10 +313,10 @@ def _class_plan(
         w: sum(v.requests_per_day for v in vs if v.where == w) / total
         for w in ("device", "server", "unserved")
     }
-    reasons: dict[str, float] = {}
+    reasons: dict[Why, float] = {}
     for v in vs:
-        if v.where != "device" and v.reason:
-            reasons[v.reason] = reasons.get(v.reason, 0.0) + v.requests_per_day
+        if v.where != "device" and v.why:
+            reasons[v.why] = reasons.get(v.why, 0.0) + v.requests_per_day
     if c.name in split.no_pool:
         reasons[split.no_pool[c.name]] = share["unserved"] * total
     job = split.server_jobs.get(c.name)

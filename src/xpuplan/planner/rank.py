@@ -419,10 +419,7 @@ def _serve_option(
         available=_cap(sc, system, unit),
         rate=spec.rate,
     )
-    layout = (
-        f"{groups}× [TP{plan.tp}" + (f" PP{plan.pp}" if plan.pp > 1 else "") + f" ×{plan.replicas}"
-        f" batch {plan.batch} {plan.weights}]"
-    )
+    layout = f"{groups}× [{plan.describe()}]"
     detail = {
         "plan": plan.to_dict(),
         "groups": groups,

@@ -202,7 +202,7 @@ def _prices_table(data: dict[str, Any]) -> str:
 def _fleet_reason(data: dict[str, Any]) -> str | None:
     stuck = data.get("stuck") or []
     if not stuck:
-        return data["fleet"].get("reason")
+        return wording.fleet_why(data["fleet"].get("why"), data["fleet"].get("culprits", ()))
     first = {j["job"]: (j["options"] or [None])[0] for j in data["jobs"]}
     return wording.stuck_reason(
         [
@@ -227,7 +227,10 @@ def _fleet(data: dict[str, Any]) -> str:
         for a in f["assignment"]
     ]
     total = objective_value(f["objective"], f["value"])
-    binding = "".join(f"<li>{_e(b['text'])}</li>" for b in f.get("binding", []))
+    binding = "".join(
+        f"<li>{_e(wording.binding_text(wording.binding_of(b), f['objective']))}</li>"
+        for b in f.get("binding", [])
+    )
     return (
         f"<p>Objective <b>{_e(f['objective'])}</b>: {_e(total)}</p>"
         + _table(["job", "system", "chips", "bought as", "cost"], rows, left=2)

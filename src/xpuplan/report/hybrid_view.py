@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xpuplan.planner.hybrid import HybridPlan
-from xpuplan.report import fmt
+from xpuplan.report import fmt, wording
 
 
 def _mwh(x: float | None) -> str:
@@ -96,7 +96,7 @@ def print_hybrid(console: Console, h: HybridPlan) -> None:
         )
     console.print(t)
     for c in h.classes:
-        why = "; ".join(f"{k} ({v / 1e6:,.0f} M/day)" for k, v in c.reasons.items())
+        why = "; ".join(f"{wording.reason(k)} ({v / 1e6:,.0f} M/day)" for k, v in c.reasons.items())
         lines = break_even_lines(c.to_dict())
         if why or lines:
             console.print(

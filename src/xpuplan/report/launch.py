@@ -135,14 +135,18 @@ def _run_line(cat: Catalog, ln: Launch) -> str:
     return _TORCHRUN + f"pretrain_gpt.py {_ARGS.format('megatron.args')}\n"
 
 
+def _parallel_flags(lay: dict[str, Any], tp: str, pp: str, cp: str) -> list[str]:
+    """What every training framework is told first, under its own flag names: tensor-, pipeline-
+    and context-parallel size."""
+    return [tp, str(lay["tp"]), pp, str(lay["pp"]), cp, str(lay["cp"])]
+
+
 def megatron_args(ln: Launch) -> list[str]:
     """Megatron-LM arguments for the layout (names of megatron/training/arguments.py)."""
     lay = ln.layout or {}
-    a = [
-        "--tensor-model-parallel-size", str(lay["tp"]),
-        "--pipeline-model-parallel-size", str(lay["pp"]),
-        "--context-parallel-size", str(lay["cp"]),
-    ]  # fmt: skip
+    a = _parallel_flags(
+        lay, "--tensor-model-parallel-size", "--pipeline-model-parallel-size", "--context-parallel-size"
+    )
     if lay["ep"] > 1:
         a += ["--expert-model-parallel-size", str(lay["ep"])]
     if lay["vpp"] > 1:
@@ -251,14 +255,9 @@ def maxtext_overrides(cat: Catalog, ln: Launch) -> dict[str, Any]:
 def neuronx_args(ln: Launch) -> list[str]:
     """NeuronX Distributed training arguments (its Llama examples' names)."""
     lay = ln.layout or {}
-    a = [
-        "--tensor_parallel_size", str(lay["tp"]),
-        "--pipeline_parallel_size", str(lay["pp"]),
-        "--context_parallel_size", str(lay["cp"]),
-        "--micro_batch_size", str(lay["microbatch"]),
-        "--global_batch_size", str(ln.global_batch),
-        "--seq_len", str(ln.seq_len),
-    ]  # fmt: skip
+    a = _parallel_flags(lay, "--tensor_parallel_size", "--pipeline_parallel_size", "--context_parallel_size")
+    a += ["--micro_batch_size", str(lay["microbatch"]), "--global_batch_size", str(ln.global_batch)]
+    a += ["--seq_len", str(ln.seq_len)]
     if lay["pp"] > 1:
         a += ["--num_microbatches", str(ln.global_batch // (lay["dp"] * lay["microbatch"]))]
     if lay["zero"] >= 1:
@@ -272,14 +271,18 @@ def neuronx_args(ln: Launch) -> list[str]:
     return a
 
 
+def _serve_flags(ln: Launch, tp: str, pp: str, batch: str, seq_len: str) -> list[str]:
+    """What every serving engine is told, under its own flag names: tensor- and pipeline-parallel
+    size, sequences in flight, context length."""
+    p = ln.serve or {}
+    return [tp, str(p["tp"]), pp, str(p["pp"]), batch, str(p["batch"]), seq_len, str(ln.seq_len)]
+
+
 def vllm_args(ln: Launch) -> list[str]:
     p = ln.serve or {}
-    a = [
-        "--tensor-parallel-size", str(p["tp"]),
-        "--pipeline-parallel-size", str(p["pp"]),
-        "--max-num-seqs", str(p["batch"]),
-        "--max-model-len", str(ln.seq_len),
-    ]  # fmt: skip
+    a = _serve_flags(
+        ln, "--tensor-parallel-size", "--pipeline-parallel-size", "--max-num-seqs", "--max-model-len"
+    )
     if p["weights"] in ("fp8", "int8", "int4", "fp4"):
         a += ["--quantization", {"fp8": "fp8", "int8": "compressed-tensors"}.get(p["weights"], "awq")]
     a += ["--kv-cache-dtype", "fp8" if p.get("kv") == "fp8" else "auto"]
@@ -292,12 +295,7 @@ def vllm_args(ln: Launch) -> list[str]:
 
 def trtllm_args(ln: Launch) -> list[str]:
     p = ln.serve or {}
-    a = [
-        "--tp_size", str(p["tp"]),
-        "--pp_size", str(p["pp"]),
-        "--max_batch_size", str(p["batch"]),
-        "--max_seq_len", str(ln.seq_len),
-    ]  # fmt: skip
+    a = _serve_flags(ln, "--tp_size", "--pp_size", "--max_batch_size", "--max_seq_len")
     if p.get("ep", 1) > 1:
         a += ["--ep_size", str(p["ep"])]
     return a

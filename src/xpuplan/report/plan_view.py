@@ -198,6 +198,6 @@ def print_plan(console: Console, r: PlanResult) -> None:
             part = f" ({fo.label}), {fmt.money(fo.cost_usd)}" if fo.label else f", {fmt.money(fo.cost_usd)}"
         console.print(f"  {fmt.safe(fo.job)}: {fo.system} × {fo.chips * n:,} chips{part}")
     for b in f.binding:
-        console.print(f"  [yellow]{fmt.safe(b.text(f.objective), 1000)}[/]")
+        console.print(f"  [yellow]{fmt.safe(wording.binding_text(b, f.objective), 1000)}[/]")
     for note in wording.result_notes(r):
         console.print(f"[dim]• {fmt.safe(note, 2000)}[/]")

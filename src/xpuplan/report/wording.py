@@ -6,10 +6,12 @@ the one place that turns it into the sentence people read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from xpuplan.planner import fleet
 from xpuplan.planner.constraints import Why, WhyCode
+from xpuplan.planner.fleet import Binding, FleetPlan
 from xpuplan.planner.plan import PlanResult
 
 
@@ -41,6 +43,16 @@ _WORDS: dict[WhyCode, Callable[[Why], str]] = {
     WhyCode.NO_UNIT: lambda w: f"not one {w.subject} within the chips available",
     WhyCode.NO_LAYOUT: lambda w: f"no layout fits on {w.chips:,} chips: {w.detail}",
     WhyCode.NO_GROUP_CONFIG: lambda w: f"{w.chips} chips per group: {w.detail}",
+    WhyCode.NO_DEVICE_PATH: lambda w: f"{w.subject} has no {w.detail} path on record",
+    WhyCode.NO_APP_MEMORY: lambda w: "model does not fit in the app's memory",
+    WhyCode.DEVICE_LATENCY: lambda w: "misses the latency target on the device",
+    WhyCode.BATTERY: lambda w: "over the device's daily battery budget",
+    WhyCode.NEEDS_SERVER_MODEL: lambda w: "needs the server model",
+    WhyCode.NO_DEVICE: lambda w: "the device cannot run the model",
+    WhyCode.NO_DEVICE_PROFILE: lambda w: f"no device profile for {w.subject}",
+    WhyCode.NO_SERVER_POOL: lambda w: (
+        f"no {'private ' if w.detail == 'private' else ''}server pool in the job"
+    ),
 }
 
 
@@ -71,10 +83,55 @@ def stuck_reason(stuck: list[tuple[str, str | None, Why | None]]) -> str:
     )
 
 
+_LIMIT = {"supply": "chip supply", "power": "power cap", "budget": "budget", "vendor_share": "vendor share"}
+
+
+def limit_name(code: str, subject: str | None) -> str:
+    """A fleet limit by name: "supply of <system>", "power cap", "<vendor> share of spend"."""
+    if code == "supply":
+        return f"supply of {subject}"
+    if code == "vendor_share":
+        return f"{subject} share of spend"
+    return _LIMIT[code]
+
+
+def binding_text(b: Binding, objective: str) -> str:
+    """What a binding fleet limit costs: how much one more unit of it would save."""
+    what = {"cost": "$", "energy": "J", "time": "s"}[objective]
+    gain = -b.shadow_price
+    head = f"{limit_name(b.limit_code, b.subject)} binds ({b.used:,.4g} of {b.limit:,.4g} {b.unit}); "
+    if gain > 1e-9:
+        return head + f"one more {b.unit} would save {gain:,.4g} {what}"
+    return head + "relaxing it alone would not lower the objective"
+
+
+def binding_of(d: dict[str, Any]) -> Binding:
+    """A :class:`Binding` back from its dict (the HTML report's data is plain dicts)."""
+    return Binding(*(d[k] for k in Binding.__dataclass_fields__))
+
+
+def fleet_why(why: str | None, culprits: Sequence[str]) -> str | None:
+    """Why the fleet MIP found no plan (``FleetPlan.why`` and its culprits; None: it found one)."""
+    if why == fleet.NO_OPTIONS:
+        return "no job has a feasible option"
+    if why == fleet.ONE_LIMIT:
+        return "no fleet meets every limit; it becomes possible without the " + " or the ".join(
+            _LIMIT[c] for c in culprits
+        )
+    if why == fleet.SEVERAL_LIMITS:
+        return "no fleet meets the limits even with any single one removed; several bind together"
+    return None
+
+
+def fleet_plan_reason(f: FleetPlan) -> str | None:
+    """Why the fleet MIP found no plan (None: it found one, or was not asked)."""
+    return fleet_why(f.why, f.culprits)
+
+
 def fleet_reason(result: PlanResult) -> str | None:
     """Why the plan has no fleet: the jobs with no option, else the fleet MIP's own reason."""
     if not result.stuck:
-        return result.fleet.reason
+        return fleet_plan_reason(result.fleet)
     jobs = {j.job: j.options for j in result.jobs}
     return stuck_reason(
         [
@@ -120,6 +177,19 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
     for jd, jp in zip(d["jobs"], result.jobs, strict=True):
         for od, o in zip(jd["options"], jp.options, strict=True):
             od["reason"] = reason(o.why)
+    for hd, h in zip(d["hybrid"], result.hybrid, strict=True):
+        for cd, c in zip(hd["classes"], h.classes, strict=True):
+            cd["reasons"] = {reason(w): n for w, n in c.reasons.items()}
+            for vd, v in zip(cd["verdicts"], c.verdicts, strict=True):
+                vd["reason"] = reason(v.why)
     d["fleet"]["reason"] = fleet_reason(result)
+    d["fleet"]["binding"] = [
+        {
+            "constraint": limit_name(b.limit_code, b.subject),
+            **bd,
+            "text": binding_text(b, result.fleet.objective),
+        }
+        for bd, b in zip(d["fleet"]["binding"], result.fleet.binding, strict=True)
+    ]
     d["notes"] = result_notes(result)
     return d

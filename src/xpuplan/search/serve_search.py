@@ -48,6 +48,11 @@ class ServePlan:
     kv: str = "bf16"  # KV-cache format the configuration runs with
     interval: Interval | None = None  # 80% prediction interval (cross-validated), when fitted
 
+    def describe(self) -> str:
+        """The configuration as a label: "TP8 PP2 ×4 batch 64 int8" (PP only where it splits)."""
+        pp = f" PP{self.pp}" if self.pp > 1 else ""
+        return f"TP{self.tp}{pp} ×{self.replicas} batch {self.batch} {self.weights}"
+
     def interval_dict(self) -> dict[str, Any] | None:
         iv = self.interval
         if iv is None:
