@@ -195,6 +195,7 @@ def test_validate_summary_is_the_median_of_the_cases(tmp_path: Path) -> None:
     assert v.infer.p90_error == pytest.approx(float(np.percentile(errs, 90)))
     assert v.train.cases == 0 and v.train.median_error is None
     assert {g.group for g in v.by_chip} == {c.chip for c in v.cases}
+    assert {g.group for g in v.by_class} == {k for c in v.cases for k in c.classes}
 
 
 @pytest.mark.parametrize(

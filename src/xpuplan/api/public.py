@@ -587,4 +587,5 @@ def validate(
         in_sample_train=_errors(ins["train"]),
         in_sample_infer=_errors(ins["infer"]),
         interval_coverage=coverage,
+        by_class=_groups(s["by_class"]),
     )

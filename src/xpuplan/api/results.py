@@ -330,3 +330,5 @@ class ValidationResult:
     in_sample_train: ErrorStats  # the same cases predicted with the full fit
     in_sample_infer: ErrorStats
     interval_coverage: float | None  # share of left-out cases inside their 80% interval (cv only)
+    # per workload class (encoder, cpu, apple-silicon: validation.validate.CLASSES)
+    by_class: tuple[GroupErrors, ...] = ()
