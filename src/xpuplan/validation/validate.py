@@ -471,12 +471,10 @@ def case_classes(c: dict[str, Any], cat: Catalog) -> tuple[str, ...]:
     return tuple(k for k in CLASSES if found[k])
 
 
-def _base(
-    c: dict[str, Any], task: str, metric: tuple[str, float] | None, cat: Catalog | None = None
-) -> dict[str, Any]:
+def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None, cat: Catalog) -> dict[str, Any]:
     """The fields every result of case ``c`` shares."""
     return dict(
-        classes=case_classes(c, cat) if cat is not None else (),
+        classes=case_classes(c, cat),
         id=c["id"],
         task=task,
         vendor=c.get("vendor", ""),
