@@ -111,10 +111,12 @@ _DATASET = {
     "benchmark": Field("str", doc="the MLPerf benchmark name (mlperf.conf key)"),
     "dataset": Field("str", doc="what the dataset is, in words"),
     "models": Field("list", doc="the suite cases' model.name values that run the benchmark"),
-    "output_mean": positive(1e6, "mean generated tokens per sample (the reference's)"),
+    "output_mean": positive(1e6, "mean generated tokens per sample (the reference's), where stated"),
     "output_source": Field("str", doc="file and figure the output mean is read from"),
     "input_mean": positive(1e7, "mean prompt tokens per sample, where a source states it"),
-    "input_basis": Field("str", doc="where the input mean comes from, when it is an assumption"),
+    "input_source": Field("str", doc="URL (commit-pinned) and locator the input mean is read from"),
+    "input_as_of": Field("date", doc="when the input mean's source was published"),
+    "input_basis": Field("str", doc="how the input mean was had: stated, computed, or assumed"),
 }
 DATASET_SCHEMA = {"meta": _DS_META, "dataset": [_DATASET]}
 
@@ -122,7 +124,7 @@ DATASET_SCHEMA = {"meta": _DS_META, "dataset": [_DATASET]}
 @dataclass(frozen=True, slots=True)
 class DatasetLengths:
     benchmark: str
-    output_mean: float
+    output_mean: float | None
     output_source: str
     input_mean: float | None
     input_basis: str | None
@@ -139,7 +141,7 @@ def _datasets(path: Path) -> dict[str, DatasetLengths]:
     for row in data.get("dataset", []):
         ds = DatasetLengths(
             row["benchmark"],
-            float(row["output_mean"]),
+            float(row["output_mean"]) if "output_mean" in row else None,
             str(row.get("output_source", "")),
             float(row["input_mean"]) if "input_mean" in row else None,
             row.get("input_basis"),
