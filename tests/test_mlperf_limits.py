@@ -93,19 +93,32 @@ def test_dataset_lengths_come_from_the_reference_readmes() -> None:
     from xpuplan.validation.mlperf_limits import dataset_lengths
 
     # mlcommons/inference language/<benchmark>/README.md at b66003e: tokens_per_sample 144.84
-    # (mixtral-8x7b), 684.68 (llama3.1-405b); mean-output-tok-len 3886.2274 (deepseek-r1)
+    # (mixtral-8x7b), 684.68 (llama3.1-405b); mean-output-tok-len 3886.2274 (deepseek-r1). Input:
+    # the mean of each dataset file's per-sample token counts (openshift-psap/performance-dashboard
+    # @7100702 mlperf-data/summaries/*.csv): 427.39, 9,428.64, 803.79 and 870.73; llama2-70b keeps its assumption
     mixtral = dataset_lengths(_case("nvidia-h200-infer-mixtral-8x7b-8gpu-mlperf41-offline"))
-    assert mixtral is not None and mixtral.output_mean == 144.84 and mixtral.input_mean is None
+    assert mixtral is not None and (mixtral.output_mean, mixtral.input_mean) == (144.84, 427.39)
     big = dataset_lengths(_case("nvidia-b200-infer-llama31-405b-8gpu-mlperf51-offline"))
-    assert big is not None and big.output_mean == 684.68
+    assert big is not None and (big.output_mean, big.input_mean) == (684.68, 9428.64)
     r1 = dataset_lengths(_case("nvidia-b200-infer-deepseek-r1-8gpu-mlperf51-offline"))
-    assert r1 is not None and r1.output_mean == pytest.approx(3886.2274)
+    assert r1 is not None and r1.output_mean == pytest.approx(3886.2274) and r1.input_mean == 803.79
+    small = dataset_lengths(_case("nvidia-b200-infer-llama31-8b-8gpu-mlperf51-offline"))
+    assert small is not None and small.input_mean == 870.73 and small.output_mean is None
     orca = dataset_lengths(_case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-offline"))
     assert orca is not None and (orca.input_mean, orca.output_mean) == (300, 293)
-    assert orca.input_basis and "assumed" in orca.input_basis
+    assert orca.input_basis and "assumed" in orca.input_basis and "222.33" in orca.input_basis
 
 
-def test_a_benchmark_without_a_published_input_mean_stays_unpriced() -> None:
+def test_a_benchmark_without_a_published_input_mean_stays_unpriced(tmp_path, monkeypatch) -> None:
+    import xpuplan.validation.mlperf_limits as ml
+
+    table = tmp_path / "mlperf_datasets.toml"
+    table.write_text(
+        '[meta]\nsource = "test"\nurl = "test"\nas_of = "2026-01"\n\n[[dataset]]\n'
+        'benchmark = "mixtral-8x7b"\ndataset = "test"\nmodels = ["Mixtral-8x7B-Instruct-v0.1"]\n'
+        'output_mean = 144.84\noutput_source = "test"\n'
+    )
+    monkeypatch.setattr(ml, "datasets_path", lambda: table)
     cat = default_catalog()
     r = predict_infer_case(_case("nvidia-h200-infer-mixtral-8x7b-8gpu-mlperf41-offline"), cat).result
     assert r.predicted is None and r.reason is not None
@@ -116,3 +129,19 @@ def test_a_benchmark_without_a_published_input_mean_stays_unpriced() -> None:
     r2 = predict_infer_case(c, cat).result
     assert r2.predicted is not None
     assert any("146 tokens" in a or "145 tokens" in a for a in r2.assumed)
+
+
+def test_attention_dp_engines_cap_the_batch_per_rank() -> None:
+    """NVIDIA's DeepSeek-R1 harness (TP 8, attention DP, EP 8; gpu_batch_size 512): TensorRT-LLM's
+    max_batch_size is per rank under attention DP, so an instance holds up to 8 x 512 sequences."""
+    from xpuplan.validation.validate import case_params
+
+    c = _case("nvidia-b200-infer-deepseek-r1-8gpu-mlperf51-offline")
+    cat = default_catalog()
+    assert case_params(c, cat.chip("nvidia-b200"))[0].attention_dp
+    r = predict_infer_case(c, cat).result
+    assert r.predicted is not None and r.layout is not None
+    batch, replicas = _batch_replicas(r.layout)
+    assert replicas == 1 and 512 < batch <= 8 * 512
+    plain = _case("nvidia-b200-infer-llama31-405b-8gpu-mlperf51-offline")
+    assert not case_params(plain, cat.chip("nvidia-b200"))[0].attention_dp

@@ -75,6 +75,11 @@ class PerfParams:
     # only between calls, so an arrival waits out the window in flight (perf/serve_tail.py
     # scheduling_window). 1: a scheduling decision every step.
     scheduler_steps: float = 1.0
+    # Attention data parallelism inside the TP group (a case's ``parallel.other`` "attention
+    # data-parallel": TensorRT-LLM ``enable_attention_dp``, SGLang ``--enable-dp-attention``): each
+    # rank runs attention for its own sequences with the whole attention weights, so a sequence's
+    # KV cache lives on one rank, and MoE layers exchange tokens by all-to-all (perf/serve.py).
+    attention_dp: bool = False
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 
@@ -87,7 +92,7 @@ def default_params() -> PerfParams:
     for f in fields(PerfParams):
         if f.name in d:
             v = d[f.name]
-            if f.name in ("flash_attention", "ignore_memory"):
+            if f.name in ("flash_attention", "ignore_memory", "attention_dp"):
                 kw[f.name] = bool(v)
                 continue
             if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:

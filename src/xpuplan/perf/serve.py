@@ -13,6 +13,10 @@ References:
   ``C/O`` requests that replaced finished ones; TPOT is that step time.
 * TP all-reduces two per layer (Megatron); PP passes activations stage to stage, and a token visits
   every stage in turn.
+* Attention data parallelism (``PerfParams.attention_dp``: TensorRT-LLM ``enable_attention_dp``,
+  SGLang ``--enable-dp-attention``): inside the TP group each rank runs attention for its own
+  sequences with the whole attention weights, so a sequence's KV cache lives on one rank, and the
+  MoE layers exchange tokens with their experts' ranks by all-to-all (DeepSeek-V3 report §3.4).
 """
 
 from __future__ import annotations
@@ -114,10 +118,13 @@ def _gemm(m: Machine, peak: float, flops: F, n: F, fp8: bool) -> F:
     return flops / (peak * top * n / (n + e.matmul_knee))
 
 
-def weight_bytes(model: Model, job: ServeJob, tp: F, pp: F, ep: F) -> tuple[F, F]:
-    """(bytes per device, bytes per expert per device) of the weights."""
+def weight_bytes(model: Model, job: ServeJob, tp: F, pp: F, ep: F, adp: bool = False) -> tuple[F, F]:
+    """(bytes per device, bytes per expert per device) of the weights. ``adp`` (attention data
+    parallelism): every rank of the TP group holds the whole attention weights."""
     w = job.weight_bytes_per_param
     dense = (model.params() - _expert_params(model)) * w / (tp * pp)
+    if adp:
+        dense = dense + model.layers * model.attn_params() * w * (1.0 - 1.0 / tp) / pp
     # EP spreads whole experts over the TP group's ranks (ep = tp) or TP slices each expert (ep = 1):
     # either way a rank holds 1/tp of the expert weights, and one expert there weighs ep/tp of one
     experts = _expert_params(model) * w / (tp * pp)
@@ -133,12 +140,15 @@ def _expert_params(model: Model) -> float:
     return float(model.moe_layers * model.moe.experts * model.mlp_params(model.moe.expert_ffn))
 
 
-def kv_bytes_per_token(model: Model, job: ServeJob, tp: F, pp: F, ranks: float = 1.0) -> F:
+def kv_bytes_per_token(model: Model, job: ServeJob, tp: F, pp: F, ranks: float = 1.0, adp: bool = False) -> F:
     """KV bytes one token occupies on one device (GQA heads split over TP up to the KV-head count;
     MLA's latent is replicated over TP). With ``ranks`` > 1 TP ranks per chip each rank keeps its
-    own whole KV heads (:func:`_rank_heads`)."""
+    own whole KV heads (:func:`_rank_heads`). With ``adp`` each sequence's whole KV lives on one of
+    the ``tp`` ranks, so a device holds ``1/tp`` of the batch's: per token of the batch, ``1/tp``."""
     shard = np.ones_like(tp, dtype=float) if model.mla else np.minimum(tp, model.kv_heads).astype(float)
-    if ranks > 1:
+    if adp:
+        shard = np.asarray(tp, dtype=float)
+    elif ranks > 1:
         n = 1 if model.mla else model.kv_heads
         shard = n / _rank_heads(n, tp, ranks)
     return model.kv_bytes_per_token(job.kv_bytes_per_value) / (shard * pp)
@@ -155,13 +165,15 @@ def _rank_heads(heads: int, tp: F, ranks: float) -> F:
     return ranks * np.maximum(1.0, np.ceil(heads / (ranks * tp)))
 
 
-def _weights_read(model: Model, job: ServeJob, tp: F, pp: F, ep: F, tokens: F) -> tuple[F, F]:
+def _weights_read(
+    model: Model, job: ServeJob, tp: F, pp: F, ep: F, tokens: F, adp: bool = False
+) -> tuple[F, F]:
     """Weight bytes one device reads in a step of ``tokens`` tokens, and tokens per expert.
 
     The dense part is read once per step; of the experts only those the batch touches (the
     expected number of distinct experts hit by ``tokens`` top-k draws), spread over the EP ranks;
     an untied input embedding is a lookup, so only the batch's rows are read."""
-    dense_w, per_expert = weight_bytes(model, job, tp, pp, ep)
+    dense_w, per_expert = weight_bytes(model, job, tp, pp, ep, adp)
     if model.moe:
         E, k = model.moe.experts, model.moe.top_k
         touched = E * (1.0 - (1.0 - k / E) ** np.maximum(tokens, 1.0))
@@ -186,6 +198,34 @@ def _comm_time(model: Model, m: Machine, tp: F, pp: F, tokens: F) -> tuple[F, F]
     bw_p = np.where(n_out_p > 1, m.out_bw, m.up_bw)
     lat_p = np.where(n_out_p > 1, m.out_lat, m.up_lat)  # hand-offs inside a domain pay its latency
     return t_tp, (pp - 1.0) * coll.p2p(act / tp, bw_p, lat_p)
+
+
+def decode_attn_flops(model: Model) -> float:
+    """Attention FLOPs of one decode token per context position. MLA decodes in its latent space
+    (weight absorption: MQA with QK head dim ``kv_lora_rank + qk_rope_head_dim`` and V head dim
+    ``kv_lora_rank`` against the cached latent; DeepSeek-V2, arXiv 2405.04434 §2.1.2; vLLM
+    vllm-project/vllm@15daa36 vllm/attention/backends/mla/common.py, 'Data-Movement Friendly
+    Approach (i.e. _forward_decode)'), every head over ``d_qk + d_v`` = 576 + 512 for DeepSeek-V3;
+    prefill keeps the decompressed heads (:meth:`Model.attn_flops_per_token`)."""
+    if model.mla is None:
+        return model.attn_flops_per_token(1.0, causal=False)
+    d = 2 * model.mla.kv_lora_rank + model.mla.qk_rope_head_dim
+    return 2.0 * model.layers * model.heads * d
+
+
+def _adp_comm_time(model: Model, m: Machine, tp: F, pp: F, tokens: F) -> F:
+    """Communication of one step under attention data parallelism over the ``tp`` ranks: each MoE
+    layer dispatches every token's hidden state to the ranks of its ``top_k`` experts and combines
+    the results back, two all-to-alls of ``tokens/tp · k · hidden`` 16-bit values per rank
+    (DeepSeek-V3 report §3.4; TensorRT-LLM wide-EP dispatch and combine); a dense layer gathers
+    the group's tokens and scatters its result (an all-gather and a reduce-scatter: one
+    all-reduce's bytes). PP hand-offs are priced by :func:`_comm_time`."""
+    act = tokens * model.hidden * 2.0  # the step's activations over the whole group, bytes
+    _, _, bw, _ = m.group_bw(tp, np.ones_like(tp))
+    k = model.moe.top_k if model.moe else 1
+    a2a = coll.all_to_all(act / tp * k, tp, bw, m.up_lat)
+    dense = model.layers - model.moe_layers
+    return (2.0 * model.moe_layers * a2a + dense * coll.all_reduce(act, tp, bw, m.up_lat)) / pp
 
 
 def _rank_hops_latency(m: Machine, tp: F, ranks: float) -> F:
@@ -216,10 +256,11 @@ def _step(
     fp8 = dt in ("fp8", "fp4")  # low-precision GEMMs reach the chip's fp8 fraction
     bw = m.chip.mem_bw * m.chip.efficiency.memory
     tokens = decode + prefill
-    w_read, tok_per_expert = _weights_read(model, job, tp, pp, ep, tokens)
+    adp = params is not None and params.attention_dp
+    w_read, tok_per_expert = _weights_read(model, job, tp, pp, ep, tokens, adp)
     vh = float(model.vocab * model.hidden)
     ranks = params.tp_ranks_per_chip if params is not None else 1.0
-    pad = _rank_heads(model.heads, tp, ranks) * tp / model.heads  # padded attention heads (>= 1)
+    pad = 1.0 if adp else _rank_heads(model.heads, tp, ranks) * tp / model.heads  # padded heads (>= 1)
     body = model.matmul_params(active=True) - vh
     attn_share = model.layers * model.attn_params() / body
     # the LM head runs for decode tokens and for the last token of each prompt only
@@ -231,9 +272,9 @@ def _step(
     n_min = np.minimum(np.minimum(model.hidden, ffn / tp), model.q_dim / tp) + 0.0 * tok_per_expert
     t_gemm = np.maximum(_gemm(m, peak, gemm_flops, n_min, fp8), w_read / bw)
     # attention: decode reads each sequence's KV cache; prefill is compute-bound, causal
-    kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks)
+    kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, adp)
     attn_flops = (
-        decode * model.attn_flops_per_token(1.0, causal=False) * ctx
+        decode * decode_attn_flops(model) * ctx
         + prefill * model.attn_flops_per_token(prefill_ctx, causal=True)
     ) / (tp * pp)
     bf16 = _peak(m, "bf16")
@@ -241,6 +282,7 @@ def _step(
         attn_flops * pad / (bf16 * m.chip.efficiency.attention), (decode * ctx + prefill) * kv_tok / bw
     )
     t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)
+    t_tp = _adp_comm_time(model, m, tp, pp, tokens) if adp else t_tp
     t_tp = t_tp + 2.0 * model.layers / pp * _rank_hops_latency(m, tp, ranks)
     # a token passes through all pp stages; each stage holds 1/pp of the layers (already divided)
     return pp * (t_gemm + t_attn + t_tp) + t_pp
@@ -257,8 +299,8 @@ def evaluate_serve(
     B = cfg.batch.astype(float)
     zero = 0.0 * B
     # memory
-    w, _ = weight_bytes(model, job, tp, pp, ep)
-    kv_tok = kv_bytes_per_token(model, job, tp, pp, params.tp_ranks_per_chip)
+    w, _ = weight_bytes(model, job, tp, pp, ep, params.attention_dp)
+    kv_tok = kv_bytes_per_token(model, job, tp, pp, params.tp_ranks_per_chip, params.attention_dp)
     act = (I * model.hidden * 2.0 * 4.0 + model.vocab * 4.0) / tp  # one prompt's buffers; logits: last token
     free = (
         m.chip.mem_bytes - w - act - (params.reserved_gib * GIB + params.reserved_fraction * m.chip.mem_bytes)

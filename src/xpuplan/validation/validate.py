@@ -323,6 +323,9 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     wd = re.search(r"weight_dtype[\s:=]+(bfloat16|bf16|float32|fp32)", prec)
     if wd:
         p = replace(p, weight_bytes=2.0 if wd.group(1).startswith("b") else 4.0)
+    # attention data parallelism the serving layout states (TensorRT-LLM enable_attention_dp)
+    if re.search(r"attention data-parallel|enable_attention_dp|dp-attention", text.lower()):
+        p = replace(p, attention_dp=True)
     cf = re.search(r"capacity_factor\s*=\s*([0-9.]+)", text)
     if cf and float(cf.group(1)) > 0 and "dropless" not in text.lower():
         p = replace(p, moe_capacity_factor=float(cf.group(1)))
@@ -696,7 +699,7 @@ def _lengths(c: dict[str, Any], metric: str, assumed: list[str]) -> tuple[int, i
         if inp is None and ds.input_mean is not None:
             inp = ds.input_mean
             assumed.append(f"mean input length not stated: {inp:.0f} tokens assumed (MLPerf {ds.benchmark})")
-        if out is None and not prefill_like:
+        if out is None and not prefill_like and ds.output_mean is not None:
             out = ds.output_mean
             assumed.append(f"mean output length not stated: {out:.0f} tokens assumed")
     if inp is None:
@@ -772,8 +775,10 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     if pp and pp * fixed.get("tp", 1) <= count:
         fixed["pp"] = int(pp)
     cap = _num(setup.get("max_batch_per_instance"))
-    if cap:
-        fixed["max_batch"] = int(cap)  # the engine's largest batch (MLPerf harness configs)
+    if cap:  # the engine's largest batch (MLPerf harness configs); under attention DP each rank's
+        # (TensorRT-LLM trtllm-bench '--max_batch_size: Max batch size in each rank', NVIDIA/
+        # TensorRT-LLM@01c4ece docs/source/blogs/Best_perf_practice_on_DeepSeek-R1_in_TensorRT-LLM.md)
+        fixed["max_batch"] = int(cap) * (fixed.get("tp", 1) if params.attention_dp else 1)
     batch, conc = _num(setup.get("batch")), _num(setup.get("concurrency"))
     mode = "continuous"
     if batch:
