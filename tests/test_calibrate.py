@@ -195,8 +195,9 @@ def test_api_estimate_and_serve_take_a_calibration(tmp_path: Path) -> None:
         "llama-3-8b", "local", 1, {"microbatch": 1}, global_batch=8, seq_len=2048, catalog=cat
     )
     assert est.step_time_s > 0 and math.isfinite(est.step_time_s)
-    res = api.serve("llama-3-8b", "local", 1, 512, 128, batch=4, catalog=cat)
-    assert res.best is not None and res.best.tpot_s > 0
+    res = api.search_serve("llama-3-8b", "local", 1, input_len=512, output_len=128, batch=4, catalog=cat)
+    assert res.best.feasible and res.best.tpot_s is not None and res.best.tpot_s > 0
+    assert res.best.chip == "local" and res.best.batch == 4
 
 
 # ---- the check: prediction beside a (fake) real run ---------------------------------------------
