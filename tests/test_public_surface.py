@@ -8,6 +8,7 @@ import math
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,15 @@ def test_check_claim_by_id_and_by_file() -> None:
     assert isinstance(r, xpuplan.ClaimResult) and r.checks and r.verdict
     same = xpuplan.check_claim(str(ROOT / "examples" / "claim_b200_vs_h100.toml"))
     assert same.verdict is r.verdict
+    # who said it and where, as typed fields read from the file (and the same keys in the JSON)
+    f = tomllib.loads((ROOT / "examples" / "claim_b200_vs_h100.toml").read_text())
+    about = ("title", "who", "source", "as_of", "compares")
+    assert tuple(getattr(r, k) for k in about) == tuple(f[k] for k in about)
+    assert r.source_says == "" and Path(r.file).name == "claim_b200_vs_h100.toml"
+    d = r.to_dict()
+    assert {k: d[k] for k in (*about, "source_says", "file")} == {
+        k: getattr(r, k) for k in (*about, "source_says", "file")
+    }
     claim = builtin_claims()[0]
     assert xpuplan.check_claim(claim.id).id == claim.id
 
