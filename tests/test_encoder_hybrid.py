@@ -22,6 +22,7 @@ from xpuplan.perf import encoder as enc
 from xpuplan.planner.constraints import Why, WhyCode
 from xpuplan.planner.plan import plan
 from xpuplan.planner.scenario import load_scenario
+from xpuplan.report.wording import plan_dict
 from xpuplan.search.encoder_search import search_encoder
 from xpuplan.search.serve_search import search_serve
 from xpuplan.workload import get_model
@@ -262,6 +263,15 @@ def test_example_apple_hybrid_plans(catalog: Catalog) -> None:
     assert r.fleet.status == "optimal"
     assert {o.system for o, _ in r.fleet.assignment} >= {"apple-mac-studio-m2-ultra"}
     json.dumps(r.to_dict(), default=str)
+    # the device figures the plan rests on are data (kind, path); the report words them
+    prof = device_profiles()[h.assumptions[0].device]
+    first = h.assumptions[0]
+    assert (first.kind, first.path, first.source) == ("app_memory", None, prof.app_memory.source)
+    paths = [a for a in h.assumptions if a.kind == "path"]
+    assert paths and all(a.path in device_profiles()[a.device].paths for a in paths)
+    assert all(a.source == device_profiles()[a.device].paths[a.path or ""].provenance.source for a in paths)
+    words = [a["what"] for a in plan_dict(r)["hybrid"][0]["assumptions"]]
+    assert words[0] == "app memory" and f"{paths[0].path} path (peaks, power, sustained speed)" in words
 
 
 def test_cli_plan_prints_the_split() -> None:
