@@ -9,7 +9,7 @@ import math
 import subprocess
 import sys
 import tomllib
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,8 @@ from xpuplan.calibrate.numpy_backend import NumpyBackend
 from xpuplan.errors import DataError, InputError, UnknownNameError
 from xpuplan.hardware import default_catalog, load_calibration
 from xpuplan.perf.estimate import machine
-from xpuplan.validation.calibration_check import check, compare
+from xpuplan.perf.train import TIME_PARTS
+from xpuplan.validation.calibration_check import StepBreakdown, check, compare, predict_train
 
 TODAY = "2026-11-26"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -195,8 +196,9 @@ def test_api_estimate_and_serve_take_a_calibration(tmp_path: Path) -> None:
         "llama-3-8b", "local", 1, {"microbatch": 1}, global_batch=8, seq_len=2048, catalog=cat
     )
     assert est.step_time_s > 0 and math.isfinite(est.step_time_s)
-    res = api.serve("llama-3-8b", "local", 1, 512, 128, batch=4, catalog=cat)
-    assert res.best is not None and res.best.tpot_s > 0
+    res = api.search_serve("llama-3-8b", "local", 1, input_len=512, output_len=128, batch=4, catalog=cat)
+    assert res.best.feasible and res.best.tpot_s is not None and res.best.tpot_s > 0
+    assert res.best.chip == "local" and res.best.batch == 4
 
 
 # ---- the check: prediction beside a (fake) real run ---------------------------------------------
@@ -209,8 +211,16 @@ def test_compare_reports_signed_relative_errors() -> None:
     t, d = res.rows
     assert t.measured_s == 2.0 and t.error == pytest.approx(t.predicted_s / 2.0 - 1.0)
     assert d.measured_s == 0.5 and d.predicted_s > 0
-    assert set(res.train_breakdown_s) >= {"compute", "optimizer"}
+    b, est = res.train_breakdown_s, predict_train(chip, train, TODAY)
+    assert b.compute == est.time_s["compute"] > 0 and b.optimizer == est.time_s["optimizer"] > 0
+    assert set(b.nonzero()) >= {"compute", "optimizer"} and "tp_comm" not in b.nonzero()  # one device
+    assert sum(b.nonzero().values()) == pytest.approx(sum(est.time_s.values()))
     assert res.within_target == all(abs(r.error) <= 0.2 for r in res.rows)
+
+
+def test_step_breakdown_is_the_models_terms() -> None:
+    """A term added to the model (perf/train.py TIME_PARTS) needs its field here."""
+    assert tuple(f.name for f in fields(StepBreakdown)) == TIME_PARTS
 
 
 def test_check_runs_the_whole_harness_on_the_fake() -> None:

@@ -90,9 +90,9 @@ def test_cpu_instances_have_the_memory_aws_lists(system: str, gib: int, cat: Cat
 def test_405b_in_bf16_does_not_fit_one_sapphire_rapids_socket() -> None:
     from xpuplan import api
 
-    res = api.serve("llama-3.1-405b", "intel-xeon-8480", 1, 1024, 128, weights=("bf16",))
-    assert res.best is None
-    assert "memory" in " ".join(str(v) for v in res.extra.values()) + repr(res)
+    res = api.search_serve("llama-3.1-405b", "intel-xeon-8480", 1, input_len=1024, output_len=128)
+    assert not res.best.feasible and res.best.tpot_s is None
+    assert res.best.reason is not None and "memory" in res.best.reason
 
 
 def test_zen4_and_sapphire_rapids_have_matrix_peaks(cat: Catalog) -> None:
@@ -180,10 +180,10 @@ def test_an_estimated_tdp_needs_a_basis_and_a_range() -> None:
 def test_plan_energy_on_an_estimated_tdp_says_so() -> None:
     from xpuplan import api
 
-    res = api.serve("llama-3-8b", "tpu-v6e", 8, 512, 128)
-    assert res.extra.get("power_estimated") is True
-    res = api.serve("llama-3-8b", "nvidia-h100-sxm", 8, 512, 128)
-    assert res.extra.get("power_estimated") is False
+    res = api.search_serve("llama-3-8b", "tpu-v6e", 8, input_len=512, output_len=128)
+    assert res.best.economics.power_estimated is True and res.to_dict()["power_estimated"] is True
+    res = api.search_serve("llama-3-8b", "nvidia-h100-sxm", 8, input_len=512, output_len=128)
+    assert res.best.economics.power_estimated is False and res.to_dict()["power_estimated"] is False
 
 
 def test_unknown_names_still_fail_cleanly(cat: Catalog) -> None:

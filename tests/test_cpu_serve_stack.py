@@ -51,15 +51,24 @@ def test_serve_params_apply_the_stacks_cpu_kernel(catalog: Catalog) -> None:
 
 
 def test_api_serve_int4_on_graviton_takes_the_int8_kernel(catalog: Catalog) -> None:
-    """A 64-token prompt (compute-bound) of Llama-2-7B in int4 on one Graviton3: api.serve's TTFT
+    """A 64-token prompt (compute-bound) of Llama-2-7B in int4 on one Graviton3: search_serve's TTFT
     is the search's under the llama.cpp kernel (int8 peak x 4/30), not under the 16-bit path."""
-    res = api.serve("llama-2-7b", "aws-graviton3", 1, 64, 16, ("int4",), batch=1, catalog=catalog)
+    res = api.search_serve(
+        "llama-2-7b",
+        "aws-graviton3",
+        1,
+        input_len=64,
+        output_len=16,
+        weights=("int4",),
+        batch=1,
+        catalog=catalog,
+    )
     m = machine("aws-graviton3", 1, catalog=catalog)
     assert isinstance(m, Machine)
     job = ServeJob(get_model("llama-2-7b"), 64, 16, "int4", "bf16", None)
     kernel = search_serve(job, m, ("int4",), "static", fixed={"batch": 1}, params=api.serve_params(m.chip))
     plain = search_serve(job, m, ("int4",), "static", fixed={"batch": 1}, params=default_params())
-    assert res.best is not None and kernel.best is not None and plain.best is not None
+    assert res.best.ttft_s is not None and kernel.best is not None and plain.best is not None
     assert res.best.ttft_s == pytest.approx(kernel.best.ttft_s, rel=1e-12)
     assert res.best.ttft_s != pytest.approx(plain.best.ttft_s, rel=1e-3)
 

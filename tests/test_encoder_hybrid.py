@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import xpuplan
 from xpuplan import api
 from xpuplan.errors import InputError
 from xpuplan.hardware import Catalog
@@ -21,7 +22,8 @@ from xpuplan.perf import encoder as enc
 from xpuplan.planner.constraints import Why, WhyCode
 from xpuplan.planner.plan import plan
 from xpuplan.planner.scenario import load_scenario
-from xpuplan.search.encoder_search import EncoderSearchResult, search_encoder
+from xpuplan.report.wording import plan_dict
+from xpuplan.search.encoder_search import search_encoder
 from xpuplan.search.serve_search import search_serve
 from xpuplan.workload import get_model
 from xpuplan.workload.job import EncoderJob, ServeJob
@@ -107,11 +109,15 @@ def test_search_serve_dispatches_encoders(catalog: Catalog) -> None:
     "chip", ["aws-graviton4", "intel-xeon-8480", "amd-epyc-9654", "aws-inferentia2", "nvidia-h100-sxm"]
 )
 def test_serve_api_prices_bert_large(chip: str) -> None:
-    res = api.serve("bert-large", chip, 2, None, 1, ("int8", "bf16"), latency_ms=130)
-    assert isinstance(res, EncoderSearchResult) and res.best is not None
-    assert res.best.latency_s <= 0.130
-    x = res.extra
-    assert x["usd_per_million_sequences"] == pytest.approx(1e6 / x["sequences_per_usd"])
+    res = api.search_serve("bert-large", chip, 2, output_len=1, weights=("int8", "bf16"), latency_ms=130)
+    assert isinstance(res, xpuplan.EncoderSearchResult) and res.best.feasible
+    b = res.best
+    assert b.latency_s is not None and b.latency_s <= 0.130
+    assert b.usd_per_million_sequences == pytest.approx(1e6 / b.sequences_per_usd)
+    # the price is whole nodes' (2 chips of one node): $/M sequences = USD/s ÷ sequences/s × 1e6
+    usd_s = b.economics.usd_per_hour / 3600
+    assert b.usd_per_million_sequences == pytest.approx(usd_s / b.sequences_per_s * 1e6)
+    assert b.joules_per_sequence == pytest.approx(b.economics.watts / b.sequences_per_s)
 
 
 def test_cli_serve_encoder_json() -> None:
@@ -123,6 +129,18 @@ def test_cli_serve_encoder_json() -> None:
     )
     d = json.loads(out.stdout)
     assert d["kind"] == "encoder" and d["best"]["compute"] == "int8" and d["best"]["seq_len"] == 384
+    assert d["usd_per_million_sequences"] == pytest.approx(1e6 / d["sequences_per_usd"])
+    lo, hi = d["best"]["sequences_per_s_low"], d["best"]["sequences_per_s_high"]
+    assert lo < d["best"]["sequences_per_s"] < hi and d["best"]["interval"]["sequences_per_s"] == [lo, hi]
+
+
+def test_cli_serve_encoder_refuses_emit(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [*CLI, "serve", "--model", "bert-large", "--chip", "nvidia-h100-sxm", "--emit", str(tmp_path / "e")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "is an encoder" in out.stderr and "Traceback" not in out.stderr
 
 
 # ---- device profiles ------------------------------------------------------------------------------
@@ -245,6 +263,15 @@ def test_example_apple_hybrid_plans(catalog: Catalog) -> None:
     assert r.fleet.status == "optimal"
     assert {o.system for o, _ in r.fleet.assignment} >= {"apple-mac-studio-m2-ultra"}
     json.dumps(r.to_dict(), default=str)
+    # the device figures the plan rests on are data (kind, path); the report words them
+    prof = device_profiles()[h.assumptions[0].device]
+    first = h.assumptions[0]
+    assert (first.kind, first.path, first.source) == ("app_memory", None, prof.app_memory.source)
+    paths = [a for a in h.assumptions if a.kind == "path"]
+    assert paths and all(a.path in device_profiles()[a.device].paths for a in paths)
+    assert all(a.source == device_profiles()[a.device].paths[a.path or ""].provenance.source for a in paths)
+    words = [a["what"] for a in plan_dict(r)["hybrid"][0]["assumptions"]]
+    assert words[0] == "app memory" and f"{paths[0].path} path (peaks, power, sustained speed)" in words
 
 
 def test_cli_plan_prints_the_split() -> None:

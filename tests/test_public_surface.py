@@ -3,8 +3,12 @@ hand computation from the catalog's records (not through the API's own pricing c
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +137,55 @@ def test_serve_cost_and_energy_per_output_token(catalog: Catalog) -> None:
     assert s.curve and all(p.feasible and p.tp == s.best.tp for p in s.curve)
 
 
+def test_serve_json_is_the_typed_record() -> None:
+    """``xpuplan serve --json`` is the typed search's ``to_dict``: the targets and the KV format
+    asked, every figure of the best with its 80% bounds, and cost and energy at the top level."""
+    s = xpuplan.search_serve("llama-3-8b", "h100", 8, weights=("fp8",), kv="bf16", ttft_ms=500, tpot_ms=40)
+    b = s.best
+    assert isinstance(s, xpuplan.ServeSearchResult) and b.feasible and b.interval is not None
+    assert (s.ttft_target_s, s.tpot_target_s, s.kv_requested, b.kv) == (0.5, 0.04, "bf16", "fp8")
+    assert b.requests_per_s is not None and b.output_tokens_per_s is not None
+    assert b.total_tokens_per_s == pytest.approx(b.requests_per_s * (1000 + 250), rel=1e-9)
+    iv = b.interval
+    assert (b.tpot_s_low, b.tpot_s_high) == pytest.approx((b.tpot_s / iv.high, b.tpot_s / iv.low))
+    d = s.to_dict()
+    assert (d["ttft_target_s"], d["tpot_target_s"], d["kv_requested"]) == (0.5, 0.04, "bf16")
+    assert d["best"]["tp"] == b.tp and d["best"]["kv"] == "fp8" and d["best"]["tpot_s_high"] == b.tpot_s_high
+    assert d["best"]["interval"]["tpot_s"] == [b.tpot_s_low, b.tpot_s_high]
+    assert d["best"]["interval"]["low_factor"] == iv.low and d["best"]["interval"]["n"] == iv.n
+    assert d["usd_per_million_output_tokens"] == b.usd_per_million_output_tokens
+    assert d["joules_per_output_token"] == b.joules_per_output_token and d["pue"] == b.economics.pue
+    assert (d["system"], d["pricing"]) == (b.system, b.economics.pricing)
+    assert len(d["latency_throughput_curve"]) == len(s.curve)
+    assert d["configs_feasible"] + sum(d["infeasible_reasons"].values()) == d["configs_evaluated"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "xpuplan.cli", "serve", "--model", "llama-3-8b", "--chip", "h100", "--chips", "8",
+         "--weights", "fp8", "--kv", "bf16", "--ttft-ms", "500", "--tpot-ms", "40", "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(cli.stdout) == json.loads(json.dumps(d))
+    # nothing fits: best is None in the JSON, with the system and no money keys
+    none = xpuplan.search_serve("llama-3-70b", "h100", 1).to_dict()
+    assert none["best"] is None and none["system"] == "aws-p5.48xlarge" and "pue" not in none
+
+
+def test_encoder_json_is_the_typed_record(catalog: Catalog) -> None:
+    """The encoder's figures by hand: sequences per dollar and per joule from the economics, the
+    achieved TFLOP/s per chip from the sequences/s and the FLOPs per sequence."""
+    s = xpuplan.search_serve("bert-large", "h100", 8, weights=("int8",), batch=64)
+    b = s.best
+    assert isinstance(b, xpuplan.EncoderResult) and b.feasible and b.batch == 64 and b.mode == "static"
+    assert b.sequences_per_s is not None and b.flops_per_sequence is not None
+    usd_s, watts = (b.economics.usd_per_hour or 0) / 3600, b.economics.watts or 0
+    assert b.sequences_per_usd == pytest.approx(b.sequences_per_s / usd_s, rel=1e-9)
+    assert b.sequences_per_joule == pytest.approx(b.sequences_per_s / watts, rel=1e-9)
+    assert b.achieved_tflops_per_chip == pytest.approx(b.sequences_per_s / 8 * b.flops_per_sequence / 1e12)
+    assert b.batch_s is not None and b.latency_s is not None and b.batch_s <= b.latency_s
+    d = s.to_dict()
+    assert d["kind"] == "encoder" and d["sequences_per_usd"] == b.sequences_per_usd
+    assert d["best"]["batch_s"] == b.batch_s and d["best"]["latency_s_low"] == b.latency_s_low
+
+
 def test_serving_what_cannot_fit_says_why() -> None:
     r = xpuplan.estimate_serve("llama-3-70b", "h100", 1, "TP1")
     assert not r.feasible and r.reason and r.ttft_s is None and r.usd_per_million_output_tokens is None
@@ -180,6 +233,15 @@ def test_check_claim_by_id_and_by_file() -> None:
     assert isinstance(r, xpuplan.ClaimResult) and r.checks and r.verdict
     same = xpuplan.check_claim(str(ROOT / "examples" / "claim_b200_vs_h100.toml"))
     assert same.verdict is r.verdict
+    # who said it and where, as typed fields read from the file (and the same keys in the JSON)
+    f = tomllib.loads((ROOT / "examples" / "claim_b200_vs_h100.toml").read_text())
+    about = ("title", "who", "source", "as_of", "compares")
+    assert tuple(getattr(r, k) for k in about) == tuple(f[k] for k in about)
+    assert r.source_says == "" and Path(r.file).name == "claim_b200_vs_h100.toml"
+    d = r.to_dict()
+    assert {k: d[k] for k in (*about, "source_says", "file")} == {
+        k: getattr(r, k) for k in (*about, "source_says", "file")
+    }
     claim = builtin_claims()[0]
     assert xpuplan.check_claim(claim.id).id == claim.id
 

@@ -372,36 +372,27 @@ def serve_cmd(
         raise InputError("--weights names no format", "e.g. --weights bf16,fp8")
     fixed = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}
     _writable(csv_)
-    res = api.serve(
-        model,
-        chip,
-        chips,
-        input_len,
-        output_len,
-        formats,
-        kv,
-        weight_bits,
-        batch,
-        concurrency,
-        rate,
-        ttft_ms,
-        tpot_ms,
-        system,
-        fixed,
-        catalog=api.calibrated_catalog(calibration) if calibration is not None else None,
-        latency_ms=latency_ms,
-    )
+    cat = api.calibrated_catalog(calibration) if calibration is not None else None
+    res = api.search_serve(
+        model, chip, chips, fixed, input_len=input_len, output_len=output_len, weights=formats, kv=kv,
+        weight_bits=weight_bits, batch=batch, concurrency=concurrency, rate=rate, ttft_ms=ttft_ms,
+        tpot_ms=tpot_ms, catalog=cat, system=system, latency_ms=latency_ms,
+    )  # fmt: skip
+    if emit is not None and isinstance(res.best, api.EncoderResult):
+        raise InputError(
+            f"--emit writes decoder serving launches; {res.best.model} is an encoder", "Leave out --emit"
+        )
     _finish(
         [(csv_, lambda: report.serve_csv(res))], json_ and res.to_dict, lambda: report.print_serve(out, res)
     )
-    if emit is not None and res.best is not None:
+    if emit is not None and res.best.feasible:
         from xpuplan.api import default_catalog
         from xpuplan.report import launch
 
-        cat = api.calibrated_catalog(calibration) if calibration is not None else default_catalog()
+        cat = cat or default_catalog()
         origin = f"xpuplan serve --model {model} --chip {chip} --chips {chips}"
         ln = launch.serve_launch(
-            cat, model, res.extra["system"], res.best.to_dict(), (input_len or 0) + output_len, origin
+            cat, model, res.best.system, res.best.to_dict(), (input_len or 0) + output_len, origin
         )
         _write_launches(emit, [ln], cat)
 

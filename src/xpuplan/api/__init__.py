@@ -316,7 +316,7 @@ def train_figures(m: Machine, cat: Catalog | None, step_s: float, tokens_per_s: 
     return out
 
 
-def serve(
+def _serve(
     model: str | Model,
     chip: str,
     chips: int,
@@ -335,13 +335,15 @@ def serve(
     catalog: Catalog | None = None,
     latency_ms: float | None = None,
 ) -> ServeSearchResult | EncoderSearchResult:
-    """Best serving configuration (TP/PP/EP, replicas, batch, weight format) under latency targets.
+    """Best serving configuration (TP/PP/EP, replicas, batch, weight format) under latency targets,
+    as the search returns it: :func:`xpuplan.api.public.search_serve` is the public face, with
+    cost, energy and the interval bounds as typed fields.
 
     ``batch`` fixes a static batch; ``concurrency`` a continuous-batching concurrency; ``rate`` asks
     for the lowest-latency configuration that sustains that many requests/s; none of them: the
     batch that maximises throughput. Stated degrees in ``fixed`` (tp, pp, ep) are pinned.
     ``input_len`` None: 1,000 tokens (384 for an encoder). An encoder model goes to
-    :func:`serve_encoder` (``latency_ms``, else ``ttft_ms``, is its latency target)."""
+    :func:`_serve_encoder` (``latency_ms``, else ``ttft_ms``, is its latency target)."""
     if not weights:
         raise InputError("no weight format given", "e.g. weights=('bf16', 'fp8')")
     for n, v, hi in (
@@ -359,7 +361,7 @@ def serve(
         raise InputError("give at most one of batch, concurrency and rate", "Pick the load you want to model")
     mdl = _model(model)
     if mdl.is_encoder:
-        return serve_encoder(
+        return _serve_encoder(
             mdl,
             chip,
             chips,
@@ -381,7 +383,7 @@ def serve(
         fx["batch"] = concurrency
     if kv == "fp8" and not m.chip.supports("fp8"):
         raise InputError(f"{m.chip.id} has no fp8 support for an fp8 KV cache", "Use --kv bf16")
-    res = _search_serve(
+    return _search_serve(
         job,
         m,
         weights,
@@ -392,7 +394,6 @@ def serve(
         fx,
         serve_params(m.chip),
     )
-    return replace(res, extra={**res.extra, **serve_economics(res, m, catalog)})
 
 
 def serve_params(chip: Chip, software: str | None = None) -> PerfParams:
@@ -406,7 +407,7 @@ def serve_params(chip: Chip, software: str | None = None) -> PerfParams:
 ENCODER_SEQ_LEN = 384  # MLPerf Inference BERT's max_seq_length (SQuAD v1.1)
 
 
-def serve_encoder(
+def _serve_encoder(
     model: str | Model,
     chip: str,
     chips: int = 1,
@@ -420,14 +421,15 @@ def serve_encoder(
 ) -> EncoderSearchResult:
     """Encoder (BERT-class) inference: the format and batch per replica (one per chip) with the most
     sequences/s under ``latency_ms`` (dynamic batching; a fixed ``batch`` is an offline batch), or
-    the lowest latency at ``rate`` sequences/s; with $/M sequences and joules per sequence."""
+    the lowest latency at ``rate`` sequences/s (:func:`xpuplan.api.public.search_serve` adds $/M
+    sequences and joules per sequence)."""
     if not weights:
         raise InputError("no weight format given", "e.g. weights=('int8', 'bf16')")
     job = EncoderJob(
         _model(model), seq_len, weights[0] if weights[0] in ("bf16", "fp16", "fp8", "int8") else "bf16"
     )
     m = machine(chip, chips, catalog=catalog, system=system)
-    res = search_encoder(
+    return search_encoder(
         job,
         m,
         weights,
@@ -436,27 +438,6 @@ def serve_encoder(
         rate,
         {"batch": batch} if batch is not None else None,
     )
-    return replace(res, extra={**res.extra, **encoder_economics(res, m, catalog)})
-
-
-def encoder_economics(res: EncoderSearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
-    """Dollars per million sequences, joules per sequence, and sequences per dollar and per joule."""
-    if res.best is None:
-        return {"system": m.system.id}
-    sps = res.best.sequences_per_s
-    out, r = _work_economics(m, cat, sps, "sequences", "sequence")
-    if "usd_s" in r:
-        out["sequences_per_usd"] = sps / r["usd_s"]
-    if "watts" in r:
-        out["sequences_per_joule"] = sps / r["watts"]
-    return out
-
-
-def serve_economics(res: ServeSearchResult, m: Machine, cat: Catalog | None = None) -> dict[str, Any]:
-    """Dollars per million output tokens and joules per output token of the best configuration."""
-    if res.best is None:
-        return {"system": m.system.id}
-    return _work_economics(m, cat, res.best.output_tokens_per_s, "output_tokens", "output_token")[0]
 
 
 def cross_validate(paths: list[Path] | None = None, by: str = "source") -> FitResult:
@@ -519,9 +500,6 @@ __all__ = [
     "plan",  # noqa: F405  (api.public.plan, star-imported below)
     "rank_groups",
     "refresh_prices",
-    "serve",
-    "serve_economics",
-    "serve_encoder",
     "strip_controls",
     "summarise",
     "validate",  # noqa: F405  (api.public.validate, star-imported below)
@@ -543,6 +521,7 @@ from xpuplan.api import public as _public  # noqa: E402
 from xpuplan.api.public import *  # noqa: E402, F403  (their list lives in api.public)
 from xpuplan.api.results import (  # noqa: E402
     Economics,
+    EncoderResult,
     ServeResult,
     TrainResult,
     TrainSearchResult,
@@ -553,6 +532,7 @@ __all__ += [
     "MAX_BATCH",
     "MAX_TOKENS_PER_SEQ",
     "Economics",
+    "EncoderResult",
     "ServeResult",
     "TrainResult",
     "TrainSearchResult",

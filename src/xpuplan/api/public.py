@@ -43,6 +43,7 @@ from xpuplan.planner.plan import default_scenario, load_scenario
 from xpuplan.planner.plan import plan as _plan
 from xpuplan.planner.scenario import OBJECTIVES, Scenario
 from xpuplan.search.encoder_search import EncoderPlan
+from xpuplan.search.encoder_search import EncoderSearchResult as _EncoderSearch
 from xpuplan.search.serve_search import ServePlan
 from xpuplan.search.serve_search import ServeSearchResult as _ServeSearch
 from xpuplan.units import SECONDS_PER_HOUR
@@ -314,6 +315,7 @@ def _serve_result(
         weights=p.weights,
         kv=p.kv,
         **bounds,
+        total_tokens_per_s=p.total_tokens_per_s,
         requests_per_s=p.requests_per_s,
         weights_gib=p.weights_gib,
         kv_gib=p.kv_gib,
@@ -323,11 +325,13 @@ def _serve_result(
         joules_per_output_token=money.get("joules_per_output_token"),
         interval_basis=None if iv is None else iv.basis,
         interval_cases=None if iv is None else iv.n,
+        interval=iv,
     )
 
 
-_ENCODER_FIGURES = ("weights", "compute", "replicas", "batch", "latency_s", "sequences_per_s",
-                    "tokens_per_s", "bound", "weights_gib", "activations_gib")  # fmt: skip
+_ENCODER_FIGURES = ("weights", "compute", "replicas", "batch", "batch_s", "latency_s", "sequences_per_s",
+                    "tokens_per_s", "flops_per_sequence", "achieved_tflops_per_chip", "bound", "weights_gib",
+                    "activations_gib")  # fmt: skip
 
 
 def _encoder_result(
@@ -347,7 +351,7 @@ def _encoder_result(
         ("sequences_per_s", None if iv is None else iv.rate),
     ):
         figs[f + "_low"], figs[f + "_high"] = _bounds(getattr(p, f), how)
-    money = _api._work_economics(m, cat, p.sequences_per_s, "sequences", "sequence")[0]
+    money, rates = _api._work_economics(m, cat, p.sequences_per_s, "sequences", "sequence")
     return EncoderResult(
         **base,
         **figs,
@@ -356,8 +360,11 @@ def _encoder_result(
         economics=_economics(m, cat),
         usd_per_million_sequences=money.get("usd_per_million_sequences"),
         joules_per_sequence=money.get("joules_per_sequence"),
+        sequences_per_usd=p.sequences_per_s / rates["usd_s"] if "usd_s" in rates else None,
+        sequences_per_joule=p.sequences_per_s / rates["watts"] if "watts" in rates else None,
         interval_basis=None if iv is None else iv.basis,
         interval_cases=None if iv is None else iv.n,
+        interval=iv,
     )
 
 
@@ -378,8 +385,8 @@ def _encoder_search(
     cat: Catalog,
 ) -> EncoderSearchResult:
     """An encoder (one replica per chip, a batch of sequences of ``input_len`` tokens): the batch
-    and format with the most sequences/s under ``ttft_ms`` (the latency of a sequence), or the
-    lowest latency at ``rate`` sequences/s, or at a fixed ``batch``."""
+    and format with the most sequences/s under ``latency_ms`` (else ``ttft_ms``: the latency of
+    a sequence), or the lowest latency at ``rate`` sequences/s, or at a fixed ``batch``."""
     if _serve_fixed(layout).get("tp", 1) > 1 or _serve_fixed(layout).get("pp", 1) > 1:
         raise InputError(f"{j.model.id} is an encoder: it runs one replica per chip", "Leave the layout out")
     for k in ("concurrency", "tpot_ms"):
@@ -388,11 +395,10 @@ def _encoder_search(
                 f"{k} is for decoder models; {j.model.id} is an encoder", "Use batch, ttft_ms or rate"
             )
     batch = targets.get("batch")
-    res = _api.serve_encoder(
-        j.model, system_or_chip, chips, j.input_len, formats, targets.get("ttft_ms"), targets.get("rate"),
-        batch, catalog=cat,
-    )  # fmt: skip
-    m = machine(system_or_chip, chips, catalog=cat)
+    res = _api._serve(j.model, system_or_chip, chips, j.input_len, j.output_len, formats, catalog=cat,
+                      **targets)  # fmt: skip
+    assert isinstance(res, _EncoderSearch)
+    m = machine(system_or_chip, chips, catalog=cat, system=targets.get("system"))
     mode = "static" if batch is not None else "dynamic"
     why = None if res.best is not None else _top_reason(res.reasons)
     return EncoderSearchResult(
@@ -426,12 +432,12 @@ def _serve_search(
     cat = catalog or default_catalog()
     if j.model.is_encoder:
         return _encoder_search(j, formats, system_or_chip, chips, layout, targets, cat)
-    res = _api.serve(
+    res = _api._serve(
         j.model, system_or_chip, chips, j.input_len, j.output_len, formats, j.kv, j.weight_bits,
         fixed=_serve_fixed(layout), catalog=cat, **targets,
     )  # fmt: skip
     assert isinstance(res, _ServeSearch)  # encoders are refused above
-    m = machine(system_or_chip, chips, catalog=cat)
+    m = machine(system_or_chip, chips, catalog=cat, system=targets.get("system"))
     mode = "static" if targets.get("batch") is not None else "continuous"
     why = None if res.best is not None else _top_reason(res.reasons)
     return ServeSearchResult(
@@ -440,6 +446,9 @@ def _serve_search(
         reasons=_reasons(res.reasons),
         best=_serve_result(j.model.id, res.best, why, mode, m, cat),
         curve=tuple(_serve_result(j.model.id, p, None, mode, m, cat) for p in res.curve),
+        ttft_target_s=res.extra.get("ttft_target_s"),
+        tpot_target_s=res.extra.get("tpot_target_s"),
+        kv_requested=res.extra.get("kv_requested"),
     )
 
 
@@ -458,20 +467,22 @@ def estimate_serve(
     batch: int | None = None,
     concurrency: int | None = None,
     catalog: Catalog | None = None,
+    system: str | None = None,
 ) -> ServeResult | EncoderResult:
     """Predict serving ``model`` on ``chips`` chips with one layout (``layout``: ``"TP8 PP1"`` or
     ``{"tp": 8}``; default: TP over all the chips, one replica) and one weight format, at a static
     ``batch``, a continuous-batching ``concurrency``, or (neither) the batch with the most
     throughput. ``job``: a :class:`ServeJob` in place of the lengths and formats. ``input_len``
     None: 1,000 tokens (384 for an encoder). An encoder (BERT-class) runs one replica per chip
-    and gives an :class:`EncoderResult` (sequences/s, latency, $/M sequences, J/sequence)."""
+    and gives an :class:`EncoderResult` (sequences/s, latency, $/M sequences, J/sequence).
+    ``system``: the system of the chip named (default: the chip's own)."""
     fx = _serve_fixed(layout)
     if not fx and not _api._model(model if job is None else job.model).is_encoder:
         fx = {"tp": chips, "pp": 1}
     if not isinstance(weights, str):
         raise InputError("estimate_serve takes one weight format", "Use search_serve to compare formats")
     targets = dict(input_len=input_len, output_len=output_len, weights=weights, kv=kv, weight_bits=weight_bits,
-                   batch=batch, concurrency=concurrency)  # fmt: skip
+                   batch=batch, concurrency=concurrency, system=system)  # fmt: skip
     return _serve_search(model, system_or_chip, chips, fx, job, targets, catalog).best
 
 
@@ -493,14 +504,18 @@ def search_serve(
     ttft_ms: float | None = None,
     tpot_ms: float | None = None,
     catalog: Catalog | None = None,
+    system: str | None = None,
+    latency_ms: float | None = None,
 ) -> ServeSearchResult | EncoderSearchResult:
     """The best serving configuration (TP/PP/EP, replicas, batch, weight format among ``weights``)
     under the TTFT / TPOT targets: the most output tokens/s, or with ``rate`` the lowest latency
     that sustains that many requests/s; with the latency–throughput curve of its layout. An
-    encoder: the format and batch per chip with the most sequences/s under ``ttft_ms`` (the
-    latency of a sequence), or the lowest latency at ``rate`` sequences/s."""
+    encoder: the format and batch per chip with the most sequences/s under ``latency_ms`` (else
+    ``ttft_ms``: the latency of a sequence), or the lowest latency at ``rate`` sequences/s.
+    ``system``: the system of the chip named (default: the chip's own)."""
     targets = dict(input_len=input_len, output_len=output_len, weights=weights, kv=kv, weight_bits=weight_bits,
-                   batch=batch, concurrency=concurrency, rate=rate, ttft_ms=ttft_ms, tpot_ms=tpot_ms)  # fmt: skip
+                   batch=batch, concurrency=concurrency, rate=rate, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
+                   system=system, latency_ms=latency_ms)  # fmt: skip
     return _serve_search(model, system_or_chip, chips, fixed, job, targets, catalog)
 
 

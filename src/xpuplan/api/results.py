@@ -234,6 +234,7 @@ class ServeResult(Served):
     output_tokens_per_s: float | None  # all replicas
     output_tokens_per_s_low: float | None
     output_tokens_per_s_high: float | None
+    total_tokens_per_s: float | None  # prompt and output tokens, all replicas
     requests_per_s: float | None
     weights_gib: float | None  # per chip
     kv_gib: float | None
@@ -243,6 +244,30 @@ class ServeResult(Served):
     joules_per_output_token: float | None
     interval_basis: str | None
     interval_cases: int | None
+    interval: Interval | None  # the factors the ``_low`` / ``_high`` bounds come from
+
+    _PLAN = ("tp", "pp", "ep", "replicas", "batch", "weights", "mode", "ttft_s", "tpot_s", "e2e_s",
+             "output_tokens_per_s", "total_tokens_per_s", "requests_per_s", "weights_gib", "kv_gib",
+             "max_batch", "chips", "kv")  # fmt: skip
+
+    def interval_dict(self) -> dict[str, Any] | None:
+        """The interval's factors and the bounds of every figure (None: the chip has no fit)."""
+        if self.interval is None:
+            return None
+        return {
+            **self.interval.to_dict(),
+            **_bounds_dict(self, ("output_tokens_per_s", "ttft_s", "tpot_s", "e2e_s")),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration's JSON (``xpuplan serve --json``: ``best`` and the curve's points):
+        the plan's figures, their interval, then the typed record's own fields."""
+        return _record_dict(self, self._PLAN)
+
+    def money_dict(self) -> dict[str, Any]:
+        """Cost and energy under the keys of ``xpuplan serve --json``."""
+        return _money(self.economics, ("usd_per_million_output_tokens", self.usd_per_million_output_tokens),
+                      ("joules_per_output_token", self.joules_per_output_token))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +282,7 @@ class EncoderResult(Served):
     compute: str | None  # the format the GEMMs run in
     replicas: int | None
     batch: int | None  # sequences per batch and replica
+    batch_s: float | None  # one batch's time
     latency_s: float | None
     latency_s_low: float | None
     latency_s_high: float | None
@@ -264,14 +290,40 @@ class EncoderResult(Served):
     sequences_per_s_low: float | None
     sequences_per_s_high: float | None
     tokens_per_s: float | None
+    flops_per_sequence: float | None
+    achieved_tflops_per_chip: float | None
     bound: str | None  # compute | memory (what sets the GEMMs' time)
     weights_gib: float | None  # per chip
     activations_gib: float | None
     economics: Economics
     usd_per_million_sequences: float | None
     joules_per_sequence: float | None
+    sequences_per_usd: float | None
+    sequences_per_joule: float | None
     interval_basis: str | None
     interval_cases: int | None
+    interval: Interval | None
+
+    _PLAN = ("model", "seq_len", "weights", "compute", "mode", "replicas", "batch", "batch_s", "latency_s",
+             "sequences_per_s", "tokens_per_s", "flops_per_sequence", "achieved_tflops_per_chip", "bound",
+             "weights_gib", "activations_gib", "chips")  # fmt: skip
+
+    def interval_dict(self) -> dict[str, Any] | None:
+        if self.interval is None:
+            return None
+        return {**self.interval.to_dict(), **_bounds_dict(self, ("sequences_per_s", "latency_s"))}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration's JSON (``xpuplan serve --json`` for an encoder)."""
+        return _record_dict(self, self._PLAN)
+
+    def money_dict(self) -> dict[str, Any]:
+        out = _money(self.economics, ("usd_per_million_sequences", self.usd_per_million_sequences),
+                     ("joules_per_sequence", self.joules_per_sequence))  # fmt: skip
+        for k in ("sequences_per_usd", "sequences_per_joule"):
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +337,10 @@ class EncoderSearchResult:
     best: EncoderResult  # feasible False (with its reason) when nothing fits
     curve: tuple[EncoderResult, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of ``xpuplan serve --json`` for an encoder (``best`` None when nothing fits)."""
+        return {"kind": "encoder", **_search_dict(self)}
+
 
 @dataclass(frozen=True, slots=True)
 class ServeSearchResult:
@@ -295,6 +351,16 @@ class ServeSearchResult:
     reasons: tuple[ReasonCount, ...]
     best: ServeResult  # feasible False (with its reason) when nothing fits
     curve: tuple[ServeResult, ...]  # the best layout at every batch that fits
+    ttft_target_s: float | None = None  # the targets asked for
+    tpot_target_s: float | None = None
+    kv_requested: str | None = None  # the KV format asked (fp8/fp4 weights bring an fp8 cache)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of ``xpuplan serve --json`` (``best`` None when nothing fits)."""
+        out = _search_dict(self)
+        for k in ("ttft_target_s", "tpot_target_s", "kv_requested"):
+            out[k] = getattr(self, k)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,3 +398,48 @@ class ValidationResult:
     interval_coverage: float | None  # share of left-out cases inside their 80% interval (cv only)
     # per workload class (encoder, cpu, apple-silicon: validation.validate.CLASSES)
     by_class: tuple[GroupErrors, ...] = ()
+
+
+# ---- JSON of the serving records ----------------------------------------------------------------------
+
+
+def _bounds_dict(r: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """``name: [low, high]`` of each figure ``names`` of a serving record."""
+    return {n: [getattr(r, n + "_low"), getattr(r, n + "_high")] for n in names}
+
+
+def _record_dict(r: Any, plan: tuple[str, ...]) -> dict[str, Any]:
+    """A serving record as JSON: the search's plan keys (``plan``), the interval, then the rest of
+    the record's fields (bounds, cost and energy per unit; the economics' own under money_dict)."""
+    d: dict[str, Any] = {k: getattr(r, k) for k in plan}
+    d["interval"] = r.interval_dict()
+    skip = {*plan, "interval", "economics"}
+    d.update({f: getattr(r, f) for f in r.__dataclass_fields__ if f not in skip})
+    return d
+
+
+def _money(e: Economics, per: tuple[str, float | None], each: tuple[str, float | None]) -> dict[str, Any]:
+    """The system, and where known the price's kind and date with the cost per unit, and the
+    energy per unit with the PUE (the keys the serving JSON has always had)."""
+    out: dict[str, Any] = {"system": e.system}
+    if per[1] is not None:
+        out.update(pricing=e.pricing, price_as_of=e.price_as_of)
+        out[per[0]] = per[1]
+    if each[1] is not None:
+        out[each[0]] = each[1]
+        out.update(pue=e.pue, power_estimated=e.power_estimated)
+    return out
+
+
+def _search_dict(res: Any) -> dict[str, Any]:
+    """What a serving search's JSON starts with: counts, reasons, the best, the curve and money."""
+    best = res.best if res.best.feasible else None
+    out: dict[str, Any] = {
+        "configs_evaluated": res.configs_evaluated,
+        "configs_feasible": res.configs_feasible,
+        "infeasible_reasons": {r.reason: r.count for r in res.reasons},
+        "best": None if best is None else best.to_dict(),
+        "latency_throughput_curve": [p.to_dict() for p in res.curve],
+    }
+    out.update(best.money_dict() if best is not None else {"system": res.best.system})
+    return out

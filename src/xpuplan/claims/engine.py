@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -212,11 +212,13 @@ class ClaimResult:
     now: Judgement
     then: Judgement | None  # as of the claim's date (None: no check uses prices)
     judged_on: str  # the claim's date
-    details: dict[str, Any] = field(default_factory=dict)  # title, who, source, as_of, source_says, compares
-
-    @property
-    def title(self) -> str:
-        return str(self.details.get("title", self.id))
+    title: str
+    who: str  # who made the claim, and where
+    source: str  # the primary source
+    as_of: str  # when the source was read
+    source_says: str  # what the source really says
+    compares: str  # what is compared with what
+    file: str  # the claim file it was read from
 
     @property
     def verdict(self) -> Verdict:
@@ -243,9 +245,10 @@ class ClaimResult:
         return self.now.checks
 
     def to_dict(self) -> dict[str, Any]:
+        about = ("title", "who", "source", "as_of", "source_says", "compares", "file")
         return {
             "id": self.id,
-            **self.details,
+            **as_dict(self, *about),
             **as_dict(self, "wording", "statement", "judged_on", rename={"judged_on": "claim_date"}),
             **self.now.to_dict(),
             "as_of_claim_date": None if self.then is None else self.then.to_dict(with_checks=True),
@@ -546,15 +549,6 @@ def evaluate_claim(
             for (c, t), r in zip(pairs, now, strict=True)
         )
         then = judge_headline(dated, claim.headline, on)
-    details = {
-        "title": claim.title,
-        "who": claim.who,
-        "source": claim.source,
-        "as_of": claim.as_of,
-        "source_says": claim.source_says,
-        "compares": claim.compares,
-        "file": claim.path,
-    }
     statement = claim.wording if claim.headline is None else claim.headline.statement
     return ClaimResult(
         claim.id,
@@ -563,7 +557,13 @@ def evaluate_claim(
         judge_headline(now, claim.headline, None),
         then,
         claim.judged_on,
-        details,
+        title=claim.title,
+        who=claim.who,
+        source=claim.source,
+        as_of=claim.as_of,
+        source_says=claim.source_says,
+        compares=claim.compares,
+        file=claim.path,
     )
 
 

@@ -113,6 +113,23 @@ class ClassPlan:
 
 
 @dataclass(frozen=True)
+class DeviceAssumption:
+    """A device figure the plan rests on, with its provenance: the app's memory budget, the
+    battery, or one compute path's peaks, power and sustained speed (``path`` names it).
+    ``report.wording`` says what it is in words."""
+
+    device: str
+    kind: str  # app_memory | battery | path
+    path: str | None  # the compute path (kind "path"), e.g. neural_engine
+    source: str
+    as_of: str
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class HybridPlan:
     job: str
     classes: list[ClassPlan]
@@ -124,11 +141,13 @@ class HybridPlan:
     pools: list[dict[str, Any]]
     hours: float
     peak_to_mean: float
-    assumptions: list[dict[str, str]]
+    assumptions: list[DeviceAssumption]
     server_specs: tuple[ServeSpec, ...] = ()  # the serving jobs the pools run (in the plan's jobs)
 
     def to_dict(self) -> dict[str, Any]:
+        # each assumption's "what": worded by report.wording (plan_dict, the HTML report)
         d = dict(self.__dict__)
+        d["assumptions"] = [a.to_dict() for a in self.assumptions]
         d["classes"] = [c.to_dict() for c in self.classes]
         d["server_specs"] = [dict(s.__dict__) for s in self.server_specs]
         return d
@@ -400,26 +419,19 @@ def _groups(split: HybridSplit, profiles: Mapping[str, DeviceProfile]) -> list[d
     return out
 
 
-def _assumptions(split: HybridSplit, profiles: Mapping[str, DeviceProfile]) -> list[dict[str, str]]:
-    seen: list[dict[str, str]] = []
+def _assumptions(split: HybridSplit, profiles: Mapping[str, DeviceProfile]) -> list[DeviceAssumption]:
+    seen: list[DeviceAssumption] = []
     for g in split.spec.devices:
         prof = profiles.get(g.system or "")
         if prof is None:
             continue
         p = prof.paths.get(g.path)
-        items = [("app memory", prof.app_memory)] + ([("battery", prof.battery)] if prof.battery else [])
+        items = [("app_memory", prof.app_memory)] + ([("battery", prof.battery)] if prof.battery else [])
         if p:
-            items.append((f"{g.path} path (peaks, power, sustained speed)", p.provenance))
-        for what, prov in items:
-            seen.append(
-                {
-                    "device": prof.system,
-                    "what": what,
-                    "source": prov.source,
-                    "as_of": prov.as_of,
-                    "note": prov.note,
-                }
-            )
+            items.append(("path", p.provenance))
+        for kind, prov in items:
+            path = g.path if kind == "path" else None
+            seen.append(DeviceAssumption(prof.system, kind, path, prov.source, prov.as_of, prov.note))
     return seen
 
 

@@ -98,7 +98,9 @@ class PlanResult:
     fleet: FleetPlan
     pue: float
     assumptions: Assumptions | None = None  # worded as the plan's notes by report.wording
-    tried: dict[str, list[Option]] = field(default_factory=dict)  # per job: every size of every system
+    # per job name: every size of every system tried. A real mapping (job name -> its options, any
+    # number of jobs), not a record with fixed keys, so it stays a dict.
+    tried: dict[str, list[Option]] = field(default_factory=dict)
     hybrid: list[HybridPlan] = field(default_factory=list)  # hybrid jobs: the device/server split
     stuck: list[str] = field(default_factory=list)  # jobs with no option that may join the fleet
 

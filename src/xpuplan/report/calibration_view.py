@@ -64,7 +64,7 @@ def print_check(console: Console, res: CheckResult) -> None:
             f"[{colour}]{r.error:+.1%}[/]",
         )
     console.print(t)
-    parts = ", ".join(f"{k} {fmt.duration(v)}" for k, v in res.train_breakdown_s.items())
+    parts = ", ".join(f"{k} {fmt.duration(v)}" for k, v in res.train_breakdown_s.nonzero().items())
     console.print(f"predicted train step: {parts}")
     notes = [*(res.calibration.notes if res.calibration else ()), *res.runs.notes]
     for note in notes:

@@ -170,10 +170,9 @@ def _inputs_text(inputs: Any, note: str) -> str:
 def print_claim(console: Console, r: ClaimResult) -> None:
     """One claim's working: provenance, the headline verdict (latest prices and as of the claim's
     date), then each check with its assumptions and cases."""
-    d = r.details
     console.print(f"[bold]Claim {r.id}: {r.title}[/]  {_verdict(r.verdict)}")
     for key in ("wording", "statement", "who", "source", "as_of", "source_says", "compares"):
-        value = {"wording": r.wording, "statement": r.statement}.get(key) or d.get(key)
+        value = getattr(r, key)
         if value:
             console.print(f"[bold]{key.replace('_', ' ')}:[/] {value}", soft_wrap=True)
     console.print(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from xpuplan.api.results import EncoderResult, EncoderSearchResult
 from xpuplan.report import fmt
-from xpuplan.search.encoder_search import EncoderSearchResult
 
 
 def print_encoder(console: Console, r: EncoderSearchResult) -> None:
@@ -14,11 +14,11 @@ def print_encoder(console: Console, r: EncoderSearchResult) -> None:
     console.print(
         f"evaluated {r.configs_evaluated:,} encoder configurations, {r.configs_feasible:,} feasible"
     )
-    if r.best is None:
-        reasons = "; ".join(f"{k} ({v:,})" for k, v in sorted(r.reasons.items(), key=lambda kv: -kv[1]))
+    b = r.best
+    if not b.feasible:
+        reasons = "; ".join(f"{c.reason} ({c.count:,})" for c in r.reasons)
         console.print(f"[bold red]no configuration meets the request:[/] {reasons}")
         return
-    b = r.best
     how = "dynamic batching, latency ≤ 2 batch times" if b.mode == "dynamic" else "offline batch"
     console.print(
         f"best: {b.model}, {b.seq_len}-token sequences, {b.compute} GEMMs ({b.weights} asked), batch {b.batch}"
@@ -41,28 +41,45 @@ def print_encoder(console: Console, r: EncoderSearchResult) -> None:
         fmt.duration(b.batch_s),
         f"{b.tokens_per_s:,.0f}",
         f"{b.achieved_tflops_per_chip:,.1f}",
-        f"{b.flops_per_sequence / 1e9:,.1f}",
+        f"{(b.flops_per_sequence or 0.0) / 1e9:,.1f}",
         f"{b.weights_gib:.2f}",
     )
     console.print(t)
-    x = r.extra
-    if "usd_per_million_sequences" in x:
-        console.print(
-            f"on {x['system']} ({x['pricing']}, price as of {x['price_as_of']}): "
-            f"{fmt.money(x['usd_per_million_sequences'])} per million sequences "
-            f"({x['sequences_per_usd']:,.0f} sequences per dollar)"
-        )
-    if "joules_per_sequence" in x:
-        est = " (estimated TDP)" if x.get("power_estimated") else ""
-        console.print(
-            f"{x['joules_per_sequence']:.3f} J per sequence at PUE {x['pue']:.2f}{est} "
-            f"({x['sequences_per_joule']:,.1f} sequences per joule)"
-        )
-    else:
-        console.print("no TDP, published or estimated, for this chip: no joules per sequence")
+    _interval(console, b)
+    _money(console, b)
     c = Table(title="latency–throughput curve (same format, batch varied)", header_style="bold")
     for col in ("batch", "latency", "sequences/s"):
         c.add_column(col, justify="right")
     for p in r.curve:
         c.add_row(str(p.batch), fmt.duration(p.latency_s), f"{p.sequences_per_s:,.0f}")
     console.print(c)
+
+
+def _interval(console: Console, b: EncoderResult) -> None:
+    """The 80% intervals of sequences/s and of the latency (nothing where the chip has no fit)."""
+    iv = b.interval
+    for what, lo, hi, unit in (
+        ("sequences/s", b.sequences_per_s_low, b.sequences_per_s_high, lambda v: f"{v:,.0f}"),
+        ("the latency", b.latency_s_low, b.latency_s_high, fmt.duration),
+    ):
+        if iv is not None and lo is not None and hi is not None:
+            console.print(fmt.interval_line(iv, what, lo, hi, unit))
+
+
+def _money(console: Console, b: EncoderResult) -> None:
+    """Dollars per million sequences and joules per sequence, where the catalog has them."""
+    e = b.economics
+    if b.usd_per_million_sequences is not None:
+        console.print(
+            f"on {e.system} ({e.pricing}, price as of {e.price_as_of}): "
+            f"{fmt.money(b.usd_per_million_sequences)} per million sequences "
+            f"({b.sequences_per_usd:,.0f} sequences per dollar)"
+        )
+    if b.joules_per_sequence is not None:
+        est = " (estimated TDP)" if e.power_estimated else ""
+        console.print(
+            f"{b.joules_per_sequence:.3f} J per sequence at PUE {e.pue:.2f}{est} "
+            f"({b.sequences_per_joule:,.1f} sequences per joule)"
+        )
+    else:
+        console.print("no TDP, published or estimated, for this chip: no joules per sequence")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from xpuplan.datafiles import strip_controls
 from xpuplan.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
@@ -84,3 +86,11 @@ def safe(text: object, limit: int = SAFE_LEN) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return escape(s)
+
+
+def interval_line(iv: Any, what: str, lo: float, hi: float, unit: Callable[[float], str]) -> str:
+    """One sentence giving a prediction's 80% interval and where it comes from."""
+    return (
+        f"80% interval for {what}: {unit(lo)} – {unit(hi)} "
+        f"(cross-validated errors of {iv.basis}, {iv.n} cases)"
+    )

@@ -308,7 +308,7 @@ def _hybrid(figs: _Figures, h: dict[str, Any]) -> str:
         for g in h["devices"]
     ]
     src = "".join(
-        f"<li>{_e(a['device'])} {_e(a['what'])}: {_e(a['source'])} ({_e(a['as_of'])}) {_e(a['note'])}</li>"
+        f"<li>{_e(a['device'])} {_e(wording.assumption_what(a['kind'], a['path']))}: {_e(a['source'])} ({_e(a['as_of'])}) {_e(a['note'])}</li>"
         for a in h["assumptions"]
     )
     mwh = h["device_energy_mwh_per_request"]

@@ -10,13 +10,19 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from xpuplan.api.results import TrainResult, TrainSearchResult
+from xpuplan.api.results import (
+    EncoderSearchResult,
+    ServeResult,
+    ServeSearchResult,
+    TrainResult,
+    TrainSearchResult,
+)
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Chip, Dtype, Price, System
 from xpuplan.report import fmt
 from xpuplan.report.encoder_view import print_encoder
+from xpuplan.report.fmt import interval_line
 from xpuplan.report.legend import TRAIN_LEGEND
-from xpuplan.search.encoder_search import EncoderSearchResult
 from xpuplan.units import GIB, GIGA, TERA
 from xpuplan.workload.model import Model
 
@@ -280,12 +286,30 @@ def record_table(d: dict[str, Any], title: str | None = None) -> Table:
     return t
 
 
-def interval_line(iv: Any, what: str, lo: float, hi: float, unit: Callable[[float], str]) -> str:
-    """One sentence giving a prediction's 80% interval and where it comes from."""
-    return (
-        f"80% interval for {what}: {unit(lo)} – {unit(hi)} "
-        f"(cross-validated errors of {iv.basis}, {iv.n} cases)"
-    )
+def _serve_interval(console: Console, b: ServeResult) -> None:
+    """The 80% intervals of the output rate and of TPOT (nothing where the chip has no fit)."""
+    iv = b.interval
+    if iv is None:
+        return
+    for what, lo, hi, unit in (
+        ("output tokens/s", b.output_tokens_per_s_low, b.output_tokens_per_s_high, lambda v: f"{v:,.0f}"),
+        ("TPOT", b.tpot_s_low, b.tpot_s_high, fmt.duration),
+    ):
+        if lo is not None and hi is not None:
+            console.print(interval_line(iv, what, lo, hi, unit))
+
+
+def _serve_money(console: Console, b: ServeResult) -> None:
+    """The price per million output tokens and the energy per output token, where known."""
+    e = b.economics
+    if b.usd_per_million_output_tokens is not None:
+        console.print(
+            f"on {e.system} ({e.pricing}, price as of {e.price_as_of}): "
+            f"{fmt.money(b.usd_per_million_output_tokens)} per million output tokens"
+        )
+    if b.joules_per_output_token is not None:
+        est = " (estimated TDP)" if e.power_estimated else ""
+        console.print(f"{b.joules_per_output_token:.2f} J per output token at PUE {e.pue:.2f}{est}")
 
 
 def _estimate_interval(console: Console, e: TrainResult) -> None:
@@ -520,7 +544,7 @@ def print_fit(console: Console, res: Any) -> None:
     console.print(f"coverage under cross-validation: {res.coverage:.0%}")
 
 
-def print_serve(console: Console, r: Any) -> None:
+def print_serve(console: Console, r: ServeSearchResult | EncoderSearchResult) -> None:
     """A serving search result: the best configuration, its economics, and the latency curve."""
     if isinstance(r, EncoderSearchResult):
         print_encoder(console, r)
@@ -528,27 +552,26 @@ def print_serve(console: Console, r: Any) -> None:
     console.print(
         f"evaluated {r.configs_evaluated:,} serving configurations, {r.configs_feasible:,} feasible"
     )
-    x = r.extra
-    if r.best is None:
-        reasons = "; ".join(f"{k} ({v:,})" for k, v in sorted(r.reasons.items(), key=lambda kv: -kv[1]))
+    b = r.best
+    if not b.feasible:
+        reasons = "; ".join(f"{c.reason} ({c.count:,})" for c in r.reasons)
         console.print(f"[bold red]no configuration meets the request:[/] {reasons}")
         console.print(
             "  to make one fit: more chips (--chips), smaller weights (--weights fp8 or int4), "
             "an fp8 KV cache (--kv fp8), or looser targets (--ttft-ms, --tpot-ms)"
         )
         return
-    b = r.best
     console.print(
         f"best: TP{b.tp} PP{b.pp}"
-        + (f" EP{b.ep}" if b.ep > 1 else "")
+        + (f" EP{b.ep}" if (b.ep or 1) > 1 else "")
         + f" × {b.replicas} replica(s), {b.batch} sequences in flight, {b.weights} weights ({b.mode})"
     )
-    if x.get("kv_requested") and b.kv != x["kv_requested"]:
+    if r.kv_requested and b.kv != r.kv_requested:
         console.print(
-            f"[yellow]KV cache in {b.kv}, not the {x['kv_requested']} asked for: {b.weights} weights come "
+            f"[yellow]KV cache in {b.kv}, not the {r.kv_requested} asked for: {b.weights} weights come "
             "with an fp8 KV cache on a chip with fp8 (as in TensorRT-LLM and vLLM)[/]"
         )
-    ttft_t, tpot_t = x.get("ttft_target_s"), x.get("tpot_target_s")
+    ttft_t, tpot_t = r.ttft_target_s, r.tpot_target_s
     t = Table(header_style="bold")
     for col in (
         "TTFT" + (f" (≤ {fmt.duration(ttft_t)})" if ttft_t else ""),
@@ -572,20 +595,8 @@ def print_serve(console: Console, r: Any) -> None:
         f"{b.kv_gib:.1f}",
     )
     console.print(t)
-    if b.interval is not None:
-        lo, hi = b.interval.rate(b.output_tokens_per_s)
-        console.print(interval_line(b.interval, "output tokens/s", lo, hi, lambda v: f"{v:,.0f}"))
-        lo, hi = b.interval.time(b.tpot_s)
-        console.print(interval_line(b.interval, "TPOT", lo, hi, fmt.duration))
-    x = r.extra
-    if "usd_per_million_output_tokens" in x:
-        console.print(
-            f"on {x['system']} ({x['pricing']}, price as of {x['price_as_of']}): "
-            f"{fmt.money(x['usd_per_million_output_tokens'])} per million output tokens"
-        )
-    if "joules_per_output_token" in x:
-        est = " (estimated TDP)" if x.get("power_estimated") else ""
-        console.print(f"{x['joules_per_output_token']:.2f} J per output token at PUE {x['pue']:.2f}{est}")
+    _serve_interval(console, b)
+    _serve_money(console, b)
     c = Table(title="latency–throughput curve (same layout, batch varied)", header_style="bold")
     for col in ("batch", "TTFT", "TPOT", "output tok/s"):
         c.add_column(col, justify="right")

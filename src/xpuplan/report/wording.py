@@ -171,6 +171,14 @@ def result_notes(result: PlanResult) -> list[str]:
     return plan_notes(result.assumptions.to_dict() if result.assumptions else None)
 
 
+_ASSUMED = {"app_memory": "app memory", "battery": "battery"}
+
+
+def assumption_what(kind: str, path: str | None) -> str:
+    """What a hybrid plan's device assumption (``DeviceAssumption``) is, in words."""
+    return _ASSUMED.get(kind) or f"{path} path (peaks, power, sustained speed)"
+
+
 def plan_dict(result: PlanResult) -> dict[str, Any]:
     """The plan as JSON: the planner's data, each reason worded beside its code and numbers."""
     d = result.to_dict()
@@ -178,6 +186,8 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
         for od, o in zip(jd["options"], jp.options, strict=True):
             od["reason"] = reason(o.why)
     for hd, h in zip(d["hybrid"], result.hybrid, strict=True):
+        for ad in hd["assumptions"]:
+            ad["what"] = assumption_what(ad["kind"], ad["path"])
         for cd, c in zip(hd["classes"], h.classes, strict=True):
             cd["reasons"] = {reason(w): n for w, n in c.reasons.items()}
             for vd, v in zip(cd["verdicts"], c.verdicts, strict=True):

@@ -9,7 +9,7 @@ planner predicts and compares: calibrate never imports the model.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from xpuplan.calibrate import QUICK, Backend, Calibration, DecodeSpec, RunTimes, Suite, TrainSpec
@@ -47,11 +47,35 @@ class CheckRow:
         return {**self.__dict__, "error": self.error}
 
 
+@dataclass(frozen=True, slots=True)
+class StepBreakdown:
+    """The predicted train step by term, seconds on the critical path: the model's fixed set of
+    terms (:data:`xpuplan.perf.train.TIME_PARTS`, in its order; a test pins the two together)."""
+
+    compute: float
+    recompute: float
+    tp_comm: float
+    cp_comm: float
+    ep_comm: float
+    pp_comm: float
+    dp_comm: float
+    bubble: float
+    optimizer: float
+
+    @classmethod
+    def of(cls, est: TrainEstimate) -> StepBreakdown:
+        return cls(**{f.name: est.time_s[f.name] for f in fields(cls)})
+
+    def nonzero(self) -> dict[str, float]:
+        """The terms that take time, by name (the check's JSON and its printed line)."""
+        return {k: v for k, v in asdict(self).items() if v > 0}
+
+
 @dataclass(frozen=True)
 class CheckResult:
     chip: Chip
     rows: list[CheckRow]
-    train_breakdown_s: dict[str, float]
+    train_breakdown_s: StepBreakdown
     runs: RunTimes
     calibration: Calibration | None = None
     target: float = TARGET
@@ -68,7 +92,7 @@ class CheckResult:
             "target": self.target,
             "within_target": self.within_target,
             "rows": [r.to_dict() for r in self.rows],
-            "train_breakdown_s": self.train_breakdown_s,
+            "train_breakdown_s": self.train_breakdown_s.nonzero(),
             "measured": self.runs.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
         }
@@ -118,8 +142,7 @@ def compare(chip: Chip, runs: RunTimes, train: TrainSpec, decode: DecodeSpec, as
             runs.decode_median_s,
         ),
     ]
-    parts = {k: v for k, v in est.time_s.items() if v > 0}
-    return CheckResult(chip, rows, parts, runs)
+    return CheckResult(chip, rows, StepBreakdown.of(est), runs)
 
 
 def check(

@@ -1,6 +1,7 @@
 """Design-space sweeps: a study file's axes expanded into points, each point one call of the public
-API (:func:`xpuplan.api.search`, :func:`~xpuplan.api.serve` or :func:`~xpuplan.api.plan`), run on
-a local process pool or a Ray cluster, written as one Parquet dataset per study (docs/sweeps.md).
+API (:func:`xpuplan.api.search`, the serving search behind :func:`~xpuplan.api.public.search_serve`
+or :func:`~xpuplan.api.plan`), run on a local process pool or a Ray cluster, written as one Parquet
+dataset per study (docs/sweeps.md).
 
 ::
 

@@ -270,7 +270,7 @@ def _train(p: Point, cat: Catalog) -> dict[str, Any]:
 def _serve(p: Point, cat: Catalog) -> dict[str, Any]:
     assert p.chips is not None and p.mix is not None
     m = p.mix
-    res: Any = api.serve(
+    res: Any = api._serve(
         p.model, cat.systems[p.system].chip, p.chips, m.input_len, m.output_len, (p.precision,), p.kv,
         rate=m.rate, ttft_ms=m.ttft_ms, tpot_ms=m.tpot_ms, system=p.system,
     )  # fmt: skip
