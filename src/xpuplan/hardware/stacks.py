@@ -35,6 +35,7 @@ PARAM_KEYS = (
     "fsdp_gather_matrix",
     "zero3_flat_gather",
     "dynamic_batch_seqs",
+    "gqa_convert_to_mha",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0}

@@ -133,15 +133,30 @@ def _expert_params(model: Model) -> float:
     return float(model.moe_layers * model.moe.experts * model.mlp_params(model.moe.expert_ffn))
 
 
-def kv_bytes_per_token(model: Model, job: ServeJob, tp: F, pp: F, ranks: float = 1.0) -> F:
+def kv_bytes_per_token(
+    model: Model, job: ServeJob, tp: F, pp: F, ranks: float = 1.0, to_mha: float = 0.0
+) -> F:
     """KV bytes one token occupies on one device (GQA heads split over TP up to the KV-head count;
     MLA's latent is replicated over TP). With ``ranks`` > 1 TP ranks per chip each rank keeps its
-    own whole KV heads (:func:`_rank_heads`)."""
+    own whole KV heads (:func:`_rank_kv_heads`; ``to_mha``: PerfParams.gqa_convert_to_mha)."""
     shard = np.ones_like(tp, dtype=float) if model.mla else np.minimum(tp, model.kv_heads).astype(float)
     if ranks > 1:
         n = 1 if model.mla else model.kv_heads
-        shard = n / _rank_heads(n, tp, ranks)
+        heads = _rank_heads(n, tp, ranks) if model.mla else _rank_kv_heads(model, tp, ranks, to_mha)
+        shard = n / heads
     return model.kv_bytes_per_token(job.kv_bytes_per_value) / (shard * pp)
+
+
+def _rank_kv_heads(model: Model, tp: F, ranks: float, to_mha: float) -> F:
+    """KV heads one chip holds when it hosts ``ranks`` of the ``R = ranks·tp`` TP ranks. KV heads
+    that divide over the ranks are split; GQA KV heads that do not are replicated one per rank
+    where R is a multiple of them (GQA.REPLICATE_TO_TP_DEGREE), else (or always, ``to_mha``)
+    replicated up to the padded query heads, as many as the chip's query heads (GQA.CONVERT_TO_MHA;
+    neuronx-distributed-inference@4bcdc54b modules/attention/gqa.py get_shardable_head_counts)."""
+    kv, R = model.kv_heads, ranks * tp
+    split = kv % R == 0
+    mha = ~split & ((to_mha > 0) | (R % kv != 0))
+    return np.where(mha, _rank_heads(model.heads, tp, ranks), _rank_heads(kv, tp, ranks))
 
 
 def _rank_heads(heads: int, tp: F, ranks: float) -> F:
@@ -231,7 +246,7 @@ def _step(
     n_min = np.minimum(np.minimum(model.hidden, ffn / tp), model.q_dim / tp) + 0.0 * tok_per_expert
     t_gemm = np.maximum(_gemm(m, peak, gemm_flops, n_min, fp8), w_read / bw)
     # attention: decode reads each sequence's KV cache; prefill is compute-bound, causal
-    kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks)
+    kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, params.gqa_convert_to_mha if params else 0.0)
     attn_flops = (
         decode * model.attn_flops_per_token(1.0, causal=False) * ctx
         + prefill * model.attn_flops_per_token(prefill_ctx, causal=True)
@@ -258,7 +273,7 @@ def evaluate_serve(
     zero = 0.0 * B
     # memory
     w, _ = weight_bytes(model, job, tp, pp, ep)
-    kv_tok = kv_bytes_per_token(model, job, tp, pp, params.tp_ranks_per_chip)
+    kv_tok = kv_bytes_per_token(model, job, tp, pp, params.tp_ranks_per_chip, params.gqa_convert_to_mha)
     act = (I * model.hidden * 2.0 * 4.0 + model.vocab * 4.0) / tp  # one prompt's buffers; logits: last token
     free = (
         m.chip.mem_bytes - w - act - (params.reserved_gib * GIB + params.reserved_fraction * m.chip.mem_bytes)
