@@ -68,9 +68,36 @@ def test_transformers_neuronx_stack_converts_gqa_to_mha(catalog: Catalog) -> Non
     tnx = {"task": "infer", "software": "Transformers NeuronX, Neuron SDK 2.18.1", "source": {"date": "2024"}}
     p, stack = case_params(tnx, catalog.chip("aws-inferentia2"))
     assert stack is not None and stack.id == "transformers-neuronx"
-    assert (p.gqa_convert_to_mha, p.tp_ranks_per_chip) == (1.0, 2.0)
+    assert (p.gqa_convert_to_mha, p.tp_ranks_per_chip, p.decode_bucket) == (1.0, 2.0, 128.0)
     nxdi = {"task": "infer", "software": "NxD Inference, Neuron SDK 2.26.1", "source": {"date": "2025"}}
     assert case_params(nxdi, catalog.chip("aws-trainium2"))[0].gqa_convert_to_mha == 0.0
+
+
+@pytest.mark.parametrize(
+    "I, O, bucket, want",
+    [
+        (4096, 4096, 0.0, 4096 + 2048),  # no buckets: the mean context
+        (4096, 4096, 128.0, 8192),  # positions 4097..8192 all run in the 8192 bucket
+        # 129..256 in 256, 257..512 in 512, 513..1024 in 1024, 1025..1152 in the last, 1152
+        (128, 1024, 128.0, (128 * 256 + 256 * 512 + 512 * 1024 + 128 * 1152) / 1024),
+        (1, 16, 128.0, 17),  # shorter than the first bucket: the one bucket is the length
+    ],
+)
+def test_decode_context_in_token_buckets(I: int, O: int, bucket: float, want: float) -> None:
+    assert sv.decode_context(I, O, bucket) == pytest.approx(want, rel=1e-12)
+
+
+def test_bucketed_decode_reads_the_whole_bucket(catalog: Catalog) -> None:
+    """Static batch of 8, prompt 4,096, output 4,096, one rank per chip: in buckets every step reads
+    8,192 tokens' KV (MHA, 8 heads), 2,048 more than the mean context, at 0.5 of the bandwidth."""
+    m = machine(catalog, 1)
+    I, O, B = 4096, 4096, 8
+    job = ServeJob(tiny(), I, O)
+    cfg = sv.ServeConfig.one(batch=B)
+    flat = sv.evaluate_serve(job, cfg, m, PARAMS, "static")
+    buck = sv.evaluate_serve(job, cfg, m, replace(PARAMS, decode_bucket=128.0), "static")
+    extra = B * 2048 * 8 * HEAD / (m.chip.mem_bw * 0.5)
+    assert buck.tpot[0] - flat.tpot[0] == pytest.approx(extra, rel=1e-9)
 
 
 def test_decode_step_reads_the_replicated_kv(catalog: Catalog) -> None:

@@ -72,6 +72,11 @@ class PerfParams:
     # padded query heads (Transformers NeuronX 0.10, Neuron SDK 2.18: GQA.REPLICATED_HEADS with
     # ratio n_head / n_kv_head, transformers-neuronx@0623de2 decoder.py to_neuron).
     gqa_convert_to_mha: float = 0.0
+    # Token-generation buckets (static-shape compilers): > 0, the smallest bucket, tokens; the
+    # buckets double up to the request's length and each decode step's attention reads the KV
+    # cache of the whole bucket its position falls in (perf/serve.py decode_context); 0: the
+    # context itself (paged attention reads the tokens held).
+    decode_bucket: float = 0.0
     # Served requests (dynamic batching) on an engine that does not wait to fill a batch: > 0, each
     # of its instances runs the requests queued when it frees, this many sequences at the load it
     # sustains, so the GEMMs see that many sequences' tokens (their shape efficiency) and the

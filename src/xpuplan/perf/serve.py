@@ -213,6 +213,26 @@ def _rank_hops_latency(m: Machine, tp: F, ranks: float) -> F:
     return 2.0 * (np.ceil(np.log2(ranks * tp)) - np.ceil(np.log2(np.maximum(tp, 1.0)))) * m.up_lat
 
 
+def decode_context(I: float, O: float, bucket: float) -> float:
+    """Mean context the decode steps' attention reads over an ``O``-token output after an
+    ``I``-token prompt: ``I + O/2``; with token-generation buckets (``bucket`` > 0, the smallest)
+    each step reads the KV cache of the smallest bucket that holds its position, the buckets
+    doubling from ``bucket`` up to ``I + O``, the last one ``I + O`` itself (static shapes: the
+    attention spans the whole bucket; Transformers NeuronX developer guide, 'Token generation
+    buckets', aws-neuron-sdk@81ce03ae archive/transformers-neuronx/
+    transformers-neuronx-developer-guide.rst; transformers-neuronx@0623de2 bucket.py token_sizes)."""
+    if bucket <= 0:
+        return I + O / 2.0
+    top, lo, total = I + O, I, 0.0
+    while lo < top:
+        hi = min(bucket, top)
+        if hi > lo:
+            total += (hi - lo) * hi  # positions lo+1 .. hi run in bucket hi
+            lo = hi
+        bucket *= 2.0
+    return total / O
+
+
 def _step(
     model: Model,
     job: ServeJob,
@@ -285,15 +305,16 @@ def evaluate_serve(
     kv = B * held * kv_tok
     # times
     one_prefill = _step(model, job, m, cfg, zero, zero, I + zero, I, params)
+    ctx = decode_context(I, O, params.decode_bucket) + zero  # the decode steps' mean context
     if mode == "static":
         prefill_all = _step(model, job, m, cfg, zero, zero, B * I, I, params)
-        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, zero, I, params)
+        tpot = _step(model, job, m, cfg, B, ctx, zero, I, params)
         ttft = prefill_all
         e2e = ttft + (O - 1.0) * tpot
         out_tps = B * O / e2e
     else:
         # steady state: each step decodes B tokens and prefills B/O new prompts (I tokens each)
-        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, B * I / O, I, params)
+        tpot = _step(model, job, m, cfg, B, ctx, B * I / O, I, params)
         ttft = one_prefill + tpot
         e2e = ttft + (O - 1.0) * tpot
         out_tps = B / tpot
