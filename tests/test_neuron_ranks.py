@@ -43,6 +43,63 @@ def test_kv_bytes_per_token_per_chip(kv_heads: int, tp: int, ranks: float, want_
     assert got[0] == pytest.approx(want_heads * HEAD, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "kv_heads, tp, ranks, to_mha, want_heads",
+    [
+        # 8 query heads, 2 KV heads, 6 ranks (3 chips x 2): the query heads pad to 12, 2 a rank
+        (2, 3, 2.0, 0.0, 2),  # NxDI REPLICATE_TO_TP_DEGREE: 6 % 2 == 0, one KV head a rank
+        (2, 3, 2.0, 1.0, 4),  # Transformers NeuronX 0.10: KV replicated to the 2 query heads a rank
+        (2, 1, 3.0, 0.0, 9),  # 3 ranks: 3 % 2 != 0, NxDI falls back to CONVERT_TO_MHA, 3 a rank
+        (2, 1, 2.0, 1.0, 2),  # 2 KV heads split over 2 ranks: nothing to replicate
+        (4, 2, 2.0, 1.0, 2),  # 4 over 4 ranks: split, one each, the same under both
+    ],
+)
+def test_gqa_kv_heads_replicated_or_converted_to_mha(
+    kv_heads: int, tp: int, ranks: float, to_mha: float, want_heads: int
+) -> None:
+    job = ServeJob(tiny(kv_heads=kv_heads), 128, 16)
+    got = sv.kv_bytes_per_token(job.model, job, np.array([float(tp)]), np.array([1.0]), ranks, to_mha=to_mha)
+    assert got[0] == pytest.approx(want_heads * HEAD, rel=1e-12)
+
+
+def test_transformers_neuronx_stack_converts_gqa_to_mha(catalog: Catalog) -> None:
+    """The Trn1/Inf2 rows at Neuron SDK 2.18 ran Transformers NeuronX 0.10 (full KV replication);
+    NxD Inference keeps the replication to the TP degree."""
+    tnx = {"task": "infer", "software": "Transformers NeuronX, Neuron SDK 2.18.1", "source": {"date": "2024"}}
+    p, stack = case_params(tnx, catalog.chip("aws-inferentia2"))
+    assert stack is not None and stack.id == "transformers-neuronx"
+    assert (p.gqa_convert_to_mha, p.tp_ranks_per_chip, p.decode_bucket) == (1.0, 2.0, 128.0)
+    nxdi = {"task": "infer", "software": "NxD Inference, Neuron SDK 2.26.1", "source": {"date": "2025"}}
+    assert case_params(nxdi, catalog.chip("aws-trainium2"))[0].gqa_convert_to_mha == 0.0
+
+
+@pytest.mark.parametrize(
+    "I, O, bucket, want",
+    [
+        (4096, 4096, 0.0, 4096 + 2048),  # no buckets: the mean context
+        (4096, 4096, 128.0, 8192),  # positions 4097..8192 all run in the 8192 bucket
+        # 129..256 in 256, 257..512 in 512, 513..1024 in 1024, 1025..1152 in the last, 1152
+        (128, 1024, 128.0, (128 * 256 + 256 * 512 + 512 * 1024 + 128 * 1152) / 1024),
+        (1, 16, 128.0, 17),  # shorter than the first bucket: the one bucket is the length
+    ],
+)
+def test_decode_context_in_token_buckets(I: int, O: int, bucket: float, want: float) -> None:
+    assert sv.decode_context(I, O, bucket) == pytest.approx(want, rel=1e-12)
+
+
+def test_bucketed_decode_reads_the_whole_bucket(catalog: Catalog) -> None:
+    """Static batch of 8, prompt 4,096, output 4,096, one rank per chip: in buckets every step reads
+    8,192 tokens' KV (MHA, 8 heads), 2,048 more than the mean context, at 0.5 of the bandwidth."""
+    m = machine(catalog, 1)
+    I, O, B = 4096, 4096, 8
+    job = ServeJob(tiny(), I, O)
+    cfg = sv.ServeConfig.one(batch=B)
+    flat = sv.evaluate_serve(job, cfg, m, PARAMS, "static")
+    buck = sv.evaluate_serve(job, cfg, m, replace(PARAMS, decode_bucket=128.0), "static")
+    extra = B * 2048 * 8 * HEAD / (m.chip.mem_bw * 0.5)
+    assert buck.tpot[0] - flat.tpot[0] == pytest.approx(extra, rel=1e-9)
+
+
 def test_decode_step_reads_the_replicated_kv(catalog: Catalog) -> None:
     """A decode step on one chip of 4 ranks, GQA with 2 KV heads: the chip reads 4 heads' KV per
         token of context, twice the 2 heads of one rank per chip; the weights read is the same; the TP

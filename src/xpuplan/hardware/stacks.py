@@ -35,9 +35,11 @@ PARAM_KEYS = (
     "fsdp_gather_matrix",
     "zero3_flat_gather",
     "dynamic_batch_seqs",
+    "gqa_convert_to_mha",
+    "decode_bucket",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
-WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0}
+WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0, "decode_bucket": 65536.0}
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 
 

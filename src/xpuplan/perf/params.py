@@ -64,6 +64,19 @@ class PerfParams:
     # default LNC=2; each rank pads its attention heads to a whole number and keeps at least one
     # KV head of its own (perf/serve.py _rank_heads). 1: one rank per chip (GPUs, TPUs).
     tp_ranks_per_chip: float = 1.0
+    # GQA KV heads on Neuron TP ranks (``tp_ranks_per_chip`` > 1) when they do not divide over the
+    # ranks. 0: NxD Inference's default, GQA.REPLICATE_TO_TP_DEGREE (one KV head per rank) where
+    # the ranks are a multiple of the KV heads, else GQA.CONVERT_TO_MHA (neuronx-distributed-
+    # inference@4bcdc54b modules/attention/gqa.py determine_sharding_strategy,
+    # get_shardable_head_counts); 1: always converted to MHA, the KV heads replicated up to the
+    # padded query heads (Transformers NeuronX 0.10, Neuron SDK 2.18: GQA.REPLICATED_HEADS with
+    # ratio n_head / n_kv_head, transformers-neuronx@0623de2 decoder.py to_neuron).
+    gqa_convert_to_mha: float = 0.0
+    # Token-generation buckets (static-shape compilers): > 0, the smallest bucket, tokens; the
+    # buckets double up to the request's length and each decode step's attention reads the KV
+    # cache of the whole bucket its position falls in (perf/serve.py decode_context); 0: the
+    # context itself (paged attention reads the tokens held).
+    decode_bucket: float = 0.0
     # Served requests (dynamic batching) on an engine that does not wait to fill a batch: > 0, each
     # of its instances runs the requests queued when it frees, this many sequences at the load it
     # sustains, so the GEMMs see that many sequences' tokens (their shape efficiency) and the

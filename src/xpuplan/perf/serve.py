@@ -140,18 +140,34 @@ def _expert_params(model: Model) -> float:
     return float(model.moe_layers * model.moe.experts * model.mlp_params(model.moe.expert_ffn))
 
 
-def kv_bytes_per_token(model: Model, job: ServeJob, tp: F, pp: F, ranks: float = 1.0, adp: bool = False) -> F:
+def kv_bytes_per_token(
+    model: Model, job: ServeJob, tp: F, pp: F, ranks: float = 1.0, adp: bool = False, to_mha: float = 0.0
+) -> F:
     """KV bytes one token occupies on one device (GQA heads split over TP up to the KV-head count;
     MLA's latent is replicated over TP). With ``ranks`` > 1 TP ranks per chip each rank keeps its
-    own whole KV heads (:func:`_rank_heads`). With ``adp`` each sequence's whole KV lives on one of
-    the ``tp`` ranks, so a device holds ``1/tp`` of the batch's: per token of the batch, ``1/tp``."""
+    own whole KV heads (:func:`_rank_kv_heads`; ``to_mha``: PerfParams.gqa_convert_to_mha). With
+    ``adp`` each sequence's whole KV lives on one of the ``tp`` ranks, so a device holds ``1/tp`` of
+    the batch's: per token of the batch, ``1/tp``."""
     shard = np.ones_like(tp, dtype=float) if model.mla else np.minimum(tp, model.kv_heads).astype(float)
     if adp:
         shard = np.asarray(tp, dtype=float)
     elif ranks > 1:
         n = 1 if model.mla else model.kv_heads
-        shard = n / _rank_heads(n, tp, ranks)
+        heads = _rank_heads(n, tp, ranks) if model.mla else _rank_kv_heads(model, tp, ranks, to_mha)
+        shard = n / heads
     return model.kv_bytes_per_token(job.kv_bytes_per_value) / (shard * pp)
+
+
+def _rank_kv_heads(model: Model, tp: F, ranks: float, to_mha: float) -> F:
+    """KV heads one chip holds when it hosts ``ranks`` of the ``R = ranks·tp`` TP ranks. KV heads
+    that divide over the ranks are split; GQA KV heads that do not are replicated one per rank
+    where R is a multiple of them (GQA.REPLICATE_TO_TP_DEGREE), else (or always, ``to_mha``)
+    replicated up to the padded query heads, as many as the chip's query heads (GQA.CONVERT_TO_MHA;
+    neuronx-distributed-inference@4bcdc54b modules/attention/gqa.py get_shardable_head_counts)."""
+    kv, R = model.kv_heads, ranks * tp
+    split = kv % R == 0
+    mha = ~split & ((to_mha > 0) | (R % kv != 0))
+    return np.where(mha, _rank_heads(model.heads, tp, ranks), _rank_heads(kv, tp, ranks))
 
 
 def _rank_heads(heads: int, tp: F, ranks: float) -> F:
@@ -238,6 +254,26 @@ def _rank_hops_latency(m: Machine, tp: F, ranks: float) -> F:
     return 2.0 * (np.ceil(np.log2(ranks * tp)) - np.ceil(np.log2(np.maximum(tp, 1.0)))) * m.up_lat
 
 
+def decode_context(I: float, O: float, bucket: float) -> float:
+    """Mean context the decode steps' attention reads over an ``O``-token output after an
+    ``I``-token prompt: ``I + O/2``; with token-generation buckets (``bucket`` > 0, the smallest)
+    each step reads the KV cache of the smallest bucket that holds its position, the buckets
+    doubling from ``bucket`` up to ``I + O``, the last one ``I + O`` itself (static shapes: the
+    attention spans the whole bucket; Transformers NeuronX developer guide, 'Token generation
+    buckets', aws-neuron-sdk@81ce03ae archive/transformers-neuronx/
+    transformers-neuronx-developer-guide.rst; transformers-neuronx@0623de2 bucket.py token_sizes)."""
+    if bucket <= 0:
+        return I + O / 2.0
+    top, lo, total = I + O, I, 0.0
+    while lo < top:
+        hi = min(bucket, top)
+        if hi > lo:
+            total += (hi - lo) * hi  # positions lo+1 .. hi run in bucket hi
+            lo = hi
+        bucket *= 2.0
+    return total / O
+
+
 def _step(
     model: Model,
     job: ServeJob,
@@ -272,7 +308,7 @@ def _step(
     n_min = np.minimum(np.minimum(model.hidden, ffn / tp), model.q_dim / tp) + 0.0 * tok_per_expert
     t_gemm = np.maximum(_gemm(m, peak, gemm_flops, n_min, fp8), w_read / bw)
     # attention: decode reads each sequence's KV cache; prefill is compute-bound, causal
-    kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, adp)
+    kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, adp, params.gqa_convert_to_mha if params else 0.0)
     attn_flops = (
         decode * decode_attn_flops(model) * ctx
         + prefill * model.attn_flops_per_token(prefill_ctx, causal=True)
@@ -300,7 +336,9 @@ def evaluate_serve(
     zero = 0.0 * B
     # memory
     w, _ = weight_bytes(model, job, tp, pp, ep, params.attention_dp)
-    kv_tok = kv_bytes_per_token(model, job, tp, pp, params.tp_ranks_per_chip, params.attention_dp)
+    kv_tok = kv_bytes_per_token(
+        model, job, tp, pp, params.tp_ranks_per_chip, params.attention_dp, params.gqa_convert_to_mha
+    )
     act = (I * model.hidden * 2.0 * 4.0 + model.vocab * 4.0) / tp  # one prompt's buffers; logits: last token
     free = (
         m.chip.mem_bytes - w - act - (params.reserved_gib * GIB + params.reserved_fraction * m.chip.mem_bytes)
@@ -312,15 +350,16 @@ def evaluate_serve(
     kv = B * held * kv_tok
     # times
     one_prefill = _step(model, job, m, cfg, zero, zero, I + zero, I, params)
+    ctx = decode_context(I, O, params.decode_bucket) + zero  # the decode steps' mean context
     if mode == "static":
         prefill_all = _step(model, job, m, cfg, zero, zero, B * I, I, params)
-        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, zero, I, params)
+        tpot = _step(model, job, m, cfg, B, ctx, zero, I, params)
         ttft = prefill_all
         e2e = ttft + (O - 1.0) * tpot
         out_tps = B * O / e2e
     else:
         # steady state: each step decodes B tokens and prefills B/O new prompts (I tokens each)
-        tpot = _step(model, job, m, cfg, B, I + O / 2.0 + zero, B * I / O, I, params)
+        tpot = _step(model, job, m, cfg, B, ctx, B * I / O, I, params)
         ttft = one_prefill + tpot
         e2e = ttft + (O - 1.0) * tpot
         out_tps = B / tpot
