@@ -35,9 +35,10 @@ PARAM_KEYS = (
     "fsdp_gather_matrix",
     "zero3_flat_gather",
     "dynamic_batch_seqs",
+    "max_num_batched_tokens",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
-WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0}
+WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0, "max_num_batched_tokens": 1e7}
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 
 

@@ -75,6 +75,12 @@ class PerfParams:
     # only between calls, so an arrival waits out the window in flight (perf/serve_tail.py
     # scheduling_window). 1: a scheduling decision every step.
     scheduler_steps: float = 1.0
+    # Token budget of one continuous-batching step (vLLM ``max_num_batched_tokens``, TensorRT-LLM
+    # ``max_num_tokens``; a stack's default, a case's ``inference_setup.max_num_batched_tokens``):
+    # the running decodes plus prompt tokens, a prompt longer than what is left split into chunks
+    # over several steps (Sarathi-Serve, Agrawal et al. OSDI 2024; perf/serve_tail.py). 0: no
+    # budget, every waiting prompt whole in the next step.
+    max_num_batched_tokens: float = 0.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

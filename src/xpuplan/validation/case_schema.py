@@ -60,6 +60,8 @@ CASE: dict[str, Any] = {
         # encoders: the mean real tokens per sequence, and whether the engine drops the padding
         "mean_input_len": positive(1e8, kind="num|text", nullable=True),
         "padding": TEXT,
+        # the engine's token budget per step (vLLM max_num_batched_tokens, TensorRT-LLM max_num_tokens)
+        "max_num_batched_tokens": COUNT,
     },
     "training": {"method": TEXT, "lora_rank": COUNT},
     "measured": {
