@@ -217,7 +217,9 @@ def test_chunked_prefill_bounds_the_tpot_tail_of_32k_prompts() -> None:
     got = tpot_tail(job, cfg, m, params, t_mean, 99)
     assert float(got[0]) == pytest.approx(float(full[0]), rel=1e-12)
     job0, m0, p0, cfg0 = _llama3_8b_32k(0, 300)
-    assert float(tpot_tail(job0, cfg0, m0, p0, t_mean, 99)[0]) == pytest.approx(float(unbounded[0]), rel=1e-12)
+    assert float(tpot_tail(job0, cfg0, m0, p0, t_mean, 99)[0]) == pytest.approx(
+        float(unbounded[0]), rel=1e-12
+    )
 
 
 def test_an_unstable_prefill_queue_has_no_finite_ttft() -> None:
@@ -233,3 +235,32 @@ def test_an_unstable_prefill_queue_has_no_finite_ttft() -> None:
     t_mean = sv.evaluate_serve(short, cfg, m, params, "continuous").tpot
     assert np.isinf(ttft_at_percentile(short, cfg, m, params, t_mean, 99)).all()
     assert np.isfinite(ttft_at_percentile(job, cfg, m, params, t_mean, 99)).all()
+
+
+def test_prefill_first_steps_stall_the_decodes_by_hand() -> None:
+    # vLLM V0 without chunked prefill: a step runs the prompts or the decodes. 16 in flight,
+    # outputs of 512: lam = 16/512 = 0.03125 prompts a step, P(N >= 1) = 1 - e^-0.03125 =
+    # 0.030767, E[N | N >= 1] = 0.03125 / 0.030767 = 1.01570 prompts of 32,768 tokens. Mean TPOT =
+    # t_dec(16) + 0.030767 · t_pre(1.01570 · 32,768)
+    from dataclasses import replace
+
+    from xpuplan.perf import serve as sv
+
+    job, m, params, cfg = _llama3_8b_32k(0)
+    p0 = replace(params, chunked_prefill=0.0)
+    z = np.array([0.0])
+    t_dec = sv._step(job.model, job, m, cfg, np.array([16.0]), np.array([32768 + 256.0]), z, 32768, p0)
+    p_any = 1.0 - math.exp(-0.03125)
+    assert p_any == pytest.approx(0.030767, rel=1e-4)
+    t_pre = sv._step(job.model, job, m, cfg, z, z, np.array([0.03125 / p_any * 32768]), 32768, p0)
+    got = sv.evaluate_serve(job, cfg, m, p0, "continuous").tpot
+    assert float(got[0]) == pytest.approx(float(t_dec[0]) + p_any * float(t_pre[0]), rel=1e-12)
+    # mixed steps (chunked prefill) hide part of the prompt work under the decodes' weight reads
+    mixed = sv.evaluate_serve(job, cfg, m, params, "continuous").tpot
+    assert float(got[0]) > float(mixed[0])
+    # and the tagged prompt's TTFT step carries no decodes: p99 1 other, so 2 prompts alone
+    from xpuplan.perf.serve_tail import ttft_at_percentile
+
+    alone = sv._step(job.model, job, m, cfg, z, np.array([32768 + 256.0]), np.array([65536.0]), 32768, p0)
+    want = 0.99 * float(got[0]) + float(alone[0])
+    assert float(ttft_at_percentile(job, cfg, m, p0, got, 99)[0]) == pytest.approx(want, rel=1e-12)

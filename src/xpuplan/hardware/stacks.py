@@ -36,6 +36,7 @@ PARAM_KEYS = (
     "zero3_flat_gather",
     "dynamic_batch_seqs",
     "max_num_batched_tokens",
+    "chunked_prefill",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0, "max_num_batched_tokens": 1e7}

@@ -81,6 +81,11 @@ class PerfParams:
     # over several steps (Sarathi-Serve, Agrawal et al. OSDI 2024; perf/serve_tail.py). 0: no
     # budget, every waiting prompt whole in the next step.
     max_num_batched_tokens: float = 0.0
+    # 1: prompts ride in the decode steps (mixed batches: TensorRT-LLM in-flight batching, vLLM V1
+    # "always uses chunked prefills"); 0: prefill-first scheduling, prompts in steps of their own
+    # while the decodes wait (vLLM V0 without --enable-chunked-prefill, its default below a 32K
+    # max_model_len; perf/serve.py prefill_first_step).
+    chunked_prefill: float = 1.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

@@ -118,7 +118,8 @@ def ttft_at_percentile(
     steps = np.where(chunk > 0, np.ceil(ahead / np.maximum(chunk, 1e-30)), np.inf)
     steps = np.where(np.isfinite(chunk), steps, 1.0)
     per = ahead / np.where(np.isfinite(steps), steps, 1.0)
-    nxt = _step(job.model, job, m, cfg, B, I + O / 2.0 + 0.0 * B, per, I, params)
+    dec = B if params.chunked_prefill else 0.0 * B  # prefill-first: the prompts step alone
+    nxt = _step(job.model, job, m, cfg, dec, I + O / 2.0 + 0.0 * B, per, I, params)
     ok = prefill_stable(B, I, O, params.max_num_batched_tokens)
     return np.where(ok, wait + steps * nxt, np.inf)
 
