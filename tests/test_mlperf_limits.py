@@ -145,3 +145,22 @@ def test_attention_dp_engines_cap_the_batch_per_rank() -> None:
     assert replicas == 1 and 512 < batch <= 8 * 512
     plain = _case("nvidia-b200-infer-llama31-405b-8gpu-mlperf51-offline")
     assert not case_params(plain, cat.chip("nvidia-b200"))[0].attention_dp
+
+
+def test_interactive_concurrency_is_capped_by_the_token_budget() -> None:
+    # B200 MLPerf v5.1 Interactive: TensorRT-LLM max_num_tokens 768 (the harness config). With
+    # 300-token prompts and 272-token outputs a step must take B decodes and B·300/272 prompt
+    # tokens: B <= 768 / (1 + 300/272) = 365 (measured: 7,443 tok/s x 34.2 ms = 255 per GPU)
+    cat = default_catalog()
+    c = _case("nvidia-b200-infer-llama2-70b-8gpu-mlperf51-interactive")
+    assert c["inference_setup"]["max_num_batched_tokens"] == 768
+    r = predict_infer_case(c, cat).result
+    assert r.layout is not None
+    batch, _ = _batch_replicas(r.layout)
+    assert batch <= 365
+    # without the budget the same limits admit a larger batch
+    free = copy.deepcopy(c)
+    free["inference_setup"]["max_num_batched_tokens"] = 10**6
+    r2 = predict_infer_case(free, cat).result
+    assert r2.layout is not None
+    assert _batch_replicas(r2.layout)[0] > 365

@@ -146,3 +146,121 @@ def test_ttft_at_percentile_waits_out_the_multi_step_window() -> None:
     got = ttft_at_percentile(job, cfg, m, p8, res.tpot, 99)
     assert float(got[0]) == pytest.approx(0.99 * 8 * float(res.tpot[0]) + float(nxt[0]), rel=1e-9)
     assert float(got[0]) > float(ttft_at_percentile(job, cfg, m, params, res.tpot, 99)[0])
+
+
+def test_prefill_chunk_and_stability_by_hand() -> None:
+    # TensorRT-LLM max_num_tokens 768 (B200 MLPerf v5.1 Interactive harness): 255 decodes leave 513
+    # prompt tokens a step; no budget (0): unbounded
+    from xpuplan.perf.serve_tail import prefill_chunk, prefill_stable
+
+    assert prefill_chunk(np.array([255.0, 800.0]), 768).tolist() == [513.0, 0.0]
+    assert np.isinf(prefill_chunk(np.array([255.0]), 0)).all()
+    # prompts of 300 tokens, outputs of 272: B·300/272 prompt tokens arrive a step. B = 365: 402.57
+    # <= 768 - 365 = 403 fits; B = 366: 403.68 > 402 does not -- the budget caps the concurrency
+    assert prefill_stable(np.array([365.0, 366.0]), 300, 272, 768).tolist() == [True, False]
+    assert prefill_stable(np.array([4096.0]), 300, 272, 0).tolist() == [True]
+
+
+def _llama3_8b_32k(budget: float, output: int = 512):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from xpuplan.hardware.catalog import default_catalog
+    from xpuplan.perf import serve as sv
+    from xpuplan.perf.estimate import machine
+    from xpuplan.perf.params import default_params
+    from xpuplan.workload.job import ServeJob
+    from xpuplan.workload.library import get_model
+
+    job = ServeJob(get_model("llama-3-8b"), 32768, output, "bf16", "bf16")
+    m = machine("nvidia-h100-sxm", 1, default_catalog())
+    params = replace(default_params(), max_num_batched_tokens=budget)
+    cfg = sv.ServeConfig(np.array([1]), np.array([1]), np.array([1]), np.array([16]))
+    return job, m, params, cfg
+
+
+def test_ttft_of_a_32k_prompt_is_its_chunks_times_the_step() -> None:
+    # 32,768-token prompts, 16 in flight, outputs of 512: 16/512 = 0.03125 arrivals a step, p99 1
+    # other (P(0) = 0.9692, P(<=1) = 0.9995), so 65,536 prompt tokens lie ahead of the first
+    # token. Budget 2,048: 2,048 - 16 = 2,032 a step -> ceil(65,536 / 2,032) = 33 steps, each with
+    # 16 decodes and 65,536 / 33 = 1,985.9 prompt tokens
+    from xpuplan.perf import serve as sv
+    from xpuplan.perf.serve_tail import ttft_at_percentile
+
+    job, m, params, cfg = _llama3_8b_32k(2048)
+    t_mean = sv.evaluate_serve(job, cfg, m, params, "continuous").tpot
+    ctx = np.array([32768 + 256.0])
+    step = sv._step(job.model, job, m, cfg, np.array([16.0]), ctx, np.array([65536 / 33]), 32768, params)
+    got = ttft_at_percentile(job, cfg, m, params, t_mean, 99)
+    assert float(got[0]) == pytest.approx(0.99 * float(t_mean[0]) + 33 * float(step[0]), rel=1e-9)
+    # no budget: one step holds both prompts whole; chunking re-reads the weights 33 times
+    job0, m0, p0, cfg0 = _llama3_8b_32k(0)
+    whole = sv._step(job0.model, job0, m0, cfg0, np.array([16.0]), ctx, np.array([65536.0]), 32768, p0)
+    got0 = ttft_at_percentile(job0, cfg0, m0, p0, t_mean, 99)
+    assert float(got0[0]) == pytest.approx(0.99 * float(t_mean[0]) + float(whole[0]), rel=1e-9)
+    assert float(got[0]) > float(got0[0])
+
+
+def test_chunked_prefill_bounds_the_tpot_tail_of_32k_prompts() -> None:
+    # outputs of 300: 16·32,768/300 = 1,747.6 prompt tokens a step on average, 1 + 2.326/4 = 1.58x
+    # that at p99 (2,764) -- more than the 2,032 a 2,048-token budget leaves beside 16 decodes. The
+    # p99 TPOT is at most one step at the full budget; without a budget the tail of whole 32k
+    # prompts is larger than that step
+    from xpuplan.perf import serve as sv
+    from xpuplan.perf.serve_tail import decode_step, tpot_tail
+
+    job, m, params, cfg = _llama3_8b_32k(2048, 300)
+    t_mean = sv.evaluate_serve(job, cfg, m, params, "continuous").tpot
+    ctx = np.array([32768 + 150.0])
+    full = sv._step(job.model, job, m, cfg, np.array([16.0]), ctx, np.array([2032.0]), 32768, params)
+    unbounded = tpot_at_percentile(t_mean, decode_step(job, cfg, m, params), cfg.batch, 99)
+    assert float(unbounded[0]) > float(full[0]) > float(t_mean[0])
+    got = tpot_tail(job, cfg, m, params, t_mean, 99)
+    assert float(got[0]) == pytest.approx(float(full[0]), rel=1e-12)
+    job0, m0, p0, cfg0 = _llama3_8b_32k(0, 300)
+    assert float(tpot_tail(job0, cfg0, m0, p0, t_mean, 99)[0]) == pytest.approx(
+        float(unbounded[0]), rel=1e-12
+    )
+
+
+def test_an_unstable_prefill_queue_has_no_finite_ttft() -> None:
+    # budget 2,048 with 16 decodes: 16·32,768/512 = 1,024 prompt tokens a step fit in 2,032; with
+    # 256-token outputs 2,048 do not, so the queue grows and TTFT is unbounded
+    from dataclasses import replace
+
+    from xpuplan.perf import serve as sv
+    from xpuplan.perf.serve_tail import ttft_at_percentile
+
+    job, m, params, cfg = _llama3_8b_32k(2048)
+    short = replace(job, output_len=256)
+    t_mean = sv.evaluate_serve(short, cfg, m, params, "continuous").tpot
+    assert np.isinf(ttft_at_percentile(short, cfg, m, params, t_mean, 99)).all()
+    assert np.isfinite(ttft_at_percentile(job, cfg, m, params, t_mean, 99)).all()
+
+
+def test_prefill_first_steps_stall_the_decodes_by_hand() -> None:
+    # vLLM V0 without chunked prefill: a step runs the prompts or the decodes. 16 in flight,
+    # outputs of 512: lam = 16/512 = 0.03125 prompts a step, P(N >= 1) = 1 - e^-0.03125 =
+    # 0.030767, E[N | N >= 1] = 0.03125 / 0.030767 = 1.01570 prompts of 32,768 tokens. Mean TPOT =
+    # t_dec(16) + 0.030767 · t_pre(1.01570 · 32,768)
+    from dataclasses import replace
+
+    from xpuplan.perf import serve as sv
+
+    job, m, params, cfg = _llama3_8b_32k(0)
+    p0 = replace(params, chunked_prefill=0.0)
+    z = np.array([0.0])
+    t_dec = sv._step(job.model, job, m, cfg, np.array([16.0]), np.array([32768 + 256.0]), z, 32768, p0)
+    p_any = 1.0 - math.exp(-0.03125)
+    assert p_any == pytest.approx(0.030767, rel=1e-4)
+    t_pre = sv._step(job.model, job, m, cfg, z, z, np.array([0.03125 / p_any * 32768]), 32768, p0)
+    got = sv.evaluate_serve(job, cfg, m, p0, "continuous").tpot
+    assert float(got[0]) == pytest.approx(float(t_dec[0]) + p_any * float(t_pre[0]), rel=1e-12)
+    # mixed steps (chunked prefill) hide part of the prompt work under the decodes' weight reads
+    mixed = sv.evaluate_serve(job, cfg, m, params, "continuous").tpot
+    assert float(got[0]) > float(mixed[0])
+    # and the tagged prompt's TTFT step carries no decodes: p99 1 other, so 2 prompts alone
+    from xpuplan.perf.serve_tail import ttft_at_percentile
+
+    alone = sv._step(job.model, job, m, cfg, z, np.array([32768 + 256.0]), np.array([65536.0]), 32768, p0)
+    want = 0.99 * float(got[0]) + float(alone[0])
+    assert float(ttft_at_percentile(job, cfg, m, p0, got, 99)[0]) == pytest.approx(want, rel=1e-12)

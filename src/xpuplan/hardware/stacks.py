@@ -37,9 +37,16 @@ PARAM_KEYS = (
     "dynamic_batch_seqs",
     "gqa_convert_to_mha",
     "decode_bucket",
+    "max_num_batched_tokens",
+    "chunked_prefill",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
-WIDE_KEYS = {"moe_gmm_tile": 8192.0, "vocab_tiles": 1024.0, "decode_bucket": 65536.0}
+WIDE_KEYS = {
+    "moe_gmm_tile": 8192.0,
+    "vocab_tiles": 1024.0,
+    "decode_bucket": 65536.0,
+    "max_num_batched_tokens": 1e7,
+}
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 
 

@@ -93,6 +93,17 @@ class PerfParams:
     # rank runs attention for its own sequences with the whole attention weights, so a sequence's
     # KV cache lives on one rank, and MoE layers exchange tokens by all-to-all (perf/serve.py).
     attention_dp: bool = False
+    # Token budget of one continuous-batching step (vLLM ``max_num_batched_tokens``, TensorRT-LLM
+    # ``max_num_tokens``; a stack's default, a case's ``inference_setup.max_num_batched_tokens``):
+    # the running decodes plus prompt tokens, a prompt longer than what is left split into chunks
+    # over several steps (Sarathi-Serve, Agrawal et al. OSDI 2024; perf/serve_tail.py). 0: no
+    # budget, every waiting prompt whole in the next step.
+    max_num_batched_tokens: float = 0.0
+    # 1: prompts ride in the decode steps (mixed batches: TensorRT-LLM in-flight batching, vLLM V1
+    # "always uses chunked prefills"); 0: prefill-first scheduling, prompts in steps of their own
+    # while the decodes wait (vLLM V0 without --enable-chunked-prefill, its default below a 32K
+    # max_model_len; perf/serve.py prefill_first_step).
+    chunked_prefill: float = 1.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

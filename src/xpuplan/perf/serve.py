@@ -360,6 +360,8 @@ def evaluate_serve(
     else:
         # steady state: each step decodes B tokens and prefills B/O new prompts (I tokens each)
         tpot = _step(model, job, m, cfg, B, ctx, B * I / O, I, params)
+        if params.chunked_prefill == 0:  # prompts in steps of their own (vLLM V0 default)
+            tpot = prefill_first_step(job, m, cfg, params)
         ttft = one_prefill + tpot
         e2e = ttft + (O - 1.0) * tpot
         out_tps = B / tpot
@@ -384,3 +386,27 @@ def check_serve(cfg: ServeConfig, model: Model, m: Machine) -> F:
     experts = model.moe.experts if model.moe else 1
     flag((experts % np.maximum(cfg.ep, 1) != 0) | ((cfg.ep > 1) & (model.moe is None)), EP_EXPERTS)
     return r
+
+
+def prefill_first_step(job: ServeJob, m: Machine, cfg: ServeConfig, params: PerfParams) -> F:
+    """Mean TPOT under prefill-first scheduling without chunked prefill: a step runs either the
+    waiting prompts or the decodes, never both ("vLLM scheduler prioritizes prefills and doesn't
+    batch prefill and decode to the same batch", vLLM docs, Performance and Tuning: Chunked
+    Prefill, v0.6; vllm/core/scheduler.py ``_schedule_default`` schedules the running decodes
+    only when no prefill was scheduled). Requests arrive at ``B/O`` per decode step; a scheduler
+    call every ``n`` decode steps (``params.scheduler_steps``) prefills the ``N ~ Poisson(n·B/O)``
+    prompts that arrived in one step of their own, so the decodes stall for it (Agrawal et al.,
+    OSDI 2024, §3: generation stalls). Per decode step: ``t_dec(B) + P(N >= 1) · t_pre(E[N | N
+    >= 1] · I) / n``; the prefill step reads the weights again instead of hiding under the
+    decodes' reads."""
+    model = job.model
+    I, O = float(job.input_len), float(job.output_len)
+    B = cfg.batch.astype(float)
+    zero = 0.0 * B
+    n = max(float(params.scheduler_steps), 1.0)
+    lam = n * B / O
+    p_any = 1.0 - np.exp(-lam)  # a window with at least one prompt to prefill
+    per = lam / np.maximum(p_any, 1e-300)  # prompts in such a window, on average
+    t_dec = _step(model, job, m, cfg, B, I + O / 2.0 + zero, zero, I, params)
+    t_pre = _step(model, job, m, cfg, zero, zero, per * I, I, params)
+    return t_dec + p_any * t_pre / n

@@ -28,9 +28,20 @@ TTFT at a percentile: a request arrives during a step already in flight and wait
 together with the ``B`` decodes and the prompts of the others that arrived in the same step, ``n ~
 Poisson(B / O)`` of them independently of the tagged arrival (Poisson arrivals see time averages,
 Wolff 1982). ``TTFT_p = p/100 · t_mean + t_step(B decodes, (1 + n_p)·I prompt tokens)``, with
-``n_p`` the Poisson quantile. Engines batch all waiting prompts into the next step up to their token
-budget (vLLM ``max_num_batched_tokens``, TensorRT-LLM ``max_num_tokens``); a budget smaller than
-``(1 + n_p)·I`` (long prompts, chunked prefill) is not modelled here.
+``n_p`` the Poisson quantile.
+
+Token budget and chunked prefill (Sarathi-Serve, Agrawal et al. OSDI 2024, §4: stall-free batching
+under a token budget per iteration; vLLM ``max_num_batched_tokens``, TensorRT-LLM ``max_num_tokens``
+with ``enable_chunked_context``; ``params.max_num_batched_tokens``, 0 = none). A step holds the
+``B`` running decodes and at most ``c = budget - B`` prompt tokens (:func:`prefill_chunk`), so the
+``(1 + n_p)·I`` tokens ahead of the tagged prompt's first token take ``k = ceil((1 + n_p)·I / c)``
+steps, each carrying ``(1 + n_p)·I / k`` of them: ``TTFT_p = wait + k · t_step(B, (1 + n_p)·I /
+k)`` (a 32k-token prompt under a 2,048-token budget: 17 or more steps). The prompts arriving per
+step, ``B·E[I]/O`` tokens on average, must fit in ``c`` or the prefill queue grows without bound:
+such a batch has no finite TTFT (:func:`prefill_stable`). The same budget bounds the prefill a
+decode step carries, so the TPOT tail is at most one step at the full budget, ``t_step(B, c)``
+(:func:`tpot_tail`): chunking caps the interference of a long prompt with the decodes, where a
+whole 32k prompt in one step would stall every running sequence for its whole prefill.
 
 Multi-step scheduling (vLLM V0 ``num_scheduler_steps = n``; vLLM docs, engine arguments: "Maximum
 number of forward steps per scheduler call"; vllm/engine/llm_engine.py at v0.6.x schedules only when
@@ -102,8 +113,57 @@ def ttft_at_percentile(
     I, O = float(job.input_len), float(job.output_len)
     B = cfg.batch.astype(float)
     wait, others = scheduling_window(t_mean, B, O, params.scheduler_steps, percentile)
-    nxt = _step(job.model, job, m, cfg, B, I + O / 2.0 + 0.0 * B, (1.0 + others) * I, I, params)
-    return wait + nxt
+    ahead = (1.0 + others) * I  # prompt tokens up to the tagged prompt's last
+    chunk = prefill_chunk(B, params.max_num_batched_tokens)
+    steps = np.where(chunk > 0, np.ceil(ahead / np.maximum(chunk, 1e-30)), np.inf)
+    steps = np.where(np.isfinite(chunk), steps, 1.0)
+    per = ahead / np.where(np.isfinite(steps), steps, 1.0)
+    dec = B if params.chunked_prefill else 0.0 * B  # prefill-first: the prompts step alone
+    nxt = _step(job.model, job, m, cfg, dec, I + O / 2.0 + 0.0 * B, per, I, params)
+    ok = prefill_stable(B, I, O, params.max_num_batched_tokens)
+    return np.where(ok, wait + steps * nxt, np.inf)
+
+
+def prefill_chunk(batch: F, budget: float) -> F:
+    """Prompt tokens one step takes beside its ``batch`` decodes under a token budget:
+    ``budget - batch`` (at least 0; TensorRT-LLM and vLLM count each decode as one token of the
+    budget); no budget (0): unbounded."""
+    b = np.asarray(batch, dtype=float)
+    if budget <= 0:
+        return np.full_like(b, np.inf)
+    return np.maximum(budget - b, 0.0)
+
+
+def prefill_stable(batch: F, input_len: float, output_len: float, budget: float) -> F:
+    """Whether the prompts that arrive per step, ``batch·I/O`` tokens on average (one request
+    finishes every ``O/batch`` steps and is replaced), fit in the step's prompt chunk: otherwise
+    the prefill queue, and the TTFT, grow without bound."""
+    b = np.asarray(batch, dtype=float)
+    return b * input_len / output_len <= prefill_chunk(b, budget)
+
+
+def tpot_tail(
+    job: ServeJob,
+    cfg: ServeConfig,
+    m: Machine,
+    params: PerfParams,
+    t_mean: F,
+    percentile: float,
+    input_cv: float = 0.0,
+) -> F:
+    """Per-request TPOT at ``percentile`` (:func:`tpot_at_percentile`), at most one step at the
+    full token budget (``batch`` decodes and a whole chunk of prompt tokens): a step never
+    carries more prefill than the budget leaves, however long the prompts."""
+    t = tpot_at_percentile(t_mean, decode_step(job, cfg, m, params), cfg.batch, percentile, input_cv)
+    chunk = prefill_chunk(cfg.batch, params.max_num_batched_tokens)
+    if not np.isfinite(chunk).any():
+        return t
+    I, O = float(job.input_len), float(job.output_len)
+    B = cfg.batch.astype(float)
+    full = _step(
+        job.model, job, m, cfg, B, I + O / 2.0 + 0.0 * B, np.where(np.isfinite(chunk), chunk, 0.0), I, params
+    )
+    return np.where(np.isfinite(chunk), np.maximum(np.minimum(t, full), t_mean), t)
 
 
 def scheduling_window(t_mean: F, batch: F, output_len: float, steps: float, percentile: float) -> tuple[F, F]:

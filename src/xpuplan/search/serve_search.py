@@ -186,9 +186,7 @@ def search_serve(
         if tpot_s is not None:
             tpot = res.tpot
             if percentile is not None and mode == "continuous":
-                tpot = tail.tpot_at_percentile(
-                    res.tpot, tail.decode_step(j, cfg, m, params), cfg.batch, percentile, input_cv
-                )
+                tpot = tail.tpot_tail(j, cfg, m, params, res.tpot, percentile, input_cv)
             reason = np.where((reason == 0) & (tpot > tpot_s), sv.TPOT, reason)
         evaluated += len(cfg.tp)
         ok = reason == 0

@@ -60,6 +60,10 @@ CASE: dict[str, Any] = {
         # encoders: the mean real tokens per sequence, and whether the engine drops the padding
         "mean_input_len": positive(1e8, kind="num|text", nullable=True),
         "padding": TEXT,
+        # the engine's token budget per step (vLLM max_num_batched_tokens, TensorRT-LLM max_num_tokens)
+        "max_num_batched_tokens": COUNT,
+        # false: prompts run in steps of their own, the decodes waiting (vLLM V0's default)
+        "chunked_prefill": Field("bool", nullable=True),
     },
     "training": {"method": TEXT, "lora_rank": COUNT},
     "measured": {

@@ -759,6 +759,11 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     steps = _num(setup.get("scheduler_steps"))
     if steps and steps > 1:  # vLLM multi-step scheduling (the harness config's num_scheduler_steps)
         params = replace(params, scheduler_steps=float(steps))
+    budget = _num(setup.get("max_num_batched_tokens"))
+    if budget:  # the engine's token budget per step (harness max_num_batched_tokens / max_num_tokens)
+        params = replace(params, max_num_batched_tokens=float(budget))
+    if setup.get("chunked_prefill") is False:  # prefill-first steps (vLLM V0 without chunked prefill)
+        params = replace(params, chunked_prefill=0.0)
     job = ServeJob(
         case_model(c, assumed),
         inp,
