@@ -490,9 +490,9 @@ def _host_time(st: _Step) -> F:
     (Megatron-Core token_dispatcher.py ``_maybe_dtoh_and_synchronize``, experts.py TEGroupedMLP
     ``tokens_per_expert.tolist()`` @ 92c8482e; the shapes are dynamic, so CUDA graphs cannot
     capture the layer, moe/README.md "CUDA Graph Support"): the CPU cannot queue work ahead of
-    the GPU, and a layer takes the longer of issuing and running it (README "CPU Overhead
-    Bottleneck": fewer launches or a bigger micro-batch). ``moe_host_s`` per layer forward, twice
-    that backward, once more per recomputed forward; padded dropping (capacity factor) is sync-free."""
+    the GPU, and a layer takes the longer of issuing and running it (the README's "CPU Overhead
+    Bottleneck" since 0888a06d: fewer launches or a bigger micro-batch). ``moe_host_s`` per layer
+    forward, twice that backward, once more per recomputed forward; padded dropping is sync-free."""
     p = st.params
     if not st.model.moe or p.moe_capacity_factor > 0:
         return 0.0 * st.t
