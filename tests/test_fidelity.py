@@ -15,6 +15,7 @@ from xpuplan.hardware import Catalog
 from xpuplan.hardware.stacks import parse_stack
 from xpuplan.layout import Layout, LayoutArray, Recompute
 from xpuplan.perf import Machine, default_params, estimate_train
+from xpuplan.perf.estimate import machine
 from xpuplan.perf.train import activation_bytes_per_layer, expert_capacity, moe_expert_work
 from xpuplan.workload import get_model
 from xpuplan.workload.job import TrainJob
@@ -145,6 +146,29 @@ def test_dropping_costs_time_on_mixtral(catalog: Catalog) -> None:
     dropless = estimate_train(job, lay, mach, p)
     dropping = estimate_train(job, lay, mach, replace(p, moe_capacity_factor=1.25))
     assert dropping.time_s["compute"] > 1.2 * dropless.time_s["compute"]
+
+
+def test_host_bound_small_micro_batch_on_megatron_bridge(catalog: Catalog) -> None:
+    """Megatron-Bridge 25.11 runs Qwen3-30B-A3B dropless at EP8 on 8 B200 with micro-batch 1 (9,299
+    tok/s/GPU) and on 8 GB200 with micro-batch 4 (23,766): the per-layer sync leaves the host's
+    issue time exposed at 4,096 tokens a micro-batch and hidden behind 16,384. MaxText (XLA, one
+    compiled step) has no host term."""
+    case = next(
+        c for c in V.load_suite() if c["id"] == "nvidia-b200-train-qwen3-30b-a3b-8gpu-fp8mx-mbridge2511"
+    )
+    chip = catalog.chip("nvidia-b200")
+    params, stack = V.case_params(case, chip)
+    assert stack is not None and stack.id == "nemo" and params.moe_host_s == pytest.approx(0.003)
+    model = V.case_model(case)
+    job = TrainJob(model, 512, 4096, "fp8")
+    mach = machine("nvidia-b200", 8, catalog)
+    small = estimate_train(job, Layout(dp=8, ep=8, microbatch=1), mach, params)
+    big = estimate_train(job, Layout(dp=8, ep=8, microbatch=4), mach, params)
+    assert small.time_s["host"] > 0.3 * small.step_time_s
+    assert big.time_s["host"] == 0.0
+    assert big.tokens_per_s > 1.5 * small.tokens_per_s
+    tpu = next(c for c in V.load_suite() if c["id"].startswith("google-tpu-v7-train-gpt-oss"))
+    assert V.case_params(tpu, catalog.chip("tpu-v7"))[0].moe_host_s == 0.0
 
 
 def test_moe_case_resolves_to_an_moe_model() -> None:

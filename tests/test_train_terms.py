@@ -227,6 +227,46 @@ def test_ep_all_to_all_across_domains(catalog: Catalog) -> None:
     assert e.time_s["ep_comm"] == pytest.approx(4 * L * one * 0.5, rel=1e-12)
 
 
+# ---- MoE host-bound: dropless dispatch syncs each MoE layer (Megatron-Core token_dispatcher.py) -------
+
+
+def _device_mb(e: TrainEstimate, m: int) -> float:
+    t = e.time_s
+    return (t["compute"] + t["recompute"] + t["tp_comm"] + t["cp_comm"] + t["ep_comm"]) / m
+
+
+def test_moe_host_bound_micro_batch(catalog: Catalog) -> None:
+    """The host issues each of the L = 4 MoE layers' forward in h and backward in 2h; a sync per
+    layer keeps it from running ahead, so a micro-batch takes max(3·L·h, device): with h = 1 s
+    the step is 4 micro-batches × 12 s + the optimizer, and the breakdown names the gap."""
+    model = tiny(moe=MOE)
+    base = est(catalog, Layout(), 4, 2048, model=model)
+    hb = 1.0
+    e = est(catalog, Layout(), 4, 2048, model=model, params=replace(PARAMS, moe_host_s=hb))
+    assert base.time_s["host"] == 0.0
+    assert e.step_time_s == pytest.approx(4 * 3 * L * hb + e.time_s["optimizer"], rel=1e-12)
+    assert e.time_s["host"] == pytest.approx(4 * (3 * L * hb - _device_mb(base, 4)), rel=1e-12)
+    assert e.step_time_s == pytest.approx(sum(e.time_s.values()), rel=1e-12)
+    # full recompute re-runs (and re-syncs) every forward: 4 issues of h per layer
+    full = est(
+        catalog, Layout(recompute=Recompute.FULL), 4, 2048, model=model, params=replace(PARAMS, moe_host_s=hb)
+    )
+    assert full.step_time_s == pytest.approx(4 * 4 * L * hb + full.time_s["optimizer"], rel=1e-12)
+
+
+def test_moe_host_hidden_when_device_is_longer(catalog: Catalog) -> None:
+    """A host time below the device's is hidden: the step does not change. Padded dropping (a
+    capacity factor) is sync-free and a dense model has no dispatch: no host term at any h."""
+    model = tiny(moe=MOE)
+    base = est(catalog, Layout(), 4, 2048, model=model)
+    small = 0.5 * _device_mb(base, 4) / (3 * L)
+    e = est(catalog, Layout(), 4, 2048, model=model, params=replace(PARAMS, moe_host_s=small))
+    assert e.step_time_s == pytest.approx(base.step_time_s, rel=1e-12) and e.time_s["host"] == 0.0
+    padded = replace(PARAMS, moe_host_s=1.0, moe_capacity_factor=1.25)
+    assert est(catalog, Layout(), 4, 2048, model=model, params=padded).time_s["host"] == 0.0
+    assert est(catalog, Layout(), 4, 2048, params=replace(PARAMS, moe_host_s=1.0)).time_s["host"] == 0.0
+
+
 # ---- pipeline: bubble (p-1)/(v·m) and p2p (Narayanan et al. 2021) -------------------------------------
 
 

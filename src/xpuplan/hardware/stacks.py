@@ -29,6 +29,7 @@ PARAM_KEYS = (
     "reserved_fraction",
     "moe_capacity_factor",
     "moe_gmm_tile",
+    "moe_host_s",
     "logits_bytes",
     "vocab_tiles",
     "weight_bytes",

@@ -32,6 +32,13 @@ class PerfParams:
     # Rows per tile of the grouped-GEMM kernel (megablox gmm tm: MaxText tile_batch_seq = 512;
     # CUTLASS/cuBLAS grouped GEMM tiles of 128 rows in Megatron-Core / TransformerEngine).
     moe_gmm_tile: float = 128.0
+    # Seconds the host takes to issue one MoE layer's forward for one micro-batch (its kernels
+    # through PyTorch eager), backward twice that. Dropless dispatch copies the per-expert token
+    # counts to the host in every MoE layer's forward (Megatron-Core MoEAlltoAllTokenDispatcher
+    # cuda_sync_point, TEGroupedMLP ``tokens_per_expert.tolist()``), so the host cannot run ahead
+    # of the GPU and a micro-batch takes the longer of the two (perf/train.py _host_time); dropping
+    # with padding to capacity (moe_capacity_factor > 0) is sync-free. 0: compiled (XLA) stacks.
+    moe_host_s: float = 0.0
     # Bytes per logit the loss keeps at its peak (last stage, before the LM head's backward).
     # Megatron-LM casts the bf16 logits to fp32 for vocab_parallel_cross_entropy, which keeps the
     # fp32 softmax and writes its gradient in place; the head's backward takes a bf16 copy: 4 + 2.

@@ -51,6 +51,7 @@ TIME_PARTS = (
     "tp_comm",
     "cp_comm",
     "ep_comm",
+    "host",
     "pp_comm",
     "dp_comm",
     "bubble",
@@ -482,6 +483,22 @@ def _ep_time(st: _Step) -> F:
     return n_a2a * model.moe_layers * st.per_stage * one * (1.0 - st.params.ep_overlap)
 
 
+def _host_time(st: _Step) -> F:
+    """Host time to issue one micro-batch on the slowest stage when the MoE dispatch syncs.
+
+    Dropless dispatch needs the per-expert token counts on the host in every MoE layer's forward
+    (Megatron-Core token_dispatcher.py ``_maybe_dtoh_and_synchronize``, experts.py TEGroupedMLP
+    ``tokens_per_expert.tolist()`` @ 92c8482e; the shapes are dynamic, so CUDA graphs cannot
+    capture the layer, moe/README.md "CUDA Graph Support"): the CPU cannot queue work ahead of
+    the GPU, and a layer takes the longer of issuing and running it (the README's "CPU Overhead
+    Bottleneck" since 0888a06d: fewer launches or a bigger micro-batch). ``moe_host_s`` per layer
+    forward, twice that backward, once more per recomputed forward; padded dropping is sync-free."""
+    p = st.params
+    if not st.model.moe or p.moe_capacity_factor > 0:
+        return 0.0 * st.t
+    return st.model.moe_layers * st.per_stage * p.moe_host_s * (3.0 + st.rc_layers)
+
+
 def _pp_time(st: _Step, mb_time: F) -> tuple[F, F]:
     """(p2p time, bubble) of a step: 2·(m·v + p - 1) sends of one micro-batch's activations split
     over the TP ranks' links (Megatron's scatter/gather, Narayanan et al. 2021 §4.1), and the
@@ -696,7 +713,10 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     cp = _compute(st)
     comp_mb = cp.fwd + cp.bwd
     tp_mb, cp_mb, ep_mb = _tp_time(st), _cp_time(st, cp.core), _ep_time(st)
-    mb_time = comp_mb + cp.recompute + tp_mb + ep_mb + cp_mb
+    mb_dev = comp_mb + cp.recompute + tp_mb + ep_mb + cp_mb
+    # the host's issue time floors the device's (per micro-batch: both split 1:2 forward/backward)
+    host_mb = xp.maximum(_host_time(st) - mb_dev, 0.0)
+    mb_time = mb_dev + host_mb
     pp_time, bubble = _pp_time(st, mb_time)
     dp_exposed = _dp_time(st, mb_time, cp.bwd)
     t_opt = _optimizer_time(st)
@@ -717,6 +737,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         "tp_comm": mb * tp_mb,
         "cp_comm": mb * cp_mb,
         "ep_comm": mb * ep_mb,
+        "host": mb * host_mb,
         "pp_comm": pp_time,
         "dp_comm": dp_exposed,
         "bubble": bubble,

@@ -21,6 +21,7 @@ TIME_LABELS = {
     "tp_comm": "TP comm",
     "cp_comm": "CP comm",
     "ep_comm": "EP all-to-all",
+    "host": "host-bound (MoE sync)",
     "pp_comm": "PP p2p",
     "dp_comm": "DP / FSDP comm",
     "bubble": "pipeline bubble",
