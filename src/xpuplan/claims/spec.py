@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import as_dict, data_dir, read_toml
+from xpuplan.datafiles import NumberReader, as_dict, data_dir, read_toml
 from xpuplan.errors import DataError
 from xpuplan.units import GIB
 from xpuplan.workload.library import MODEL_KEYS, model_from_dict
@@ -184,7 +184,7 @@ class ClaimSpec:
         return self.claimed_on or self.as_of
 
 
-class Reader:
+class Reader(NumberReader):
     """Typed access to a TOML table with errors naming the file, the check and the key."""
 
     def __init__(self, where: str) -> None:
@@ -227,29 +227,6 @@ class Reader:
         if not isinstance(vals, list | tuple) or not vals or not all(isinstance(x, str) for x in vals):
             raise self.fail(key, f"'{key}' must be a string or a list of strings", f'e.g. {key} = ["a", "b"]')
         return tuple(vals)
-
-    def num(
-        self,
-        d: Mapping[str, Any],
-        key: str,
-        default: float | None = None,
-        lo: float = 0.0,
-        hi: float = math.inf,
-        integer: bool = False,
-    ) -> float:
-        v = d.get(key, default)
-        if v is None:
-            raise self.fail(key, f"missing required key '{key}'", f"Add {key} = <number>")
-        return self.check_num(key, v, lo, hi, integer)
-
-    def check_num(self, key: str, v: Any, lo: float, hi: float, integer: bool) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(key, f"'{key}' must be a number, got {v!r}", "Write a plain number")
-        if not math.isfinite(v) or not lo <= v <= hi:
-            raise self.fail(key, f"'{key}' = {v} is out of range", f"Give a value in [{lo:g}, {hi:g}]")
-        if integer and int(v) != v:
-            raise self.fail(key, f"'{key}' must be a whole number, got {v}", "Drop the fraction")
-        return float(v)
 
     def opt_num(self, d: Mapping[str, Any], key: str, lo: float = 0.0, hi: float = math.inf) -> float | None:
         return None if d.get(key) is None else self.num(d, key, None, lo, hi)
