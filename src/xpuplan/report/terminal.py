@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Table
 
 from xpuplan.api.results import TrainResult, TrainSearchResult
+from xpuplan.datafiles import as_dict
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Chip, Dtype, Price, System
 from xpuplan.report import fmt
@@ -56,13 +57,17 @@ def progress_bar(console: Console, quiet: bool = False) -> AbstractContextManage
 # ---- dicts (JSON) -------------------------------------------------------------------------------
 
 
+def _sourced(r: Chip | System) -> dict[str, Any]:
+    """A record's source, date, notes and per-field provenance."""
+    return {
+        **as_dict(r, "source", "as_of", "notes"),
+        "provenance": {k: as_dict(p) for k, p in r.provenance.items()},
+    }
+
+
 def chip_dict(c: Chip) -> dict[str, Any]:
     return {
-        "id": c.id,
-        "name": c.name,
-        "vendor": c.vendor,
-        "category": c.category,
-        "training": c.training,
+        **as_dict(c, "id", "name", "vendor", "category", "training"),
         "aliases": list(c.aliases),
         "peak_tflops_dense": {d.value: v / TERA for d, v in c.peak_flops.items()},
         "memory_gib": c.mem_bytes / GIB,
@@ -70,30 +75,14 @@ def chip_dict(c: Chip) -> dict[str, Any]:
         "sram_mib": None if c.sram_bytes is None else c.sram_bytes / 2**20,
         "scale_up_gbyte_s_per_direction": None if c.link_bw is None else c.link_bw / GIGA,
         "tdp_w": c.tdp_w,
-        "efficiency": {
-            "matmul": c.efficiency.matmul,
-            "matmul_knee": c.efficiency.matmul_knee,
-            "memory": c.efficiency.memory,
-            "network": c.efficiency.network,
-            "attention": c.efficiency.attention,
-        },
-        "source": c.source,
-        "as_of": c.as_of,
-        "notes": c.notes,
-        "provenance": {
-            k: {"source": p.source, "as_of": p.as_of, "note": p.note} for k, p in c.provenance.items()
-        },
+        "efficiency": as_dict(c.efficiency, "matmul", "matmul_knee", "memory", "network", "attention"),
+        **_sourced(c),
     }
 
 
 def system_dict(s: System) -> dict[str, Any]:
     return {
-        "id": s.id,
-        "name": s.name,
-        "provider": s.provider,
-        "kind": s.kind,
-        "chip": s.chip,
-        "chips_per_node": s.chips_per_node,
+        **as_dict(s, "id", "name", "provider", "kind", "chip", "chips_per_node"),
         "aliases": list(s.aliases),
         "scale_up": {
             "topology": s.scale_up.topology.value,
@@ -107,12 +96,7 @@ def system_dict(s: System) -> dict[str, Any]:
             "max_chips": s.scale_out.max_chips,
         },
         "host_w_per_node": s.host_w_per_node,
-        "source": s.source,
-        "as_of": s.as_of,
-        "notes": s.notes,
-        "provenance": {
-            k: {"source": p.source, "as_of": p.as_of, "note": p.note} for k, p in s.provenance.items()
-        },
+        **_sourced(s),
     }
 
 
