@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -150,105 +150,80 @@ def model_dict(m: Model, seq_len: int = 4096) -> dict[str, Any]:
 # ---- tables -------------------------------------------------------------------------------------
 
 
-def chips_table(chips: list[Chip]) -> Table:
-    t = Table(title="Chips (dense peak, per chip)", header_style="bold")
-    for col in (
-        "id",
-        "vendor",
-        "bf16 TF/s",
-        "fp8 TF/s",
-        "memory",
-        "TB/s",
-        "scale-up GB/s/dir",
-        "TDP W",
-        "train",
-    ):
-        t.add_column(col, justify="right" if col not in ("id", "vendor") else "left")
-    for c in sorted(chips, key=lambda c: (c.vendor, c.id)):
-        bf = c.peak(Dtype.BF16) or c.peak(Dtype.FP16)
-        t.add_row(
-            c.id,
-            c.vendor,
-            fmt.flops(bf),
-            fmt.flops(c.peak(Dtype.FP8)),
-            fmt.gib(c.mem_bytes),
-            f"{c.mem_bw / TERA:.2f}",
-            "—" if c.link_bw is None else f"{c.link_bw / GIGA:.0f}",
-            "—" if c.tdp_w is None else f"{c.tdp_w:.0f}",
-            "yes" if c.training else "",
-        )
+Column = tuple[str, Callable[[Any], str]]  # a header and the cell it shows of a row's record
+
+
+def _table(
+    title: str, columns: Sequence[Column], rows: Iterable[Any], left: Container[str] | None = None
+) -> Table:
+    """A table of ``rows``, one cell per column; ``left``: the columns set flush left (None: all)."""
+    t = Table(title=title, header_style="bold")
+    for name, _ in columns:
+        t.add_column(name, justify="left" if left is None or name in left else "right")
+    for r in rows:
+        t.add_row(*(cell(r) for _, cell in columns))
     return t
+
+
+def _dash(x: float | None, spec: str) -> str:
+    """``x`` formatted by ``spec``, or a dash where there is no value."""
+    return "—" if x is None else format(x, spec)
+
+
+def chips_table(chips: list[Chip]) -> Table:
+    columns: list[Column] = [
+        ("id", lambda c: c.id),
+        ("vendor", lambda c: c.vendor),
+        ("bf16 TF/s", lambda c: fmt.flops(c.peak(Dtype.BF16) or c.peak(Dtype.FP16))),
+        ("fp8 TF/s", lambda c: fmt.flops(c.peak(Dtype.FP8))),
+        ("memory", lambda c: fmt.gib(c.mem_bytes)),
+        ("TB/s", lambda c: f"{c.mem_bw / TERA:.2f}"),
+        ("scale-up GB/s/dir", lambda c: _dash(None if c.link_bw is None else c.link_bw / GIGA, ".0f")),
+        ("TDP W", lambda c: _dash(c.tdp_w, ".0f")),
+        ("train", lambda c: "yes" if c.training else ""),
+    ]
+    rows = sorted(chips, key=lambda c: (c.vendor, c.id))
+    return _table("Chips (dense peak, per chip)", columns, rows, left=("id", "vendor"))
 
 
 def systems_table(systems: list[System]) -> Table:
-    t = Table(title="Systems", header_style="bold")
-    for col in (
-        "id",
-        "chip",
-        "chips/node",
-        "scale-up",
-        "domain",
-        "scale-out",
-        "Gbit/s/node",
-        "max chips",
-    ):
-        t.add_column(col)
-    for s in sorted(systems, key=lambda s: s.id):
-        t.add_row(
-            s.id,
-            s.chip,
-            str(s.chips_per_node),
-            s.scale_up.topology.value,
-            str(s.scale_up.domain_chips),
-            s.scale_out.kind.value,
-            f"{s.scale_out.bw_per_node * 8 / GIGA:,.0f}",
-            "—" if s.scale_out.max_chips is None else f"{s.scale_out.max_chips:,}",
-        )
-    return t
+    columns: list[Column] = [
+        ("id", lambda s: s.id),
+        ("chip", lambda s: s.chip),
+        ("chips/node", lambda s: str(s.chips_per_node)),
+        ("scale-up", lambda s: s.scale_up.topology.value),
+        ("domain", lambda s: str(s.scale_up.domain_chips)),
+        ("scale-out", lambda s: s.scale_out.kind.value),
+        ("Gbit/s/node", lambda s: f"{s.scale_out.bw_per_node * 8 / GIGA:,.0f}"),
+        ("max chips", lambda s: _dash(s.scale_out.max_chips, ",")),
+    ]
+    return _table("Systems", columns, sorted(systems, key=lambda s: s.id))
 
 
 def prices_table(cat: Catalog) -> Table:
-    t = Table(title="Prices (USD)", header_style="bold")
-    for col in ("system", "pricing", "$/node-h", "$/chip-h", "region", "as of"):
-        t.add_column(col)
-    for p in sorted(cat.prices, key=lambda p: (p.system, p.pricing.value)):
-        n = cat.systems[p.system].chips_per_node
-        t.add_row(
-            p.system,
-            p.pricing.value,
-            f"{p.usd_per_node_hour:,.2f}",
-            f"{p.usd_per_chip_hour(n):,.3f}",
-            p.region,
-            p.as_of,
-        )
-    return t
+    columns: list[Column] = [
+        ("system", lambda p: p.system),
+        ("pricing", lambda p: p.pricing.value),
+        ("$/node-h", lambda p: f"{p.usd_per_node_hour:,.2f}"),
+        ("$/chip-h", lambda p: f"{p.usd_per_chip_hour(cat.systems[p.system].chips_per_node):,.3f}"),
+        ("region", lambda p: p.region),
+        ("as of", lambda p: p.as_of),
+    ]
+    return _table("Prices (USD)", columns, sorted(cat.prices, key=lambda p: (p.system, p.pricing.value)))
 
 
 def models_table(models: list[Model]) -> Table:
-    t = Table(title="Model library", header_style="bold")
-    for col in (
-        "id",
-        "params",
-        "active",
-        "layers",
-        "hidden",
-        "heads/kv",
-        "vocab",
-        "KV bytes/token",
-    ):
-        t.add_column(col, justify="left" if col == "id" else "right")
-    for m in sorted(models, key=lambda m: m.id):
-        t.add_row(
-            m.id,
-            f"{m.params() / 1e9:,.2f}B",
-            f"{m.active_params() / 1e9:,.2f}B",
-            str(m.layers),
-            str(m.hidden),
-            f"{m.heads}/{m.kv_heads}",
-            f"{m.vocab:,}",
-            f"{m.kv_bytes_per_token():,.0f}",
-        )
-    return t
+    columns: list[Column] = [
+        ("id", lambda m: m.id),
+        ("params", lambda m: f"{m.params() / 1e9:,.2f}B"),
+        ("active", lambda m: f"{m.active_params() / 1e9:,.2f}B"),
+        ("layers", lambda m: str(m.layers)),
+        ("hidden", lambda m: str(m.hidden)),
+        ("heads/kv", lambda m: f"{m.heads}/{m.kv_heads}"),
+        ("vocab", lambda m: f"{m.vocab:,}"),
+        ("KV bytes/token", lambda m: f"{m.kv_bytes_per_token():,.0f}"),
+    ]
+    return _table("Model library", columns, sorted(models, key=lambda m: m.id), left=("id",))
 
 
 def record_table(d: dict[str, Any], title: str | None = None) -> Table:
@@ -444,15 +419,20 @@ def print_validation(console: Console, results: list[Any], summary: dict[str, An
     for col in ("set", "n", "predicted", "median error", "p90 error"):
         s.add_column(col)
     for name, st in _summary_rows(summary):
-        s.add_row(
-            fmt.safe(name),
-            str(st["n"]),
-            str(st["predicted"]),
-            fmt.pct(st["median_error"]),
-            fmt.pct(st["p90_error"]),
-        )
+        s.add_row(*_error_cells(name, st))
     console.print(s)
     console.print(f"{summary.get('chips_with_cases', 0)} chips with predicted cases")
+
+
+def _error_cells(name: str, st: dict[str, Any]) -> tuple[str, ...]:
+    """A summary row's set, cases, cases predicted, median and p90 error."""
+    return (
+        fmt.safe(name),
+        str(st["n"]),
+        str(st["predicted"]),
+        fmt.pct(st["median_error"]),
+        fmt.pct(st["p90_error"]),
+    )
 
 
 def print_cross_validation(
@@ -470,15 +450,7 @@ def print_cross_validation(
     ins_rows = dict(_summary_rows(ins))
     for name, st in [*rows[2:], *rows[:2]]:
         i = ins_rows.get(name, {})
-        t.add_row(
-            fmt.safe(name),
-            str(st["n"]),
-            str(st["predicted"]),
-            fmt.pct(st["median_error"]),
-            fmt.pct(st["p90_error"]),
-            fmt.pct(i.get("median_error")),
-            fmt.pct(i.get("p90_error")),
-        )
+        t.add_row(*_error_cells(name, st), fmt.pct(i.get("median_error")), fmt.pct(i.get("p90_error")))
     console.print(t)
     console.print(
         f"80% prediction intervals cover {coverage:.0%} of the cases under cross-validation "
