@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -17,6 +17,7 @@ from xpuplan.hardware.records import Chip, Dtype, Price, System
 from xpuplan.report import fmt
 from xpuplan.report.encoder_view import print_encoder
 from xpuplan.report.legend import TRAIN_LEGEND
+from xpuplan.report.tables import Column, dash, table
 from xpuplan.search.encoder_search import EncoderSearchResult
 from xpuplan.units import GIB, GIGA, TERA
 from xpuplan.workload.model import Model
@@ -150,26 +151,6 @@ def model_dict(m: Model, seq_len: int = 4096) -> dict[str, Any]:
 # ---- tables -------------------------------------------------------------------------------------
 
 
-Column = tuple[str, Callable[[Any], str]]  # a header and the cell it shows of a row's record
-
-
-def _table(
-    title: str, columns: Sequence[Column], rows: Iterable[Any], left: Container[str] | None = None
-) -> Table:
-    """A table of ``rows``, one cell per column; ``left``: the columns set flush left (None: all)."""
-    t = Table(title=title, header_style="bold")
-    for name, _ in columns:
-        t.add_column(name, justify="left" if left is None or name in left else "right")
-    for r in rows:
-        t.add_row(*(cell(r) for _, cell in columns))
-    return t
-
-
-def _dash(x: float | None, spec: str) -> str:
-    """``x`` formatted by ``spec``, or a dash where there is no value."""
-    return "—" if x is None else format(x, spec)
-
-
 def chips_table(chips: list[Chip]) -> Table:
     columns: list[Column] = [
         ("id", lambda c: c.id),
@@ -178,12 +159,12 @@ def chips_table(chips: list[Chip]) -> Table:
         ("fp8 TF/s", lambda c: fmt.flops(c.peak(Dtype.FP8))),
         ("memory", lambda c: fmt.gib(c.mem_bytes)),
         ("TB/s", lambda c: f"{c.mem_bw / TERA:.2f}"),
-        ("scale-up GB/s/dir", lambda c: _dash(None if c.link_bw is None else c.link_bw / GIGA, ".0f")),
-        ("TDP W", lambda c: _dash(c.tdp_w, ".0f")),
+        ("scale-up GB/s/dir", lambda c: dash(None if c.link_bw is None else c.link_bw / GIGA, ".0f")),
+        ("TDP W", lambda c: dash(c.tdp_w, ".0f")),
         ("train", lambda c: "yes" if c.training else ""),
     ]
     rows = sorted(chips, key=lambda c: (c.vendor, c.id))
-    return _table("Chips (dense peak, per chip)", columns, rows, left=("id", "vendor"))
+    return table("Chips (dense peak, per chip)", columns, rows, left=("id", "vendor"))
 
 
 def systems_table(systems: list[System]) -> Table:
@@ -195,9 +176,9 @@ def systems_table(systems: list[System]) -> Table:
         ("domain", lambda s: str(s.scale_up.domain_chips)),
         ("scale-out", lambda s: s.scale_out.kind.value),
         ("Gbit/s/node", lambda s: f"{s.scale_out.bw_per_node * 8 / GIGA:,.0f}"),
-        ("max chips", lambda s: _dash(s.scale_out.max_chips, ",")),
+        ("max chips", lambda s: dash(s.scale_out.max_chips, ",")),
     ]
-    return _table("Systems", columns, sorted(systems, key=lambda s: s.id))
+    return table("Systems", columns, sorted(systems, key=lambda s: s.id))
 
 
 def prices_table(cat: Catalog) -> Table:
@@ -209,7 +190,7 @@ def prices_table(cat: Catalog) -> Table:
         ("region", lambda p: p.region),
         ("as of", lambda p: p.as_of),
     ]
-    return _table("Prices (USD)", columns, sorted(cat.prices, key=lambda p: (p.system, p.pricing.value)))
+    return table("Prices (USD)", columns, sorted(cat.prices, key=lambda p: (p.system, p.pricing.value)))
 
 
 def models_table(models: list[Model]) -> Table:
@@ -223,7 +204,7 @@ def models_table(models: list[Model]) -> Table:
         ("vocab", lambda m: f"{m.vocab:,}"),
         ("KV bytes/token", lambda m: f"{m.kv_bytes_per_token():,.0f}"),
     ]
-    return _table("Model library", columns, sorted(models, key=lambda m: m.id), left=("id",))
+    return table("Model library", columns, sorted(models, key=lambda m: m.id), left=("id",))
 
 
 def record_table(d: dict[str, Any], title: str | None = None) -> Table:
