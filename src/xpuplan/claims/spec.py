@@ -66,25 +66,21 @@ class Kind(str, Enum):
     RANGE = "range"  # value = [low, high]; met at ≥ low × (1 - tolerance), noted when above high
 
 
+# dimension → its units and the SI value of one of each
+_UNITS_BY_DIMENSION: dict[str, dict[str, float]] = {
+    "ratio": {"x": 1.0},
+    "fraction": {"fraction": 1.0},
+    "power": {"W": 1.0, "kW": 1e3, "MW": 1e6, "GW": 1e9},
+    "time": {"ms": 1e-3, "s": 1.0},
+    "rate": {"tokens/s": 1.0},
+    "bytes": {"GB": 1e9, "GiB": GIB, "TB": 1e12},
+    "bytes/s": {"GB/s": 1e9, "TB/s": 1e12},
+    "flop/s": {"TFLOP/s": 1e12, "PFLOP/s": 1e15},
+    "count": {"chips": 1.0},
+}
 # unit → (dimension, SI value of one unit)
 UNITS: dict[str, tuple[str, float]] = {
-    "x": ("ratio", 1.0),
-    "fraction": ("fraction", 1.0),
-    "W": ("power", 1.0),
-    "kW": ("power", 1e3),
-    "MW": ("power", 1e6),
-    "GW": ("power", 1e9),
-    "ms": ("time", 1e-3),
-    "s": ("time", 1.0),
-    "tokens/s": ("rate", 1.0),
-    "GB": ("bytes", 1e9),
-    "GiB": ("bytes", GIB),
-    "TB": ("bytes", 1e12),
-    "GB/s": ("bytes/s", 1e9),
-    "TB/s": ("bytes/s", 1e12),
-    "TFLOP/s": ("flop/s", 1e12),
-    "PFLOP/s": ("flop/s", 1e15),
-    "chips": ("count", 1.0),
+    u: (dim, si) for dim, units in _UNITS_BY_DIMENSION.items() for u, si in units.items()
 }
 
 # metrics each method can test
