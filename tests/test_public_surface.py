@@ -277,7 +277,7 @@ def test_validate_summary_is_the_median_of_the_cases(tmp_path: Path) -> None:
         (lambda: xpuplan.estimate_train("llama-3-8b", "h100", 8, "TP3"), "divide"),
         (lambda: xpuplan.search_train("llama-3-8b", "h100", 8, top_k=0), "top_k"),
         (lambda: xpuplan.search_train("llama-3-8b", "h100", 8, "TP16"), "more than"),
-        (lambda: xpuplan.estimate_serve("llama-3-8b", "h100", 8, "TP16"), "tp = 16"),
+        (lambda: xpuplan.estimate_serve("llama-3-8b", "h100", 8, "TP16"), "'tp' = 16"),
         (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, rate=math.nan), "rate"),
         (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, tpot_ms=-50), "tpot_ms"),
         (lambda: xpuplan.search_serve("llama-3-8b", "h100", 8, batch=10**12), "batch"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from xpuplan import __version__
-from xpuplan.api import MAX_TOKENS_PER_SEQ
+from xpuplan.api import MAX_TOKENS_PER_SEQ, check_positive
 from xpuplan.errors import InputError, XpuplanError
 
 app = typer.Typer(
@@ -88,15 +87,6 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     _STATE["debug"] = debug
-
-
-def _positive(name: str, value: float | None, integer: bool = False, hi: float = math.inf) -> None:
-    if value is None:
-        return
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"{name} must be a positive finite number, got {value}", f"Give {name} > 0")
-    if value > hi:
-        raise InputError(f"{name} = {value:,} is beyond any sensible value", f"Give {name} ≤ {hi:,.0f}")
 
 
 MODEL_HELP = (
@@ -241,7 +231,7 @@ def model_show(
     from xpuplan import report
     from xpuplan.api import get_model, load_hf_config
 
-    _positive("--seq-len", seq_len, hi=MAX_TOKENS_PER_SEQ)
+    check_positive("--seq-len", seq_len, hi=MAX_TOKENS_PER_SEQ)
     if hf_config is not None:
         model = load_hf_config(hf_config)
     elif name:
@@ -524,7 +514,7 @@ def calibrate_cmd(
     from xpuplan.api import FULL, QUICK, Nominal, calibrate, check_calibration_id, get_backend, parse_peaks
     from xpuplan.report.calibration_view import print_calibration
 
-    _positive("--mem-bw-gbyte-s", mem_bw_gbyte_s, hi=1e9)  # GB/s: 1 EB/s is beyond any device
+    check_positive("--mem-bw-gbyte-s", mem_bw_gbyte_s, hi=1e9)  # GB/s: 1 EB/s is beyond any device
     nominal = Nominal(
         parse_peaks(peak_tflops or ""), None if mem_bw_gbyte_s is None else mem_bw_gbyte_s * 1e9
     )

@@ -41,7 +41,7 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from xpuplan.errors import DataError, InputError
 
@@ -414,14 +414,37 @@ class Field:
     doc: str = ""
     nullable: bool = False
     open_lo: bool = False  # lo itself is out of range (a positive quantity: lo = 0, open_lo)
+    open_hi: bool = False  # hi itself is out of range
 
     def span(self) -> str:
-        return f"{'(' if self.open_lo else '['}{self.lo:g}, {self.hi:g}]"
+        return f"{'(' if self.open_lo else '['}{self.lo:g}, {self.hi:g}{')' if self.open_hi else ']'}"
+
+    def holds(self, x: float) -> bool:
+        """Whether the number ``x`` is finite and in range."""
+        return (
+            math.isfinite(x)
+            and self.lo <= x <= self.hi
+            and not (self.open_lo and x == self.lo)
+            and not (self.open_hi and x == self.hi)
+        )
 
 
 def positive(hi: float, doc: str = "", kind: str = "num", nullable: bool = False) -> Field:
     """A number > 0 and ≤ ``hi``."""
     return Field(kind, 0.0, hi, doc, nullable, open_lo=True)
+
+
+def number_problem(name: str, x: Any, f: Field, integer: bool = False) -> tuple[str, str] | None:
+    """What is wrong with ``x`` as the number ``name`` in the range of ``f``: a message and a fix
+    hint, or None. The one check of a number a user gives (a file's key, a claim's or a scenario's,
+    an argument of the API or the CLI); each caller raises its own error with the pair."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return f"'{name}' must be a number, got {_show(x)}", "Write a plain number"
+    if not f.holds(x):
+        return f"'{name}' = {_show(x)} is out of range", f"Give a value in {f.span()}"
+    if integer and int(x) != x:
+        return f"'{name}' must be a whole number, got {x}", "Drop the fraction"
+    return None
 
 
 # A schema maps each allowed key to a Field, a nested schema (a table) or a one-element list
@@ -514,12 +537,9 @@ def check_schema(
         name = key_path(keys)
         if x is None and f.nullable:
             return
-        if isinstance(x, bool) or not isinstance(x, int | float):
-            raise fail(keys, f"'{name}' must be a number, got {_show(x)}", "Write a plain number")
-        if not math.isfinite(x) or not f.lo <= x <= f.hi or (f.open_lo and x == f.lo):
-            raise fail(keys, f"'{name}' = {_show(x)} is out of range", f"Give a value in {f.span()}")
-        if integer and int(x) != x:
-            raise fail(keys, f"'{name}' must be a whole number, got {x}", "Drop the fraction")
+        problem = number_problem(name, x, f, integer)
+        if problem is not None:
+            raise fail(keys, *problem)
 
     if isinstance(schema, list):
         value(obj, schema, ())
@@ -651,6 +671,44 @@ class KeyLocator:
 
     def fail(self, key: str, msg: str, hint: str) -> DataError:
         return DataError(msg, hint, self.where(key))
+
+
+class NumberReader:
+    """``num``: a number key of a mapping, checked by :func:`number_problem` and refused with
+    ``fail``. The class attributes say a file kind's conventions."""
+
+    optional: ClassVar[bool] = False  # a missing key gives its default unchecked (else: required)
+    open_lo: ClassVar[bool] = False  # ``lo`` itself is out of range
+    open_hi: ClassVar[bool] = False  # ``hi`` itself is out of range
+    int_results: ClassVar[bool] = False  # an ``integer`` key reads as an int (else: a float)
+
+    def fail(self, key: str, msg: str, hint: str) -> DataError:
+        raise NotImplementedError
+
+    def num(
+        self,
+        d: Mapping[str, Any],
+        key: str,
+        default: float | None = None,
+        lo: float = 0.0,
+        hi: float = math.inf,
+        integer: bool = False,
+    ) -> Any:
+        v = d.get(key)
+        if v is None:
+            if self.optional:
+                return default
+            if default is None:
+                raise self.fail(key, f"missing required key '{key}'", f"Add {key} = <number>")
+            v = default
+        return self.check_num(key, v, lo, hi, integer)
+
+    def check_num(self, key: str, v: Any, lo: float, hi: float, integer: bool) -> Any:
+        f = Field("num", lo, hi, open_lo=self.open_lo, open_hi=self.open_hi)
+        problem = number_problem(key, v, f, integer)
+        if problem is not None:
+            raise self.fail(key, *problem)
+        return int(v) if integer and self.int_results else float(v)
 
 
 def _plain(v: Any) -> Any:

@@ -17,7 +17,7 @@ from xpuplan.api.results import PublishedMfu
 from xpuplan.calibrate import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
 from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_TRAIN
 from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_file, find_claim
-from xpuplan.datafiles import check_output, strip_controls, write_text
+from xpuplan.datafiles import check_output, number_problem, positive, strip_controls, write_text
 from xpuplan.errors import DataError, InputError, UnknownNameError
 from xpuplan.hardware import Chip
 from xpuplan.hardware.catalog import Catalog, default_catalog, load_calibration, parse_prices
@@ -135,16 +135,11 @@ MAX_TOKENS_PER_SEQ = 10_000_000
 MAX_TOP = 1000  # layouts a search lists
 
 
-def _positive(name: str, value: float | None, hi: float = math.inf) -> None:
-    """``value`` (when given) is a finite number in (0, ``hi``]."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{name} must be a number, got {value!r}", f"Give {name} > 0")
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"{name} must be a positive finite number, got {value}", f"Give {name} > 0")
-    if value > hi:
-        raise InputError(f"{name} = {value:,} is beyond any sensible value", f"Give {name} ≤ {hi:,.0f}")
+def check_positive(name: str, value: float | None, hi: float = math.inf) -> None:
+    """``value`` (when given) is a finite number in (0, ``hi``] (:func:`number_problem`)."""
+    problem = None if value is None else number_problem(name, value, positive(hi))
+    if problem is not None:
+        raise InputError(*problem)
 
 
 def _check_fixed(fixed: Mapping[str, Any], chips: int, global_batch: int) -> None:
@@ -241,7 +236,7 @@ def _search(
     searched, and (when the count factors into no layout, so the search ran on the largest count
     below it that does) why no layout uses all the chips. The public face is
     :func:`xpuplan.api.public.search_train`."""
-    _positive("top_k", top_k, hi=MAX_TOP)
+    check_positive("top_k", top_k, hi=MAX_TOP)
     _check_fixed(fixed or {}, m.chips, job.global_batch)
     _check_degrees(dict(fixed or {}), m.chips, job.global_batch)
     space = SpaceOptions(fixed=dict(fixed or {}))
@@ -355,7 +350,7 @@ def _serve(
         ("latency_ms", latency_ms, 1e9),
         *((k, v, chips) for k, v in (fixed or {}).items()),
     ):
-        _positive(n, v, hi=hi)
+        check_positive(n, v, hi=hi)
     given = [x for x in (batch, concurrency, rate) if x is not None]
     if len(given) > 1:
         raise InputError("give at most one of batch, concurrency and rate", "Pick the load you want to model")

@@ -8,7 +8,6 @@ return the records of :mod:`xpuplan.api.results`. They run the same code as the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +32,7 @@ from xpuplan.api.results import (
 )
 from xpuplan.claims.engine import evaluate_claim, find_claim
 from xpuplan.claims.spec import load_claim
+from xpuplan.datafiles import Field, number_problem
 from xpuplan.errors import InputError
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.pricing import power_estimated
@@ -545,12 +545,9 @@ def plan(
             raise InputError(f"unknown objective '{objective}'", "Use cost, time or energy")
         sc = replace(sc, objective=objective)
     if pue is not None:
-        if (
-            isinstance(pue, bool)
-            or not isinstance(pue, int | float)
-            or not (math.isfinite(pue) and 1.0 <= pue < 3.0)
-        ):
-            raise InputError(f"PUE must be in [1, 3), got {pue}", "Typical values are 1.1 to 1.6")
+        problem = number_problem("PUE", pue, Field("num", 1.0, 3.0, open_hi=True))
+        if problem is not None:
+            raise InputError(problem[0], f"{problem[1]}; typical values are 1.1 to 1.6")
         sc = replace(sc, pue=float(pue))
     return _plan(sc, cat, progress=progress)
 

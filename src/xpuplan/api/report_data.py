@@ -82,30 +82,42 @@ def _candidates(result: PlanResult, job: str, baseline: str | None) -> list[dict
     ]
 
 
+def _first(
+    options: list[Option], n: int, entry: Callable[[Option], dict[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """The entries ``entry`` makes of ``options`` in rank order (None: the option is passed over),
+    the first ``n`` of them."""
+    out: list[dict[str, Any]] = []
+    for o in options:
+        e = entry(o)
+        if e is not None:
+            out.append(e)
+            if len(out) >= n:
+                break
+    return out
+
+
 def _breakdown(options: list[Option]) -> list[dict[str, Any]]:
     """Step time and memory per device of each system's chosen training layout."""
-    out = []
-    for o in options:
+
+    def entry(o: Option) -> dict[str, Any] | None:
         est = (o.detail or {}).get("estimate")
         if not est or o.time_s is None:
-            continue
-        out.append(
-            {
-                "system": o.system,
-                "chip": o.chip,
-                "chips": o.chips,
-                "layout": o.layout,
-                "feasible": o.feasible,
-                "step_time_s": est["step_time_s"],
-                "time_s": dict(est["time_s"]),
-                "memory_gib": dict(est["memory_gib"]),
-                "memory_capacity_gib": est["memory_capacity_gib"],
-                "mfu": est["mfu"],
-            }
-        )
-        if len(out) >= BREAKDOWN_SYSTEMS:
-            break
-    return out
+            return None
+        return {
+            "system": o.system,
+            "chip": o.chip,
+            "chips": o.chips,
+            "layout": o.layout,
+            "feasible": o.feasible,
+            "step_time_s": est["step_time_s"],
+            "time_s": dict(est["time_s"]),
+            "memory_gib": dict(est["memory_gib"]),
+            "memory_capacity_gib": est["memory_capacity_gib"],
+            "mfu": est["mfu"],
+        }
+
+    return _first(options, BREAKDOWN_SYSTEMS, entry)
 
 
 def _scaling(
@@ -115,10 +127,8 @@ def _scaling(
     job = TrainJob(
         get_model(spec.model), spec.global_batch, spec.seq_len, spec.precision, spec.tokens, spec.lora_rank
     )
-    series: list[dict[str, Any]] = []
-    for o in options:
-        if not o.feasible or o.chip in {s["chip"] for s in series}:
-            continue
+
+    def entry(o: Option) -> dict[str, Any]:
         system = cat.systems[o.system]
         node = system.chips_per_node
         cap = system.scale_out.max_chips
@@ -138,10 +148,13 @@ def _scaling(
                     "layout": res.why_none if b is None else b.layout.describe(),
                 }
             )
-        series.append({"chip": o.chip, "system": o.system, "vendor": o.vendor, "points": points})
-        if len(series) >= SCALING_CHIPS:
-            break
-    return series
+        return {"chip": o.chip, "system": o.system, "vendor": o.vendor, "points": points}
+
+    best: dict[str, Option] = {}  # each chip's best feasible option, in rank order
+    for o in options:
+        if o.feasible:
+            best.setdefault(o.chip, o)
+    return _first(list(best.values()), SCALING_CHIPS, entry)
 
 
 def _serving(
@@ -149,39 +162,36 @@ def _serving(
 ) -> list[dict[str, Any]]:
     """Latency–throughput curve (batch varied, best layout) of one replica group per system."""
     model = get_model(spec.model)
-    series: list[dict[str, Any]] = []
-    for o in options:
+
+    def entry(o: Option) -> dict[str, Any] | None:
         if not o.feasible:
-            continue
+            return None
         system = cat.systems[o.system]
         k = int((o.detail or {}).get("chips_per_group") or system.chips_per_node)
         job = ServeJob(model, spec.input_len, spec.output_len, spec.weights[0])
         res = search_group(spec, job, Machine(cat.chips[o.chip], system, k), params)
         if res.best is None:
-            continue
+            return None
         b = res.best
-        series.append(
-            {
-                "system": o.system,
-                "chip": o.chip,
-                "vendor": o.vendor,
-                "chips": k,
-                "layout": f"TP{b.tp}" + (f" PP{b.pp}" if b.pp > 1 else "") + f" ×{b.replicas} {b.weights}",
-                "best_batch": b.batch,
-                "points": [
-                    {
-                        "batch": p.batch,
-                        "ttft_s": p.ttft_s,
-                        "tpot_s": p.tpot_s,
-                        "output_tokens_per_s": p.output_tokens_per_s,
-                    }
-                    for p in res.curve
-                ],
-            }
-        )
-        if len(series) >= SERVING_SYSTEMS:
-            break
-    return series
+        return {
+            "system": o.system,
+            "chip": o.chip,
+            "vendor": o.vendor,
+            "chips": k,
+            "layout": f"TP{b.tp}" + (f" PP{b.pp}" if b.pp > 1 else "") + f" ×{b.replicas} {b.weights}",
+            "best_batch": b.batch,
+            "points": [
+                {
+                    "batch": p.batch,
+                    "ttft_s": p.ttft_s,
+                    "tpot_s": p.tpot_s,
+                    "output_tokens_per_s": p.output_tokens_per_s,
+                }
+                for p in res.curve
+            ],
+        }
+
+    return _first(options, SERVING_SYSTEMS, entry)
 
 
 def _prices(result: PlanResult, cat: Catalog) -> list[dict[str, Any]]:

@@ -60,28 +60,34 @@ class CollectiveSample:
 
 
 @dataclass(frozen=True, slots=True)
-class TrainSpec:
-    """A small GPT-2-style model trained with Adam (one micro-batch of ``batch`` sequences)."""
+class TinyGpt:
+    """The shape of the small GPT-2-style model a calibration run times (``runs.py`` writes it as
+    a model record)."""
 
     layers: int = 4
     hidden: int = 256
     heads: int = 4
+    vocab: int = 512
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSpec(TinyGpt):
+    """The model trained with Adam (one micro-batch of ``batch`` sequences of ``seq`` tokens)."""
+
     seq: int = 128
     batch: int = 8
-    vocab: int = 512
     steps: int = 6  # timed steps (median reported)
     warmup: int = 2
     precision: str = "fp32"  # fp32, or bf16 (autocast mixed precision: bf16 matmuls, fp32 Adam)
 
 
 @dataclass(frozen=True, slots=True)
-class DecodeSpec:
-    """Greedy decoding with a KV cache: ``batch`` sequences, ``prompt`` tokens in, ``new`` out."""
+class DecodeSpec(TinyGpt):
+    """Greedy decoding with a KV cache: ``batch`` sequences, ``prompt`` tokens in, ``new`` out, on
+    a wider model than training's."""
 
-    layers: int = 4
     hidden: int = 1024
     heads: int = 16
-    vocab: int = 512
     batch: int = 4
     prompt: int = 64
     new: int = 32  # timed decode steps (median reported)

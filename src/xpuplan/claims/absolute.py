@@ -252,6 +252,10 @@ class Device:
         return tuple(x for x in found if x is not None)
 
 
+DEVICE_KEYS = ("system", "model", "weights", "weight_bits", "kv")
+"""The keys :func:`parse_device` reads (after its ``prefix``)."""
+
+
 def parse_device(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog, prefix: str = "") -> Device:
     return Device(
         cat.system(r.text(d, f"{prefix}system")),
@@ -271,7 +275,7 @@ class OnDeviceTest:
 
 
 def parse_on_device(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> OnDeviceTest:
-    r.only(d, ("system", "model", "weights", "weight_bits", "kv", "quantity", "input_len", "output_len"))
+    r.only(d, (*DEVICE_KEYS, "quantity", "input_len", "output_len"))
     q = DeviceQuantity(r.choice(d, "quantity", [x.value for x in DeviceQuantity]))
     need_dimension(r, spec, "time" if q is DeviceQuantity.TTFT_PER_PROMPT_TOKEN else "rate")
     lens = tuple(int(x) for x in r.nums(d, "input_len", [1000], integer=True))
@@ -327,16 +331,8 @@ def _mix(r: Reader, d: Mapping[str, Any], key: str) -> tuple[tuple[int, float], 
 
 
 HYBRID_KEYS = (
-    "system",
-    "model",
-    "weights",
-    "weight_bits",
-    "kv",
-    "server_system",
-    "server_model",
-    "server_weights",
-    "server_weight_bits",
-    "server_kv",
+    *DEVICE_KEYS,
+    *(f"server_{k}" for k in DEVICE_KEYS),
     "e2e_target_s",
     "prompt_tokens",
     "output_tokens",

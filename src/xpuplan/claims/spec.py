@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import as_dict, data_dir, read_toml
+from xpuplan.datafiles import NumberReader, as_dict, data_dir, read_toml
 from xpuplan.errors import DataError
 from xpuplan.units import GIB
 from xpuplan.workload.library import MODEL_KEYS, model_from_dict
@@ -66,25 +66,21 @@ class Kind(str, Enum):
     RANGE = "range"  # value = [low, high]; met at ≥ low × (1 - tolerance), noted when above high
 
 
+# dimension → its units and the SI value of one of each
+_UNITS_BY_DIMENSION: dict[str, dict[str, float]] = {
+    "ratio": {"x": 1.0},
+    "fraction": {"fraction": 1.0},
+    "power": {"W": 1.0, "kW": 1e3, "MW": 1e6, "GW": 1e9},
+    "time": {"ms": 1e-3, "s": 1.0},
+    "rate": {"tokens/s": 1.0},
+    "bytes": {"GB": 1e9, "GiB": GIB, "TB": 1e12},
+    "bytes/s": {"GB/s": 1e9, "TB/s": 1e12},
+    "flop/s": {"TFLOP/s": 1e12, "PFLOP/s": 1e15},
+    "count": {"chips": 1.0},
+}
 # unit → (dimension, SI value of one unit)
 UNITS: dict[str, tuple[str, float]] = {
-    "x": ("ratio", 1.0),
-    "fraction": ("fraction", 1.0),
-    "W": ("power", 1.0),
-    "kW": ("power", 1e3),
-    "MW": ("power", 1e6),
-    "GW": ("power", 1e9),
-    "ms": ("time", 1e-3),
-    "s": ("time", 1.0),
-    "tokens/s": ("rate", 1.0),
-    "GB": ("bytes", 1e9),
-    "GiB": ("bytes", GIB),
-    "TB": ("bytes", 1e12),
-    "GB/s": ("bytes/s", 1e9),
-    "TB/s": ("bytes/s", 1e12),
-    "TFLOP/s": ("flop/s", 1e12),
-    "PFLOP/s": ("flop/s", 1e15),
-    "chips": ("count", 1.0),
+    u: (dim, si) for dim, units in _UNITS_BY_DIMENSION.items() for u, si in units.items()
 }
 
 # metrics each method can test
@@ -184,7 +180,7 @@ class ClaimSpec:
         return self.claimed_on or self.as_of
 
 
-class Reader:
+class Reader(NumberReader):
     """Typed access to a TOML table with errors naming the file, the check and the key."""
 
     def __init__(self, where: str) -> None:
@@ -227,29 +223,6 @@ class Reader:
         if not isinstance(vals, list | tuple) or not vals or not all(isinstance(x, str) for x in vals):
             raise self.fail(key, f"'{key}' must be a string or a list of strings", f'e.g. {key} = ["a", "b"]')
         return tuple(vals)
-
-    def num(
-        self,
-        d: Mapping[str, Any],
-        key: str,
-        default: float | None = None,
-        lo: float = 0.0,
-        hi: float = math.inf,
-        integer: bool = False,
-    ) -> float:
-        v = d.get(key, default)
-        if v is None:
-            raise self.fail(key, f"missing required key '{key}'", f"Add {key} = <number>")
-        return self.check_num(key, v, lo, hi, integer)
-
-    def check_num(self, key: str, v: Any, lo: float, hi: float, integer: bool) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(key, f"'{key}' must be a number, got {v!r}", "Write a plain number")
-        if not math.isfinite(v) or not lo <= v <= hi:
-            raise self.fail(key, f"'{key}' = {v} is out of range", f"Give a value in [{lo:g}, {hi:g}]")
-        if integer and int(v) != v:
-            raise self.fail(key, f"'{key}' must be a whole number, got {v}", "Drop the fraction")
-        return float(v)
 
     def opt_num(self, d: Mapping[str, Any], key: str, lo: float = 0.0, hi: float = math.inf) -> float | None:
         return None if d.get(key) is None else self.num(d, key, None, lo, hi)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import Field, KeyLocator, is_file, read_text, read_toml
+from xpuplan.datafiles import Field, KeyLocator, NumberReader, is_file, read_text, read_toml
 from xpuplan.errors import UnknownNameError
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Pricing
@@ -226,32 +226,13 @@ SCHEMA = {
 """The keys of a scenario file (unknown ones are refused with "did you mean")."""
 
 
-class _Reader(KeyLocator):
+class _Reader(KeyLocator, NumberReader):
     """Typed access to a scenario mapping with errors that point at the file and line."""
 
-    def num(
-        self,
-        d: dict[str, Any],
-        key: str,
-        default: float | None = None,
-        lo: float = 0.0,
-        hi: float = math.inf,
-        integer: bool = False,
-    ) -> Any:
-        if key not in d:
-            if default is None:
-                return None
-            return default
-        v = d[key]
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(key, f"'{key}' must be a number, got {v!r}", "Write a plain number")
-        if not math.isfinite(v) or not (lo < v < hi):
-            raise self.fail(key, f"'{key}' = {v} is out of range", f"Give a value in ({lo:g}, {hi:g})")
-        if integer:
-            if int(v) != v:
-                raise self.fail(key, f"'{key}' must be a whole number, got {v}", "Drop the fraction")
-            return int(v)
-        return float(v)
+    optional = True
+    open_lo = True
+    open_hi = True
+    int_results = True
 
     def text_of(
         self, d: dict[str, Any], key: str, default: str | None = None, choices: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from xpuplan.api.results import EncoderResult, EncoderSearchResult
 from xpuplan.report import fmt
+from xpuplan.report.tables import Column, table
 
 
 def print_encoder(console: Console, r: EncoderSearchResult) -> None:
@@ -24,27 +25,16 @@ def print_encoder(console: Console, r: EncoderSearchResult) -> None:
         f"best: {b.model}, {b.seq_len}-token sequences, {b.compute} GEMMs ({b.weights} asked), batch {b.batch}"
         f" × {b.replicas} replica(s), one per chip ({how}); {b.bound}-bound"
     )
-    t = Table(header_style="bold")
-    for col in (
-        "sequences/s",
-        "latency",
-        "batch time",
-        "tokens/s",
-        "TFLOP/s per chip",
-        "GFLOP/seq",
-        "weights GiB",
-    ):
-        t.add_column(col, justify="right")
-    t.add_row(
-        f"{b.sequences_per_s:,.0f}",
-        fmt.duration(b.latency_s),
-        fmt.duration(b.batch_s),
-        f"{b.tokens_per_s:,.0f}",
-        f"{b.achieved_tflops_per_chip:,.1f}",
-        f"{(b.flops_per_sequence or 0.0) / 1e9:,.1f}",
-        f"{b.weights_gib:.2f}",
-    )
-    console.print(t)
+    columns: list[Column] = [
+        ("sequences/s", lambda b: f"{b.sequences_per_s:,.0f}"),
+        ("latency", lambda b: fmt.duration(b.latency_s)),
+        ("batch time", lambda b: fmt.duration(b.batch_s)),
+        ("tokens/s", lambda b: f"{b.tokens_per_s:,.0f}"),
+        ("TFLOP/s per chip", lambda b: f"{b.achieved_tflops_per_chip:,.1f}"),
+        ("GFLOP/seq", lambda b: f"{(b.flops_per_sequence or 0.0) / 1e9:,.1f}"),
+        ("weights GiB", lambda b: f"{b.weights_gib:.2f}"),
+    ]
+    console.print(table(None, columns, [b], left=()))
     _interval(console, b)
     _money(console, b)
     c = Table(title="latency–throughput curve (same format, batch varied)", header_style="bold")

@@ -17,12 +17,14 @@ from xpuplan.api.results import (
     TrainResult,
     TrainSearchResult,
 )
+from xpuplan.datafiles import as_dict
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Chip, Dtype, Price, System
 from xpuplan.report import fmt
 from xpuplan.report.encoder_view import print_encoder
 from xpuplan.report.fmt import interval_line
 from xpuplan.report.legend import TRAIN_LEGEND
+from xpuplan.report.tables import Column, dash, table
 from xpuplan.units import GIB, GIGA, TERA
 from xpuplan.workload.model import Model
 
@@ -62,13 +64,17 @@ def progress_bar(console: Console, quiet: bool = False) -> AbstractContextManage
 # ---- dicts (JSON) -------------------------------------------------------------------------------
 
 
+def _sourced(r: Chip | System) -> dict[str, Any]:
+    """A record's source, date, notes and per-field provenance."""
+    return {
+        **as_dict(r, "source", "as_of", "notes"),
+        "provenance": {k: as_dict(p) for k, p in r.provenance.items()},
+    }
+
+
 def chip_dict(c: Chip) -> dict[str, Any]:
     return {
-        "id": c.id,
-        "name": c.name,
-        "vendor": c.vendor,
-        "category": c.category,
-        "training": c.training,
+        **as_dict(c, "id", "name", "vendor", "category", "training"),
         "aliases": list(c.aliases),
         "peak_tflops_dense": {d.value: v / TERA for d, v in c.peak_flops.items()},
         "memory_gib": c.mem_bytes / GIB,
@@ -76,30 +82,14 @@ def chip_dict(c: Chip) -> dict[str, Any]:
         "sram_mib": None if c.sram_bytes is None else c.sram_bytes / 2**20,
         "scale_up_gbyte_s_per_direction": None if c.link_bw is None else c.link_bw / GIGA,
         "tdp_w": c.tdp_w,
-        "efficiency": {
-            "matmul": c.efficiency.matmul,
-            "matmul_knee": c.efficiency.matmul_knee,
-            "memory": c.efficiency.memory,
-            "network": c.efficiency.network,
-            "attention": c.efficiency.attention,
-        },
-        "source": c.source,
-        "as_of": c.as_of,
-        "notes": c.notes,
-        "provenance": {
-            k: {"source": p.source, "as_of": p.as_of, "note": p.note} for k, p in c.provenance.items()
-        },
+        "efficiency": as_dict(c.efficiency, "matmul", "matmul_knee", "memory", "network", "attention"),
+        **_sourced(c),
     }
 
 
 def system_dict(s: System) -> dict[str, Any]:
     return {
-        "id": s.id,
-        "name": s.name,
-        "provider": s.provider,
-        "kind": s.kind,
-        "chip": s.chip,
-        "chips_per_node": s.chips_per_node,
+        **as_dict(s, "id", "name", "provider", "kind", "chip", "chips_per_node"),
         "aliases": list(s.aliases),
         "scale_up": {
             "topology": s.scale_up.topology.value,
@@ -113,12 +103,7 @@ def system_dict(s: System) -> dict[str, Any]:
             "max_chips": s.scale_out.max_chips,
         },
         "host_w_per_node": s.host_w_per_node,
-        "source": s.source,
-        "as_of": s.as_of,
-        "notes": s.notes,
-        "provenance": {
-            k: {"source": p.source, "as_of": p.as_of, "note": p.note} for k, p in s.provenance.items()
-        },
+        **_sourced(s),
     }
 
 
@@ -173,104 +158,59 @@ def model_dict(m: Model, seq_len: int = 4096) -> dict[str, Any]:
 
 
 def chips_table(chips: list[Chip]) -> Table:
-    t = Table(title="Chips (dense peak, per chip)", header_style="bold")
-    for col in (
-        "id",
-        "vendor",
-        "bf16 TF/s",
-        "fp8 TF/s",
-        "memory",
-        "TB/s",
-        "scale-up GB/s/dir",
-        "TDP W",
-        "train",
-    ):
-        t.add_column(col, justify="right" if col not in ("id", "vendor") else "left")
-    for c in sorted(chips, key=lambda c: (c.vendor, c.id)):
-        bf = c.peak(Dtype.BF16) or c.peak(Dtype.FP16)
-        t.add_row(
-            c.id,
-            c.vendor,
-            fmt.flops(bf),
-            fmt.flops(c.peak(Dtype.FP8)),
-            fmt.gib(c.mem_bytes),
-            f"{c.mem_bw / TERA:.2f}",
-            "—" if c.link_bw is None else f"{c.link_bw / GIGA:.0f}",
-            "—" if c.tdp_w is None else f"{c.tdp_w:.0f}",
-            "yes" if c.training else "",
-        )
-    return t
+    columns: list[Column] = [
+        ("id", lambda c: c.id),
+        ("vendor", lambda c: c.vendor),
+        ("bf16 TF/s", lambda c: fmt.flops(c.peak(Dtype.BF16) or c.peak(Dtype.FP16))),
+        ("fp8 TF/s", lambda c: fmt.flops(c.peak(Dtype.FP8))),
+        ("memory", lambda c: fmt.gib(c.mem_bytes)),
+        ("TB/s", lambda c: f"{c.mem_bw / TERA:.2f}"),
+        ("scale-up GB/s/dir", lambda c: dash(None if c.link_bw is None else c.link_bw / GIGA, ".0f")),
+        ("TDP W", lambda c: dash(c.tdp_w, ".0f")),
+        ("train", lambda c: "yes" if c.training else ""),
+    ]
+    rows = sorted(chips, key=lambda c: (c.vendor, c.id))
+    return table("Chips (dense peak, per chip)", columns, rows, left=("id", "vendor"))
 
 
 def systems_table(systems: list[System]) -> Table:
-    t = Table(title="Systems", header_style="bold")
-    for col in (
-        "id",
-        "chip",
-        "chips/node",
-        "scale-up",
-        "domain",
-        "scale-out",
-        "Gbit/s/node",
-        "max chips",
-    ):
-        t.add_column(col)
-    for s in sorted(systems, key=lambda s: s.id):
-        t.add_row(
-            s.id,
-            s.chip,
-            str(s.chips_per_node),
-            s.scale_up.topology.value,
-            str(s.scale_up.domain_chips),
-            s.scale_out.kind.value,
-            f"{s.scale_out.bw_per_node * 8 / GIGA:,.0f}",
-            "—" if s.scale_out.max_chips is None else f"{s.scale_out.max_chips:,}",
-        )
-    return t
+    columns: list[Column] = [
+        ("id", lambda s: s.id),
+        ("chip", lambda s: s.chip),
+        ("chips/node", lambda s: str(s.chips_per_node)),
+        ("scale-up", lambda s: s.scale_up.topology.value),
+        ("domain", lambda s: str(s.scale_up.domain_chips)),
+        ("scale-out", lambda s: s.scale_out.kind.value),
+        ("Gbit/s/node", lambda s: f"{s.scale_out.bw_per_node * 8 / GIGA:,.0f}"),
+        ("max chips", lambda s: dash(s.scale_out.max_chips, ",")),
+    ]
+    return table("Systems", columns, sorted(systems, key=lambda s: s.id))
 
 
 def prices_table(cat: Catalog) -> Table:
-    t = Table(title="Prices (USD)", header_style="bold")
-    for col in ("system", "pricing", "$/node-h", "$/chip-h", "region", "as of"):
-        t.add_column(col)
-    for p in sorted(cat.prices, key=lambda p: (p.system, p.pricing.value)):
-        n = cat.systems[p.system].chips_per_node
-        t.add_row(
-            p.system,
-            p.pricing.value,
-            f"{p.usd_per_node_hour:,.2f}",
-            f"{p.usd_per_chip_hour(n):,.3f}",
-            p.region,
-            p.as_of,
-        )
-    return t
+    columns: list[Column] = [
+        ("system", lambda p: p.system),
+        ("pricing", lambda p: p.pricing.value),
+        ("$/node-h", lambda p: f"{p.usd_per_node_hour:,.2f}"),
+        ("$/chip-h", lambda p: f"{p.usd_per_chip_hour(cat.systems[p.system].chips_per_node):,.3f}"),
+        ("region", lambda p: p.region),
+        ("as of", lambda p: p.as_of),
+    ]
+    return table("Prices (USD)", columns, sorted(cat.prices, key=lambda p: (p.system, p.pricing.value)))
 
 
 def models_table(models: list[Model]) -> Table:
-    t = Table(title="Model library", header_style="bold")
-    for col in (
-        "id",
-        "params",
-        "active",
-        "layers",
-        "hidden",
-        "heads/kv",
-        "vocab",
-        "KV bytes/token",
-    ):
-        t.add_column(col, justify="left" if col == "id" else "right")
-    for m in sorted(models, key=lambda m: m.id):
-        t.add_row(
-            m.id,
-            f"{m.params() / 1e9:,.2f}B",
-            f"{m.active_params() / 1e9:,.2f}B",
-            str(m.layers),
-            str(m.hidden),
-            f"{m.heads}/{m.kv_heads}",
-            f"{m.vocab:,}",
-            f"{m.kv_bytes_per_token():,.0f}",
-        )
-    return t
+    columns: list[Column] = [
+        ("id", lambda m: m.id),
+        ("params", lambda m: f"{m.params() / 1e9:,.2f}B"),
+        ("active", lambda m: f"{m.active_params() / 1e9:,.2f}B"),
+        ("layers", lambda m: str(m.layers)),
+        ("hidden", lambda m: str(m.hidden)),
+        ("heads/kv", lambda m: f"{m.heads}/{m.kv_heads}"),
+        ("vocab", lambda m: f"{m.vocab:,}"),
+        ("KV bytes/token", lambda m: f"{m.kv_bytes_per_token():,.0f}"),
+    ]
+    return table("Model library", columns, sorted(models, key=lambda m: m.id), left=("id",))
 
 
 def record_table(d: dict[str, Any], title: str | None = None) -> Table:
@@ -484,15 +424,20 @@ def print_validation(console: Console, results: list[Any], summary: dict[str, An
     for col in ("set", "n", "predicted", "median error", "p90 error"):
         s.add_column(col)
     for name, st in _summary_rows(summary):
-        s.add_row(
-            fmt.safe(name),
-            str(st["n"]),
-            str(st["predicted"]),
-            fmt.pct(st["median_error"]),
-            fmt.pct(st["p90_error"]),
-        )
+        s.add_row(*_error_cells(name, st))
     console.print(s)
     console.print(f"{summary.get('chips_with_cases', 0)} chips with predicted cases")
+
+
+def _error_cells(name: str, st: dict[str, Any]) -> tuple[str, ...]:
+    """A summary row's set, cases, cases predicted, median and p90 error."""
+    return (
+        fmt.safe(name),
+        str(st["n"]),
+        str(st["predicted"]),
+        fmt.pct(st["median_error"]),
+        fmt.pct(st["p90_error"]),
+    )
 
 
 def print_cross_validation(
@@ -510,15 +455,7 @@ def print_cross_validation(
     ins_rows = dict(_summary_rows(ins))
     for name, st in [*rows[2:], *rows[:2]]:
         i = ins_rows.get(name, {})
-        t.add_row(
-            fmt.safe(name),
-            str(st["n"]),
-            str(st["predicted"]),
-            fmt.pct(st["median_error"]),
-            fmt.pct(st["p90_error"]),
-            fmt.pct(i.get("median_error")),
-            fmt.pct(i.get("p90_error")),
-        )
+        t.add_row(*_error_cells(name, st), fmt.pct(i.get("median_error")), fmt.pct(i.get("p90_error")))
     console.print(t)
     console.print(
         f"80% prediction intervals cover {coverage:.0%} of the cases under cross-validation "

@@ -136,24 +136,20 @@ def search_encoder(
 
 def _as_serve_plan(p: EncoderPlan) -> ServePlan:
     """An encoder plan in the serving record's fields: one output per sequence, latency as TTFT."""
+    same = {k: getattr(p, k) for k in ("replicas", "batch", "weights", "mode", "weights_gib", "chips")}
     return ServePlan(
         tp=1,
         pp=1,
         ep=1,
-        replicas=p.replicas,
-        batch=p.batch,
-        weights=p.weights,
-        mode=p.mode,
+        **same,
         ttft_s=p.latency_s,
         tpot_s=0.0,
         e2e_s=p.latency_s,
         output_tokens_per_s=p.sequences_per_s,
         total_tokens_per_s=p.tokens_per_s,
         requests_per_s=p.sequences_per_s,
-        weights_gib=p.weights_gib,
         kv_gib=0.0,
         max_batch=p.batch,
-        chips=p.chips,
     )
 
 

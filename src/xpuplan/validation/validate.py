@@ -490,6 +490,13 @@ def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None, cat: C
     )
 
 
+def _case_machine(c: dict[str, Any], cat: Catalog) -> tuple[Machine, Chip, int]:
+    """The machine case ``c`` ran on (its count of its chip, in its system), the chip, the count."""
+    hw = c["hardware"]
+    chip, count = cat.chip(hw["chip_key"]), int(hw["count"])
+    return machine(chip.id, count, cat, system=_system_for(c, cat, chip.id)), chip, count
+
+
 def _unmeasured(base: dict[str, Any]) -> Prediction:
     """A case with no measured figure the model can be compared on: no prediction, and why."""
     return Prediction(
@@ -543,20 +550,17 @@ def _global_batch(c: dict[str, Any], seq: int, assumed: list[str]) -> float | No
 def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True) -> Prediction:
     """Predict one training case with its stated layout; with ``search_best`` also search the full
     space on the same job and machine and report the best layout found beside it."""
-    hw = c["hardware"]
     metric = measured_metric(c)
     base = _base(c, "train", metric, cat)
     if metric is None:
         return _unmeasured(base)
     assumed: list[str] = []
     model = case_model(c, assumed)
-    count = int(hw["count"])
     seq = int(c["model"].get("seq_len") or 2048)
     gb = _global_batch(c, seq, assumed)
     if gb is None:
         return Prediction(CaseResult(**base, predicted=None, reason="the case states no global batch"))
-    chip = cat.chip(hw["chip_key"])
-    m: Machine = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
+    m, chip, count = _case_machine(c, cat)
     fm = parse_formats(c.get("precision"))
     if not fm.stated:
         assumed.append("precision not stated: bf16 assumed")
@@ -734,16 +738,13 @@ def _infer_value(metric: str, tps: float, tpot: float, ttft: float, e2e: float, 
 
 
 def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
-    hw = c["hardware"]
     metric = infer_metric(c)
     base = _base(c, "infer", metric, cat)
     if metric is None:
         return _unmeasured(base)
     assumed: list[str] = []
     setup = c.get("inference_setup") or {}
-    count = int(hw["count"])
-    chip = cat.chip(hw["chip_key"])
-    m = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
+    m, chip, count = _case_machine(c, cat)
     lengths = _lengths(c, metric[0], assumed)
     if isinstance(lengths, str):
         return Prediction(CaseResult(**base, predicted=None, reason=lengths))

@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xpuplan.datafiles import KeyLocator, read_toml
+from xpuplan.datafiles import KeyLocator, NumberReader, read_toml
 from xpuplan.errors import UnknownNameError
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.records import Pricing, System
@@ -138,20 +138,12 @@ class Study:
     axes: dict[str, list[Any]] = field(default_factory=dict)
 
 
-class _Reader(KeyLocator):
+class _Reader(KeyLocator, NumberReader):
     """Typed access to the study mapping; errors point at the file and the key's line."""
 
-    def num(self, d: dict[str, Any], key: str, lo: float, hi: float, integer: bool = False) -> Any:
-        v = d.get(key)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(key, f"'{key}' must be a number, got {v!r}", "Write a plain number")
-        if not math.isfinite(v) or not lo < v <= hi:
-            raise self.fail(key, f"'{key}' = {v} is out of range", f"Give a value in ({lo:g}, {hi:g}]")
-        if integer and int(v) != v:
-            raise self.fail(key, f"'{key}' must be a whole number, got {v}", "Drop the fraction")
-        return int(v) if integer else float(v)
+    optional = True
+    open_lo = True
+    int_results = True
 
     def choice(self, d: dict[str, Any], key: str, default: str, choices: Iterable[str]) -> str:
         v = d.get(key, default)
@@ -219,8 +211,8 @@ def _chips(r: _Reader, v: Any, compute: str) -> list[int | None]:
         raise r.fail("axes", "the study has no 'chips' axis", f'Add chips = [64, 512] or ["{word}"]')
     if isinstance(v, dict):
         r.only(v, ("from", "to", "count", "spacing"), "the chips range")
-        lo, hi = r.num(v, "from", 0, MAX_CHIPS, True), r.num(v, "to", 0, MAX_CHIPS, True)
-        n = r.num(v, "count", 0, 100_000, True)
+        lo, hi = r.num(v, "from", None, 0, MAX_CHIPS, True), r.num(v, "to", None, 0, MAX_CHIPS, True)
+        n = r.num(v, "count", None, 0, 100_000, True)
         if lo is None or hi is None or n is None or hi < lo:
             raise r.fail(
                 "chips", "a chips range needs from ≤ to and count", "{from = 64, to = 8192, count = 8}"
@@ -253,9 +245,9 @@ def _scenarios(r: _Reader, v: Any) -> list[Scenario]:
         out.append(
             Scenario(
                 str(s.get("name", f"scenario-{i + 1}")),
-                r.num(s, "deadline_days", 0, 36500),
-                r.num(s, "budget_usd", 0, 1e13),
-                r.num(s, "power_mw", 0, 1e5),
+                r.num(s, "deadline_days", None, 0, 36500),
+                r.num(s, "budget_usd", None, 0, 1e13),
+                r.num(s, "power_mw", None, 0, 1e5),
             )
         )
     return out
@@ -277,12 +269,12 @@ def _mixes(r: _Reader, v: Any, compute: str, serving: bool) -> list[Mix | None]:
         r.only(m, MIX_KEYS, "a request mix")
         mix = Mix(
             str(m.get("name", f"mix-{i + 1}")),
-            r.num(m, "input_len", 0, 1e7, True) or 1000,
-            r.num(m, "output_len", 0, 1e7, True) or 250,
-            r.num(m, "rate", 0, 1e9),
-            r.num(m, "ttft_ms", 0, 1e9),
-            r.num(m, "tpot_ms", 0, 1e9),
-            r.num(m, "hours", 0, 1e6) or 730.0,
+            r.num(m, "input_len", None, 0, 1e7, True) or 1000,
+            r.num(m, "output_len", None, 0, 1e7, True) or 250,
+            r.num(m, "rate", None, 0, 1e9),
+            r.num(m, "ttft_ms", None, 0, 1e9),
+            r.num(m, "tpot_ms", None, 0, 1e9),
+            r.num(m, "hours", None, 0, 1e6) or 730.0,
         )
         out.append(mix)
     return out
@@ -341,7 +333,7 @@ def load_study(path: Path, catalog: Catalog | None = None) -> Study:
         "scenario": _scenarios(r, ax.get("scenarios")),
         "mix": _mixes(r, ax.get("mixes"), compute, serving),
     }
-    tokens = r.num(train, "tokens", 0, 1e18)
+    tokens = r.num(train, "tokens", None, 0, 1e18)
     if kind == "train" and compute == "plan" and tokens is None:
         raise r.fail(
             "train", "a planned training study needs [train] tokens", "Add tokens = 15e12 under [train]"
@@ -350,8 +342,8 @@ def load_study(path: Path, catalog: Catalog | None = None) -> Study:
         raise r.fail("mixes", "points sized for the rate need a rate in every mix", "Add rate = requests/s")
     base = {
         "tokens": tokens,
-        "seq_len": r.num(train, "seq_len", 0, 1e7, True) or 4096,
-        "global_batch": r.num(train, "global_batch", 0, 1e9, True) or 1024,
+        "seq_len": r.num(train, "seq_len", None, 0, 1e7, True) or 4096,
+        "global_batch": r.num(train, "global_batch", None, 0, 1e9, True) or 1024,
         "kv": r.choice(serve, "kv", "bf16", KV_FORMATS),
         "fixed": _fixed(r, search),
         "objective": r.choice(d, "objective", "cost", OBJECTIVES),
