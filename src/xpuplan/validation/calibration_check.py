@@ -57,6 +57,7 @@ class StepBreakdown:
     tp_comm: float
     cp_comm: float
     ep_comm: float
+    host: float
     pp_comm: float
     dp_comm: float
     bubble: float
