@@ -6,12 +6,18 @@ its footnote on wraparound; ch. 3 Sharding: AllGather over one and several axes;
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from handsized import EMB, GB, LAYER, OUT_LAT, PARAMS, UP_BW, UP_LAT, L, h, machine, tiny
 from xpuplan.hardware import Catalog
-from xpuplan.perf import Machine
+from xpuplan.layout import Layout, Reason
+from xpuplan.perf import Machine, estimate_train
 from xpuplan.perf.machine import axis_links, slice_shape
+from xpuplan.workload.job import TrainJob
 
 
 def tpu(catalog: Catalog, system: str, chips: int, dims: tuple[int, ...] = ()) -> Machine:
@@ -99,3 +105,40 @@ def test_multislice_places_slices_over_dcn(catalog: Catalog) -> None:
     eff = m.chip.efficiency.network
     assert bw_in == pytest.approx(m.chip.link_bw * eff)  # all 6 links of the cube
     assert bw_out == pytest.approx(200e9 / 8 / 4 * eff)
+
+
+# ---- multislice data parallelism: FSDP inside, DP across (MaxText hierarchical mesh) -------------
+
+P_DEV = L * LAYER + 2 * EMB + h  # parameters of the hand-sized model on one device
+
+
+def _ring_ag(size: float, n: int) -> float:
+    return (n - 1) / n * size / UP_BW + math.ceil(math.log2(n)) * UP_LAT
+
+
+def test_dcn_data_parallel_keeps_fsdp_in_the_domain(catalog: Catalog) -> None:
+    """16 ZeRO-3 ranks in two 8-chip domains with ``dcn_data_parallel``: the 2-byte parameters are
+    gathered inside the domain (twice per micro-batch) and the gradients reduce-scattered there,
+    then each rank's 1/8 share all-reduced across the two domains over the NIC share (400 GB/s /
+    8 × 0.5), once per step and exposed; optimizer state sharded over 8, not 16. No overlap here."""
+    B, dp = 32, 16
+    mb = B // dp
+    job = TrainJob(tiny(), B, 2048)
+    lay = Layout(dp=dp, zero=3, dp_overlap=False)
+    hsdp = estimate_train(job, lay, machine(catalog, dp), replace(PARAMS, dcn_data_parallel=1.0))
+    flat = estimate_train(job, lay, machine(catalog, dp), PARAMS)
+    assert hsdp.reason in (Reason.OK, Reason.MEMORY)
+    out_bw = 400 * GB / 8 * 0.5
+    dcn = 2 * 1 / 2 * (2 * P_DEV / 8) / out_bw + 2 * OUT_LAT
+    want = _ring_ag(2 * P_DEV, 8) + mb * 2 * _ring_ag(2 * P_DEV, 8) + dcn
+    assert hsdp.time_s["dp_comm"] == pytest.approx(want, rel=1e-12)
+    assert hsdp.memory_bytes["optimizer"] == pytest.approx(2 * flat.memory_bytes["optimizer"], rel=1e-12)
+    # inside one domain nothing changes
+    one = estimate_train(job, Layout(dp=8, zero=3, dp_overlap=False), machine(catalog, 8), PARAMS)
+    one_h = estimate_train(
+        job,
+        Layout(dp=8, zero=3, dp_overlap=False),
+        machine(catalog, 8),
+        replace(PARAMS, dcn_data_parallel=1.0),
+    )
+    assert one_h.time_s["dp_comm"] == pytest.approx(one.time_s["dp_comm"], rel=1e-12)

@@ -34,6 +34,7 @@ PARAM_KEYS = (
     "weight_bytes",
     "fsdp_gather_matrix",
     "zero3_flat_gather",
+    "dcn_data_parallel",
     "dynamic_batch_seqs",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
