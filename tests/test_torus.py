@@ -17,6 +17,7 @@ from xpuplan.hardware import Catalog
 from xpuplan.layout import Layout, Reason
 from xpuplan.perf import Machine, estimate_train
 from xpuplan.perf.machine import axis_links, slice_shape
+from xpuplan.validation.validate import case_machine
 from xpuplan.workload.job import TrainJob
 
 
@@ -105,6 +106,26 @@ def test_multislice_places_slices_over_dcn(catalog: Catalog) -> None:
     eff = m.chip.efficiency.network
     assert bw_in == pytest.approx(m.chip.link_bw * eff)  # all 6 links of the cube
     assert bw_out == pytest.approx(200e9 / 8 / 4 * eff)
+
+
+@pytest.mark.parametrize(
+    "node, count, dims",
+    [
+        ("4 x v4-128 slice(s)", 256, (4, 4, 4)),
+        ("1 x v4-384 slice(s)", 192, (4, 4, 12)),
+        ("1 x tpu7x-4x8x8 (256 chips) slice", 256, (4, 8, 8)),
+        ("v6e-8 (2x4 topology)", 8, (2, 4)),
+        ("2 x v6e-256 slices (multislice over DCN)", 512, (16, 16)),
+    ],
+)
+def test_case_slices_from_the_node_text(
+    catalog: Catalog, node: str, count: int, dims: tuple[int, ...]
+) -> None:
+    chip = {"v4": "tpu-v4", "tpu7x": "tpu-v7", "v6e": "tpu-v6e"}[
+        next(k for k in ("tpu7x", "v4", "v6e") if k in node)
+    ]
+    c = {"hardware": {"chip_key": chip, "count": count, "node": node, "interconnect": "ICI"}}
+    assert case_machine(c, catalog, chip, count).torus == dims
 
 
 # ---- multislice data parallelism: FSDP inside, DP across (MaxText hierarchical mesh) -------------

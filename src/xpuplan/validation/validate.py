@@ -29,7 +29,7 @@ from xpuplan.hardware.records import Chip, Efficiency
 from xpuplan.hardware.stacks import Stack, stack_for
 from xpuplan.layout.layout import Reason, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
-from xpuplan.perf.machine import MAX_CHIPS, Machine
+from xpuplan.perf.machine import MAX_CHIPS, Machine, slice_shape
 from xpuplan.perf.params import PerfParams, chip_params
 from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
@@ -326,6 +326,10 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     cf = re.search(r"capacity_factor\s*=\s*([0-9.]+)", text)
     if cf and float(cf.group(1)) > 0 and "dropless" not in text.lower():
         p = replace(p, moe_capacity_factor=float(cf.group(1)))
+    # MaxText FSDP across the slices (dcn_fsdp_parallelism > 1) instead of DP over DCN
+    dcn_fsdp = re.search(r"dcn_fsdp_parallelism\s*=\s*([0-9]+)", text)
+    if dcn_fsdp and int(dcn_fsdp.group(1)) > 1:
+        p = replace(p, dcn_data_parallel=0.0)
     return p, stack
 
 
@@ -452,6 +456,26 @@ def _system_for(c: dict[str, Any], cat: Catalog, chip_id: str) -> str | None:
     return best[1] if best else None
 
 
+def case_machine(c: dict[str, Any], cat: Catalog, chip_id: str, count: int) -> Machine:
+    """The machine of case ``c``: its system (:func:`_system_for`) and, on a TPU system, the ICI
+    slice its node text states: ``4 x v4-128 slice(s)`` is four slices of 64 chips, each the
+    shape Cloud TPU gives 64 chips (4x4x4), joined over DCN; ``tpu7x-4x4x4`` or ``(2x4 topology)``
+    states the shape itself."""
+    m = machine(chip_id, count, cat, system=_system_for(c, cat, chip_id))
+    su = m.system.scale_up
+    if not su.torus_wrap:
+        return m
+    node = str(c["hardware"].get("node") or "")
+    many = re.match(r"\s*(\d+)\s*x\s", node)
+    slices = int(many.group(1)) if many else 1
+    per = count // slices if slices >= 1 and count % slices == 0 else count
+    shape = re.search(r"(?<![\w.])(\d+)x(\d+)(?:x(\d+))?(?!\w)", node)
+    dims = tuple(sorted(int(g) for g in shape.groups() if g)) if shape else ()
+    if not dims or int(np.prod(dims)) != per:
+        dims = slice_shape(min(per, su.domain_chips), su.torus_dims, su.torus_wrap)
+    return replace(m, slice_dims=dims)
+
+
 # Workload classes reported beside vendors and chips (issue 17: encoders, CPUs, Apple silicon)
 CLASSES = ("encoder", "cpu", "apple-silicon")
 
@@ -553,7 +577,7 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     if gb is None:
         return Prediction(CaseResult(**base, predicted=None, reason="the case states no global batch"))
     chip = cat.chip(hw["chip_key"])
-    m: Machine = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
+    m = case_machine(c, cat, chip.id, count)
     fm = parse_formats(c.get("precision"))
     if not fm.stated:
         assumed.append("precision not stated: bf16 assumed")
@@ -740,7 +764,7 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     setup = c.get("inference_setup") or {}
     count = int(hw["count"])
     chip = cat.chip(hw["chip_key"])
-    m = machine(chip.id, count, cat, system=_system_for(c, cat, chip.id))
+    m = case_machine(c, cat, chip.id, count)
     lengths = _lengths(c, metric[0], assumed)
     if isinstance(lengths, str):
         return Prediction(CaseResult(**base, predicted=None, reason=lengths))
