@@ -56,15 +56,16 @@ def test_slice_shape_is_the_cloud_tpu_topology(
         ("gcp-tpu-v5e-pod", 256, (), 256, 1, 4 / 4),
         ("gcp-tpu-v5e-pod", 256, (), 16, 1, 2 / 4),  # TP16: one 16-ring
         ("gcp-tpu-v5e-pod", 256, (), 16, 16, 2 / 4),  # DP16 past TP16: the other 16-ring
-        # 4 ranks at stride 4 on a 16-ring: 4 interleaved rings share its 2 links, 0.5 each
-        ("gcp-tpu-v5e-pod", 256, (), 4, 4, 0.5 / 4),
+        # 4 ranks at stride 4 on a 16-ring past a TP4 block: 4 interleaved rings share its 2
+        # links, 0.5 each, and the axis is shared with the TP4 groups at the same time: 0.25
+        ("gcp-tpu-v5e-pod", 256, (), 4, 4, 0.25 / 4),
         # v4 4x4x4: axes of 4 wrap (a multiple of 4, ch. 2 footnote): 2 of 6 links per axis
         ("gcp-tpu-v4-pod", 64, (), 4, 1, 2 / 6),
         ("gcp-tpu-v4-pod", 64, (), 16, 1, 4 / 6),
         ("gcp-tpu-v4-pod", 64, (), 64, 1, 6 / 6),
-        # 12 = one whole 4-ring (2 links) and 3 of the next axis' 4 positions (3/4 of its link;
-        # the other quarter carries the groups laid out after it): priced at what it gets
-        ("gcp-tpu-v4-pod", 64, (), 12, 1, (2 + 3 / 4) / 6),
+        # 12 = one whole 4-ring (2 links) and a line over 3 of the next axis' 4 positions (one
+        # link, shared with the group laid out after it: half): priced at what it gets
+        ("gcp-tpu-v4-pod", 64, (), 12, 1, (2 + 1 / 2) / 6),
         # PaLM on v4 (Chowdhery et al. 2022 §4): 12-way model parallelism on a 12x16x16 slice
         # takes the 12-axis ring, the 256-way FSDP the two 16-rings
         ("gcp-tpu-v4-pod", 3072, (12, 16, 16), 12, 1, 2 / 6),
@@ -85,15 +86,19 @@ def test_a_line_runs_one_way_a_ring_both() -> None:
     assert axis_links((16,), 16, 1.0, 16.0) == 2.0
     assert axis_links((16,), 4, 1.0, 16.0) == 2.0
     assert axis_links((8,), 16, 1.0, 8.0) == 1.0
+    # 8 ranks on a 4x4 v4 plane: the first 4-ring whole (2), a line over half of the second axis,
+    # which the 2 ranks at stride 8 cross at the same time: each gets half, 0.5 and 0.5 · 2 / 2
+    assert axis_links((4, 4), 4, 1.0, 8.0) == 2.0 + 0.5
+    assert axis_links((4, 4), 4, 8.0, 2.0) == 0.5 * 2.0 / 2.0
 
 
 def test_the_axis_order_serves_the_innermost_block(catalog: Catalog) -> None:
     """On a v4 4x4x12 slice (v4-384), TP 12 may take the 12-axis ring (2 links) or a 4-ring plus
-    3/4 of a second 4-axis (2.75): the search's order gives it the latter, and the DP group at
-    stride 12 then the rest, in the same order."""
+    a shared line over 3 of a second 4-axis (2 + 1/2): the order gives it the latter, and the DP
+    group at stride 12 the rest, in the same order; on the PaLM slice above, the 12-ring wins."""
     m = tpu(catalog, "gcp-tpu-v4-pod", 192)
     assert m.torus == (4, 4, 12) and m.domain == 192
-    assert m.torus_share(12.0, 1.0) == pytest.approx(2.75 / 6)
+    assert m.torus_share(12.0, 1.0) == pytest.approx(2.5 / 6)
 
 
 def test_multislice_places_slices_over_dcn(catalog: Catalog) -> None:

@@ -6,9 +6,9 @@ beyond one slice sit in further slices joined by the data-centre network (DCN) a
 NIC rate (Multislice; JAX scaling book ch. 5 "Scaling Between Pods"). Ranks are laid out on the
 slice's axes innermost first, and a group uses the links of the axes it spans: both directions
 of an axis it covers whole when that axis has its wraparound link (a ring), one direction of an
-axis without one, a share of an axis it covers in part, and the interleaved groups share their
-axes' links (:func:`axis_links`; scaling book ch. 2 ICI table footnote, ch. 3 AllGather). The
-axis order is chosen per layout for the innermost block (:meth:`Machine.torus_share`).
+axis without one or that it covers in part, shared where another group crosses the same axis
+(:func:`axis_links`; scaling book ch. 2 ICI table footnote, ch. 3 AllGather). The axis order is
+chosen per layout for the innermost block (:meth:`Machine.torus_share`).
 """
 
 from __future__ import annotations
@@ -69,11 +69,13 @@ def axis_links(order: tuple[int, ...], wrap: int, inner: F, n: F) -> F:
     """Links (in one-way link units) a group of ``n`` ranks at stride ``inner`` uses when the
     ranks fill the axes ``order`` innermost first. On each axis it spans: 2 where the group (with
     its interleaved siblings) covers the whole axis and the axis wraps around, a bidirectional
-    ring; 1 where the axis has no wraparound link, a line run one way (scaling book ch. 3 pop quiz
-    2: a v5e 8x4 mesh gathers over its 4-axis at the one-way rate); on an axis it covers in part,
-    the share of the axis' positions it holds, the rest carrying the groups laid out after it at
-    the same time. Divided by the group's stride along the axis: the interleaved groups share
-    its links."""
+    ring; 1 where it does not wrap or the group holds only part of the axis, a line run one way
+    (scaling book ch. 3 pop quiz 2: a v5e 8x4 mesh gathers over its 4-axis at the one-way rate,
+    (N-1)/N·V / W). Divided by the group's stride along the axis (its interleaved sibling groups
+    share the links), and halved on an axis it shares with the group laid out inside or after
+    it (one holds part of the axis, the other crosses it at a stride): their collectives run at
+    the same time (FSDP's gathers are overlapped with the TP/CP collectives on the critical path,
+    XLA's latency-hiding scheduler), so each gets half of those links."""
     total = 0.0 * n
     reach, top = 1.0, inner * n
     for d in order:
@@ -81,9 +83,10 @@ def axis_links(order: tuple[int, ...], wrap: int, inner: F, n: F) -> F:
         ext = xp.minimum(top, reach * d) / lo  # ranks of the group along this axis
         stride = lo / reach
         ring = 2.0 if wrap and d % wrap == 0 else 1.0
-        cover = ext * stride / d  # share of the axis' positions the group and its siblings hold
-        dirs = xp.where(cover >= 1.0 - 1e-12, ring, cover)
-        total = total + xp.where(ext > 1.0 + 1e-12, dirs / stride, 0.0)
+        whole = ext * stride >= d * (1.0 - 1e-12)
+        dirs = xp.where(whole, ring, 1.0)
+        shared = xp.where(whole & (stride < 1.0 + 1e-12), 1.0, 0.5)
+        total = total + xp.where(ext > 1.0 + 1e-12, shared * dirs / stride, 0.0)
         reach *= d
     return total
 
