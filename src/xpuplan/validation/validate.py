@@ -476,7 +476,7 @@ def case_machine(c: dict[str, Any], cat: Catalog, chip_id: str, count: int) -> M
     return replace(m, slice_dims=dims)
 
 
-def where(m: Machine) -> str:
+def ran_on(m: Machine) -> str:
     """The system a case ran on and, on a TPU, its ICI slices: 'gcp-tpu-v4-pod, 4 x 4x4x4'."""
     if not m.system.scale_up.torus_wrap:
         return m.system.id
@@ -618,7 +618,7 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
         **base,
         predicted=_train_metric(metric[0], est),
         reason="; ".join(assumed) or None,
-        layout=est.layout.describe() + f" on {where(m)}",
+        layout=est.layout.describe() + f" on {ran_on(m)}",
         step_time_s=est.step_time_s,
         best_layout=free.layout.describe() if free else None,
         best_step_time_s=free.step_time_s if free else None,
@@ -883,7 +883,7 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     result = CaseResult(
         **base,
         predicted=float(pred),
-        layout=layout + f" on {where(m)}",
+        layout=layout + f" on {ran_on(m)}",
         reason="; ".join(assumed) or None,
         assumed=tuple(assumed),
     )
