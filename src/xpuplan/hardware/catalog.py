@@ -264,6 +264,7 @@ def parse_system(d: Mapping[str, Any], path: Path) -> System:
         link_bw=units.gbyte_s(link) if link else None,
         torus_dims=tuple(int(x) for x in su.get("torus_dims", ())),
         latency_s=(_num(su, "latency_us", path) or 5.0) * 1e-6,
+        torus_wrap=int(_num(su, "torus_wrap", path, positive=False) or 0),
     )
     scale_out = ScaleOut(
         kind=net,

@@ -204,6 +204,10 @@ class ScaleUp:
     link_bw: float | None  # per chip, one direction, bytes/s (None: use the chip's)
     torus_dims: tuple[int, ...] = ()  # largest torus shape, e.g. (16, 20, 28) for v5p
     latency_s: float = 5e-6  # per-hop / per-collective-step latency
+    # An ICI torus whose slices wrap around: an axis of a slice has its wraparound link when its
+    # length is a multiple of this (TPU v4/v5p/v7: 4; v5e/v6e: 16, the full axis). 0: no slice
+    # rule, groups get the share of the torus axes they span (perf/machine.py).
+    torus_wrap: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ PARAM_KEYS = (
     "weight_bytes",
     "fsdp_gather_matrix",
     "zero3_flat_gather",
+    "dcn_data_parallel",
     "dynamic_batch_seqs",
     "gqa_convert_to_mha",
     "decode_bucket",

@@ -1,15 +1,94 @@
-"""A chip in a system, reduced to the numbers the performance model uses (SI)."""
+"""A chip in a system, reduced to the numbers the performance model uses (SI).
+
+TPU slices (systems with ``scale_up.torus_wrap``): a job's chips sit in ICI slices, tori of the
+shape the case or user names or, by default, the shape Cloud TPU gives that many chips; chips
+beyond one slice sit in further slices joined by the data-centre network (DCN) at the per-host
+NIC rate (Multislice; JAX scaling book ch. 5 "Scaling Between Pods"). Ranks are laid out on the
+slice's axes innermost first, and a group uses the links of the axes it spans: both directions
+of an axis it covers whole when that axis has its wraparound link (a ring), one direction of an
+axis without one or that it covers in part, shared where another group crosses the same axis
+(:func:`axis_links`; scaling book ch. 2 ICI table footnote, ch. 3 AllGather). The axis order is
+chosen per layout for the innermost block (:meth:`Machine.torus_share`).
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
 from xpuplan.hardware.records import Chip, Dtype, System, Topology
 from xpuplan.perf import xp
 
+F = np.ndarray | float
 MAX_CHIPS = 10_000_000  # the largest cluster anyone plans (10x the million-TPU deals of 2025)
+
+
+@lru_cache(maxsize=256)
+def slice_shape(n: int, dims: tuple[int, ...], wrap: int) -> tuple[int, ...]:
+    """The torus shape Cloud TPU gives a slice of ``n`` chips of a pod whose largest slice is
+    ``dims``: ``len(dims)`` factors of ``n`` within the pod's axes, multiples of 4 where the
+    count allows (v4/v5p/v7 slices of 64 chips and more are whole 4x4x4 cubes: v4-384 is 4x4x12,
+    not 4x6x8; v5e/v6e: 2x4, 4x8, 8x16), then the most even (Cloud TPU docs, "TPU v4/v5p/v5e
+    topologies"). Ascending; a count the pod's axes cannot hold keeps the most even split."""
+    k = max(len(dims), 1)
+    bound = sorted(dims) if dims else [n] * k
+    best: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    for shape in _factorisations(n, k):
+        fits = all(a <= b for a, b in zip(shape, bound, strict=True))
+        cubes = all(a % min(wrap, 4) == 0 for a in shape) if wrap else False
+        key = (0 if fits else 1, 0 if cubes else 1, max(shape), -min(shape))
+        if best is None or key < best[0]:
+            best = (key, shape)
+    return best[1] if best else (n,)
+
+
+def _factorisations(n: int, k: int, lo: int = 1) -> list[tuple[int, ...]]:
+    """Ascending ``k``-tuples of factors ≥ ``lo`` whose product is ``n``."""
+    if k == 1:
+        return [(n,)] if n >= lo else []
+    out: list[tuple[int, ...]] = []
+    a = lo
+    while a**k <= n:
+        if n % a == 0:
+            out += [(a, *rest) for rest in _factorisations(n // a, k - 1, a)]
+        a += 1
+    return out
+
+
+@lru_cache(maxsize=64)
+def _orders(dims: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """The distinct orders in which a slice's axes can take the ranks, innermost first."""
+    return tuple(sorted(set(itertools.permutations(dims))))
+
+
+def axis_links(order: tuple[int, ...], wrap: int, inner: F, n: F) -> F:
+    """Links (in one-way link units) a group of ``n`` ranks at stride ``inner`` uses when the
+    ranks fill the axes ``order`` innermost first. On each axis it spans: 2 where the group (with
+    its interleaved siblings) covers the whole axis and the axis wraps around, a bidirectional
+    ring; 1 where it does not wrap or the group holds only part of the axis, a line run one way
+    (scaling book ch. 3 pop quiz 2: a v5e 8x4 mesh gathers over its 4-axis at the one-way rate,
+    (N-1)/N·V / W). Divided by the group's stride along the axis (its interleaved sibling groups
+    share the links), and halved on an axis it shares with the group laid out inside or after
+    it (one holds part of the axis, the other crosses it at a stride): their collectives run at
+    the same time (FSDP's gathers are overlapped with the TP/CP collectives on the critical path,
+    XLA's latency-hiding scheduler), so each gets half of those links."""
+    total = 0.0 * n
+    reach, top = 1.0, inner * n
+    for d in order:
+        lo = xp.maximum(inner, reach)
+        ext = xp.minimum(top, reach * d) / lo  # ranks of the group along this axis
+        stride = lo / reach
+        ring = 2.0 if wrap and d % wrap == 0 else 1.0
+        whole = ext * stride >= d * (1.0 - 1e-12)
+        dirs = xp.where(whole, ring, 1.0)
+        shared = xp.where(whole & (stride < 1.0 + 1e-12), 1.0, 0.5)
+        total = total + xp.where(ext > 1.0 + 1e-12, shared * dirs / stride, 0.0)
+        reach *= d
+    return total
 
 
 @dataclass(frozen=True)
@@ -19,6 +98,9 @@ class Machine:
     chip: Chip
     system: System
     chips: int
+    # the ICI slice the chips sit in (a torus_wrap system), e.g. (4, 4, 4) for v4-128; () = the
+    # shape Cloud TPU gives min(chips, domain_chips) chips (slice_shape)
+    slice_dims: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # A CPU's memory belongs to the instance, not the socket: where the system record says
@@ -33,7 +115,35 @@ class Machine:
         no scale-up link bandwidth on record (multi-socket CPU servers) has domains of one chip."""
         if not (self.system.scale_up.link_bw or self.chip.link_bw):
             return 1
+        if self.system.scale_up.torus_wrap:
+            return max(1, min(math.prod(self.torus), self.chips))
         return max(1, min(self.system.scale_up.domain_chips, self.chips))
+
+    @property
+    def torus(self) -> tuple[int, ...]:
+        """The shape of one ICI slice (systems with ``torus_wrap``)."""
+        if self.slice_dims:
+            return self.slice_dims
+        su = self.system.scale_up
+        n = min(self.chips, su.domain_chips)
+        return slice_shape(n, su.torus_dims or (su.domain_chips,), su.torus_wrap)
+
+    def torus_share(self, n: F, inner: F) -> np.ndarray:
+        """Share of the chip's ICI links (2 per axis of the pod) a group of ``n`` ranks at stride
+        ``inner`` uses in its slice (:func:`axis_links`). The slice's axes take the ranks in the
+        order that serves the innermost block (the ``inner`` ranks inside the group: TP for the
+        DP and CP groups) best, then the group itself: a 12-way model-parallel group on a
+        12x16x16 v4 slice gets the 12-axis ring, as PaLM ran (Chowdhery et al. 2022 §4)."""
+        su = self.system.scale_up
+        links = 2.0 * len(su.torus_dims or self.torus)
+        inner = xp.maximum(inner, 1.0)
+        best_key, best = -1.0, 0.0 * n
+        for order in _orders(self.torus):
+            mine = axis_links(order, su.torus_wrap, inner, n)
+            key = 1e4 * axis_links(order, su.torus_wrap, 1.0, inner) + mine
+            better = key > best_key + 1e-9
+            best, best_key = xp.where(better, mine, best), xp.maximum(key, best_key)
+        return xp.where(best > 0.0, best, 1.0) / links  # one rank: no traffic, any link
 
     @property
     def up_bw(self) -> float:
@@ -96,5 +206,8 @@ class Machine:
     def group_bw(self, group: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n_in, n_out, bw_in, bw_out) for a group at stride ``inner``."""
         n_in, n_out = self.split(group, inner)
-        bw_in = self.up_bw * self.up_fraction(n_in)
+        if self.system.scale_up.torus_wrap:
+            bw_in = self.up_bw * self.torus_share(n_in, inner)
+        else:
+            bw_in = self.up_bw * self.up_fraction(n_in)
         return n_in, n_out, bw_in, xp.full_like(n_in, self.out_bw)

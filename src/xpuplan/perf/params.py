@@ -61,6 +61,16 @@ class PerfParams:
     # (Narayanan et al. 2021 Table 2: step flat while compute halves, ~22 GB/s per GPU moved);
     # 0: a two-level collective, the node's share over its NICs together (NCCL rings, rails).
     zero3_flat_gather: float = 0.0
+    # 1: a DP group that spans several scale-up domains (TPU slices over DCN) shards the weights,
+    # gradients and optimizer state inside each domain and replicates them across domains
+    # (MaxText's default mesh: ici_fsdp_parallelism over ICI, dcn_data_parallelism = -1 over DCN,
+    # configs/base.yml; docs/guides/optimization/sharding.md "Hierarchical Mesh" @e591f30):
+    # FSDP's all-gathers and reduce-scatters stay on ICI, and each step all-reduces the domain's
+    # one copy of the gradients across the domains, ReduceScatter on ICI, AllReduce over DCN,
+    # AllGather on ICI. The DCN all-reduce runs once the backward pass has produced the
+    # gradients ("as the model completes its backward pass we need to complete the AllReduce",
+    # JAX scaling book ch. 5 "Scaling Between Pods"), so it is exposed. 0: FSDP over every rank.
+    dcn_data_parallel: float = 0.0
     # 4-bit block weights on a CPU (llama.cpp q4_0 x q8_0): > 0, the GEMMs run as int8 x int8
     # (activations quantised to 8-bit blocks) at this share of the chip's int8 matrix peak, the
     # bound the kernel's instruction mix sets on that core (a stack's [cpu_kernels], per chip, e.g.

@@ -382,6 +382,14 @@ class _Step:
     def zero3(self) -> F:
         return self.lay.zero >= 3
 
+    def shards(self, n: F, inner: F) -> tuple[F, F]:
+        """(ranks the ZeRO state of a DP group of ``n`` at stride ``inner`` is sharded over, and
+        whether the group runs DP across domains): all ``n``, or with ``dcn_data_parallel`` the
+        group's ranks inside one domain when it spans several (MaxText multislice)."""
+        n_in, n_out = self.m.split(n, inner)
+        across = (n_out > 1) & (self.params.dcn_data_parallel > 0)
+        return xp.where(across, n_in, n), across
+
     @property
     def full_rc(self) -> F:
         return self.lay.recompute >= _FULL
@@ -524,6 +532,25 @@ def _dp_collectives(st: _Step, size_dense: F, size_expert: F, both: bool) -> F:
     return out
 
 
+def _slice_dp(st: _Step, size_dense: F, size_expert: F, dcn: bool) -> F:
+    """DP across domains (``dcn_data_parallel``, MaxText multislice): the ICI all-gather (or
+    reduce-scatter) of the full ``size`` over a group's ranks inside one domain, or (``dcn``) the
+    all-reduce of one rank's 1/n_in share across the domains over DCN (the hierarchical recipe:
+    ReduceScatter on ICI, AllReduce over DCN, AllGather on ICI; MaxText sharding guide)."""
+    m = st.m
+    out = 0.0 * st.t
+    groups = [(st.dpc, st.t, size_dense)]
+    if st.model.moe:
+        groups.append((st.edp, st.etp * st.e, size_expert))
+    for n, inner, size in groups:
+        n_in, n_out, bw_in, bw_out = m.group_bw(n, inner)
+        if dcn:
+            out = out + coll.all_reduce(size / n_in, n_out, bw_out, m.out_lat)
+        else:
+            out = out + coll.all_gather(size, n_in, bw_in, m.up_lat)
+    return out
+
+
 def _flat_gather(st: _Step, size_dense: F, size_expert: F) -> F:
     """An all-gather (or reduce-scatter) as one flat ring over the DP×CP ranks (and the expert-
     data-parallel ranks): once the group leaves the scale-up domain, every rank's (n-1)/n share
@@ -561,16 +588,23 @@ def _dp_time(st: _Step, mb_time: F, bwd: F) -> F:
         gather = _flat_gather(st, dense * sb.weights, expert * sb.weights)
     else:
         gather = _dp_collectives(st, dense * sb.weights, expert * sb.weights, both=False)
+    dcn = 0.0 * st.t
+    if st.params.dcn_data_parallel > 0:  # FSDP inside each slice, one DCN all-reduce per step
+        _, across = st.shards(st.dpc, st.t)
+        ici = lora_share * _slice_dp(st, dense * gbytes, expert * gbytes, dcn=False)
+        grad_red = xp.where(across, xp.where(st.zero3, ici, 2.0 * ici), grad_red)
+        gather = xp.where(across, _slice_dp(st, dense * sb.weights, expert * sb.weights, dcn=False), gather)
+        dcn = xp.where(across, lora_share * _slice_dp(st, dense * gbytes, expert * gbytes, dcn=True), 0.0)
     ov = st.params.dp_overlap * st.lay.dp_overlap
     z3_total = xp.where(st.zero3 & (st.dpc > 1), st.mb * 2.0 * gather, 0.0)
     window = xp.where(st.zero3, st.mb * mb_time, bwd)
-    return xp.maximum(grad_red + z3_total - ov * window, 0.0)
+    return xp.maximum(grad_red + z3_total - ov * window, 0.0) + dcn
 
 
 def _optimizer_params(st: _Step) -> F:
     """Trainable parameters one device updates: its shard under ZeRO ≥ 1 (LoRA: the adapters)."""
-    shard = xp.where(st.lay.zero >= 1, st.dpc, 1.0)
-    expert_shard = xp.where(st.lay.zero >= 1, st.edp, 1.0)
+    shard = xp.where(st.lay.zero >= 1, st.shards(st.dpc, st.t)[0], 1.0)
+    expert_shard = xp.where(st.lay.zero >= 1, st.shards(st.edp, st.etp * st.e)[0], 1.0)
     return lora_fraction(st.model, st.job.lora_rank) * (st.dense_p / shard + st.expert_p / expert_shard)
 
 
@@ -596,8 +630,9 @@ def _state_memory(st: _Step) -> tuple[F, F, F]:
     sharded by its ZeRO stage (Rajbhandari et al. 2020; FSDP is ZeRO-3)."""
     lay, sb = st.lay, _state_bytes(st)
     lora_share = lora_fraction(st.model, st.job.lora_rank)
-    w_div, w_div_x = xp.where(st.zero3, st.dpc, 1.0), xp.where(st.zero3, st.edp, 1.0)
-    g_div, g_div_x = xp.where(lay.zero >= 2, st.dpc, 1.0), xp.where(lay.zero >= 2, st.edp, 1.0)
+    dpc, edp = st.shards(st.dpc, st.t)[0], st.shards(st.edp, st.etp * st.e)[0]
+    w_div, w_div_x = xp.where(st.zero3, dpc, 1.0), xp.where(st.zero3, edp, 1.0)
+    g_div, g_div_x = xp.where(lay.zero >= 2, dpc, 1.0), xp.where(lay.zero >= 2, edp, 1.0)
     mem_w = sb.weights * (st.dense_p / w_div + st.expert_p / w_div_x)
     mem_g = lora_share * sb.grads * (st.dense_p / g_div + st.expert_p / g_div_x)
     return mem_w, mem_g, sb.optimizer * _optimizer_params(st)

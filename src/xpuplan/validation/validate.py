@@ -29,7 +29,7 @@ from xpuplan.hardware.records import Chip, Efficiency
 from xpuplan.hardware.stacks import Stack, stack_for
 from xpuplan.layout.layout import Reason, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
-from xpuplan.perf.machine import MAX_CHIPS, Machine
+from xpuplan.perf.machine import MAX_CHIPS, Machine, slice_shape
 from xpuplan.perf.params import PerfParams, chip_params
 from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
@@ -329,6 +329,10 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     cf = re.search(r"capacity_factor\s*=\s*([0-9.]+)", text)
     if cf and float(cf.group(1)) > 0 and "dropless" not in text.lower():
         p = replace(p, moe_capacity_factor=float(cf.group(1)))
+    # MaxText FSDP across the slices (dcn_fsdp_parallelism > 1) instead of DP over DCN
+    dcn_fsdp = re.search(r"dcn_fsdp_parallelism\s*=\s*([0-9]+)", text)
+    if dcn_fsdp and int(dcn_fsdp.group(1)) > 1:
+        p = replace(p, dcn_data_parallel=0.0)
     return p, stack
 
 
@@ -455,6 +459,33 @@ def _system_for(c: dict[str, Any], cat: Catalog, chip_id: str) -> str | None:
     return best[1] if best else None
 
 
+def case_machine(c: dict[str, Any], cat: Catalog, chip_id: str, count: int) -> Machine:
+    """The machine of case ``c``: its system (:func:`_system_for`) and, on a TPU system, the ICI
+    slice its node text states: ``4 x v4-128 slice(s)`` is four slices of 64 chips, each the
+    shape Cloud TPU gives 64 chips (4x4x4), joined over DCN; ``tpu7x-4x4x4`` or ``(2x4 topology)``
+    states the shape itself."""
+    m = machine(chip_id, count, cat, system=_system_for(c, cat, chip_id))
+    su = m.system.scale_up
+    if not su.torus_wrap:
+        return m
+    node = str(c["hardware"].get("node") or "")
+    many = re.match(r"\s*(\d+)\s*x\s", node)
+    slices = int(many.group(1)) if many else 1
+    per = count // slices if slices >= 1 and count % slices == 0 else count
+    shape = re.search(r"(?<![\w.])(\d+)x(\d+)(?:x(\d+))?(?!\w)", node)
+    dims = tuple(sorted(int(g) for g in shape.groups() if g)) if shape else ()
+    if not dims or int(np.prod(dims)) != per:
+        dims = slice_shape(min(per, su.domain_chips), su.torus_dims, su.torus_wrap)
+    return replace(m, slice_dims=dims)
+
+
+def ran_on(m: Machine) -> str:
+    """The system a case ran on and, on a TPU, its ICI slices: 'gcp-tpu-v4-pod, 4 x 4x4x4'."""
+    if not m.system.scale_up.torus_wrap:
+        return m.system.id
+    return f"{m.system.id}, {-(-m.chips // m.domain)} x {'x'.join(map(str, m.torus))}"
+
+
 # Workload classes reported beside vendors and chips (issue 17: encoders, CPUs, Apple silicon)
 CLASSES = ("encoder", "cpu", "apple-silicon")
 
@@ -494,7 +525,7 @@ def _case_machine(c: dict[str, Any], cat: Catalog) -> tuple[Machine, Chip, int]:
     """The machine case ``c`` ran on (its count of its chip, in its system), the chip, the count."""
     hw = c["hardware"]
     chip, count = cat.chip(hw["chip_key"]), int(hw["count"])
-    return machine(chip.id, count, cat, system=_system_for(c, cat, chip.id)), chip, count
+    return case_machine(c, cat, chip.id, count), chip, count
 
 
 def _unmeasured(base: dict[str, Any]) -> Prediction:
@@ -594,7 +625,7 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
         **base,
         predicted=_train_metric(metric[0], est),
         reason="; ".join(assumed) or None,
-        layout=est.layout.describe() + f" on {m.system.id}",
+        layout=est.layout.describe() + f" on {ran_on(m)}",
         step_time_s=est.step_time_s,
         best_layout=free.layout.describe() if free else None,
         best_step_time_s=free.step_time_s if free else None,
@@ -863,7 +894,7 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     result = CaseResult(
         **base,
         predicted=float(pred),
-        layout=layout + f" on {m.system.id}",
+        layout=layout + f" on {ran_on(m)}",
         reason="; ".join(assumed) or None,
         assumed=tuple(assumed),
     )
