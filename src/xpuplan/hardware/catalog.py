@@ -99,7 +99,7 @@ def _provenance(d: Mapping[str, Any], path: Path) -> dict[str, Provenance]:
 def _efficiency(d: Mapping[str, Any], path: Path) -> Efficiency:
     e = d.get("efficiency") or {}
     kw: dict[str, Any] = {}
-    for key in ("matmul", "matmul_knee", "memory", "network", "attention", "matmul_fp8"):
+    for key in ("matmul", "matmul_knee", "memory", "network", "attention", "matmul_fp8", "matmul_fp4"):
         v = _num(e, key, path, positive=False)
         if v is not None:
             kw[key] = v
@@ -437,10 +437,10 @@ class Catalog:
         return replace(cat, systems={**cat.systems, system.id: system})
 
 
-FITTED_EFFICIENCIES = ("matmul", "matmul_fp8", "memory")
+FITTED_EFFICIENCIES = ("matmul", "matmul_fp8", "matmul_fp4", "memory")
 
 
-_TASK_PARAMS = {"train": ("matmul", "matmul_fp8"), "infer": ("memory",)}
+_TASK_PARAMS = {"train": ("matmul", "matmul_fp8", "matmul_fp4"), "infer": ("memory",)}
 
 
 def _chip_intervals(d: Mapping[str, Any], c: Chip, params: Mapping[str, Any]) -> dict[str, Interval]:
@@ -471,7 +471,9 @@ def _apply_fit(chips: dict[str, Chip], path: Path) -> dict[str, Chip]:
         notes = []
         for p in FITTED_EFFICIENCIES:
             f = params.get(p)
-            if not isinstance(f, dict) or (p == "matmul_fp8" and c.efficiency.matmul_fp8 is None):
+            if not isinstance(f, dict) or (
+                p in ("matmul_fp8", "matmul_fp4") and getattr(c.efficiency, p) is None
+            ):
                 continue
             kw[p] = float(f["value"])
             n = len(f.get("cases") or [])
@@ -539,7 +541,7 @@ CHIP_SCHEMA = {
     "scale_up": {"link_gbyte_s": Field("num", 0.0, 1e5, "GB/s per chip"), "tech": Field("str")},
     "power": {"tdp_w": Field("num", 0.0, 1e6, "W")},
     "efficiency": {
-        **{k: _FRACTION for k in ("matmul", "memory", "network", "attention", "matmul_fp8")},
+        **{k: _FRACTION for k in ("matmul", "memory", "network", "attention", "matmul_fp8", "matmul_fp4")},
         "matmul_knee": Field("num", 0.0, 1e5, "GEMM side at half the rate"),
         **{k: Field("str") for k in ("source", "as_of", "note")},
     },

@@ -100,6 +100,7 @@ class Efficiency:
     network: float = 0.75
     attention: float = 0.5  # fraction of dense peak fused attention kernels reach (FlashAttention)
     matmul_fp8: float | None = None  # large-GEMM fraction of the fp8 peak (None: same as matmul)
+    matmul_fp4: float | None = None  # large-GEMM fraction of the fp4 peak (None: as matmul_fp8)
     provenance: Provenance | None = None
 
     def __post_init__(self) -> None:
@@ -107,10 +108,21 @@ class Efficiency:
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ValueError(f"efficiency.{name} must be in (0, 1], got {v}")
-        if self.matmul_fp8 is not None and not 0.0 < self.matmul_fp8 <= 1.0:
-            raise ValueError(f"efficiency.matmul_fp8 must be in (0, 1], got {self.matmul_fp8}")
+        for name in ("matmul_fp8", "matmul_fp4"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 < v <= 1.0:
+                raise ValueError(f"efficiency.{name} must be in (0, 1], got {v}")
         if self.matmul_knee < 0:
             raise ValueError("efficiency.matmul_knee must be >= 0")
+
+    def gemm_param(self, dtype: str) -> str:
+        """The field that prices a large GEMM in ``dtype``: fp4 GEMMs take ``matmul_fp4`` where
+        the record has one, else fp8's; fp8 takes ``matmul_fp8`` where it has one, else ``matmul``."""
+        if dtype == "fp4" and self.matmul_fp4 is not None:
+            return "matmul_fp4"
+        if dtype in ("fp4", "fp8") and self.matmul_fp8 is not None:
+            return "matmul_fp8"
+        return "matmul"
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,12 @@ class PerfParams:
     # while the decodes wait (vLLM V0 without --enable-chunked-prefill, its default below a 32K
     # max_model_len; perf/serve.py prefill_first_step).
     chunked_prefill: float = 1.0
+    # Share of a low-precision recipe's cast traffic (perf/precision.py: amax passes, both
+    # orientations of every quantised GEMM operand) priced as separate memory-bound kernels at the
+    # chip's ``memory`` fraction. 0 (default): not priced. Measured with it at 1 the cross-validated
+    # AMD training median goes 11.9% -> 19.5% and GB200 fp8cs cases fall 10-20 points: the fitted
+    # ``memory`` comes from decode (0.22-0.32 on B200/GB200/MI355X), not from streaming cast kernels.
+    cast_traffic: float = 0.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

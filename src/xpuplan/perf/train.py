@@ -27,6 +27,7 @@ import numpy as np
 
 from xpuplan.layout.layout import LayoutArray, Reason, Recompute
 from xpuplan.perf import collectives as coll
+from xpuplan.perf import precision as prec
 from xpuplan.perf import xp
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams
@@ -103,7 +104,7 @@ def recompute_share(lay: LayoutArray, L: int) -> F:
 def _eff(m: Machine, n: F, dtype: str = "bf16") -> F:
     """Achieved fraction of peak for a GEMM whose smallest dimension is ``n``."""
     e = m.chip.efficiency
-    top = e.matmul_fp8 if (dtype == "fp8" and e.matmul_fp8 is not None) else e.matmul
+    top: float = getattr(e, e.gemm_param(dtype))  # fp4 -> matmul_fp4, fp8 -> matmul_fp8 where set
     return top * n / (n + e.matmul_knee)
 
 
@@ -342,7 +343,7 @@ class _Step:
     lay: LayoutArray
     m: Machine
     params: PerfParams
-    dtype: str  # matmul format: fp8/int8/fp32 as asked; bf16 and fp16 run at the 16-bit rate
+    dtype: str  # linear GEMMs' format by the recipe (perf/precision.py); bf16, fp16: 16-bit rate
     t: F
     p: F
     d: F
@@ -401,7 +402,7 @@ class _Step:
 
 
 def _step_context(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfParams) -> _Step:
-    dtype = job.precision if job.precision in ("fp8", "int8", "fp32") else "bf16"
+    dtype = prec.recipe(job.precision).gemm
     t, p, d, c, e, v = (xp.fl(getattr(lay, k)) for k in ("tp", "pp", "dp", "cp", "ep", "vpp"))
     b = xp.fl(lay.microbatch)
     mb = xp.maximum(xp.floor(job.global_batch / (d * b)), 1.0)
@@ -425,7 +426,8 @@ def _compute(st: _Step) -> _Compute:
     efficiency, the attention core, element-wise traffic and the LM head. Backward = input
     gradients (1×) + weight gradients (1×) (Narayanan et al. 2021 Eq. 3); LoRA freezes the base
     weights, so only input gradients flow through them (Hu et al. 2021 §4.2); fused attention's
-    backward ≈ 2.5× its forward (Dao 2023). Recompute re-runs the forward (full) or the core."""
+    backward ≈ 2.5× its forward (Dao 2023). Low-precision recipes add their casts (perf/precision.py:
+    x in forward, dy in backward). Recompute re-runs the forward (full) or the core."""
     model, m, lay, params, s = st.model, st.m, st.lay, st.params, st.job.seq_len
     n_moe = model.moe_layers
     n_dense = model.layers - n_moe
@@ -445,6 +447,9 @@ def _compute(st: _Step) -> _Compute:
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
     wgrad = 0.0 if st.job.lora_rank else 1.0
     bwd = (1.0 + wgrad) * (fwd_layers - core_layers) + 2.5 * core_layers + (1.0 + wgrad) * t_head
+    q_fwd, q_bwd = prec.quant_times(model, lay, m, prec.recipe(st.job.precision), tok, st.etp)
+    casts = st.per_stage * params.cast_traffic  # the recipe's casts, where priced (PerfParams)
+    fwd_layers, bwd = fwd_layers + casts * q_fwd, bwd + casts * q_bwd
     rc = _by_recompute(lay.recompute, st.rc_layers * fwd_layers, core_layers, 0.0 * t_head)
     return _Compute(fwd_layers + t_head, bwd, rc, core_layers)
 

@@ -2,7 +2,8 @@
 cross-validation that judges them, and the prediction intervals that come out of it.
 
 Fitted, per chip: ``matmul`` (the fraction of the dense peak large GEMMs reach: training and
-prefill cases), ``matmul_fp8`` (the same of the fp8 peak: fp8 training and fp8 prefill), ``memory``
+prefill cases), ``matmul_fp8`` (the same of the fp8 peak: fp8 training and fp8 prefill),
+``matmul_fp4`` (the same of the fp4 peak: NVFP4 training, on chips whose record separates it), ``memory``
 (the fraction of memory bandwidth decode reaches: decode-bound inference cases). Each parameter is
 chosen on a grid to minimise the mean |log(predicted / measured)| over the chip's own cases that
 inform it (a case informs one parameter: :attr:`CaseResult.param`).
@@ -18,7 +19,7 @@ that borrow) is the 10th-90th percentile of its cross-validated log errors.
 
 Simplifications (stated): each case's layout or serving configuration is chosen once, at the
 catalog's parameters, and then priced again under the fold's parameters; parameters are fitted in
-turn (matmul, then matmul_fp8, then memory), each with the ones before it at their full fit.
+turn (matmul, matmul_fp8, matmul_fp4, then memory), each with the ones before it at their full fit.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from xpuplan.hardware.catalog import Catalog, load_catalog
 from xpuplan.hardware.records import Efficiency
 from xpuplan.validation.validate import THROUGHPUT_METRICS, CaseResult, Prediction, predict_suite
 
-FITTED = ("matmul", "matmul_fp8", "memory")
+FITTED = ("matmul", "matmul_fp8", "matmul_fp4", "memory")
 GRID = np.round(np.arange(0.10, 1.0001, 0.02), 3)
 LEVEL = 0.8  # prediction intervals: 80% of the cases inside
 # Tail quantiles tried, narrowest first: the 10th-90th percentile of other sources' errors covers
@@ -135,17 +136,21 @@ def build_rows(
     return rows
 
 
+def _field(e: Efficiency, param: str) -> str:
+    """The field a parameter sets on a chip whose record may not separate it (fp8 on ``matmul``
+    without a ``matmul_fp8``; fp4 on fp8's without a ``matmul_fp4``: Efficiency.gemm_param)."""
+    return e.gemm_param(param.removeprefix("matmul_")) if param.startswith("matmul_") else param
+
+
 def _set(e: Efficiency, param: str, value: float) -> Efficiency:
-    if param == "matmul_fp8" and e.matmul_fp8 is None:
-        param = "matmul"
-    return replace(e, **{param: float(value)})  # type: ignore[arg-type]
+    return replace(e, **{_field(e, param): float(value)})  # type: ignore[arg-type]
 
 
 def _efficiency(cat: Catalog, chip: str, fits: dict[tuple[str, str], ParamFit]) -> Efficiency:
     e = cat.chips[chip].efficiency
     for p in FITTED:
         f = fits.get((chip, p))
-        if f is not None and not (p == "matmul_fp8" and e.matmul_fp8 is None):
+        if f is not None and _field(e, p) == p:
             e = replace(e, **{p: f.value})  # type: ignore[arg-type]
     return e
 
@@ -179,6 +184,8 @@ def fit_params(
     in_suite = suite_chips if suite_chips is not None else {r.result.chip for r in rows}
     for chip_id in cat.chips:
         for p in FITTED:
+            if p == "matmul_fp4" and cat.chips[chip_id].efficiency.matmul_fp4 is None:
+                continue  # the chip prices fp4 GEMMs with its fp8 fraction
             if (chip_id, p) not in fits:
                 fits[(chip_id, p)] = _resolve(chip_id, p, fits, cat, priors, chip_id in in_suite)
     return fits
@@ -200,7 +207,7 @@ def _resolve(
         seen.add(sib)
         sib = priors.borrow.get(sib)
     e = cat.chips[chip].efficiency
-    if not in_suite and (p != "matmul_fp8" or e.matmul_fp8 is not None):
+    if not in_suite and _field(e, p) == p:
         return ParamFit(chip, p, float(getattr(e, p)), "record")
     cat_prior = priors.by_category.get(cat.chips[chip].category, {})
     if p in cat_prior:

@@ -31,6 +31,7 @@ from xpuplan.layout.layout import Reason, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import MAX_CHIPS, Machine, slice_shape
 from xpuplan.perf.params import PerfParams, chip_params
+from xpuplan.perf.precision import recipe
 from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
@@ -296,6 +297,21 @@ def parse_formats(text: str | None) -> Formats:
     if "fp32" in t and weights == "bf16" and "bf16" not in t and "mixed" not in t:
         compute = "fp32"
     return Formats(compute, weights, bits, kv, stated)
+
+
+def train_precision(text: str | None, fm: Formats) -> str:
+    """The training recipe a case's ``precision`` names (perf/precision.py), as Megatron-Bridge's
+    tables write them: "FP8-CS" / "current scaling" (Float8CurrentScaling), "FP8-MX" / mxfp8
+    (MXFP8BlockScaling), NVFP4 / FP4 (NVFP4BlockScaling, the one 4-bit training recipe of TE);
+    other fp8 is per-tensor delayed scaling (TE's DelayedScaling, its default)."""
+    t = (text or "").lower()
+    if fm.weights == "fp4":
+        return "nvfp4"
+    if fm.weights != "fp8":
+        return fm.compute
+    if re.search(r"mxfp8|fp8[-_ ]mx\b", t):
+        return "mxfp8"
+    return "fp8cs" if re.search(r"current[-_ ]scaling|fp8[-_ ]cs\b", t) else "fp8"
 
 
 def case_stack(c: dict[str, Any], chip: Chip) -> Stack | None:
@@ -595,7 +611,8 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     fm = parse_formats(c.get("precision"))
     if not fm.stated:
         assumed.append("precision not stated: bf16 assumed")
-    job = TrainJob(model, max(int(gb), 1), seq, fm.compute, lora_rank=_lora(c, assumed))
+    prec = train_precision(c.get("precision"), fm)
+    job = TrainJob(model, max(int(gb), 1), seq, prec, lora_rank=_lora(c, assumed))
     fixed = stated_layout(c, count)
     params, stack = case_params(c, chip)
     res = search_train(job, m, SpaceOptions(fixed=fixed), params=params, top_k=1)
@@ -608,9 +625,7 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
             "the model predicts the stated layout does not fit in memory; time predicted regardless"
         )
     base["stack"] = stack.id if stack else None
-    base["param"] = (
-        "matmul_fp8" if fm.compute == "fp8" and chip.efficiency.matmul_fp8 is not None else "matmul"
-    )
+    base["param"] = chip.efficiency.gemm_param(recipe(prec).gemm)
     if res.best is None:
         why = f"no feasible layout with the stated degrees {fixed}: {res.why_none}"
         return Prediction(CaseResult(**base, predicted=None, reason=why, assumed=tuple(assumed)))

@@ -20,7 +20,8 @@ class TrainJob:
     """Train ``model`` with ``global_batch`` sequences of ``seq_len`` tokens per step.
 
     ``tokens`` is the total to train on (for time-to-train); ``precision`` names the matmul
-    number format (bf16, fp16, fp8, fp32) with mixed-precision Adam state.
+    number format (bf16, fp16, fp8, fp32, int8) or a low-precision recipe by its Transformer
+    Engine name (fp8cs, mxfp8, nvfp4: perf/precision.py) with mixed-precision Adam state.
     """
 
     model: Model

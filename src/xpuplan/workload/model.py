@@ -304,6 +304,14 @@ STATE_BYTES: dict[str, StateBytes] = {
     # FP8 training keeps bf16 weights for the matmul casts (Transformer Engine, DeepSeek-V3 §3.3):
     # state bytes are those of bf16; only matmul throughput changes.
     "fp8": StateBytes(2.0, 2.0, 12.0),
+    # The Transformer Engine recipes by name (perf/precision.py): fp8 above is per-tensor delayed
+    # scaling; fp8cs per-tensor current scaling; mxfp8 32-element E8M0 block scales; nvfp4 4-bit
+    # GEMMs with 16-element E4M3 block scales. Megatron-Bridge keeps bf16 parameters and fp32 main
+    # weights and Adam moments for all of them (training/mixed_precision.py bf16_with_*_mixed:
+    # params_dtype bf16; nvfp4 "fp8_param_gather = False"), so the state is bf16's.
+    "fp8cs": StateBytes(2.0, 2.0, 12.0),
+    "mxfp8": StateBytes(2.0, 2.0, 12.0),
+    "nvfp4": StateBytes(2.0, 2.0, 12.0),
     # int8 matmuls with bf16 weights and fp32 master (AQT in MaxText; Google TPU recipes).
     "int8": StateBytes(2.0, 2.0, 12.0),
     # Pure fp32 training: fp32 weights, grads, Adam m and v.
