@@ -51,7 +51,11 @@ class FleetOption:
     capacity: float = 1.0  # serving: requests/s one group carries
     demand: float = 1.0  # serving: the job's requests/s
     max_count: int = 1  # serving: the most groups worth renting (enough for the whole rate)
-    label: str = ""  # what one count is, in words ("1 × v6e slice of 8 chips")
+    # what one count is bought as: ``units`` × ``unit`` of ``unit_chips`` chips (a serving
+    # option: per group); report.wording.fleet_unit words it ("1 × v6e slice of 8 chips")
+    units: float | None = None
+    unit: str = "node"
+    unit_chips: int | None = None
 
     @property
     def serve(self) -> bool:

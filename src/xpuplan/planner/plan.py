@@ -274,9 +274,6 @@ def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[Fleet
             # serving: one replica group (bought in whole units of its own), up to ``groups`` of them
             g = int(d["groups"]) if serve else 1
             buy = d.get("group_purchase" if serve else "purchase") or {}
-            label = (
-                f"{buy.get('units', '?')} × {buy.get('unit', 'node')} of {buy.get('unit_chips', '?')} chips"
-            )
             out.append(
                 FleetOption(
                     o.job,
@@ -291,7 +288,9 @@ def _fleet_options(every: dict[str, list[Option]], objective: str) -> list[Fleet
                     capacity=float(d["requests_per_s_per_group"]) if serve else 1.0,
                     demand=float(d["rate"]) if serve else 1.0,
                     max_count=g,
-                    label=label + (" per group" if serve else ""),
+                    units=buy.get("units"),
+                    unit=str(buy.get("unit", "node")),
+                    unit_chips=buy.get("unit_chips"),
                 )
             )
     return out

@@ -62,6 +62,9 @@ class Option:
     detail: dict[str, Any] | None = None
     energy_estimated: bool = False  # energy and power rest on an estimated chip TDP
     interval: Interval | None = None  # 80% prediction interval of the estimate behind it
+    # training on whole units that hold no layout: the chips the layout runs on (the rest of
+    # ``chips`` is paid for and idle; report.wording.chips_idle words it); None: all of them
+    chips_used: int | None = None
 
     def bounds(self, value: float | None) -> tuple[float, float] | None:
         """80% interval of a time- or cost-like figure of this option."""
@@ -266,8 +269,7 @@ def rank_train(
             sub = search_train(job, Machine(chip, system, used), opts, params=params, top_k=1)
             if sub.best is not None:
                 o = _train_option(spec, sc, cat, system, n, sub.best, price, pue, params, unit)
-                idle = f" ({used:,} of {n:,} chips used, {n - used:,} idle)"
-                tried.append(replace(o, layout=(o.layout or "") + idle))
+                tried.append(replace(o, chips_used=used))
                 continue
         if res.best is None:
             why = Why(WhyCode.NO_LAYOUT, chips=n, detail=res.why_none)

@@ -7,19 +7,14 @@ from rich.table import Table
 
 from xpuplan.api.results import EncoderResult, EncoderSearchResult
 from xpuplan.report import fmt
-from xpuplan.report.tables import Column, table
+from xpuplan.report.tables import Column, search_header, table
 
 
 def print_encoder(console: Console, r: EncoderSearchResult) -> None:
     """The best encoder configuration, its economics, and the latency–throughput curve."""
-    console.print(
-        f"evaluated {r.configs_evaluated:,} encoder configurations, {r.configs_feasible:,} feasible"
-    )
-    b = r.best
-    if not b.feasible:
-        reasons = "; ".join(f"{c.reason} ({c.count:,})" for c in r.reasons)
-        console.print(f"[bold red]no configuration meets the request:[/] {reasons}")
+    if not search_header(console, r, "encoder"):
         return
+    b = r.best
     how = "dynamic batching, latency ≤ 2 batch times" if b.mode == "dynamic" else "offline batch"
     console.print(
         f"best: {b.model}, {b.seq_len}-token sequences, {b.compute} GEMMs ({b.weights} asked), batch {b.batch}"

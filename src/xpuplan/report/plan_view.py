@@ -25,6 +25,7 @@ CSV_COLUMNS = (
     "vendor",
     "chips",
     "layout",
+    "chips_used",
     "utilisation",
     "time_days",
     "latency_s",
@@ -55,6 +56,7 @@ def plan_rows(r: PlanResult) -> list[dict[str, Any]]:
                     "vendor": o.vendor,
                     "chips": o.chips,
                     "layout": o.layout,
+                    "chips_used": o.chips_used or o.chips,
                     "utilisation": o.utilisation,
                     "time_days": None
                     if o.kind == "serve" or o.time_s is None
@@ -144,7 +146,8 @@ def print_plan(console: Console, r: PlanResult) -> None:
                 continue
             style = "" if o.feasible else "dim"
             first = fmt.duration(o.time_s) if serve else fmt.pct(o.utilisation)
-            cells = [str(i), o.system, f"{o.chips:,}", o.layout or "—", first]
+            lay = (o.layout or "—") + wording.chips_idle(o.chips_used, o.chips)
+            cells = [str(i), o.system, f"{o.chips:,}", lay, first]
             got = ((o.detail or {}).get("plan") or {}) if serve else {}
             if serve and ttft:
                 cells.append(fmt.duration(got.get("ttft_s")))
@@ -191,11 +194,11 @@ def print_plan(console: Console, r: PlanResult) -> None:
         n = round(count)
         if fo.kind == "serve":
             part = (
-                f" in {n:,} group{'s' if n != 1 else ''} ({fo.label}), "
+                f" in {n:,} group{'s' if n != 1 else ''} ({wording.fleet_unit(fo)}), "
                 f"capacity for {min(1.0, n * fo.capacity / fo.demand):.0%} of the requests, {fmt.money(fo.cost_usd * n)}"
             )
         else:
-            part = f" ({fo.label}), {fmt.money(fo.cost_usd)}" if fo.label else f", {fmt.money(fo.cost_usd)}"
+            part = f" ({wording.fleet_unit(fo)}), {fmt.money(fo.cost_usd)}"
         console.print(f"  {fmt.safe(fo.job)}: {fo.system} × {fo.chips * n:,} chips{part}")
     for b in f.binding:
         console.print(f"  [yellow]{fmt.safe(wording.binding_text(b, f.objective), 1000)}[/]")

@@ -24,7 +24,7 @@ from xpuplan.report import fmt
 from xpuplan.report.encoder_view import print_encoder
 from xpuplan.report.fmt import interval_line
 from xpuplan.report.legend import TRAIN_LEGEND
-from xpuplan.report.tables import Column, dash, table
+from xpuplan.report.tables import Column, dash, search_header, table
 from xpuplan.units import GIB, GIGA, TERA
 from xpuplan.workload.model import Model
 
@@ -486,13 +486,8 @@ def print_serve(console: Console, r: ServeSearchResult | EncoderSearchResult) ->
     if isinstance(r, EncoderSearchResult):
         print_encoder(console, r)
         return
-    console.print(
-        f"evaluated {r.configs_evaluated:,} serving configurations, {r.configs_feasible:,} feasible"
-    )
     b = r.best
-    if not b.feasible:
-        reasons = "; ".join(f"{c.reason} ({c.count:,})" for c in r.reasons)
-        console.print(f"[bold red]no configuration meets the request:[/] {reasons}")
+    if not search_header(console, r, "serving"):
         console.print(
             "  to make one fit: more chips (--chips), smaller weights (--weights fp8 or int4), "
             "an fp8 KV cache (--kv fp8), or looser targets (--ttft-ms, --tpot-ms)"

@@ -11,7 +11,7 @@ from typing import Any
 
 from xpuplan.planner import fleet
 from xpuplan.planner.constraints import Why, WhyCode
-from xpuplan.planner.fleet import Binding, FleetPlan
+from xpuplan.planner.fleet import Binding, FleetOption, FleetPlan
 from xpuplan.planner.plan import PlanResult
 
 
@@ -179,12 +179,32 @@ def assumption_what(kind: str, path: str | None) -> str:
     return _ASSUMED.get(kind) or f"{path} path (peaks, power, sustained speed)"
 
 
+def chips_idle(chips_used: int | None, chips: int) -> str:
+    """What an option of ``chips`` paid-for chips leaves idle when its layout runs on
+    ``chips_used`` of them (Option.chips_used); empty when it uses them all."""
+    if chips_used is None or chips_used >= chips:
+        return ""
+    return f" ({chips_used:,} of {chips:,} chips used, {chips - chips_used:,} idle)"
+
+
+def fleet_unit(fo: FleetOption) -> str:
+    """What one count of fleet option ``fo`` is bought as: "2 × node of 8 chips" (a serving
+    option's count is a replica group: "... per group")."""
+
+    def n(x: float | None) -> str:
+        return "?" if x is None else f"{x:,.0f}"
+
+    per = " per group" if fo.serve else ""
+    return f"{n(fo.units)} × {fo.unit} of {n(fo.unit_chips)} chips{per}"
+
+
 def plan_dict(result: PlanResult) -> dict[str, Any]:
     """The plan as JSON: the planner's data, each reason worded beside its code and numbers."""
     d = result.to_dict()
     for jd, jp in zip(d["jobs"], result.jobs, strict=True):
         for od, o in zip(jd["options"], jp.options, strict=True):
             od["reason"] = reason(o.why)
+            od["idle"] = chips_idle(o.chips_used, o.chips).strip(" ()") or None
     for hd, h in zip(d["hybrid"], result.hybrid, strict=True):
         for ad in hd["assumptions"]:
             ad["what"] = assumption_what(ad["kind"], ad["path"])
@@ -193,6 +213,8 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
             for vd, v in zip(cd["verdicts"], c.verdicts, strict=True):
                 vd["reason"] = reason(v.why)
     d["fleet"]["reason"] = fleet_reason(result)
+    for ad, (fo, _) in zip(d["fleet"]["assignment"], result.fleet.assignment, strict=True):
+        ad["label"] = fleet_unit(fo)
     d["fleet"]["binding"] = [
         {
             "constraint": limit_name(b.limit_code, b.subject),
