@@ -284,6 +284,34 @@ def test_comparable_runs_are_as_large_or_nearly() -> None:
     assert comparable_mfu([small], 7e9, 8) == small
 
 
+def test_the_flag_names_the_terms_the_published_layout_spends_more_on() -> None:
+    """A published run's layout spends 20% of its step in the bubble and 10% in DP traffic by
+    the model; a 10 s step of 9.5 s compute and 0.5 s DP traffic spends 0% and 5%: the bubble
+    (20 points) comes first, then DP (5 points); compute (70% there, 95% here) is not a gap."""
+    from xpuplan.api.results import Part, PublishedMfu
+
+    ref = PublishedMfu(
+        0.5, "ref", 512, 1e12, (Part("compute", 0.7), Part("dp_comm", 0.1), Part("bubble", 0.2))
+    )
+    gaps = ref.gaps((Part("compute", 9.5), Part("dp_comm", 0.5)), 10.0)
+    assert [(g.term, g.published, g.here) for g in gaps] == [("bubble", 0.2, 0.0), ("dp_comm", 0.1, 0.05)]
+    assert ref.gaps((Part("compute", 9.5), Part("dp_comm", 0.5)), 10.0, at_least=0.06)[0].term == "bubble"
+    assert len(ref.gaps((Part("compute", 9.5), Part("dp_comm", 0.5)), 10.0, at_least=0.06)) == 1
+
+
+def test_published_runs_carry_their_step_shares() -> None:
+    """fit.toml's published_mfu rows carry the model's step of each run by term: shares of the
+    step that sum to 1 (the step is the sum of its critical-path terms, perf.train TIME_PARTS)."""
+    from xpuplan.perf.train import TIME_PARTS
+    from xpuplan.validation.fit import published_mfu
+
+    runs = [r for rs in published_mfu().values() for r in rs]
+    assert runs and all(r.shares for r in runs)
+    for r in runs:
+        assert {k for k, _ in r.shares} <= set(TIME_PARTS)
+        assert sum(v for _, v in r.shares) == pytest.approx(1.0, abs=1e-3)
+
+
 def test_gpt3_on_1024_a100_is_within_10_percent_of_published_or_flagged() -> None:
     """The best MFU for GPT-3 175B on 1,024 A100 is within 10% of the best comparable published
     A100 run, or the result flags it (and the CLI says why)."""
@@ -297,3 +325,4 @@ def test_gpt3_on_1024_a100_is_within_10_percent_of_published_or_flagged() -> Non
     assert over == (res.mfu_above_published is not None)
     if over:
         assert res.mfu_above_published == pytest.approx(res.best.mfu / ref.mfu)
+        assert ref.shares  # the flag can say which term differs (report/terminal.py _mfu_flag)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 # What the CLI (and a notebook) reaches through this module: the layers below stay private to it.
-from xpuplan.api.results import PublishedMfu
+from xpuplan.api.results import Part, PublishedMfu
 from xpuplan.calibrate import FULL, QUICK, Nominal, calibrate, get_backend, parse_peaks, write_calibration
 from xpuplan.calibrate.runs import FULL_DECODE, FULL_TRAIN, QUICK_DECODE, QUICK_TRAIN
 from xpuplan.claims.engine import evaluate_builtin, evaluate_claim, evaluate_file, find_claim
@@ -262,7 +262,9 @@ def mfu_check(best: TrainEstimate, job: TrainJob, m: Machine) -> tuple[Published
     ref = comparable_mfu(published_mfu().get(m.chip.id, []), float(job.model.params()), m.chips)
     if ref is None:
         return None, None
-    pub = PublishedMfu(ref.mfu, ref.case, ref.chips, ref.model_params)
+    pub = PublishedMfu(
+        ref.mfu, ref.case, ref.chips, ref.model_params, tuple(Part(k, v) for k, v in ref.shares)
+    )
     return pub, (best.mfu / ref.mfu if best.mfu > MFU_MARGIN * ref.mfu else None)
 
 

@@ -148,9 +148,33 @@ class PublishedMfu:
     case: str
     chips: int
     params: float  # the published run's model parameters
+    # the model's step of the run's stated layout by term, as shares of its step
+    shares: tuple[Part, ...] = ()
+
+    def gaps(self, parts: tuple[Part, ...], step_s: float, at_least: float = 0.03) -> list[TermGap]:
+        """The terms on which a step of ``parts`` (seconds; its step ``step_s``) spends at least
+        ``at_least`` less of its step than the published run's layout does by the same model,
+        largest first: where a search result above this run's MFU finds its time."""
+        mine = {p.name: p.value / step_s for p in parts} if step_s > 0 else {}
+        out = [TermGap(s.name, s.value, mine.get(s.name, 0.0)) for s in self.shares]
+        return sorted(
+            (g for g in out if g.published - g.here >= at_least), key=lambda g: g.here - g.published
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return as_dict(self)
+        return {
+            **as_dict(self, "mfu", "case", "chips", "params"),
+            "shares": {p.name: p.value for p in self.shares},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TermGap:
+    """A term's share of the step in a published run's layout and in a search result (model)."""
+
+    term: str
+    published: float
+    here: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -324,6 +324,13 @@ def _mfu_flag(console: Console, r: TrainSearchResult) -> None:
         f"limits it at this scale (stragglers, exposed collectives, kernel efficiency). Treat it as a "
         f"bound, not a forecast.[/]"
     )
+    gaps = ref.gaps(r.best.time_parts, r.best.step_time_s)
+    if gaps:
+        terms = ", ".join(f"{g.term} {fmt.pct(g.published)} there, {fmt.pct(g.here)} here" for g in gaps)
+        console.print(
+            f"[yellow]  where the time goes: by the model, the published run's layout spends more of its "
+            f"step on {terms} (shares of the step; xpuplan.perf.train TIME_PARTS).[/]"
+        )
 
 
 def _search_money(console: Console, b: TrainResult) -> None:

@@ -363,6 +363,8 @@ class PublishedMFU:
     chips: int
     model_params: float
     case: str
+    # the model's step of the run's stated layout by term, as shares (CaseResult.shares)
+    shares: tuple[tuple[str, float], ...] = ()
 
 
 def best_measured_mfu(results: Iterable[CaseResult]) -> dict[str, list[PublishedMFU]]:
@@ -372,7 +374,7 @@ def best_measured_mfu(results: Iterable[CaseResult]) -> dict[str, list[Published
         mfu = r.measured_mfu
         if r.task != "train" or mfu is None or r.chips is None or r.model_params is None:
             continue
-        out.setdefault(r.chip, []).append(PublishedMFU(mfu, r.chips, r.model_params, r.id))
+        out.setdefault(r.chip, []).append(PublishedMFU(mfu, r.chips, r.model_params, r.id, r.shares))
     return {k: sorted(v, key=lambda p: -p.mfu) for k, v in out.items()}
 
 
@@ -384,7 +386,14 @@ def published_mfu() -> dict[str, list[PublishedMFU]]:
     table = read_toml(path).get("published_mfu", {}) if path.exists() else {}
     return {
         chip: [
-            PublishedMFU(float(r["value"]), int(r["chips"]), float(r["params"]), str(r["case"])) for r in runs
+            PublishedMFU(
+                float(r["value"]),
+                int(r["chips"]),
+                float(r["params"]),
+                str(r["case"]),
+                tuple((str(k), float(v)) for k, v in (r.get("shares") or {}).items()),
+            )
+            for r in runs
         ]
         for chip, runs in table.items()
     }
@@ -421,7 +430,10 @@ def fit_toml(res: FitResult) -> str:
             cases = ", ".join(f'"{c}"' for c in f.cases)
             lines.append(f'{p} = {{ value = {f.value:.3f}, basis = "{f.basis}", cases = [{cases}] }}')
         lines.append("")
-    lines.append("# published_mfu: the MFU each 16-bit full-training run of the suite measured")
+    lines.append("# published_mfu: the MFU each 16-bit full-training run of the suite measured, and the")
+    lines.append(
+        "# model's step of its stated layout by term, as shares (what a search result above it lacks)"
+    )
     for chip, runs in sorted(best_measured_mfu(res.in_sample).items()):
         for r in runs:
             lines.append(f'[[published_mfu."{chip}"]]')
@@ -429,6 +441,8 @@ def fit_toml(res: FitResult) -> str:
             lines.append(f"chips = {r.chips}")
             lines.append(f"params = {r.model_params:.4g}")
             lines.append(f'case = "{r.case}"')
+            if r.shares:
+                lines.append("shares = { " + ", ".join(f"{k} = {v:.4f}" for k, v in r.shares) + " }")
         lines.append("")
     for k, v in res.intervals.items():
         lines.append(f'[intervals."{k}"]')

@@ -33,6 +33,7 @@ from xpuplan.perf.machine import MAX_CHIPS, Machine, slice_shape
 from xpuplan.perf.params import PerfParams, chip_params
 from xpuplan.perf.precision import recipe
 from xpuplan.perf.serve import ServeConfig, evaluate_serve
+from xpuplan.perf.train import TIME_PARTS
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
@@ -85,6 +86,9 @@ class CaseResult:
     mfu: float | None = None
     chips: int | None = None
     model_params: float | None = None
+    # with ``mfu``: the stated layout's step by term as shares of the step (perf.train
+    # TIME_PARTS), so a search result above the run's MFU can say which term differs
+    shares: tuple[tuple[str, float], ...] = ()
     # the workload classes the case counts in beyond its vendor and chip (``CLASSES``): its
     # cross-validated figures are also reported per class (``summarise``'s ``by_class``)
     classes: tuple[str, ...] = ()
@@ -647,8 +651,20 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
         assumed=tuple(assumed),
     )
     if fm.compute in ("bf16", "fp16") and job.lora_rank is None:  # the published-MFU reference
-        result = replace(result, mfu=float(est.mfu), chips=count, model_params=float(model.params()))
+        result = replace(
+            result,
+            mfu=float(est.mfu),
+            chips=count,
+            model_params=float(model.params()),
+            shares=step_shares(est.time_s, est.step_time_s),
+        )
     return Prediction(result, evaluate)
+
+
+def step_shares(time_s: dict[str, float], step_s: float) -> tuple[tuple[str, float], ...]:
+    """A step's terms (``TrainEstimate.time_s``, seconds on the critical path) as shares of the
+    step ``step_s``, in the model's term order, the terms that take no time left out."""
+    return tuple((k, time_s[k] / step_s) for k in TIME_PARTS if time_s.get(k, 0.0) > 0 and step_s > 0)
 
 
 def _case_where(path: Path, text: str, case_id: Any) -> str:
