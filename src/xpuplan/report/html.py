@@ -222,7 +222,11 @@ def _fleet(data: dict[str, Any]) -> str:
             _e(a["job"]),
             _e(a["system"]),
             f"{a['chips'] * a['count']:,.0f}",
-            _e(f"{a['count']:,.0f} × {a['label']}" if a["kind"] == "serve" else a["label"]),
+            _e(
+                f"{a['count']:,.0f} groups, {wording.fleet_unit(a)}"
+                if a["kind"] == "serve"
+                else wording.fleet_unit(a)
+            ),
             fmt.money(a["cost_usd"] * a["count"]),
         ]
         for a in f["assignment"]

@@ -6,7 +6,7 @@ the one place that turns it into the sentence people read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from xpuplan.planner import fleet
@@ -187,15 +187,17 @@ def chips_idle(chips_used: int | None, chips: int) -> str:
     return f" ({chips_used:,} of {chips:,} chips used, {chips - chips_used:,} idle)"
 
 
-def fleet_unit(fo: FleetOption) -> str:
+def fleet_unit(fo: FleetOption | Mapping[str, Any]) -> str:
     """What one count of fleet option ``fo`` is bought as: "2 × node of 8 chips" (a serving
-    option's count is a replica group: "... per group")."""
+    option's count is a replica group: "... per group"). ``fo`` may be the option or its JSON
+    form (one entry of the fleet's ``assignment``)."""
+    d = fo if isinstance(fo, Mapping) else fo.__dict__
 
     def n(x: float | None) -> str:
         return "?" if x is None else f"{x:,.0f}"
 
-    per = " per group" if fo.serve else ""
-    return f"{n(fo.units)} × {fo.unit} of {n(fo.unit_chips)} chips{per}"
+    per = " per group" if d["kind"] == "serve" else ""
+    return f"{n(d['units'])} × {d['unit']} of {n(d['unit_chips'])} chips{per}"
 
 
 def plan_dict(result: PlanResult) -> dict[str, Any]:
