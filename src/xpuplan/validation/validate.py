@@ -216,6 +216,9 @@ def case_model(c: dict[str, Any], assumed: list[str] | None = None) -> Model:
     }
     if mm.get("head_dim"):
         d["head_dim"] = mm["head_dim"]
+    for key in ("sliding_window", "window_layers"):
+        if mm.get(key):
+            d[key] = int(mm[key])
     if ffn_type in ("gelu_mlp", "relu_mlp"):
         d.update(linear_bias=True, norm="layernorm", position="learned", tied_embeddings=True)
     moe = mm.get("moe")
