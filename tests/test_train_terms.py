@@ -134,6 +134,31 @@ def test_sliding_window_layers_compute_the_tiles_they_reach(
     assert plain.time_s["compute"] - local.time_s["compute"] == pytest.approx(saved, rel=1e-6)
 
 
+def test_the_backward_kernel_prices_its_own_tiles(catalog: Catalog) -> None:
+    """Splash attention's backward has tiles of its own (tpu-recipes gpt-oss-120b on Ironwood:
+    sa_block_q 1024 forward, sa_block_q_dkv 2048 backward, 8,192 tokens): a local layer's
+    forward costs 2·1024 keys per query of the (8192+1)/2 causal ones, its backward 2·2048, i.e.
+    nearly all of them."""
+    m = machine(catalog, 1, mem_bw=1e30)
+    s = 8192
+    params = replace(PARAMS, attention_block=1024.0, attention_block_bwd=2048.0)
+    plain = est(catalog, Layout(microbatch=1), 1, s, m=m, params=params)
+    local = est(
+        catalog,
+        Layout(microbatch=1),
+        1,
+        s,
+        model=tiny(sliding_window=128, window_layers=2),
+        m=m,
+        params=params,
+    )
+    fwd = flash_core_s(catalog, s, s, s)  # one layer's causal core forward
+    causal = (s + 1) / 2
+    saved = 2 * (fwd * (1 - 2048 / causal) + 2.5 * fwd * (1 - 4096 / causal))
+    assert saved > 0.9 * fwd  # the forward's half is saved, the backward's barely anything
+    assert plain.time_s["compute"] - local.time_s["compute"] == pytest.approx(saved, rel=1e-6)
+
+
 def test_a_window_wider_than_the_causal_span_changes_nothing() -> None:
     """A window over more keys than a causal query averages ((s+1)/2) is global attention."""
     assert tiny(sliding_window=4096, window_layers=2).local_attn_share(4096, 128.0) == 1.0

@@ -453,7 +453,12 @@ def _compute(st: _Step) -> _Compute:
     )
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
     wgrad = 0.0 if st.job.lora_rank else 1.0
-    bwd = (1.0 + wgrad) * (fwd_layers - core_layers) + 2.5 * core_layers + (1.0 + wgrad) * t_head
+    # the fused backward kernel's own tiles where a sliding window leaves some empty (its share
+    # over the forward's: 1 without a window, and unfused attention computes every score)
+    bwd_block = params.attention_block_bwd or params.attention_block
+    core_bwd = model.local_attn_share(s, bwd_block) / model.local_attn_share(s, params.attention_block)
+    core_bwd = core_bwd if flash else 1.0
+    bwd = (1.0 + wgrad) * (fwd_layers - core_layers) + 2.5 * core_bwd * core_layers + (1.0 + wgrad) * t_head
     q_fwd, q_bwd = prec.quant_times(model, lay, m, prec.recipe(st.job.precision), tok, st.etp)
     casts = st.per_stage * params.cast_traffic  # the recipe's casts, where priced (PerfParams)
     fwd_layers, bwd = fwd_layers + casts * q_fwd, bwd + casts * q_bwd
