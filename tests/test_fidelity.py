@@ -214,6 +214,20 @@ def test_maxtext_memory_settings_are_read() -> None:
     assert p.weight_bytes == 2.0  # weight_dtype bfloat16
 
 
+def test_sliding_window_and_splash_tiles_are_read() -> None:
+    """gpt-oss-120b on Ironwood: 128-token windows on 18 of 36 layers (MaxText gpt-oss-120b.yml)
+    and the recipe's splash tiles (tpu-recipes@c8cfe2f6 run_recipe.sh: sa_block_q/kv 1024,
+    sa_block_q_dkv/kv_dkv 2048); MaxText's default tiles (base.yml: 512) where a case states none."""
+    case = _case("google-tpu-v7-train-gpt-oss-120b")
+    model = V.case_model(case)
+    assert (model.sliding_window, model.window_layers) == (128, 18)
+    chip = importlib.import_module("xpuplan.hardware.catalog").default_catalog().chip("tpu-v7")
+    p, _ = V.case_params(case, chip)
+    assert (p.attention_block, p.attention_block_bwd) == (1024.0, 2048.0)
+    p, _ = V.case_params(_case("google-tpu-v7-train-llama3.1-70b-64chips"), chip)
+    assert (p.attention_block, p.attention_block_bwd) == (512.0, 0.0)
+
+
 def test_interleaved_moe_layers_are_read() -> None:
     """Llama 4 Maverick: every 2nd of 48 layers is MoE (interleave_moe_layer_step 2), 128 experts
     of 5120 × 8192 (3 matrices) in 24 layers: about 400B parameters, not 784B."""

@@ -102,6 +102,72 @@ def test_recompute_reruns_the_forward(catalog: Catalog) -> None:
     assert full.time_s["compute"] == pytest.approx(sel.time_s["compute"], rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "block, keys",
+    [
+        (128.0, 256),  # FlashAttention-2's 128-row tiles: the diagonal tile and the one before it
+        (512.0, 1024),  # splash attention's 512-row tiles (MaxText sa_block_q = sa_block_kv = 512)
+    ],
+)
+def test_sliding_window_layers_compute_the_tiles_they_reach(
+    catalog: Catalog, block: float, keys: int
+) -> None:
+    """gpt-oss's window: 128 keys on 2 of the 4 layers. A fused kernel computes whole tiles and
+    skips the empty ones (FlashAttention-2 §3.1.1), so a local layer's query tile costs the
+    diagonal tile and the one before it, ``keys`` keys per query against (s+1)/2 causal; the
+    global layers are unchanged, and so are the GEMMs."""
+    m = machine(catalog, 1, mem_bw=1e30)
+    s = 4096
+    params = replace(PARAMS, attention_block=block)
+    plain = est(catalog, Layout(microbatch=1), 1, s, m=m, params=params)
+    local = est(
+        catalog,
+        Layout(microbatch=1),
+        1,
+        s,
+        model=tiny(sliding_window=128, window_layers=2),
+        m=m,
+        params=params,
+    )
+    core = 3.5 * flash_core_s(catalog, s, s, s)  # one layer's causal core, forward + backward
+    saved = 2 * core * (1 - keys / ((s + 1) / 2))
+    assert plain.time_s["compute"] - local.time_s["compute"] == pytest.approx(saved, rel=1e-6)
+
+
+def test_the_backward_kernel_prices_its_own_tiles(catalog: Catalog) -> None:
+    """Splash attention's backward has tiles of its own (tpu-recipes gpt-oss-120b on Ironwood:
+    sa_block_q 1024 forward, sa_block_q_dkv 2048 backward, 8,192 tokens): a local layer's
+    forward costs 2·1024 keys per query of the (8192+1)/2 causal ones, its backward 2·2048, i.e.
+    nearly all of them."""
+    m = machine(catalog, 1, mem_bw=1e30)
+    s = 8192
+    params = replace(PARAMS, attention_block=1024.0, attention_block_bwd=2048.0)
+    plain = est(catalog, Layout(microbatch=1), 1, s, m=m, params=params)
+    local = est(
+        catalog,
+        Layout(microbatch=1),
+        1,
+        s,
+        model=tiny(sliding_window=128, window_layers=2),
+        m=m,
+        params=params,
+    )
+    fwd = flash_core_s(catalog, s, s, s)  # one layer's causal core forward
+    causal = (s + 1) / 2
+    saved = 2 * (fwd * (1 - 2048 / causal) + 2.5 * fwd * (1 - 4096 / causal))
+    assert saved > 0.9 * fwd  # the forward's half is saved, the backward's barely anything
+    assert plain.time_s["compute"] - local.time_s["compute"] == pytest.approx(saved, rel=1e-6)
+
+
+def test_a_window_wider_than_the_causal_span_changes_nothing() -> None:
+    """A window over more keys than a causal query averages ((s+1)/2) is global attention."""
+    assert tiny(sliding_window=4096, window_layers=2).local_attn_share(4096, 128.0) == 1.0
+    assert tiny(sliding_window=128).local_attn_share(8192) == pytest.approx(
+        128 / 4096.5
+    )  # all layers, no tiles
+    assert tiny().local_attn_share(8192, 512.0) == 1.0
+
+
 def test_lora_backward_skips_weight_gradients(catalog: Catalog) -> None:
     """LoRA freezes the base weights (Hu et al. 2021): backward computes input gradients only, so
     the GEMMs cost 2N forward + 2N backward instead of 6N."""

@@ -30,6 +30,7 @@ PARAM_KEYS = (
     "moe_capacity_factor",
     "moe_gmm_tile",
     "moe_host_s",
+    "attention_block",
     "logits_bytes",
     "vocab_tiles",
     "weight_bytes",
@@ -45,6 +46,7 @@ PARAM_KEYS = (
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {
     "moe_gmm_tile": 8192.0,
+    "attention_block": 8192.0,
     "vocab_tiles": 1024.0,
     "decode_bucket": 65536.0,
     "max_num_batched_tokens": 1e7,

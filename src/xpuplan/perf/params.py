@@ -24,6 +24,13 @@ class PerfParams:
     # Off: QKᵀ and A·V run as batched GEMMs and the s×s scores go through memory (softmax,
     # masking, dropout), as in Megatron-LM 2021-2022 (Narayanan et al., Korthikanti et al.).
     flash_attention: bool = True
+    # Query and key rows per tile of the fused attention kernel, the grain at which a sliding
+    # window's masked tiles are skipped (Model.local_attn_share): FlashAttention-2 tiles of 128
+    # (Dao 2023 §3.1); MaxText's splash attention sa_block_q = sa_block_kv = 512 (data/stacks),
+    # or what a case states (sa_block_q / sa_block_kv: the larger). ``attention_block_bwd``: the
+    # backward kernel's (splash sa_block_q_dkv / sa_block_kv_dkv); 0: the forward's.
+    attention_block: float = 128.0
+    attention_block_bwd: float = 0.0
     power_fraction: float = 0.8  # average chip power / TDP while busy (energy)
     # MoE as the stack's kernels run it. Capacity factor > 0: token dropping through dense one-hot
     # dispatch/combine einsums with per-sequence expert capacity (MaxText moe.py generate_masks,

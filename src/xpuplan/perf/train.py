@@ -188,10 +188,15 @@ def _mlp_time(
     return t_mlp, act_elems + 4.0 * model.moe.top_k * h
 
 
-def _core_time(model: Model, lay: LayoutArray, m: Machine, dtype: str, s: int, flash: bool) -> F:
-    """Attention core (QKᵀ, A·V) of one layer for one micro-batch on one device, in bf16.
+def _core_time(
+    model: Model, lay: LayoutArray, m: Machine, dtype: str, s: int, flash: bool, block: float = 128.0
+) -> F:
+    """Attention core (QKᵀ, A·V) of one layer (the layers' average) for one micro-batch on one
+    device, in bf16.
 
-    Fused (flash): causal, (s+1)/2 keys per query, at the fused-kernel efficiency. Unfused: full
+    Fused (flash): causal, (s+1)/2 keys per query, at the fused-kernel efficiency; local layers
+    compute only the ``block``-row tiles their sliding window reaches (Model.local_attn_share,
+    unfused attention computes every score and masks them). Unfused: full
     s×s batched GEMMs with K = head_dim, and the scores written, soft-maxed, masked and dropped out
     through memory (~9 bytes per score forward: fused scale-mask-softmax read+write 4, dropout
     read+write 4, mask 1)."""
@@ -200,6 +205,7 @@ def _core_time(model: Model, lay: LayoutArray, m: Machine, dtype: str, s: int, f
     bf16_peak = m.peak(_half(dtype))
     if flash:
         core_flops = tok * model.attn_flops_per_token(s, causal=True) / model.layers / t
+        core_flops = core_flops * model.local_attn_share(s, block)
         # each rank's query chunk (s / cp) is cut into 128-query tiles; short chunks idle the
         # pipeline (FlashAttention-2, Dao 2023 §3.2: one thread block per 128-row tile)
         q = s / lay.cp
@@ -229,7 +235,8 @@ def _layer_times(
     attn_flops = 2.0 * tok * model.attn_params() / t
     t_attn = _gemm_time(m, m.peak(dtype), attn_flops, xp.minimum(xp.minimum(tok, h), model.q_dim / t), dtype)
     t_mlp, act_elems = _mlp_time(model, lay, m, dtype, s, moe, params)
-    t_core = _core_time(model, lay, m, dtype, s, flash)
+    block = (params or PerfParams()).attention_block
+    t_core = _core_time(model, lay, m, dtype, s, flash, block)
     # Element-wise traffic per token: norms and residuals (10·h elements read+written, replicated
     # over TP unless SP), activation function and RoPE (sharded over TP).
     rep = 10.0 * h / xp.where(lay.sp == 1, t, 1.0)
@@ -432,7 +439,7 @@ def _compute(st: _Step) -> _Compute:
     n_moe = model.moe_layers
     n_dense = model.layers - n_moe
     flash = params.flash_attention
-    dense_fwd, dense_core, _ = _layer_times(model, lay, m, st.dtype, s, moe=False, flash=flash)
+    dense_fwd, dense_core, _ = _layer_times(model, lay, m, st.dtype, s, moe=False, flash=flash, params=params)
     if n_moe:
         moe_fwd, moe_core, _ = _layer_times(model, lay, m, st.dtype, s, moe=True, flash=flash, params=params)
     else:
@@ -446,7 +453,12 @@ def _compute(st: _Step) -> _Compute:
     )
     t_head = t_head + 3.0 * tok * model.vocab / t * 4.0 / (m.chip.mem_bw * m.chip.efficiency.memory)
     wgrad = 0.0 if st.job.lora_rank else 1.0
-    bwd = (1.0 + wgrad) * (fwd_layers - core_layers) + 2.5 * core_layers + (1.0 + wgrad) * t_head
+    # the fused backward kernel's own tiles where a sliding window leaves some empty (its share
+    # over the forward's: 1 without a window, and unfused attention computes every score)
+    bwd_block = params.attention_block_bwd or params.attention_block
+    core_bwd = model.local_attn_share(s, bwd_block) / model.local_attn_share(s, params.attention_block)
+    core_bwd = core_bwd if flash else 1.0
+    bwd = (1.0 + wgrad) * (fwd_layers - core_layers) + 2.5 * core_bwd * core_layers + (1.0 + wgrad) * t_head
     q_fwd, q_bwd = prec.quant_times(model, lay, m, prec.recipe(st.job.precision), tok, st.etp)
     casts = st.per_stage * params.cast_traffic  # the recipe's casts, where priced (PerfParams)
     fwd_layers, bwd = fwd_layers + casts * q_fwd, bwd + casts * q_bwd

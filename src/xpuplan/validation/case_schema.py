@@ -33,6 +33,8 @@ CASE: dict[str, Any] = {
         **{
             k: COUNT for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq_len")
         },
+        # local attention: the window in tokens and how many layers use it (Model.sliding_window)
+        **{k: COUNT for k in ("sliding_window", "window_layers")},
         "moe": {
             **{k: COUNT for k in ("experts", "top_k", "expert_ffn")},
             "shared_experts": Field("int|text", 0, 1e5, nullable=True),

@@ -220,6 +220,9 @@ def case_model(c: dict[str, Any], assumed: list[str] | None = None) -> Model:
     }
     if mm.get("head_dim"):
         d["head_dim"] = mm["head_dim"]
+    for key in ("sliding_window", "window_layers"):
+        if mm.get(key):
+            d[key] = int(mm[key])
     if ffn_type in ("gelu_mlp", "relu_mlp"):
         d.update(linear_bias=True, norm="layernorm", position="learned", tied_embeddings=True)
     moe = mm.get("moe")
@@ -346,6 +349,13 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     # attention data parallelism the serving layout states (TensorRT-LLM enable_attention_dp)
     if re.search(r"attention data-parallel|enable_attention_dp|dp-attention", text.lower()):
         p = replace(p, attention_dp=True)
+    # splash attention tiles the case states (MaxText sa_block_*): forward, and the dK/dV kernel
+    fwd = [int(x) for x in re.findall(r"sa_block_(?:q|kv)\s*=\s*([0-9]+)", text)]
+    bwd = [int(x) for x in re.findall(r"sa_block_(?:q|kv)_dkv\s*=\s*([0-9]+)", text)]
+    if fwd:
+        p = replace(p, attention_block=float(max(fwd)))
+    if bwd:
+        p = replace(p, attention_block_bwd=float(max(bwd)))
     cf = re.search(r"capacity_factor\s*=\s*([0-9.]+)", text)
     if cf and float(cf.group(1)) > 0 and "dropless" not in text.lower():
         p = replace(p, moe_capacity_factor=float(cf.group(1)))

@@ -27,6 +27,8 @@ _SCALARS = {
     "vocab": int,
     "max_seq_len": int,
     "norms_per_layer": int,
+    "sliding_window": int,
+    "window_layers": int,
 }
 _FLAGS = ("tied_embeddings", "linear_bias", "qkv_bias", "embedding_norm")
 MODEL_KEYS: tuple[str, ...] = (
@@ -54,7 +56,7 @@ def model_from_dict(d: Mapping[str, Any], where: str) -> Model:
             if not isinstance(d[key], int) or isinstance(d[key], bool) or d[key] <= 0:
                 raise DataError(f"'{key}' must be a positive integer, got {d[key]!r}", "Fix it", where)
             kw[key] = typ(d[key])
-        elif key not in ("head_dim", "kv_heads", "norms_per_layer"):
+        elif key not in ("head_dim", "kv_heads", "norms_per_layer", "sliding_window", "window_layers"):
             raise DataError(f"missing required key '{key}'", f"Add '{key} = ...'", where)
     kw.setdefault("kv_heads", kw["heads"])
     kw.setdefault("head_dim", kw["hidden"] // kw["heads"])

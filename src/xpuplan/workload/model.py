@@ -21,6 +21,7 @@ Formulas and where they come from:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -117,6 +118,11 @@ class Model:
     notes: str = ""
     extra: dict[str, object] = field(default_factory=dict)
     kind: str = "decoder"  # decoder | encoder (MODEL_KINDS)
+    # Local (sliding-window) attention: each query attends to the last ``sliding_window`` keys in
+    # ``window_layers`` of the layers (0: every layer), the rest attend globally (gpt-oss: 128 on
+    # every other layer; Gemma 3: 1024 on 5 of 6). 0: global attention everywhere.
+    sliding_window: int = 0
+    window_layers: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -136,6 +142,10 @@ class Model:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.heads % self.kv_heads:
             raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+        if self.sliding_window < 0 or not 0 <= self.window_layers <= self.layers:
+            raise ValueError("sliding_window must be >= 0 and window_layers in 0..layers")
+        if self.window_layers and not self.sliding_window:
+            raise ValueError("window_layers needs a sliding_window")
 
     # ---- shapes -------------------------------------------------------------------------------
 
@@ -252,6 +262,25 @@ class Model:
         d_v = self.mla.v_head_dim if self.mla else self.head_dim
         s = (context + 1) / 2 if causal else context
         return 2.0 * self.layers * self.heads * s * (d_qk + d_v)
+
+    def local_attn_share(self, context: float, block: float = 0.0) -> float:
+        """Attention-core work of a causal sequence of length ``context`` with the local layers'
+        window, as a share of the same work with global attention in every layer (1 without a
+        window, or where the window covers the causal span).
+
+        A fused kernel computes whole ``block`` × ``block`` tiles and skips the tiles the mask
+        leaves empty (FlashAttention-2, Dao 2023 §3.1.1 for the causal mask; block-sparse
+        FlashAttention, Dao et al. 2022 §3.3; splash attention's block masks): an aligned query tile meets the diagonal key tile and the ``ceil((w-1)/block)``
+        before it, ``block·(1 + ceil((w-1)/block))`` keys per query against ``(s+1)/2`` causal
+        (gpt-oss, w = 128: 256 keys with 128-row tiles, 1,024 with 512). ``block`` 0: the
+        ``w`` keys alone."""
+        w = self.sliding_window
+        if not w:
+            return 1.0
+        causal = (context + 1) / 2
+        keys = block * (1 + math.ceil((w - 1) / block)) if block > 0 else float(w)
+        local = self.window_layers or self.layers
+        return (self.layers - local + local * min(keys, causal) / causal) / self.layers
 
     def forward_flops_per_token(self, seq_len: float, causal: bool = True, attention: bool = True) -> float:
         """Forward FLOPs per token: 2·P_matmul (+ attention over ``seq_len``)."""
