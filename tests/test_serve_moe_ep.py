@@ -98,3 +98,75 @@ def test_attention_dp_decode_step_by_hand(catalog: Catalog) -> None:
     flops = B * sv.decode_attn_flops(moe) * (I + O / 2) / 8
     t_attn = max(flops / (m.chip.peak("bf16") * 0.25), kv / bw)
     assert r.tpot[0] == pytest.approx(t_gemm + t_attn + a2a, rel=1e-9)
+
+
+def test_one_token_reads_its_top_k_experts_whole() -> None:
+    """One token, top-2 of 8: 8·(1 - 6/8) = 2 experts touched, each read whole once (2 matrices of
+    1024 x 1024 per layer over 4 layers, bf16: 16,777,216 B; the two: 33,554,432 B). The dense
+    part is the rest of the weights less the untied input embedding (a lookup)."""
+    moe = tiny(moe=MOE)
+    job = ServeJob(moe, 128, 8)
+    dense, experts = sv._weights_read(moe, job, ONE, ONE, ONE, ONE)
+    assert experts[0] == pytest.approx(2 * 2 * 1024 * 1024 * L * 2) == 33_554_432
+    everything, _ = sv.weight_bytes(moe, job, ONE, ONE, ONE)
+    assert dense[0] == pytest.approx(everything[0] - L * 8 * 2 * h * 1024 * 2 - moe.vocab * h * 2)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "ep", "tp"),
+    [
+        (64.0, 1.0, 1.0),  # 64 tokens: nearly all 8 experts touched, 16 rows each
+        (4096.0, 1.0, 1.0),  # 1,024 rows per expert
+        (256.0, 8.0, 8.0),  # EP 8: whole experts, one per rank: n = min(h, 1024) = 1024
+        (256.0, 1.0, 8.0),  # TP 8 slices every expert: N = 1024/8 = 128 is the smallest side
+    ],
+)
+def test_expert_gemms_run_at_their_weight_sides(
+    catalog: Catalog, tokens: float, ep: float, tp: float
+) -> None:
+    """The routed experts' GEMMs: 2·T·k·P_expert / tp FLOPs (P_expert = 4 layers of 2·h·1024) at
+    0.5 of the bf16 peak times n/(n + 256), n the smaller weight side (h, 1024·ep/tp; the rows per
+    expert, T·k/touched, are not a side: small M is the weight read's), or reading the touched
+    experts' weights at 0.5 of a memory bandwidth 100x the H100's (so the compute side binds),
+    whichever is longer."""
+    m = machine(catalog, 8, mem_bw=335e12)
+    m = replace(m, chip=replace(m.chip, efficiency=replace(m.chip.efficiency, matmul_knee=256.0)))
+    moe = tiny(moe=MOE)
+    job = ServeJob(moe, 128, 8)
+    T, E, k = np.array([tokens]), 8, 2
+    tpa, epa = np.array([tp]), np.array([ep])
+    _, read = sv._weights_read(moe, job, tpa, ONE, epa, T)
+    touched = E * (1 - (1 - k / E) ** tokens)
+    assert read[0] == pytest.approx(touched * 2 * h * 1024 * L * 2 / tp)  # 1/tp of the touched, bf16
+    flops = 2 * tokens * k * (L * 2 * h * 1024) / tp
+    n = min(h, 1024 * ep / tp)
+    compute = flops / (m.chip.peak("bf16") * 0.5 * n / (n + 256))
+    want = max(compute, read[0] / (335e12 * 0.5))
+    got = sv._expert_gemm_time(moe, m, m.chip.peak("bf16"), False, tpa, ONE, epa, T, read, 335e12 * 0.5)
+    assert got[0] == pytest.approx(want, rel=1e-12)
+    assert compute > read[0] / (335e12 * 0.5)  # the compute side is the one under test
+
+
+def test_a_moe_step_adds_the_expert_roofline_to_the_dense_one(catalog: Catalog) -> None:
+    """The dense GEMMs and the routed experts' grouped GEMMs are separate kernels, each its own
+    roofline: a step's GEMM time is their sum, not one max over both totals. A dense model has no
+    expert term."""
+    moe = tiny(moe=MOE)
+    m = machine(catalog, 8)
+    job = ServeJob(moe, 128, 8)
+    T = np.array([512.0])
+    _, read = sv._weights_read(moe, job, ONE, ONE, ONE, T)
+    bw = m.chip.mem_bw * 0.5
+    t_exp = sv._expert_gemm_time(moe, m, m.chip.peak("bf16"), False, ONE, ONE, ONE, T, read, bw)
+    cfg = sv.ServeConfig.one(batch=512)
+    zero, ctx = np.array([0.0]), 128.0
+    step = sv._step(moe, job, m, cfg, T, np.array([ctx]), zero, ctx, PARAMS)
+    vh = moe.vocab * h
+    dense_params = moe.matmul_params(active=True) - vh - L * 2 * (2 * h * 1024)  # less 2 routed experts
+    dense_read = (moe.params() - L * 8 * 2 * h * 1024 - vh) * 2  # no routed expert, no embedding
+    t_dense = max((2 * dense_params * 512 + 2 * vh * 512) / (m.chip.peak("bf16") * 0.5), dense_read / bw)
+    kv = 512 * ctx * L * 2 * h * 2  # K and V, bf16, MHA
+    t_attn = max(512 * sv.decode_attn_flops(moe) * ctx / (m.chip.peak("bf16") * 0.25), kv / bw)
+    assert step[0] == pytest.approx(t_dense + t_exp[0] + t_attn, rel=1e-9)
+    no_experts = replace(moe, moe=None)
+    assert sv._expert_gemm_time(no_experts, m, 1.0, False, ONE, ONE, ONE, T, read, bw)[0] == 0.0

@@ -184,24 +184,46 @@ def _rank_heads(heads: int, tp: F, ranks: float) -> F:
 def _weights_read(
     model: Model, job: ServeJob, tp: F, pp: F, ep: F, tokens: F, adp: bool = False
 ) -> tuple[F, F]:
-    """Weight bytes one device reads in a step of ``tokens`` tokens, and tokens per expert.
+    """(dense, routed-expert) weight bytes one device reads in a step of ``tokens`` tokens.
 
-    The dense part is read once per step; of the experts only those the batch touches (the
-    expected number of distinct experts hit by ``tokens`` top-k draws), spread over the EP ranks;
-    an untied input embedding is a lookup, so only the batch's rows are read."""
+    The dense part (attention, shared experts, routers, norms, LM head) is read once per step; an
+    untied input embedding is a lookup, so only the batch's rows are read. Of the routed experts
+    only those the batch touches are read, each once (fused MoE kernels: TensorRT-LLM
+    ``fused_moe``, vLLM ``fused_moe`` run one grouped GEMM over the experts with tokens, each
+    expert's weights streamed once for all its tokens): the expected number of distinct experts
+    hit by ``tokens`` top-k draws, ``E·(1 - (1 - k/E)^T)``, spread over the EP ranks."""
     dense_w, per_expert = weight_bytes(model, job, tp, pp, ep, adp)
-    if model.moe:
-        E, k = model.moe.experts, model.moe.top_k
-        touched = E * (1.0 - (1.0 - k / E) ** np.maximum(tokens, 1.0))
-        dense_only = dense_w - _expert_params(model) * job.weight_bytes_per_param / (tp * pp)
-        w_read = dense_only + per_expert * np.minimum(touched / ep, E / ep)
-        tok_per_expert = tokens * k / E
-    else:
-        w_read = dense_w
-        tok_per_expert = tokens
+    w = job.weight_bytes_per_param
     if not model.tied_embeddings:
-        w_read = w_read - float(model.vocab * model.hidden) * job.weight_bytes_per_param / (tp * pp)
-    return w_read, tok_per_expert
+        dense_w = dense_w - float(model.vocab * model.hidden) * w / (tp * pp)
+    if not model.moe:
+        return dense_w, 0.0 * dense_w
+    E, k = model.moe.experts, model.moe.top_k
+    touched = E * (1.0 - (1.0 - k / E) ** np.maximum(tokens, 1.0))
+    dense_only = dense_w - _expert_params(model) * w / (tp * pp)
+    return dense_only, per_expert * touched / ep
+
+
+def _expert_gemm_time(
+    model: Model, m: Machine, peak: float, fp8: bool, tp: F, pp: F, ep: F, tokens: F, read: F, bw: float
+) -> F:
+    """Routed-expert GEMMs of one step on one device, a roofline of their own (the grouped GEMM
+    is a kernel apart from the dense ones): the step's ``2·T·k·P_expert`` FLOPs (``P_expert`` =
+    one expert's weights over the MoE layers, 1/tp of them per device) at the GEMM efficiency of
+    the expert's weight sides, ``hidden`` and its FFN width (whole with EP, ``ep = tp``; 1/tp of
+    it when TP slices every expert, ``ep = 1``), against reading the touched experts' weights.
+
+    The tokens routed to an expert (its ``M``) are not in the efficiency, as for the dense GEMMs:
+    ``n / (n + knee)`` at ``n = M`` tends to ``2·N·K·knee / peak`` as ``M -> 0``, a full knee of
+    padded rows (256 on H100), which makes one-token expert decode compute-bound on chips with few
+    FLOPs per byte (M2 Ultra int4: 9x its weight read) where engines stream the weights; the
+    weight-read term prices small ``M``."""
+    if not model.moe:
+        return 0.0 * tokens
+    p_exp = model.moe_layers * model.moe.top_k * model.mlp_params(model.moe.expert_ffn)
+    flops = 2.0 * p_exp * tokens / (tp * pp)
+    n = np.minimum(model.hidden, model.moe.expert_ffn * ep / tp) + 0.0 * tokens
+    return np.maximum(_gemm(m, peak, flops, n, fp8), read / bw)
 
 
 def _comm_time(model: Model, m: Machine, tp: F, pp: F, tokens: F) -> tuple[F, F]:
@@ -293,20 +315,22 @@ def _step(
     bw = m.chip.mem_bw * m.chip.efficiency.memory
     tokens = decode + prefill
     adp = params is not None and params.attention_dp
-    w_read, tok_per_expert = _weights_read(model, job, tp, pp, ep, tokens, adp)
+    w_dense, w_exp = _weights_read(model, job, tp, pp, ep, tokens, adp)
     vh = float(model.vocab * model.hidden)
     ranks = params.tp_ranks_per_chip if params is not None else 1.0
     pad = 1.0 if adp else _rank_heads(model.heads, tp, ranks) * tp / model.heads  # padded heads (>= 1)
-    body = model.matmul_params(active=True) - vh
-    attn_share = model.layers * model.attn_params() / body
+    routed = model.moe_layers * model.moe.top_k * model.mlp_params(model.moe.expert_ffn) if model.moe else 0
+    dense_body = model.matmul_params(active=True) - vh - routed
+    attn = model.layers * model.attn_params()
     # the LM head runs for decode tokens and for the last token of each prompt only
     head_tokens = decode + prefill / max(prefill_ctx, 1.0)
-    gemm_flops = (2.0 * body * tokens * (1.0 + attn_share * (pad - 1.0)) + 2.0 * vh * head_tokens) / (tp * pp)
-    # GEMM shape efficiency from the weight dimensions only: with few tokens (decode, sparse experts)
-    # the GEMM is memory-bound and the roofline's weight-read term already sets its time
-    ffn = model.moe.expert_ffn if model.moe else model.dense_ffn
-    n_min = np.minimum(np.minimum(model.hidden, ffn / tp), model.q_dim / tp) + 0.0 * tok_per_expert
-    t_gemm = np.maximum(_gemm(m, peak, gemm_flops, n_min, fp8), w_read / bw)
+    gemm_flops = (2.0 * (dense_body + attn * (pad - 1.0)) * tokens + 2.0 * vh * head_tokens) / (tp * pp)
+    # dense GEMM shape efficiency from the weight dimensions only: with few tokens (decode) the GEMM
+    # is memory-bound and the roofline's weight-read term already sets its time
+    n_min = np.minimum(np.minimum(model.hidden, model.dense_ffn / tp), model.q_dim / tp) + 0.0 * tokens
+    t_gemm = np.maximum(_gemm(m, peak, gemm_flops, n_min, fp8), w_dense / bw)
+    # the routed experts' grouped GEMMs run after the dense ones, each kernel its own roofline
+    t_gemm = t_gemm + _expert_gemm_time(model, m, peak, fp8, tp, pp, ep, tokens, w_exp, bw)
     # attention: decode reads each sequence's KV cache; prefill is compute-bound, causal
     kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, adp, params.gqa_convert_to_mha if params else 0.0)
     attn_flops = (
