@@ -95,7 +95,8 @@ def test_dataset_lengths_come_from_the_reference_readmes() -> None:
     # mlcommons/inference language/<benchmark>/README.md at b66003e: tokens_per_sample 144.84
     # (mixtral-8x7b), 684.68 (llama3.1-405b); mean-output-tok-len 3886.2274 (deepseek-r1). Input:
     # the mean of each dataset file's per-sample token counts (openshift-psap/performance-dashboard
-    # @7100702 mlperf-data/summaries/*.csv): 427.39, 9,428.64, 803.79 and 870.73; llama2-70b keeps its assumption
+    # @7100702 mlperf-data/summaries/*.csv): 427.39, 9,428.64, 803.79, 870.73 and llama2-70b's 222.33
+    # (its tok_input_length column: the whole chat prompt, processorca.py)
     mixtral = dataset_lengths(_case("nvidia-h200-infer-mixtral-8x7b-8gpu-mlperf41-offline"))
     assert mixtral is not None and (mixtral.output_mean, mixtral.input_mean) == (144.84, 427.39)
     big = dataset_lengths(_case("nvidia-b200-infer-llama31-405b-8gpu-mlperf51-offline"))
@@ -105,8 +106,8 @@ def test_dataset_lengths_come_from_the_reference_readmes() -> None:
     small = dataset_lengths(_case("nvidia-b200-infer-llama31-8b-8gpu-mlperf51-offline"))
     assert small is not None and small.input_mean == 870.73 and small.output_mean is None
     orca = dataset_lengths(_case("amd-mi300x-infer-llama2-70b-8gpu-mlperf51-offline"))
-    assert orca is not None and (orca.input_mean, orca.output_mean) == (300, 293)
-    assert orca.input_basis and "assumed" in orca.input_basis and "222.33" in orca.input_basis
+    assert orca is not None and (orca.input_mean, orca.output_mean) == (222.33, 293)
+    assert orca.input_basis and "tok_input_length" in orca.input_basis
 
 
 def test_a_benchmark_without_a_published_input_mean_stays_unpriced(tmp_path, monkeypatch) -> None:
@@ -149,19 +150,21 @@ def test_attention_dp_engines_cap_the_batch_per_rank() -> None:
 
 def test_interactive_concurrency_is_capped_by_the_token_budget() -> None:
     # B200 MLPerf v5.1 Interactive: TensorRT-LLM max_num_tokens 768 (the harness config). With
-    # 300-token prompts and 272-token outputs a step must take B decodes and B·300/272 prompt
-    # tokens: B <= 768 / (1 + 300/272) = 365 (measured: 7,443 tok/s x 34.2 ms = 255 per GPU)
+    # the dataset's 222-token mean prompts (222.33, truncated to whole tokens) and 272-token outputs
+    # a step must take B decodes and B·222/272 prompt tokens: B <= 768 / (1 + 222/272) = 422.9
+    # (measured: 7,443 tok/s x 34.2 ms = 255 per GPU)
     cat = default_catalog()
     c = _case("nvidia-b200-infer-llama2-70b-8gpu-mlperf51-interactive")
     assert c["inference_setup"]["max_num_batched_tokens"] == 768
     r = predict_infer_case(c, cat).result
     assert r.layout is not None
     batch, _ = _batch_replicas(r.layout)
-    assert batch <= 365
-    # a smaller budget binds below the batch the latency limits admit: 512 tokens a step hold
-    # B <= 512 / (1 + 300/272) = 243 sequences (the latency limits alone admit the 768 budget's)
+    assert batch <= 422
+    # a smaller budget binds below the batch the latency limits admit: 384 tokens a step hold
+    # B <= 384 / (1 + 222/272) = 211.4 sequences (the latency limits alone admit the 768 budget's;
+    # 512 tokens, B <= 281.9, would not bind on the power-of-two batch axis once 256 is chosen)
     tight = copy.deepcopy(c)
-    tight["inference_setup"]["max_num_batched_tokens"] = 512
+    tight["inference_setup"]["max_num_batched_tokens"] = 384
     r2 = predict_infer_case(tight, cat).result
     assert r2.layout is not None
-    assert _batch_replicas(r2.layout)[0] <= 243 < batch
+    assert _batch_replicas(r2.layout)[0] <= 211 < batch
