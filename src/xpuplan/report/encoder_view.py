@@ -56,14 +56,12 @@ def _money(console: Console, b: EncoderResult) -> None:
     e = b.economics
     if b.usd_per_million_sequences is not None:
         console.print(
-            f"on {e.system} ({e.pricing}, price as of {e.price_as_of}): "
-            f"{fmt.money(b.usd_per_million_sequences)} per million sequences "
+            fmt.priced_on(e) + f"{fmt.money(b.usd_per_million_sequences)} per million sequences "
             f"({b.sequences_per_usd:,.0f} sequences per dollar)"
         )
     if b.joules_per_sequence is not None:
-        est = " (estimated TDP)" if e.power_estimated else ""
         console.print(
-            f"{b.joules_per_sequence:.3f} J per sequence at PUE {e.pue:.2f}{est} "
+            f"{b.joules_per_sequence:.3f} J per sequence {fmt.pue_basis(e)} "
             f"({b.sequences_per_joule:,.1f} sequences per joule)"
         )
     else:

@@ -94,3 +94,14 @@ def interval_line(iv: Any, what: str, lo: float, hi: float, unit: Callable[[floa
         f"80% interval for {what}: {unit(lo)} – {unit(hi)} "
         f"(cross-validated errors of {iv.basis}, {iv.n} cases)"
     )
+
+
+def priced_on(e: Any) -> str:
+    """The prefix of a cost line: the system and its price basis ("on aws-p5.48xlarge (on-demand,
+    price as of 2026-11-01): "); ``e``: a result's ``economics``."""
+    return f"on {e.system} ({e.pricing}, price as of {e.price_as_of}): "
+
+
+def pue_basis(e: Any) -> str:
+    """The suffix of an energy line: "at PUE 1.20", marked where the chip's TDP is estimated."""
+    return f"at PUE {e.pue:.2f}" + (" (estimated TDP)" if e.power_estimated else "")

@@ -244,12 +244,10 @@ def _serve_money(console: Console, b: ServeResult) -> None:
     e = b.economics
     if b.usd_per_million_output_tokens is not None:
         console.print(
-            f"on {e.system} ({e.pricing}, price as of {e.price_as_of}): "
-            f"{fmt.money(b.usd_per_million_output_tokens)} per million output tokens"
+            fmt.priced_on(e) + f"{fmt.money(b.usd_per_million_output_tokens)} per million output tokens"
         )
     if b.joules_per_output_token is not None:
-        est = " (estimated TDP)" if e.power_estimated else ""
-        console.print(f"{b.joules_per_output_token:.2f} J per output token at PUE {e.pue:.2f}{est}")
+        console.print(f"{b.joules_per_output_token:.2f} J per output token {fmt.pue_basis(e)}")
 
 
 def _estimate_interval(console: Console, e: TrainResult) -> None:
@@ -338,8 +336,7 @@ def _search_money(console: Console, b: TrainResult) -> None:
     e = b.economics
     if b.usd_per_step is not None and b.usd_per_million_tokens is not None:
         console.print(
-            f"on {e.system} ({e.pricing}, price as of {e.price_as_of}): "
-            f"{fmt.money(b.usd_per_step)} per step, "
+            fmt.priced_on(e) + f"{fmt.money(b.usd_per_step)} per step, "
             f"{fmt.money(b.usd_per_million_tokens)} per million tokens"
         )
     if b.joules_per_step is not None:
