@@ -140,6 +140,13 @@ def _expert_params(model: Model) -> float:
     return float(model.moe_layers * model.moe.experts * model.mlp_params(model.moe.expert_ffn))
 
 
+def _routed_params(model: Model) -> float:
+    """The routed-expert weights one token runs through (top-k experts over the MoE layers)."""
+    if not model.moe:
+        return 0.0
+    return float(model.moe_layers * model.moe.top_k * model.mlp_params(model.moe.expert_ffn))
+
+
 def kv_bytes_per_token(
     model: Model, job: ServeJob, tp: F, pp: F, ranks: float = 1.0, adp: bool = False, to_mha: float = 0.0
 ) -> F:
@@ -220,8 +227,7 @@ def _expert_gemm_time(
     weight-read term prices small ``M``."""
     if not model.moe:
         return 0.0 * tokens
-    p_exp = model.moe_layers * model.moe.top_k * model.mlp_params(model.moe.expert_ffn)
-    flops = 2.0 * p_exp * tokens / (tp * pp)
+    flops = 2.0 * _routed_params(model) * tokens / (tp * pp)
     n = np.minimum(model.hidden, model.moe.expert_ffn * ep / tp) + 0.0 * tokens
     return np.maximum(_gemm(m, peak, flops, n, fp8), read / bw)
 
@@ -319,8 +325,7 @@ def _step(
     vh = float(model.vocab * model.hidden)
     ranks = params.tp_ranks_per_chip if params is not None else 1.0
     pad = 1.0 if adp else _rank_heads(model.heads, tp, ranks) * tp / model.heads  # padded heads (>= 1)
-    routed = model.moe_layers * model.moe.top_k * model.mlp_params(model.moe.expert_ffn) if model.moe else 0
-    dense_body = model.matmul_params(active=True) - vh - routed
+    dense_body = model.matmul_params(active=True) - vh - _routed_params(model)
     attn = model.layers * model.attn_params()
     # the LM head runs for decode tokens and for the last token of each prompt only
     head_tokens = decode + prefill / max(prefill_ctx, 1.0)
