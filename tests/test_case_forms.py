@@ -173,7 +173,7 @@ def test_decode_only_from_an_empty_context(catalog: Catalog, case_id: str, bits:
 def test_prefill_only_prompt_tokens_per_s(catalog: Catalog) -> None:
     """llama-bench pp512 (``prefill_tokens_per_s``, ``output_len: 0``): one 512-token prompt in one
     forward pass. GEMMs: 2·P_layers FLOPs per token (the LM head for the last token only) at the
-    fp16 peak × matmul × n/(n + knee), n = 4096 (h, the smallest GEMM dimension); the causal
+    fp16 peak × matmul_serve (llama.cpp's fraction, fitted on the chip's prefill cases) × n/(n + knee), n = 4096 (h, the smallest GEMM dimension); the causal
     attention core (QKᵀ and A·V, (s+1)/2 keys per query) at the peak × attention efficiency; the
     weights' read (Q4_0, 4.5 bits) and the KV writes are hidden under the compute."""
     c = _suite_case("apple-m2-ultra-infer-llama2-7b-q40-pp512-llamacpp4167")
@@ -182,7 +182,8 @@ def test_prefill_only_prompt_tokens_per_s(catalog: Catalog) -> None:
     e, peak, s = chip.efficiency, chip.peak("fp16") or 0.0, 512
     layers_p = 32 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096)
     gemm_flops = 2 * layers_p * s + 2 * 32_000 * 4096  # every prompt token; the head for the last
-    t_gemm = gemm_flops / (peak * e.matmul * 4096 / (4096 + e.matmul_knee))
+    top = e.matmul_serve if e.matmul_serve is not None else e.matmul  # the serving engine's fraction
+    t_gemm = gemm_flops / (peak * top * 4096 / (4096 + e.matmul_knee))
     core_flops = s * 2 * 32 * 32 * (s + 1) / 2 * (128 + 128)  # L · heads · keys · (d_qk + d_v) · 2
     t_core = core_flops / (peak * e.attention)
     bw = chip.mem_bw * e.memory

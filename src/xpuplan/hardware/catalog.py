@@ -25,6 +25,7 @@ from xpuplan.datafiles import Field, data_dir, read_toml
 from xpuplan.errors import DataError, UnknownNameError
 from xpuplan.hardware.purchase import PurchaseUnit, load_purchase_units, node_unit
 from xpuplan.hardware.records import (
+    OPTIONAL_FRACTIONS,
     Chip,
     Dtype,
     Efficiency,
@@ -99,7 +100,7 @@ def _provenance(d: Mapping[str, Any], path: Path) -> dict[str, Provenance]:
 def _efficiency(d: Mapping[str, Any], path: Path) -> Efficiency:
     e = d.get("efficiency") or {}
     kw: dict[str, Any] = {}
-    for key in ("matmul", "matmul_knee", "memory", "network", "attention", "matmul_fp8", "matmul_fp4"):
+    for key in ("matmul", "matmul_knee", "memory", "network", "attention", *OPTIONAL_FRACTIONS):
         v = _num(e, key, path, positive=False)
         if v is not None:
             kw[key] = v
@@ -437,10 +438,11 @@ class Catalog:
         return replace(cat, systems={**cat.systems, system.id: system})
 
 
-FITTED_EFFICIENCIES = ("matmul", "matmul_fp8", "matmul_fp4", "memory")
+# the efficiencies `xpuplan fit` sets, in the order it fits them (validation/fit.py)
+FITTED_EFFICIENCIES = ("matmul", "matmul_fp8", "matmul_fp4", "matmul_serve", "memory")
 
 
-_TASK_PARAMS = {"train": ("matmul", "matmul_fp8", "matmul_fp4"), "infer": ("memory",)}
+_TASK_PARAMS = {"train": ("matmul", "matmul_fp8", "matmul_fp4"), "infer": ("matmul_serve", "memory")}
 
 
 def _chip_intervals(d: Mapping[str, Any], c: Chip, params: Mapping[str, Any]) -> dict[str, Interval]:
@@ -541,7 +543,7 @@ CHIP_SCHEMA = {
     "scale_up": {"link_gbyte_s": Field("num", 0.0, 1e5, "GB/s per chip"), "tech": Field("str")},
     "power": {"tdp_w": Field("num", 0.0, 1e6, "W")},
     "efficiency": {
-        **{k: _FRACTION for k in ("matmul", "memory", "network", "attention", "matmul_fp8", "matmul_fp4")},
+        **{k: _FRACTION for k in ("matmul", "memory", "network", "attention", *OPTIONAL_FRACTIONS)},
         "matmul_knee": Field("num", 0.0, 1e5, "GEMM side at half the rate"),
         **{k: Field("str") for k in ("source", "as_of", "note")},
     },

@@ -82,6 +82,10 @@ class Provenance:
     note: str = ""
 
 
+# the Efficiency fractions a record may leave unset (None: the field it falls back to)
+OPTIONAL_FRACTIONS = ("matmul_fp8", "matmul_fp4", "matmul_serve")
+
+
 @dataclass(frozen=True, slots=True)
 class Efficiency:
     """Achievable fractions of peak, per chip and software stack (model parameters, not specs).
@@ -101,6 +105,11 @@ class Efficiency:
     attention: float = 0.5  # fraction of dense peak fused attention kernels reach (FlashAttention)
     matmul_fp8: float | None = None  # large-GEMM fraction of the fp8 peak (None: same as matmul)
     matmul_fp4: float | None = None  # large-GEMM fraction of the fp4 peak (None: as matmul_fp8)
+    # the fraction of the served format's peak a serving engine's GEMMs reach (TensorRT-LLM, vLLM,
+    # llama.cpp: batched decode steps of a few hundred tokens, TP-sliced weights, fused
+    # quantisation), fitted on the chip's compute-bound serving cases (None: the large-GEMM
+    # fraction of the format, as training)
+    matmul_serve: float | None = None
     provenance: Provenance | None = None
 
     def __post_init__(self) -> None:
@@ -108,7 +117,7 @@ class Efficiency:
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ValueError(f"efficiency.{name} must be in (0, 1], got {v}")
-        for name in ("matmul_fp8", "matmul_fp4"):
+        for name in OPTIONAL_FRACTIONS:
             v = getattr(self, name)
             if v is not None and not 0.0 < v <= 1.0:
                 raise ValueError(f"efficiency.{name} must be in (0, 1], got {v}")

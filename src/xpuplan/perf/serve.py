@@ -113,8 +113,12 @@ def _peak(m: Machine, dtype: str) -> float:
 
 
 def _gemm(m: Machine, peak: float, flops: F, n: F, fp8: bool) -> F:
+    """GEMM time at the serving-engine fraction of the chip (``Efficiency.matmul_serve``, fitted
+    on its compute-bound serving cases), else the large-GEMM fraction of the format."""
     e = m.chip.efficiency
     top = e.matmul_fp8 if (fp8 and e.matmul_fp8 is not None) else e.matmul
+    if e.matmul_serve is not None:
+        top = e.matmul_serve
     return flops / (peak * top * n / (n + e.matmul_knee))
 
 

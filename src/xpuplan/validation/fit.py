@@ -3,8 +3,12 @@ cross-validation that judges them, and the prediction intervals that come out of
 
 Fitted, per chip: ``matmul`` (the fraction of the dense peak large GEMMs reach: training and
 prefill cases), ``matmul_fp8`` (the same of the fp8 peak: fp8 training and fp8 prefill),
-``matmul_fp4`` (the same of the fp4 peak: NVFP4 training, on chips whose record separates it), ``memory``
-(the fraction of memory bandwidth decode reaches: decode-bound inference cases). Each parameter is
+``matmul_fp4`` (the same of the fp4 peak: NVFP4 training, on chips whose record separates it),
+``matmul_serve`` (the fraction of the served format's peak a serving engine's GEMMs reach: a
+decoder's prefill cases and the decode cases whose prediction depends more on the GEMM rate than
+on memory bandwidth, :func:`binding_param`; a chip with none takes its sibling's, else prices
+serving GEMMs as training's), ``memory`` (the fraction of memory bandwidth decode reaches:
+memory-bound decode cases, within :data:`BOUNDS`). Each parameter is
 chosen on a grid to minimise the mean |log(predicted / measured)| over the chip's own cases that
 inform it (a case informs one parameter: :attr:`CaseResult.param`).
 
@@ -19,7 +23,8 @@ that borrow) is the 10th-90th percentile of its cross-validated log errors.
 
 Simplifications (stated): each case's layout or serving configuration is chosen once, at the
 catalog's parameters, and then priced again under the fold's parameters; parameters are fitted in
-turn (matmul, matmul_fp8, matmul_fp4, then memory), each with the ones before it at their full fit.
+turn (matmul, matmul_fp8, matmul_fp4, matmul_serve, then memory), each with the ones before it at
+their full fit.
 """
 
 from __future__ import annotations
@@ -36,12 +41,20 @@ import numpy as np
 
 from xpuplan.datafiles import data_dir, read_toml
 from xpuplan.errors import DataError
-from xpuplan.hardware.catalog import Catalog, load_catalog
+from xpuplan.hardware.catalog import FITTED_EFFICIENCIES, Catalog, load_catalog
 from xpuplan.hardware.records import Efficiency
 from xpuplan.validation.validate import THROUGHPUT_METRICS, CaseResult, Prediction, predict_suite
 
-FITTED = ("matmul", "matmul_fp8", "matmul_fp4", "memory")
+FITTED = FITTED_EFFICIENCIES  # matmul, matmul_fp8, matmul_fp4, matmul_serve, memory: fitted in turn
+SERVE = "matmul_serve"
 GRID = np.round(np.arange(0.10, 1.0001, 0.02), 3)
+# The physical range of a fitted fraction where it is narrower than the grid: streaming (decode)
+# kernels read memory at 35-95% of its peak (STREAM-like copies reach ~85-90% of HBM and DRAM
+# peaks; the lowest decode fraction of the suite's memory-bound cases, llama.cpp on Graviton3, is
+# 0.40). A fit that wants less is absorbing a term the model does not price (MoE serving on
+# Blackwell: fit.toml history), and a bound keeps that error on its cases instead of spreading it
+# to every prediction on the chip that reads memory.
+BOUNDS = {"memory": (0.35, 0.95)}
 LEVEL = 0.8  # prediction intervals: 80% of the cases inside
 # Tail quantiles tried, narrowest first: the 10th-90th percentile of other sources' errors covers
 # less than 80% of a new source's cases when errors are correlated within a source, so the
@@ -100,6 +113,37 @@ class Priors:
         return cls(cats, borrow, str(d["source"]), no_borrow)
 
 
+# ---- which parameter a serving case informs ------------------------------------------------------
+
+
+def binding_param(p: Prediction, cat: Catalog, priors: Priors, step: float = 1.1) -> Prediction:
+    """A decode-throughput case informs the parameter its prediction depends on most: the serving
+    GEMM fraction (``matmul_serve``) where the GEMMs bind (large-batch MLPerf Offline/Server steps
+    on data-centre GPUs), else the memory-bandwidth fraction. Judged by the elasticity of the
+    prediction to each (``d log y / d log x``, a ``step`` change) at the chip's category priors, so
+    the choice depends neither on the fit it feeds nor on values an earlier fit left in a record."""
+    r = p.result
+    if r.task != "infer" or r.param != "memory" or p.evaluate is None or r.chip not in cat.chips:
+        return p
+    chip, ev = cat.chips[r.chip], p.evaluate
+    prior = priors.by_category.get(chip.category, {})
+    ref = replace(chip.efficiency, matmul_serve=None)
+    for k in FITTED:
+        if k in prior and (k in ("matmul", "memory") or getattr(ref, k) is not None):
+            ref = replace(ref, **{k: prior[k]})  # type: ignore[arg-type]
+
+    def gain(kw: dict[str, float]) -> float:
+        y0, y1 = ev(ref), ev(replace(ref, **kw))  # type: ignore[arg-type]
+        if not (y0 > 0 and y1 > 0 and math.isfinite(y0) and math.isfinite(y1)):
+            return 0.0
+        return abs(math.log(y1 / y0))
+
+    gemm = {k: min(1.0, v * step) for k in ("matmul", "matmul_fp8", "matmul_fp4") if (v := getattr(ref, k))}
+    if gain(gemm) > gain({"memory": min(1.0, ref.memory * step)}):
+        return replace(p, result=replace(r, param=SERVE))
+    return p
+
+
 # ---- the grid table: every case priced at every value of its parameter ---------------------------
 
 
@@ -139,7 +183,7 @@ def build_rows(
 def _field(e: Efficiency, param: str) -> str:
     """The field a parameter sets on a chip whose record may not separate it (fp8 on ``matmul``
     without a ``matmul_fp8``; fp4 on fp8's without a ``matmul_fp4``: Efficiency.gemm_param)."""
-    return e.gemm_param(param.removeprefix("matmul_")) if param.startswith("matmul_") else param
+    return e.gemm_param(param.removeprefix("matmul_")) if param in ("matmul_fp8", "matmul_fp4") else param
 
 
 def _set(e: Efficiency, param: str, value: float) -> Efficiency:
@@ -152,14 +196,21 @@ def _efficiency(cat: Catalog, chip: str, fits: dict[tuple[str, str], ParamFit]) 
         f = fits.get((chip, p))
         if f is not None and _field(e, p) == p:
             e = replace(e, **{p: f.value})  # type: ignore[arg-type]
+    if (chip, SERVE) not in fits:  # no serving case (own or sibling's) in this fit: as training
+        e = replace(e, matmul_serve=None)
     return e
 
 
 # ---- fitting --------------------------------------------------------------------------------------
 
 
-def _best(rows: list[Row]) -> float:
+def _best(rows: list[Row], param: str) -> float:
+    """The grid value within the parameter's physical range (:data:`BOUNDS`) that minimises the
+    mean |log error| of its cases."""
     loss = np.mean(np.abs(np.stack([r.log_err for r in rows])), axis=0)
+    lo, hi = BOUNDS.get(param, (0.0, 1.0))
+    inside = (lo - 1e-9 <= GRID) & (hi + 1e-9 >= GRID)
+    loss = np.where(inside, loss, np.inf)
     return float(GRID[int(np.argmin(loss))])
 
 
@@ -180,15 +231,35 @@ def fit_params(
             own.setdefault((r.result.chip, r.result.param), []).append(r)
     fits: dict[tuple[str, str], ParamFit] = {}
     for key, rs in own.items():
-        fits[key] = ParamFit(key[0], key[1], _best(rs), "fitted", tuple(r.result.id for r in rs))
+        fits[key] = ParamFit(key[0], key[1], _best(rs, key[1]), "fitted", tuple(r.result.id for r in rs))
     in_suite = suite_chips if suite_chips is not None else {r.result.chip for r in rows}
     for chip_id in cat.chips:
         for p in FITTED:
             if p == "matmul_fp4" and cat.chips[chip_id].efficiency.matmul_fp4 is None:
                 continue  # the chip prices fp4 GEMMs with its fp8 fraction
-            if (chip_id, p) not in fits:
-                fits[(chip_id, p)] = _resolve(chip_id, p, fits, cat, priors, chip_id in in_suite)
+            if (chip_id, p) in fits:
+                continue
+            if p == SERVE:  # a sibling's serving fit, else none: serving GEMMs as training's
+                sib = _sibling_fit(chip_id, p, fits, priors)
+                if sib is not None:
+                    fits[(chip_id, p)] = sib
+                continue
+            fits[(chip_id, p)] = _resolve(chip_id, p, fits, cat, priors, chip_id in in_suite)
     return fits
+
+
+def _sibling_fit(chip: str, p: str, fits: dict[tuple[str, str], ParamFit], priors: Priors) -> ParamFit | None:
+    """The fitted value of the nearest sibling along the chip's ``[borrow]`` chain that has a
+    case of its own for ``p``, said as borrowed; None when none has."""
+    seen = {chip}
+    sib = None if p in priors.no_borrow.get(chip, ()) else priors.borrow.get(chip)
+    while sib and sib not in seen:
+        f = fits.get((sib, p))
+        if f is not None and f.own:
+            return ParamFit(chip, p, f.value, f"borrowed from {sib}", f.cases)
+        seen.add(sib)
+        sib = priors.borrow.get(sib)
+    return None
 
 
 def _resolve(
@@ -198,14 +269,9 @@ def _resolve(
     else, for a chip with no case in the suite at all, the value its record states with its own
     source; else (its record's value may come from an earlier fit on these very cases, so it
     would leak into the cross-validation) its category's prior."""
-    seen = {chip}
-    sib = None if p in priors.no_borrow.get(chip, ()) else priors.borrow.get(chip)
-    while sib and sib not in seen:
-        f = fits.get((sib, p))
-        if f is not None and f.own:
-            return ParamFit(chip, p, f.value, f"borrowed from {sib}", f.cases)
-        seen.add(sib)
-        sib = priors.borrow.get(sib)
+    sib = _sibling_fit(chip, p, fits, priors)
+    if sib is not None:
+        return sib
     e = cat.chips[chip].efficiency
     if not in_suite and _field(e, p) == p:
         return ParamFit(chip, p, float(getattr(e, p)), "record")
@@ -236,10 +302,10 @@ def cross_validate(rows: list[Row], cat: Catalog, priors: Priors, by: str = "sou
     for members in groups.values():
         fits = fit_params(rows, cat, priors, {r.result.id for r in members}, in_suite)
         for r in members:
-            f = fits[(r.result.chip, r.result.param or "matmul")]
+            f = fits.get((r.result.chip, r.result.param or "matmul"))
             pred = r.pred.evaluate(_efficiency(cat, r.result.chip, fits)) if r.pred.evaluate else math.nan
             res = replace(r.result, predicted=float(pred))
-            out.append(CVCase(res, _sense(res.metric, pred, res.measured or 1.0), f.own))
+            out.append(CVCase(res, _sense(res.metric, pred, res.measured or 1.0), f is not None and f.own))
     return out
 
 
@@ -326,13 +392,13 @@ def run_fit(paths: list[Path] | None = None, by: str = "source") -> FitResult:
     cat = load_catalog(apply_fit=False)
     priors = Priors.load()
     fits: dict[tuple[str, str], ParamFit] = {}
-    preds = predict_suite(paths, cat)
+    preds = [binding_param(p, cat, priors) for p in predict_suite(paths, cat)]
     in_suite = {p.result.chip for p in preds if p.evaluate is not None}
     for _ in range(2):  # the layouts chosen at the fitted values, then the fit again
         for p in FITTED:  # in turn: each parameter with those before it at their fit
             rows = [r for r in build_rows(preds, cat, fits) if r.result.param == p]
             fits.update({k: v for k, v in fit_params(rows, cat, priors, None, in_suite).items() if k[1] == p})
-        preds = predict_suite(paths, with_fits(cat, fits))
+        preds = [binding_param(p, cat, priors) for p in predict_suite(paths, with_fits(cat, fits))]
     rows = build_rows(preds, with_fits(cat, fits), fits)
     cv = cross_validate(rows, with_fits(cat, fits), priors, by)
     tail = calibrated_tail(cv)
