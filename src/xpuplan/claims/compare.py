@@ -24,6 +24,7 @@ from xpuplan.claims.cases import (
     judge,
     millis,
     need_dimension,
+    open_test,
     parse_model,
     pricings,
     short_id,
@@ -325,8 +326,7 @@ def _parse_sides(
     r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog, keys: tuple[str, ...]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Check a comparison's keys and dimension; its subject and baseline systems."""
-    r.only(d, keys)
-    need_dimension(r, spec, "fraction" if spec.metric is Metric.COST else "ratio")
+    open_test(r, d, spec, keys, "fraction" if spec.metric is Metric.COST else "ratio")
     return systems(r, d, "subject", cat), systems(r, d, "baseline", cat)
 
 
