@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from xpuplan.datafiles import FieldsDict
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.devices import DeviceProfile
 from xpuplan.hardware.records import Chip, Dtype, Price, Pricing
@@ -113,7 +114,7 @@ class ClassPlan:
 
 
 @dataclass(frozen=True)
-class DeviceAssumption:
+class DeviceAssumption(FieldsDict):
     """A device figure the plan rests on, with its provenance: the app's memory budget, the
     battery, or one compute path's peaks, power and sustained speed (``path`` names it).
     ``report.wording`` says what it is in words."""
@@ -124,9 +125,6 @@ class DeviceAssumption:
     source: str
     as_of: str
     note: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
