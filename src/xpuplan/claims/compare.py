@@ -32,6 +32,7 @@ from xpuplan.claims.cases import (
     weight_formats,
 )
 from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Metric, Reader
+from xpuplan.datafiles import FieldsDict
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.pricing import common_kind, current_price, published_tdp_w
 from xpuplan.hardware.records import Chip, Dtype, Interval, Pricing, System
@@ -52,7 +53,7 @@ TRAIN_SPACE = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microba
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(FieldsDict):
     """One system doing the test's work: work per second of the whole job, price, power."""
 
     system: str
@@ -78,7 +79,7 @@ class Run:
         return self.tdp_w if self.tdp_w is not None else self.tdp_estimate_w
 
     def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
+        d = super().to_dict()
         d["interval"] = None if self.interval is None else self.interval.to_dict()
         return d
 
