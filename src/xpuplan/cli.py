@@ -93,6 +93,13 @@ MODEL_HELP = (
     "Model id or alias (xpuplan model list), a Hugging Face config.json path, or ORG/NAME from the local "
     "Hugging Face cache."
 )
+CHIP_HELP = "Chip or system id or alias."
+# the options and arguments more than one command takes, defined once
+ModelOpt = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
+ChipOpt = Annotated[str, typer.Option("--chip", help=CHIP_HELP)]
+ChipsOpt = Annotated[int, typer.Option("--chips", help="Number of chips.")]
+SystemOpt = Annotated[str | None, typer.Option(help="System id (default: chosen per chip).")]
+ScenarioArg = Annotated[Path | None, typer.Argument(help="Scenario TOML (default: the built-in one).")]
 
 
 # ---- catalog ---------------------------------------------------------------------------------
@@ -187,9 +194,7 @@ def catalog_check(json_: JsonOpt = False) -> None:
 
 
 @catalog_app.command("show")
-def catalog_show(
-    name: Annotated[str, typer.Argument(help="Chip or system id or alias.")], json_: JsonOpt = False
-) -> None:
+def catalog_show(name: Annotated[str, typer.Argument(help=CHIP_HELP)], json_: JsonOpt = False) -> None:
     """Show one chip or system record with its sources."""
     from xpuplan import report
     from xpuplan.api import Chip, default_catalog
@@ -250,13 +255,13 @@ def model_show(
 
 @app.command("train")
 def train(
-    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
-    chip: Annotated[str, typer.Option("--chip", help="Chip or system id or alias.")],
-    chips: Annotated[int, typer.Option("--chips", help="Number of chips.")],
+    model: ModelOpt,
+    chip: ChipOpt,
+    chips: ChipsOpt,
     global_batch: Annotated[int, typer.Option("--global-batch", help="Sequences per step.")] = 1024,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Tokens per sequence.")] = 4096,
     precision: Annotated[str, typer.Option(help="bf16 | fp16 | fp8 | fp32 | int8")] = "bf16",
-    system: Annotated[str | None, typer.Option(help="System id (default: chosen per chip).")] = None,
+    system: SystemOpt = None,
     tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree.")] = None,
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree.")] = None,
     dp: Annotated[int | None, typer.Option(help="Data-parallel degree (default: implied).")] = None,
@@ -323,9 +328,9 @@ def train(
 
 @app.command("serve")
 def serve_cmd(
-    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
-    chip: Annotated[str, typer.Option("--chip", help="Chip or system id or alias.")],
-    chips: Annotated[int, typer.Option("--chips", help="Number of chips.")] = 1,
+    model: ModelOpt,
+    chip: ChipOpt,
+    chips: ChipsOpt = 1,
     input_len: Annotated[
         int | None, typer.Option("--input-len", help="Prompt tokens per request (1000; encoders: 384).")
     ] = None,
@@ -347,7 +352,7 @@ def serve_cmd(
     ] = None,
     tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree (default: searched).")] = None,
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched).")] = None,
-    system: Annotated[str | None, typer.Option(help="System id (default: chosen per chip).")] = None,
+    system: SystemOpt = None,
     calibration: CalibrationOpt = None,
     emit: EmitOpt = None,
     json_: JsonOpt = False,
@@ -668,9 +673,7 @@ def fit_cmd(
 
 @app.command("plan")
 def plan_cmd(
-    scenario: Annotated[
-        Path | None, typer.Argument(help="Scenario TOML (default: the built-in one).")
-    ] = None,
+    scenario: ScenarioArg = None,
     objective: Annotated[str | None, typer.Option(help="cost | time | energy (overrides the file).")] = None,
     pue: Annotated[
         float | None, typer.Option(help="Power usage effectiveness (overrides the default).")
@@ -824,9 +827,7 @@ def sweep_show(
 
 @app.command("report")
 def report_cmd(
-    scenario: Annotated[
-        Path | None, typer.Argument(help="Scenario TOML (default: the built-in one).")
-    ] = None,
+    scenario: ScenarioArg = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path(
         "report.html"
     ),

@@ -726,3 +726,12 @@ def as_dict(obj: Any, *names: str, rename: Mapping[str, str] | None = None) -> d
     methods would otherwise spell out key by key."""
     ren = rename or {}
     return {ren.get(n, n): _plain(getattr(obj, n)) for n in names or tuple(f.name for f in fields(obj))}
+
+
+class FieldsDict:
+    """``to_dict`` for a record whose JSON form is its attributes as they stand (a shallow copy of
+    ``__dict__``: enums and nested records left as they are, unlike :func:`as_dict`); a mixin of
+    dataclasses without slots."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)

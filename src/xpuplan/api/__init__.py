@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -313,6 +313,22 @@ def train_figures(m: Machine, cat: Catalog | None, step_s: float, tokens_per_s: 
     return out
 
 
+@dataclass(frozen=True)
+class ServeTargets:
+    """The load and latency targets of a serving search, as the public API takes them: a static
+    ``batch``, a continuous-batching ``concurrency`` or a request ``rate`` (at most one of them),
+    the TTFT / TPOT targets (an encoder's ``latency_ms``) in milliseconds, and the ``system`` of
+    the chip named (None: the chip's own)."""
+
+    batch: int | None = None
+    concurrency: int | None = None
+    rate: float | None = None
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    latency_ms: float | None = None
+    system: str | None = None
+
+
 def _serve(
     model: str | Model,
     chip: str,
@@ -322,34 +338,31 @@ def _serve(
     weights: tuple[str, ...] = ("bf16",),
     kv: str = "bf16",
     weight_bits: float | None = None,
-    batch: int | None = None,
-    concurrency: int | None = None,
-    rate: float | None = None,
-    ttft_ms: float | None = None,
-    tpot_ms: float | None = None,
-    system: str | None = None,
+    *,
+    targets: ServeTargets,
     fixed: Mapping[str, int] | None = None,
     catalog: Catalog | None = None,
-    latency_ms: float | None = None,
 ) -> ServeSearchResult | EncoderSearchResult:
     """Best serving configuration (TP/PP/EP, replicas, batch, weight format) under latency targets,
     as the search returns it: :func:`xpuplan.api.public.search_serve` is the public face, with
     cost, energy and the interval bounds as typed fields.
 
-    ``batch`` fixes a static batch; ``concurrency`` a continuous-batching concurrency; ``rate`` asks
-    for the lowest-latency configuration that sustains that many requests/s; none of them: the
-    batch that maximises throughput. Stated degrees in ``fixed`` (tp, pp, ep) are pinned.
+    ``targets``: ``batch`` fixes a static batch; ``concurrency`` a continuous-batching
+    concurrency; ``rate`` asks for the lowest-latency configuration that sustains that many
+    requests/s; none of them: the batch that maximises throughput. Stated degrees in ``fixed`` (tp, pp, ep) are pinned.
     ``input_len`` None: 1,000 tokens (384 for an encoder). An encoder model goes to
     :func:`_serve_encoder` (``latency_ms``, else ``ttft_ms``, is its latency target)."""
     if not weights:
         raise InputError("no weight format given", "e.g. weights=('bf16', 'fp8')")
+    t = targets
+    batch, concurrency, rate, system = t.batch, t.concurrency, t.rate, t.system
     for n, v, hi in (
         ("batch", batch, MAX_BATCH),
         ("concurrency", concurrency, MAX_BATCH),
         ("rate", rate, 1e9),
-        ("ttft_ms", ttft_ms, 1e9),
-        ("tpot_ms", tpot_ms, 1e9),
-        ("latency_ms", latency_ms, 1e9),
+        ("ttft_ms", t.ttft_ms, 1e9),
+        ("tpot_ms", t.tpot_ms, 1e9),
+        ("latency_ms", t.latency_ms, 1e9),
         *((k, v, chips) for k, v in (fixed or {}).items()),
     ):
         check_positive(n, v, hi=hi)
@@ -364,7 +377,7 @@ def _serve(
             chips,
             input_len or ENCODER_SEQ_LEN,
             weights,
-            latency_ms if latency_ms is not None else ttft_ms,
+            t.latency_ms if t.latency_ms is not None else t.ttft_ms,
             rate,
             batch,
             system,
@@ -385,8 +398,8 @@ def _serve(
         m,
         weights,
         mode,
-        None if ttft_ms is None else ttft_ms / 1e3,
-        None if tpot_ms is None else tpot_ms / 1e3,
+        None if t.ttft_ms is None else t.ttft_ms / 1e3,
+        None if t.tpot_ms is None else t.tpot_ms / 1e3,
         rate,
         fx,
         serve_params(m.chip),

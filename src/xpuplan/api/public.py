@@ -381,7 +381,7 @@ def _encoder_search(
     system_or_chip: str,
     chips: int,
     layout: LayoutRef | None,
-    targets: dict[str, Any],
+    targets: _api.ServeTargets,
     cat: Catalog,
 ) -> EncoderSearchResult:
     """An encoder (one replica per chip, a batch of sequences of ``input_len`` tokens): the batch
@@ -390,15 +390,15 @@ def _encoder_search(
     if _serve_fixed(layout).get("tp", 1) > 1 or _serve_fixed(layout).get("pp", 1) > 1:
         raise InputError(f"{j.model.id} is an encoder: it runs one replica per chip", "Leave the layout out")
     for k in ("concurrency", "tpot_ms"):
-        if targets.get(k) is not None:
+        if getattr(targets, k) is not None:
             raise InputError(
                 f"{k} is for decoder models; {j.model.id} is an encoder", "Use batch, ttft_ms or rate"
             )
-    batch = targets.get("batch")
-    res = _api._serve(j.model, system_or_chip, chips, j.input_len, j.output_len, formats, catalog=cat,
-                      **targets)  # fmt: skip
+    batch = targets.batch
+    res = _api._serve(j.model, system_or_chip, chips, j.input_len, j.output_len, formats, targets=targets,
+                      catalog=cat)  # fmt: skip
     assert isinstance(res, _EncoderSearch)
-    m = machine(system_or_chip, chips, catalog=cat, system=targets.get("system"))
+    m = machine(system_or_chip, chips, catalog=cat, system=targets.system)
     mode = "static" if batch is not None else "dynamic"
     why = None if res.best is not None else _top_reason(res.reasons)
     return EncoderSearchResult(
@@ -418,27 +418,26 @@ def _top_reason(reasons: Mapping[str, int]) -> str:
 
 
 def _serve_search(
-    model: ModelRef,
+    j: ServeJob,
+    formats: tuple[str, ...],
     system_or_chip: str,
     chips: int,
     layout: LayoutRef | None,
-    job: ServeJob | None,
-    targets: dict[str, Any],
+    targets: _api.ServeTargets,
     catalog: Catalog | None,
 ) -> ServeSearchResult | EncoderSearchResult:
-    j, formats = _serve_job(
-        model, job, *(targets.pop(k) for k in ("input_len", "output_len", "weights", "kv", "weight_bits"))
-    )
+    """The search of :func:`search_serve` (and :func:`estimate_serve`) for the job ``j``
+    (:func:`_serve_job`) among ``formats``."""
     cat = catalog or default_catalog()
     if j.model.is_encoder:
         return _encoder_search(j, formats, system_or_chip, chips, layout, targets, cat)
     res = _api._serve(
         j.model, system_or_chip, chips, j.input_len, j.output_len, formats, j.kv, j.weight_bits,
-        fixed=_serve_fixed(layout), catalog=cat, **targets,
+        targets=targets, fixed=_serve_fixed(layout), catalog=cat,
     )  # fmt: skip
     assert isinstance(res, _ServeSearch)  # encoders are refused above
-    m = machine(system_or_chip, chips, catalog=cat, system=targets.get("system"))
-    mode = "static" if targets.get("batch") is not None else "continuous"
+    m = machine(system_or_chip, chips, catalog=cat, system=targets.system)
+    mode = "static" if targets.batch is not None else "continuous"
     why = None if res.best is not None else _top_reason(res.reasons)
     return ServeSearchResult(
         configs_evaluated=res.configs_evaluated,
@@ -481,9 +480,9 @@ def estimate_serve(
         fx = {"tp": chips, "pp": 1}
     if not isinstance(weights, str):
         raise InputError("estimate_serve takes one weight format", "Use search_serve to compare formats")
-    targets = dict(input_len=input_len, output_len=output_len, weights=weights, kv=kv, weight_bits=weight_bits,
-                   batch=batch, concurrency=concurrency, system=system)  # fmt: skip
-    return _serve_search(model, system_or_chip, chips, fx, job, targets, catalog).best
+    j, formats = _serve_job(model, job, input_len, output_len, weights, kv, weight_bits)
+    targets = _api.ServeTargets(batch=batch, concurrency=concurrency, system=system)
+    return _serve_search(j, formats, system_or_chip, chips, fx, targets, catalog).best
 
 
 def search_serve(
@@ -513,10 +512,10 @@ def search_serve(
     encoder: the format and batch per chip with the most sequences/s under ``latency_ms`` (else
     ``ttft_ms``: the latency of a sequence), or the lowest latency at ``rate`` sequences/s.
     ``system``: the system of the chip named (default: the chip's own)."""
-    targets = dict(input_len=input_len, output_len=output_len, weights=weights, kv=kv, weight_bits=weight_bits,
-                   batch=batch, concurrency=concurrency, rate=rate, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
-                   system=system, latency_ms=latency_ms)  # fmt: skip
-    return _serve_search(model, system_or_chip, chips, fixed, job, targets, catalog)
+    j, formats = _serve_job(model, job, input_len, output_len, weights, kv, weight_bits)
+    targets = _api.ServeTargets(batch=batch, concurrency=concurrency, rate=rate, ttft_ms=ttft_ms,
+                                tpot_ms=tpot_ms, latency_ms=latency_ms, system=system)  # fmt: skip
+    return _serve_search(j, formats, system_or_chip, chips, fixed, targets, catalog)
 
 
 # ---- plans, claims, validation ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from xpuplan.claims.cases import (
     assumed_field,
     judge,
     need_dimension,
+    open_test,
     parse_model,
     weight_formats,
 )
@@ -72,8 +73,7 @@ FACILITY_KEYS = (
 
 
 def parse_facility(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> FacilityTest:
-    r.only(d, FACILITY_KEYS)
-    need_dimension(r, spec, "power")
+    open_test(r, d, spec, FACILITY_KEYS, "power")
     system = cat.system(r.text(d, "system"))
     chip = cat.chips[system.chip]
     chip_w, chip_basis = _chip_w(r, d, chip, cat)
@@ -340,8 +340,7 @@ HYBRID_KEYS = (
 
 
 def parse_hybrid(r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog) -> HybridTest:
-    r.only(d, HYBRID_KEYS)
-    need_dimension(r, spec, "fraction")
+    open_test(r, d, spec, HYBRID_KEYS, "fraction")
     return HybridTest(
         parse_device(r, d, spec, cat),
         parse_device(r, d, spec, cat, "server_"),

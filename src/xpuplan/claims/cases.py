@@ -7,7 +7,7 @@ request mix, outside the model); :mod:`xpuplan.claims.checks` is their registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -113,6 +113,13 @@ def need_dimension(r: Reader, spec: CheckSpec, dim: str) -> None:
         raise r.fail("unit", f"unit '{spec.unit}' does not fit this check ({dim})", f"Use {good}")
     if dim == "fraction" and spec.claimed is not None and spec.claimed.high >= 1.0:
         raise r.fail("value", "a fraction (e.g. lower cost) must be below 1", "Write 40% as 0.40")
+
+
+def open_test(r: Reader, d: Mapping[str, Any], spec: CheckSpec, keys: Sequence[str], dim: str) -> None:
+    """Open a check's test table ``d``: no key outside ``keys``, and the check's unit of the
+    dimension ``dim`` the test measures (:func:`need_dimension`)."""
+    r.only(d, keys)
+    need_dimension(r, spec, dim)
 
 
 def parse_model(r: Reader, d: Mapping[str, Any], spec: CheckSpec, key: str = "model") -> Model:

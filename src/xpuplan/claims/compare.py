@@ -24,6 +24,7 @@ from xpuplan.claims.cases import (
     judge,
     millis,
     need_dimension,
+    open_test,
     parse_model,
     pricings,
     short_id,
@@ -31,6 +32,7 @@ from xpuplan.claims.cases import (
     weight_formats,
 )
 from xpuplan.claims.spec import UNITS, CheckSpec, Claimed, Metric, Reader
+from xpuplan.datafiles import FieldsDict
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.pricing import common_kind, current_price, published_tdp_w
 from xpuplan.hardware.records import Chip, Dtype, Interval, Pricing, System
@@ -51,7 +53,7 @@ TRAIN_SPACE = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microba
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(FieldsDict):
     """One system doing the test's work: work per second of the whole job, price, power."""
 
     system: str
@@ -77,7 +79,7 @@ class Run:
         return self.tdp_w if self.tdp_w is not None else self.tdp_estimate_w
 
     def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
+        d = super().to_dict()
         d["interval"] = None if self.interval is None else self.interval.to_dict()
         return d
 
@@ -325,8 +327,7 @@ def _parse_sides(
     r: Reader, d: Mapping[str, Any], spec: CheckSpec, cat: Catalog, keys: tuple[str, ...]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Check a comparison's keys and dimension; its subject and baseline systems."""
-    r.only(d, keys)
-    need_dimension(r, spec, "fraction" if spec.metric is Metric.COST else "ratio")
+    open_test(r, d, spec, keys, "fraction" if spec.metric is Metric.COST else "ratio")
     return systems(r, d, "subject", cat), systems(r, d, "baseline", cat)
 
 

@@ -121,6 +121,13 @@ def expert_tp(lay: LayoutArray) -> F:
     return xp.where((d * c) % e == 0, t, 1.0)
 
 
+def _ffn_act_elems(model: Model) -> int:
+    """Element-wise activations an FFN writes per token and per unit of its width: 3 for a gated
+    FFN (SwiGLU, GeGLU), 2 for a plain one (the training-time MLP traffic and the activations
+    kept for backward)."""
+    return 3 if model.ffn_type.matrices == 3 else 2
+
+
 def expert_capacity(model: Model, s: int, cf: float) -> float:
     """Rows per expert per sequence when dropping: ``ceil(s·k/E)·cf`` (MaxText moe.py
     ``generate_masks``: tokens_per_batch = seq_len·top_k, capacity per batch element)."""
@@ -152,18 +159,11 @@ def moe_expert_work(model: Model, lay: LayoutArray, s: int, params: PerfParams) 
     return 1.0 + (G - 1.0) * tm / xp.maximum(T, 1.0), T / G, 0.0 * tok
 
 
-def _mlp_time(
-    model: Model,
-    lay: LayoutArray,
-    m: Machine,
-    dtype: str,
-    s: int,
-    moe: bool,
-    params: PerfParams | None,
-) -> tuple[F, F | float]:
+def _mlp_time(st: _Step, moe: bool) -> tuple[F, F | float]:
     """MLP GEMM time of one layer for one micro-batch on one device, and the element-wise
     activations per token it writes (elements; MoE: the routed and shared experts' and the token
     permutation's)."""
+    model, lay, m, dtype, s, params = st.model, st.lay, st.m, st.dtype, st.job.seq_len, st.params
     peak = m.peak(dtype)
     t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp  # tokens per device per micro-batch
@@ -172,25 +172,23 @@ def _mlp_time(
         f = model.dense_ffn
         flops = 2.0 * tok * model.mlp_params(f) / t
         t_mlp = _gemm_time(m, peak, flops, xp.minimum(xp.minimum(tok, h), f / t), dtype)
-        return t_mlp, f * (3 if model.ffn_type.matrices == 3 else 2)
+        return t_mlp, f * _ffn_act_elems(model)
     k = model.moe.top_k + model.moe.shared_experts
     fe = model.moe.expert_ffn
-    work, tok_per_expert, dispatch = moe_expert_work(model, lay, s, params or PerfParams())
+    work, tok_per_expert, dispatch = moe_expert_work(model, lay, s, params)
     routed = 2.0 * tok * model.moe.top_k * model.mlp_params(fe) / t * work
     shared = 2.0 * tok * model.moe.shared_experts * model.mlp_params(fe) / t
     n_exp = xp.minimum(xp.minimum(tok_per_expert, h), fe / expert_tp(lay))
     t_mlp = _gemm_time(m, peak, routed, n_exp, dtype)
     t_mlp = t_mlp + _gemm_time(m, peak, shared, xp.minimum(xp.minimum(tok, h), fe / t), dtype)
     t_mlp = t_mlp + _gemm_time(m, peak, tok * dispatch, xp.minimum(tok, h) + 0.0 * t, dtype)
-    act_elems: float = k * fe * (3 if model.ffn_type.matrices == 3 else 2)
+    act_elems: float = k * fe * _ffn_act_elems(model)
     # token permutation for dispatch and combine: each routed copy of a token's hidden state is
     # read and written twice (permute, unpermute), plus the router's gate values
     return t_mlp, act_elems + 4.0 * model.moe.top_k * h
 
 
-def _core_time(
-    model: Model, lay: LayoutArray, m: Machine, dtype: str, s: int, flash: bool, block: float = 128.0
-) -> F:
+def _core_time(st: _Step) -> F:
     """Attention core (QKᵀ, A·V) of one layer (the layers' average) for one micro-batch on one
     device, in bf16.
 
@@ -199,7 +197,10 @@ def _core_time(
     unfused attention computes every score and masks them). Unfused: full
     s×s batched GEMMs with K = head_dim, and the scores written, soft-maxed, masked and dropped out
     through memory (~9 bytes per score forward: fused scale-mask-softmax read+write 4, dropout
-    read+write 4, mask 1)."""
+    read+write 4, mask 1). Fused and ``block``: the step's ``flash_attention`` and
+    ``attention_block``."""
+    model, lay, m, dtype, s = st.model, st.lay, st.m, st.dtype, st.job.seq_len
+    flash, block = st.params.flash_attention, st.params.attention_block
     t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp
     bf16_peak = m.peak(_half(dtype))
@@ -215,28 +216,19 @@ def _core_time(
     return t_core + tok * 9.0 * model.heads * s / t / (m.chip.mem_bw * m.chip.efficiency.memory)
 
 
-def _layer_times(
-    model: Model,
-    lay: LayoutArray,
-    m: Machine,
-    dtype: str,
-    s: int,
-    moe: bool,
-    flash: bool,
-    params: PerfParams | None = None,
-) -> tuple[F, F, F]:
+def _layer_times(st: _Step, moe: bool) -> tuple[F, F, F]:
     """Forward time of one dense (or MoE) layer for one micro-batch on one device.
 
     Returns (matmul + element-wise time, attention-core time, element-wise bytes).
     """
+    model, lay, m, dtype, s = st.model, st.lay, st.m, st.dtype, st.job.seq_len
     t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp  # tokens per device per micro-batch
     h = model.hidden
     attn_flops = 2.0 * tok * model.attn_params() / t
     t_attn = _gemm_time(m, m.peak(dtype), attn_flops, xp.minimum(xp.minimum(tok, h), model.q_dim / t), dtype)
-    t_mlp, act_elems = _mlp_time(model, lay, m, dtype, s, moe, params)
-    block = (params or PerfParams()).attention_block
-    t_core = _core_time(model, lay, m, dtype, s, flash, block)
+    t_mlp, act_elems = _mlp_time(st, moe)
+    t_core = _core_time(st)
     # Element-wise traffic per token: norms and residuals (10·h elements read+written, replicated
     # over TP unless SP), activation function and RoPE (sharded over TP).
     rep = 10.0 * h / xp.where(lay.sp == 1, t, 1.0)
@@ -266,9 +258,9 @@ def activation_bytes_per_layer(
     h = model.hidden
     if moe and model.moe:
         k = model.moe.top_k + model.moe.shared_experts
-        mlp = k * model.moe.expert_ffn * (3 if model.ffn_type.matrices == 3 else 2) + k * h
+        mlp = k * model.moe.expert_ffn * _ffn_act_elems(model) + k * h
     else:
-        mlp = model.dense_ffn * (3 if model.ffn_type.matrices == 3 else 2)
+        mlp = model.dense_ffn * _ffn_act_elems(model)
     rep = 4.0 * h * act_bytes + (2.0 * h if dropout else 0.0)  # bytes per token
     shard = ((model.heads + 2 * model.kv_heads) * model.head_dim + model.q_dim + mlp) * act_bytes
     scores = 0.0 if flash else 5.0 * model.heads * s + 0.0 * lay.cp  # 2+1+2 bytes per score, s keys
@@ -439,9 +431,9 @@ def _compute(st: _Step) -> _Compute:
     n_moe = model.moe_layers
     n_dense = model.layers - n_moe
     flash = params.flash_attention
-    dense_fwd, dense_core, _ = _layer_times(model, lay, m, st.dtype, s, moe=False, flash=flash, params=params)
+    dense_fwd, dense_core, _ = _layer_times(st, moe=False)
     if n_moe:
-        moe_fwd, moe_core, _ = _layer_times(model, lay, m, st.dtype, s, moe=True, flash=flash, params=params)
+        moe_fwd, moe_core, _ = _layer_times(st, moe=True)
     else:
         moe_fwd, moe_core = 0.0 * dense_fwd, 0.0 * dense_core
     fwd_layers = st.per_stage * (n_dense * (dense_fwd + dense_core) + n_moe * (moe_fwd + moe_core))

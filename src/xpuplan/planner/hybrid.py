@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from xpuplan.datafiles import FieldsDict
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.devices import DeviceProfile
 from xpuplan.hardware.records import Chip, Dtype, Price, Pricing
@@ -78,7 +79,7 @@ class HybridSplit:
 
 
 @dataclass(frozen=True)
-class ClassPlan:
+class ClassPlan(FieldsDict):
     name: str
     privacy: str
     requests_per_day: float
@@ -105,7 +106,7 @@ class ClassPlan:
     def to_dict(self) -> dict[str, Any]:
         # "reasons" and each verdict's "reason": worded by report.wording (plan_dict) from the
         # codes and numbers under "why_off_device" and each verdict's "why"
-        d = dict(self.__dict__)
+        d = super().to_dict()
         d["reasons"] = {}
         d["why_off_device"] = [{**w.to_dict(), "requests_per_day": n} for w, n in self.reasons.items()]
         d["verdicts"] = [v.to_dict() for v in self.verdicts]
@@ -113,7 +114,7 @@ class ClassPlan:
 
 
 @dataclass(frozen=True)
-class DeviceAssumption:
+class DeviceAssumption(FieldsDict):
     """A device figure the plan rests on, with its provenance: the app's memory budget, the
     battery, or one compute path's peaks, power and sustained speed (``path`` names it).
     ``report.wording`` says what it is in words."""
@@ -125,12 +126,9 @@ class DeviceAssumption:
     as_of: str
     note: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 @dataclass(frozen=True)
-class HybridPlan:
+class HybridPlan(FieldsDict):
     job: str
     classes: list[ClassPlan]
     devices: list[dict[str, Any]]  # per group: count, requests/day, battery share per day, energy
@@ -146,7 +144,7 @@ class HybridPlan:
 
     def to_dict(self) -> dict[str, Any]:
         # each assumption's "what": worded by report.wording (plan_dict, the HTML report)
-        d = dict(self.__dict__)
+        d = super().to_dict()
         d["assumptions"] = [a.to_dict() for a in self.assumptions]
         d["classes"] = [c.to_dict() for c in self.classes]
         d["server_specs"] = [dict(s.__dict__) for s in self.server_specs]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from xpuplan.datafiles import FieldsDict
 from xpuplan.errors import InputError
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.devices import device_profiles
@@ -44,7 +45,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Assumptions:
+class Assumptions(FieldsDict):
     """What the plan's figures rest on (report.wording states them as the plan's notes)."""
 
     pue: float
@@ -53,12 +54,9 @@ class Assumptions:
     pricing: str  # the price kind asked for first
     hybrid: bool  # the plan splits hybrid jobs between devices and servers
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 @dataclass(frozen=True)
-class Sensitivity:
+class Sensitivity(FieldsDict):
     """How close the runner-up is, and how the winner fares at ±20% price and utilisation."""
 
     winner: str
@@ -66,9 +64,6 @@ class Sensitivity:
     break_even_price_ratio: float | None  # runner-up wins if its price falls below this × today's
     break_even_efficiency_ratio: float | None  # ... or if its throughput rises by this factor
     what_if: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.pricing import current_price, it_power_w, power_estimated
 from xpuplan.hardware.purchase import PurchaseUnit, allocate, billed_hours, largest_within
-from xpuplan.hardware.records import Interval, Price, System
+from xpuplan.hardware.records import Chip, Interval, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams
@@ -123,23 +123,37 @@ def whole_units_cost(price: Price, system: System, unit: PurchaseUnit, chips: in
     )
 
 
-def _no(
-    spec: TrainSpec | ServeSpec,
-    cat: Catalog,
-    system: System,
-    chips: int,
-    why: Why,
-    price: Price | None = None,
-) -> Option:
-    return _option(spec, cat, system, chips, price, why)
+@dataclass(frozen=True)
+class _Candidate:
+    """What every option of one job on one system shares: the job, the scenario it is planned in,
+    the catalog, the system, the price the plan uses (None: unpriced), the PUE and the model
+    constants."""
+
+    spec: TrainSpec | ServeSpec
+    sc: Scenario
+    cat: Catalog
+    system: System
+    price: Price | None
+    pue: float
+    params: PerfParams
+
+    @property
+    def chip(self) -> Chip:
+        return self.cat.chips[self.system.chip]
+
+
+def _candidate(
+    spec: TrainSpec | ServeSpec, sc: Scenario, cat: Catalog, system: System, pue: float, params: PerfParams
+) -> _Candidate:
+    """``spec`` on ``system``, priced as the scenario asks (its kind, on its date)."""
+    return _Candidate(
+        spec, sc, cat, system, current_price(cat, system, sc.pricing, sc.prices_on), pue, params
+    )
 
 
 def _option(
-    spec: TrainSpec | ServeSpec,
-    cat: Catalog,
-    system: System,
+    c: _Candidate,
     chips: int,
-    price: Price | None,
     why: Why | None,
     *,
     layout: str | None = None,
@@ -147,15 +161,14 @@ def _option(
     time_s: float | None = None,
     cost_usd: float | None = None,
     power_w: float | None = None,
-    pue: float = 1.0,
     energy_j: float | None = None,
     detail: dict[str, Any] | None = None,
     interval: Interval | None = None,
     fleet_ok: bool = False,
 ) -> Option:
-    """One option of ``spec`` on ``chips`` chips of ``system``: feasible when there is no
-    ``why``; its facility power is the IT power ``power_w`` × PUE."""
-    chip = cat.chips[system.chip]
+    """One option of ``c`` on ``chips`` chips: feasible when there is no ``why``; its facility
+    power is the IT power ``power_w`` × PUE."""
+    spec, cat, system, price, chip = c.spec, c.cat, c.system, c.price, c.chip
     return Option(
         spec.name,
         spec.kind,
@@ -168,7 +181,7 @@ def _option(
         time_s,
         cost_usd,
         energy_j,
-        _facility_mw(power_w, pue),
+        _facility_mw(power_w, c.pue),
         price.pricing.value if price else None,
         price.as_of if price else None,
         why is None,
@@ -181,10 +194,7 @@ def _option(
 
 
 def _why_not(
-    sc: Scenario,
-    cat: Catalog,
-    system: System,
-    price: Price | None,
+    cand: _Candidate,
     chips: int,
     cost_usd: float | None,
     facility_mw: float | None,
@@ -193,10 +203,10 @@ def _why_not(
     available: int | None = None,
     rate: float | None = None,
 ) -> Why | None:
-    """Why an option of ``chips`` chips of ``system`` is infeasible: the first scenario limit it
-    breaks (:func:`first_breach`; ``time_s`` None: no deadline applies), else that it has no
-    published price; None when it keeps them all."""
-    c = sc.constraints
+    """Why an option of ``chips`` chips of the candidate's system is infeasible: the first
+    scenario limit it breaks (:func:`first_breach`; ``time_s`` None: no deadline applies), else
+    that it has no published price; None when it keeps them all."""
+    c = cand.sc.constraints
     reason = first_breach(
         deadline_days=c.deadline_days,
         budget_usd=c.budget_usd,
@@ -207,9 +217,9 @@ def _why_not(
         chips=chips,
         available=available,
         rate=rate,
-        estimated_tdp=power_estimated(cat, system),
+        estimated_tdp=power_estimated(cand.cat, cand.system),
     )
-    if reason is None and price is None:
+    if reason is None and cand.price is None:
         return Why(WhyCode.NO_PRICE)
     return reason
 
@@ -240,24 +250,20 @@ def rank_train(
     spec: TrainSpec, sc: Scenario, cat: Catalog, system: System, pue: float, params: PerfParams
 ) -> list[Option]:
     """Every size tried for this system (feasible or not, with the reason)."""
-    chip = cat.chips[system.chip]
-    price = current_price(cat, system, sc.pricing, sc.prices_on)
+    c = _candidate(spec, sc, cat, system, pue, params)
+    chip, price = c.chip, c.price
     if not chip.training:
-        return [_no(spec, cat, system, 0, Why(WhyCode.NOT_TRAINING_CHIP, subject=chip.id), price)]
+        return [_option(c, 0, Why(WhyCode.NOT_TRAINING_CHIP, subject=chip.id))]
     job = TrainJob(
         get_model(spec.model), spec.global_batch, spec.seq_len, spec.precision, spec.tokens, spec.lora_rank
     )
     peak = chip.peak(spec.precision) or chip.peak("fp16") or 0.0
     if not peak:
-        return [
-            _no(
-                spec, cat, system, 0, Why(WhyCode.NO_PRECISION, subject=chip.id, detail=spec.precision), price
-            )
-        ]
+        return [_option(c, 0, Why(WhyCode.NO_PRECISION, subject=chip.id, detail=spec.precision))]
     unit = purchase_unit(sc, cat, system, price)
     sizes = train_sizes(job, sc, system, peak, unit)
     if not sizes:
-        return [_no(spec, cat, system, 0, Why(WhyCode.NO_UNIT, subject=unit.unit), price)]
+        return [_option(c, 0, Why(WhyCode.NO_UNIT, subject=unit.unit))]
     opts = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microbatch=16)
     tried: list[Option] = []
     for n in sizes:
@@ -268,47 +274,33 @@ def rank_train(
             # two they hold, pay for all of them, and say how many sit idle
             sub = search_train(job, Machine(chip, system, used), opts, params=params, top_k=1)
             if sub.best is not None:
-                o = _train_option(spec, sc, cat, system, n, sub.best, price, pue, params, unit)
+                o = _train_option(c, n, sub.best, unit)
                 tried.append(replace(o, chips_used=used))
                 continue
         if res.best is None:
             why = Why(WhyCode.NO_LAYOUT, chips=n, detail=res.why_none)
-            tried.append(_no(spec, cat, system, n, why, price))
+            tried.append(_option(c, n, why))
             continue
-        tried.append(_train_option(spec, sc, cat, system, n, res.best, price, pue, params, unit))
+        tried.append(_train_option(c, n, res.best, unit))
     return tried
 
 
-def _train_option(
-    spec: TrainSpec,
-    sc: Scenario,
-    cat: Catalog,
-    system: System,
-    n: int,
-    est: TrainEstimate,
-    price: Price | None,
-    pue: float,
-    params: PerfParams,
-    unit: PurchaseUnit,
-) -> Option:
+def _train_option(c: _Candidate, n: int, est: TrainEstimate, unit: PurchaseUnit) -> Option:
+    cat, system, price, pue = c.cat, c.system, c.price, c.pue
     time_s = est.time_to_train_s or 0.0
     hours = time_s / SECONDS_PER_HOUR
     cost = None if price is None else whole_units_cost(price, system, unit, n, hours)
-    w = it_power_w(cat, system, n, params.power_fraction)
-    reason = _why_not(sc, cat, system, price, n, cost, _facility_mw(w, pue), time_s=time_s)
+    w = it_power_w(cat, system, n, c.params.power_fraction)
+    reason = _why_not(c, n, cost, _facility_mw(w, pue), time_s=time_s)
     return _option(
-        spec,
-        cat,
-        system,
+        c,
         n,
-        price,
         reason,
         layout=est.layout.describe(),
         utilisation=est.mfu,
         time_s=time_s,
         cost_usd=cost,
         power_w=w,
-        pue=pue,
         energy_j=None if w is None else w * pue * time_s,
         detail={"estimate": est.to_dict(), "purchase": _purchase(unit, n, hours)},
         interval=est.interval,
@@ -369,8 +361,8 @@ def rank_serve(
     spec: ServeSpec, sc: Scenario, cat: Catalog, system: System, pue: float, params: PerfParams
 ) -> list[Option]:
     """Replica groups from one purchase unit up to 4 nodes, stopping at the first that can serve."""
-    chip = cat.chips[system.chip]
-    price = current_price(cat, system, sc.pricing, sc.prices_on)
+    c = _candidate(spec, sc, cat, system, pue, params)
+    chip, price = c.chip, c.price
     unit = purchase_unit(sc, cat, system, price)
     model = get_model(spec.model)
     cap = _cap(sc, system, unit)
@@ -382,39 +374,27 @@ def rank_serve(
         res = search_group(spec, job, Machine(chip, system, k), params)
         if res.best is None:
             why = max(res.reasons.items(), key=lambda kv: kv[1])[0] if res.reasons else "no configuration"
-            tried.append(_no(spec, cat, system, k, Why(WhyCode.NO_GROUP_CONFIG, chips=k, detail=why), price))
+            tried.append(_option(c, k, Why(WhyCode.NO_GROUP_CONFIG, chips=k, detail=why)))
             continue
-        tried.append(_serve_option(spec, sc, cat, system, k, res.best, price, pue, params, unit))
+        tried.append(_serve_option(c, k, res.best, unit))
         if tried[-1].fleet_ok:
             break  # more chips per group only adds cost once a group works
     if not tried:
-        tried.append(_no(spec, cat, system, 0, Why(WhyCode.NO_UNIT, subject=unit.unit), price))
+        tried.append(_option(c, 0, Why(WhyCode.NO_UNIT, subject=unit.unit)))
     return tried
 
 
-def _serve_option(
-    spec: ServeSpec,
-    sc: Scenario,
-    cat: Catalog,
-    system: System,
-    k: int,
-    plan: ServePlan,
-    price: Price | None,
-    pue: float,
-    params: PerfParams,
-    unit: PurchaseUnit,
-) -> Option:
+def _serve_option(c: _Candidate, k: int, plan: ServePlan, unit: PurchaseUnit) -> Option:
+    spec, sc, cat, system, price, pue = c.spec, c.sc, c.cat, c.system, c.price, c.pue
+    assert isinstance(spec, ServeSpec)
     groups = math.ceil(spec.rate / plan.requests_per_s)
     n = groups * k
     hours = spec.hours
     cost = None if price is None else groups * whole_units_cost(price, system, unit, k, hours)
-    w = it_power_w(cat, system, n, params.power_fraction)
-    c = sc.constraints
+    w = it_power_w(cat, system, n, c.params.power_fraction)
+    limits = sc.constraints
     reason = _why_not(
-        sc,
-        cat,
-        system,
-        price,
+        c,
         n,
         cost,
         _facility_mw(w, pue),
@@ -437,23 +417,19 @@ def _serve_option(
         else cost / (spec.rate * spec.output_len * hours * SECONDS_PER_HOUR) * 1e6,
     }
     return _option(
-        spec,
-        cat,
-        system,
+        c,
         n,
-        price,
         reason,
         layout=layout,
         time_s=plan.e2e_s,
         cost_usd=cost,
         power_w=w,
-        pue=pue,
         energy_j=None if w is None else w * pue * hours * SECONDS_PER_HOUR,
         detail=detail,
         interval=plan.interval,
         # the fleet checks the budget, the power cap and the supply itself, and may use fewer
         # groups; it cannot use an option it cannot price, nor one without a TDP under a power cap
-        fleet_ok=price is not None and not (c.power_mw is not None and w is None),
+        fleet_ok=price is not None and not (limits.power_mw is not None and w is None),
     )
 
 

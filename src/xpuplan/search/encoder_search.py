@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from xpuplan.datafiles import FieldsDict
 from xpuplan.perf import encoder as enc
 from xpuplan.perf.machine import Machine
 from xpuplan.perf.params import PerfParams, default_params
@@ -24,7 +25,7 @@ BATCHES = 2 ** np.arange(0, 13)  # 1 .. 4096 sequences per batch and replica
 
 
 @dataclass(frozen=True)
-class EncoderPlan:
+class EncoderPlan(FieldsDict):
     """One encoder configuration on ``chips`` chips (one replica each) and what it does."""
 
     model: str
@@ -44,9 +45,6 @@ class EncoderPlan:
     weights_gib: float
     activations_gib: float
     chips: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

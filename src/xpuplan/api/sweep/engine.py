@@ -21,6 +21,7 @@ from typing import Any
 from xpuplan.api.sweep.point import run_batch
 from xpuplan.api.sweep.store import Store
 from xpuplan.api.sweep.study import Point, Study
+from xpuplan.datafiles import FieldsDict
 from xpuplan.errors import InputError
 from xpuplan.planner.constraints import Why
 
@@ -29,7 +30,7 @@ Batch = list[Point]
 
 
 @dataclass(frozen=True)
-class SweepRun:
+class SweepRun(FieldsDict):
     """What one ``run_sweep`` call did."""
 
     study: str
@@ -43,9 +44,6 @@ class SweepRun:
     wall_s: float
     batch: int
     workers: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def _batches(points: Sequence[Point], size: int) -> list[Batch]:

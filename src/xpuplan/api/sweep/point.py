@@ -272,7 +272,7 @@ def _serve(p: Point, cat: Catalog) -> dict[str, Any]:
     m = p.mix
     res: Any = api._serve(
         p.model, cat.systems[p.system].chip, p.chips, m.input_len, m.output_len, (p.precision,), p.kv,
-        rate=m.rate, ttft_ms=m.ttft_ms, tpot_ms=m.tpot_ms, system=p.system,
+        targets=api.ServeTargets(rate=m.rate, ttft_ms=m.ttft_ms, tpot_ms=m.tpot_ms, system=p.system),
     )  # fmt: skip
     out: dict[str, Any] = {"evaluated": res.configs_evaluated, "chips_used": p.chips}
     b = res.best
