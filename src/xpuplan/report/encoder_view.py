@@ -53,16 +53,14 @@ def _interval(console: Console, b: EncoderResult) -> None:
 
 def _money(console: Console, b: EncoderResult) -> None:
     """Dollars per million sequences and joules per sequence, where the catalog has them."""
-    e = b.economics
-    if b.usd_per_million_sequences is not None:
-        console.print(
-            fmt.priced_on(e) + f"{fmt.money(b.usd_per_million_sequences)} per million sequences "
-            f"({b.sequences_per_usd:,.0f} sequences per dollar)"
-        )
-    if b.joules_per_sequence is not None:
-        console.print(
-            f"{b.joules_per_sequence:.3f} J per sequence {fmt.pue_basis(e)} "
-            f"({b.sequences_per_joule:,.1f} sequences per joule)"
-        )
-    else:
+    usd, j = b.usd_per_million_sequences, b.joules_per_sequence
+    for line in fmt.money_lines(
+        b.economics,
+        None
+        if usd is None
+        else f"{fmt.money(usd)} per million sequences ({b.sequences_per_usd:,.0f} per dollar)",
+        None if j is None else f"{j:.3f} J per sequence ({b.sequences_per_joule:,.1f} per joule)",
+    ):
+        console.print(line)
+    if j is None:
         console.print("no TDP, published or estimated, for this chip: no joules per sequence")

@@ -103,5 +103,14 @@ def priced_on(e: Any) -> str:
 
 
 def pue_basis(e: Any) -> str:
-    """The suffix of an energy line: "at PUE 1.20", marked where the chip's TDP is estimated."""
-    return f"at PUE {e.pue:.2f}" + (" (estimated TDP)" if e.power_estimated else "")
+    """The suffix of an energy line: "at PUE 1.20 (chips at TDP plus host power)", the TDP said
+    to be an estimate where it is (hardware.pricing.power_w: the one power sum)."""
+    tdp = "an estimated TDP" if e.power_estimated else "TDP"
+    return f"at PUE {e.pue:.2f} (chips at {tdp} plus host power)"
+
+
+def money_lines(e: Any, cost: str | None, energy: str | None) -> list[str]:
+    """A result's cost line (on its system and price basis) and energy line (at its PUE), each
+    where the result has the figure (None: the catalog lacks a price or a TDP)."""
+    out = [priced_on(e) + cost] if cost is not None else []
+    return out + ([f"{energy} {pue_basis(e)}"] if energy is not None else [])

@@ -241,13 +241,13 @@ def _serve_interval(console: Console, b: ServeResult) -> None:
 
 def _serve_money(console: Console, b: ServeResult) -> None:
     """The price per million output tokens and the energy per output token, where known."""
-    e = b.economics
-    if b.usd_per_million_output_tokens is not None:
-        console.print(
-            fmt.priced_on(e) + f"{fmt.money(b.usd_per_million_output_tokens)} per million output tokens"
-        )
-    if b.joules_per_output_token is not None:
-        console.print(f"{b.joules_per_output_token:.2f} J per output token {fmt.pue_basis(e)}")
+    usd, j = b.usd_per_million_output_tokens, b.joules_per_output_token
+    for line in fmt.money_lines(
+        b.economics,
+        None if usd is None else f"{fmt.money(usd)} per million output tokens",
+        None if j is None else f"{j:.2f} J per output token",
+    ):
+        console.print(line)
 
 
 def _estimate_interval(console: Console, e: TrainResult) -> None:
@@ -333,21 +333,15 @@ def _mfu_flag(console: Console, r: TrainSearchResult) -> None:
 
 def _search_money(console: Console, b: TrainResult) -> None:
     """The best layout's cost and energy per step, where the catalog has a price and a TDP."""
-    e = b.economics
-    if b.usd_per_step is not None and b.usd_per_million_tokens is not None:
-        console.print(
-            fmt.priced_on(e) + f"{fmt.money(b.usd_per_step)} per step, "
-            f"{fmt.money(b.usd_per_million_tokens)} per million tokens"
-        )
-    if b.joules_per_step is not None:
-        console.print(
-            f"energy {fmt.energy(b.joules_per_step)} per step at PUE {e.pue:.2f} "
-            + (
-                "(chips at an estimated TDP plus host power)"
-                if e.power_estimated
-                else "(chips at TDP plus host power)"
-            )
-        )
+    usd, per_m, j = b.usd_per_step, b.usd_per_million_tokens, b.joules_per_step
+    for line in fmt.money_lines(
+        b.economics,
+        None
+        if usd is None or per_m is None
+        else f"{fmt.money(usd)} per step, {fmt.money(per_m)} per million tokens",
+        None if j is None else f"energy {fmt.energy(j)} per step",
+    ):
+        console.print(line)
 
 
 def print_search(console: Console, r: TrainSearchResult) -> None:
