@@ -96,10 +96,64 @@ def test_binding_is_judged_at_the_priors_not_the_record(catalog: Catalog) -> Non
 def test_only_decode_cases_are_reclassified(catalog: Catalog) -> None:
     pri = F.Priors.load()
     gemm_bound = _step(3.0, 1.0)
-    assert F.binding_param(_pred(gemm_bound, param="matmul_fp8"), catalog, pri).result.param == "matmul_fp8"
-    train = _pred(gemm_bound)
+    got = F.binding_param(_pred(gemm_bound, param="matmul_fp8"), catalog, pri).result
+    assert (got.param, got.not_fitted) == ("matmul_fp8", None)
+    train = _pred(gemm_bound, param="matmul_fp8")
     train = replace(train, result=replace(train.result, task="train"))
-    assert F.binding_param(train, catalog, pri).result.param == "memory"
+    got = F.binding_param(train, catalog, pri).result
+    assert (got.param, got.not_fitted) == ("matmul_fp8", None)
+
+
+def _elasticity(evaluate, field: str, base: float) -> float:  # type: ignore[no-untyped-def]
+    e = Efficiency(matmul=0.6, matmul_fp8=0.5, memory=0.7)
+    return math.log(evaluate(replace(e, **{field: base * 1.1})) / evaluate(e)) / math.log(1.1)
+
+
+def test_a_case_its_parameter_barely_moves_informs_nothing(catalog: Catalog) -> None:
+    """A training step of 0.2 s of GEMMs (at the fp8 prior 0.5) and 0.8 s of something no fitted
+    fraction prices (a host-bound MoE step): elasticity 0.2 / (0.2 + 0.8) ~ 0.2 < 0.25, so the
+    case is predicted but fits nothing, and says why; at 0.3 s / 0.7 s (~0.3) it informs
+    matmul_fp8."""
+    pri = F.Priors.load()
+
+    def step(g: float, other: float):  # type: ignore[no-untyped-def]
+        return lambda e: 1.0 / (g * 0.5 / (e.matmul_fp8 or e.matmul) + other)
+
+    weak, strong = step(0.2, 0.8), step(0.3, 0.7)
+    assert _elasticity(weak, "matmul_fp8", 0.5) == pytest.approx(0.2 / 1.0, abs=0.01)
+    p = _pred(weak, param="matmul_fp8")
+    got = F.binding_param(replace(p, result=replace(p.result, task="train")), catalog, pri).result
+    assert got.not_fitted is not None and "elasticity 0.19" in got.not_fitted
+    p = _pred(strong, param="matmul_fp8")
+    assert (
+        F.binding_param(replace(p, result=replace(p.result, task="train")), catalog, pri).result.not_fitted
+        is None
+    )
+
+
+def test_a_decode_case_bound_by_neither_informs_nothing(catalog: Catalog) -> None:
+    """0.1 s of GEMMs, 0.1 s of reads and 0.8 s of attention (MLA decode): elasticities ~0.1
+    each, so neither memory nor matmul_serve is fitted to it."""
+    pri = F.Priors.load()
+
+    def step(e: Efficiency) -> float:
+        return 1.0 / (0.1 * 0.5 / (e.matmul_fp8 or e.matmul) + 0.1 * 0.7 / e.memory + 0.8)
+
+    got = F.binding_param(_pred(step), catalog, pri).result
+    assert got.param == "memory" and got.not_fitted is not None
+
+
+def test_an_fp8_prefill_case_informs_the_serving_fraction(catalog: Catalog) -> None:
+    """A prefill case served in fp8 prices its GEMMs at the fp8 fraction while the chip has no
+    serving fraction: its elasticity to matmul_serve is the one to the GEMM fields together (~1
+    here), not to ``matmul`` alone (0)."""
+    pri = F.Priors.load()
+
+    def prefill(e: Efficiency) -> float:
+        return 1.0 / (1.0 * 0.5 / (e.matmul_fp8 or e.matmul))
+
+    got = F.binding_param(_pred(prefill, param=F.SERVE), catalog, pri).result
+    assert (got.param, got.not_fitted) == (F.SERVE, None)
 
 
 # ---- the fit ---------------------------------------------------------------------------------------

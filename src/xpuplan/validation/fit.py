@@ -8,7 +8,8 @@ prefill cases), ``matmul_fp8`` (the same of the fp8 peak: fp8 training and fp8 p
 decoder's prefill cases and the decode cases whose prediction depends more on the GEMM rate than
 on memory bandwidth, :func:`binding_param`; a chip with none takes its sibling's, else prices
 serving GEMMs as training's), ``memory`` (the fraction of memory bandwidth decode reaches:
-memory-bound decode cases, within :data:`BOUNDS`). Each parameter is
+memory-bound decode cases, within :data:`BOUNDS`). A case informs no parameter that sets less
+than :data:`MIN_ELASTICITY` of its predicted time (it is predicted and reported, with why). Each parameter is
 chosen on a grid to minimise the mean |log(predicted / measured)| over the chip's own cases that
 inform it (a case informs one parameter: :attr:`CaseResult.param`).
 
@@ -55,6 +56,11 @@ GRID = np.round(np.arange(0.10, 1.0001, 0.02), 3)
 # Blackwell: fit.toml history), and a bound keeps that error on its cases instead of spreading it
 # to every prediction on the chip that reads memory.
 BOUNDS = {"memory": (0.35, 0.95)}
+# A case informs a parameter only where the parameter sets at least this share of its predicted
+# time (elasticity d log y / d log x at the priors): below it, the case's error is the work of
+# other terms (host-bound MoE steps, ZeRO-3 gathers, MLA attention), and a fit to it would move
+# the fraction by a factor of 2^(1/0.25) = 16 to absorb a 2x error.
+MIN_ELASTICITY = 0.25
 LEVEL = 0.8  # prediction intervals: 80% of the cases inside
 # Tail quantiles tried, narrowest first: the 10th-90th percentile of other sources' errors covers
 # less than 80% of a new source's cases when errors are correlated within a source, so the
@@ -123,7 +129,7 @@ def binding_param(p: Prediction, cat: Catalog, priors: Priors, step: float = 1.1
     prediction to each (``d log y / d log x``, a ``step`` change) at the chip's category priors, so
     the choice depends neither on the fit it feeds nor on values an earlier fit left in a record."""
     r = p.result
-    if r.task != "infer" or r.param != "memory" or p.evaluate is None or r.chip not in cat.chips:
+    if p.evaluate is None or r.param is None or r.chip not in cat.chips or r.not_fitted:
         return p
     chip, ev = cat.chips[r.chip], p.evaluate
     prior = priors.by_category.get(chip.category, {})
@@ -138,10 +144,28 @@ def binding_param(p: Prediction, cat: Catalog, priors: Priors, step: float = 1.1
             return 0.0
         return abs(math.log(y1 / y0))
 
-    gemm = {k: min(1.0, v * step) for k in ("matmul", "matmul_fp8", "matmul_fp4") if (v := getattr(ref, k))}
-    if gain(gemm) > gain({"memory": min(1.0, ref.memory * step)}):
+    # the serving GEMM fraction is None at the reference: serving GEMMs run at the format's
+    # fraction, so all three GEMM fields move together; every prior is <= 0.75, so a step of 1.1
+    # stays below 1
+    gemm = {k: v * step for k in ("matmul", "matmul_fp8", "matmul_fp4") if (v := getattr(ref, k))}
+    e_gemm = gain(gemm) / math.log(step)
+    if r.task != "infer" or r.param != "memory":  # a training or prefill case: its own parameter
+        f = _field(ref, r.param)
+        e = e_gemm if r.param == SERVE else gain({f: getattr(ref, f) * step}) / math.log(step)
+        return p if e >= MIN_ELASTICITY else replace(p, result=replace(r, not_fitted=_weak(r.param, e)))
+    e_mem = gain({"memory": ref.memory * step}) / math.log(step)
+    if max(e_gemm, e_mem) < MIN_ELASTICITY:
+        return replace(p, result=replace(r, not_fitted=_weak("memory or matmul_serve", max(e_gemm, e_mem))))
+    if e_gemm > e_mem:
         return replace(p, result=replace(r, param=SERVE))
     return p
+
+
+def _weak(param: str, e: float) -> str:
+    return (
+        f"informs no fitted efficiency: {param} sets too little of its predicted time (elasticity "
+        f"{e:.2f} at the priors, under {MIN_ELASTICITY}); other terms set its error"
+    )
 
 
 # ---- the grid table: every case priced at every value of its parameter ---------------------------

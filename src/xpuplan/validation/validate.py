@@ -970,15 +970,14 @@ def _unpadded_mean(setup: dict[str, Any], inp: int, assumed: list[str]) -> float
 
 def _infer_param(metric: str, job: ServeJob, chip: Chip) -> str:
     """Which efficiency an inference case informs: an encoder's the GEMM fraction of its format
-    (of the fp8 peak when the weights run in fp8); a decoder's prefill-bound metrics the serving
+    (the low-precision fraction when it runs in int8 or fp8); a decoder's prefill-bound metrics the serving
     engine's GEMM fraction (``matmul_serve``); decode metrics the memory-bandwidth fraction, until
     the fit finds the case compute-bound (``validation.fit.binding_param``)."""
     if metric in ("prefill_tokens_per_s", "sequences_per_s", "ttft_ms"):
         if not job.model.is_encoder:
             return "matmul_serve"
-        low = (
-            job.weights in ("fp8", "fp4") and chip.supports("fp8") and chip.efficiency.matmul_fp8 is not None
-        )
+        # the encoder prices int8 and fp8 GEMMs at the low-precision fraction (perf/encoder.py)
+        low = job.weights in ("int8", "fp8", "fp4") and chip.efficiency.matmul_fp8 is not None
         return "matmul_fp8" if low else "matmul"
     return "memory"
 
