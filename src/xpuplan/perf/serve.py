@@ -116,9 +116,9 @@ def _gemm(m: Machine, peak: float, flops: F, n: F, fp8: bool) -> F:
     """GEMM time at the serving-engine fraction of the chip (``Efficiency.matmul_serve``, fitted
     on its compute-bound serving cases), else the large-GEMM fraction of the format."""
     e = m.chip.efficiency
-    top = e.matmul_fp8 if (fp8 and e.matmul_fp8 is not None) else e.matmul
-    if e.matmul_serve is not None:
-        top = e.matmul_serve
+    top = e.matmul_serve
+    if top is None:
+        top = e.matmul_fp8 if (fp8 and e.matmul_fp8 is not None) else e.matmul
     return flops / (peak * top * n / (n + e.matmul_knee))
 
 

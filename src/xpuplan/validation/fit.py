@@ -138,22 +138,24 @@ def binding_param(p: Prediction, cat: Catalog, priors: Priors, step: float = 1.1
         if k in prior and (k in ("matmul", "memory") or getattr(ref, k) is not None):
             ref = replace(ref, **{k: prior[k]})  # type: ignore[arg-type]
 
-    def gain(kw: dict[str, float]) -> float:
-        y0, y1 = ev(ref), ev(replace(ref, **kw))  # type: ignore[arg-type]
+    y0 = ev(ref)
+
+    def elasticity(kw: dict[str, float]) -> float:
+        """d log y / d log x of the prediction for the fields in ``kw`` moved by ``step``."""
+        y1 = ev(replace(ref, **kw))  # type: ignore[arg-type]
         if not (y0 > 0 and y1 > 0 and math.isfinite(y0) and math.isfinite(y1)):
             return 0.0
-        return abs(math.log(y1 / y0))
+        return abs(math.log(y1 / y0)) / math.log(step)
 
     # the serving GEMM fraction is None at the reference: serving GEMMs run at the format's
     # fraction, so all three GEMM fields move together; every prior is <= 0.75, so a step of 1.1
     # stays below 1
     gemm = {k: v * step for k in ("matmul", "matmul_fp8", "matmul_fp4") if (v := getattr(ref, k))}
-    e_gemm = gain(gemm) / math.log(step)
     if r.task != "infer" or r.param != "memory":  # a training or prefill case: its own parameter
         f = _field(ref, r.param)
-        e = e_gemm if r.param == SERVE else gain({f: getattr(ref, f) * step}) / math.log(step)
+        e = elasticity(gemm if r.param == SERVE else {f: getattr(ref, f) * step})
         return p if e >= MIN_ELASTICITY else replace(p, result=replace(r, not_fitted=_weak(r.param, e)))
-    e_mem = gain({"memory": ref.memory * step}) / math.log(step)
+    e_gemm, e_mem = elasticity(gemm), elasticity({"memory": ref.memory * step})
     if max(e_gemm, e_mem) < MIN_ELASTICITY:
         return replace(p, result=replace(r, not_fitted=_weak("memory or matmul_serve", max(e_gemm, e_mem))))
     if e_gemm > e_mem:
