@@ -49,6 +49,22 @@ def test_unpadded_time_is_the_roofline_at_the_real_length_by_hand(catalog: Catal
     assert float(padded.batch_s[0]) == pytest.approx(gemm384 + attn384, rel=1e-9)
 
 
+def test_unfused_attention_streams_the_scores(catalog: Catalog) -> None:
+    """Without a fused kernel the s×s scores of every head go through memory in fp16: written and
+    read back, 2 × 2 bytes each, B·L·a·s² of them, on top of the Q/K/V/output bytes B·s·L·4h
+    (bf16). BERT-large (L = 24, a = 16, h = 1024), 64 padded sequences of 384 tokens on an ideal
+    H100: 14.5 GB of scores and 4.8 GB of Q/K/V/output at the HBM bandwidth outlast the FLOPs."""
+    m, chip = _ideal_h100(catalog), catalog.chip("nvidia-h100-sxm")
+    s, B = 384, 64
+    job = EncoderJob(get_model("bert-large"), 384, "bf16")
+    unfused = replace(default_params(), flash_attention=False)
+    r = enc.evaluate_encoder(job, m, np.array([B]), unfused, "static")
+    flops = B * s * (4 * 24 * s * 1024) / chip.peak("bf16")  # 0.94 ms
+    moved = (B * s * 24 * 4 * 1024 * 2 + B * 24 * 16 * s * s * 2 * 2) / chip.mem_bw  # 5.8 ms
+    assert moved > flops
+    assert float(r.attention_s[0]) == pytest.approx(moved, rel=1e-9)
+
+
 def test_plan_reports_real_tokens(catalog: Catalog) -> None:
     m = _ideal_h100(catalog)
     job = EncoderJob(get_model("bert-large"), 384, "int8", mean_len=SQUAD_MEAN)
