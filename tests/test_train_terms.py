@@ -33,7 +33,7 @@ from handsized import (
     tiny,
 )
 from xpuplan.hardware import Catalog
-from xpuplan.hardware.records import Dtype, Topology
+from xpuplan.hardware.records import Dtype, Interval, Topology
 from xpuplan.layout import Layout, Reason, Recompute
 from xpuplan.perf import Machine, PerfParams, estimate_train
 from xpuplan.perf.estimate import TrainEstimate
@@ -843,6 +843,30 @@ def test_estimate_record(catalog: Catalog) -> None:
         TrainJob(tiny(), 1, 2048), Layout(zero=0), machine(catalog, 1, mem_bytes=GIB), PARAMS
     )
     assert bad.to_dict()["reason"] == Reason.MEMORY.text and not bad.to_dict()["feasible"]
+
+
+def test_estimate_carries_the_chips_training_interval(catalog: Catalog) -> None:
+    """An estimate carries its chip's cross-validated training interval, not the inference one:
+    the measured rate lies in [0.8, 1.25] × the predicted, so the step time in [1/1.25, 1/0.8] ×
+    the predicted step."""
+    m = machine(catalog, 1)
+    train_iv, infer_iv = Interval(0.8, 1.25, "test/train", 10), Interval(0.5, 2.0, "test/infer", 10)
+    m = replace(m, chip=replace(m.chip, intervals={"train": train_iv, "infer": infer_iv}))
+    e = est(catalog, Layout(), 1, 2048, m=m)
+    assert e.interval == train_iv
+    lo, hi = e.to_dict()["interval"]["step_time_s"]
+    assert (lo, hi) == (pytest.approx(e.step_time_s / 1.25), pytest.approx(e.step_time_s / 0.8))
+
+
+def test_a_cluster_larger_than_the_system_builds_is_a_reason(catalog: Catalog) -> None:
+    """A provider that builds clusters of at most 16 chips (scale_out.max_chips): 16 chips are a
+    cluster it sells, 32 (strictly more) are not."""
+    m16 = machine(catalog, 16)
+    capped = replace(m16.system, scale_out=replace(m16.system.scale_out, max_chips=16))
+    at = estimate_train(TrainJob(tiny(), 16, 2048), Layout(dp=16), Machine(m16.chip, capped, 16), PARAMS)
+    assert at.reason is Reason.OK
+    over = estimate_train(TrainJob(tiny(), 32, 2048), Layout(dp=32), Machine(m16.chip, capped, 32), PARAMS)
+    assert over.reason is Reason.CLUSTER
 
 
 def test_peak_of_the_training_format(catalog: Catalog) -> None:
