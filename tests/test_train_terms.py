@@ -102,6 +102,28 @@ def test_recompute_reruns_the_forward(catalog: Catalog) -> None:
     assert full.time_s["compute"] == pytest.approx(sel.time_s["compute"], rel=1e-12)
 
 
+def test_unfused_attention_core_by_hand(catalog: Catalog) -> None:
+    """Without a fused kernel the core is two batched GEMMs over all s keys (the causal mask is
+    applied after: 2·2·a·d·s FLOPs per token) at 0.5 of peak, plus ~9 bytes per score through
+    memory (scale-mask-softmax read + write 4, dropout read + write 4, the mask 1) at 0.5 of the
+    memory bandwidth. Selective recomputation re-runs exactly the L layers' cores."""
+    s = 2048
+    e = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, params=NO_FLASH)
+    gemm = s * 2 * 2 * a * d * s / (peak(catalog) * 0.5)
+    scores = s * 9 * a * s / (catalog.chip("nvidia-h100-sxm").mem_bw * 0.5)
+    assert e.time_s["recompute"] == pytest.approx(L * (gemm + scores), rel=1e-9)
+
+
+def test_fp32_training_runs_attention_at_the_fp32_peak(catalog: Catalog) -> None:
+    """fp32 training keeps the attention core in fp32 too (only 16-bit formats run it at the
+    16-bit rate): the selectively recomputed cores of the L layers at the chip's fp32 peak."""
+    s = 2048
+    e = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, precision="fp32")
+    fp32 = catalog.chip("nvidia-h100-sxm").peak("fp32") or math.nan
+    core = s * 2 * 2 * a * d * (s + 1) / 2 / (fp32 * 0.25 * s / (s + 128))
+    assert e.time_s["recompute"] == pytest.approx(L * core, rel=1e-9)
+
+
 def test_lm_head_and_its_logits_split_over_tp(catalog: Catalog) -> None:
     """The LM head is vocabulary-parallel (Megatron-LM: each of the t ranks holds V/t rows of it):
     2·tok·h·V/t FLOPs forward at 0.5 of peak, and the loss streams that rank's V/t fp32 logits
@@ -494,6 +516,13 @@ def test_zero3_flat_gather_of_the_experts(catalog: Catalog) -> None:
     expert = L * 2 * h * MOE["expert_ffn"]
     one = 15 / 16 * 2 * dense / out_bw + 4 * OUT_LAT + 1 / 2 * 2 * expert / out_bw + 1 * OUT_LAT
     assert e.time_s["dp_comm"] == pytest.approx(one + mb * 2 * one, rel=1e-12)
+    # EP 4 over 8 ranks of one domain: 2 experts per device, EDP groups of 2 inside the domain,
+    # so both rings stay on the scale-up links at their latency
+    e8 = est(
+        catalog, Layout(dp=8, ep=4, zero=3, dp_overlap=False), 16, 2048, model=tiny(moe=MOE), params=flat
+    )
+    one8 = 7 / 8 * 2 * dense / UP_BW + 3 * UP_LAT + 1 / 2 * 2 * (2 * expert) / UP_BW + 1 * UP_LAT
+    assert e8.time_s["dp_comm"] == pytest.approx(one8 + mb * 2 * one8, rel=1e-12)
 
 
 def test_dp_overlap_hides_behind_backward(catalog: Catalog) -> None:
@@ -731,6 +760,28 @@ def test_pipeline_activations_in_flight(catalog: Catalog, p: int, v: int, B: int
     last = stage + _logits(s)  # the last stage: one micro-batch and the logits
     # (weights: 2 bytes of 2 layers and one table on either stage, so activations decide)
     assert e.memory_bytes["activations"] == pytest.approx(max(first, last), rel=1e-12)
+
+
+def test_two_stages_the_first_holds_two_micro_batches(catalog: Catalog) -> None:
+    """1F1B with p = 2: the first stage keeps p = 2 micro-batches of its 4 layers (32·s·h bytes
+    each); with a 1000-token vocabulary the last stage's one micro-batch and its logits (6·s·1000)
+    are the smaller, so the first stage is the most loaded."""
+    s = 2048
+    e = est(catalog, Layout(pp=2), 8, s, model=tiny(layers=8, vocab=1000))
+    stage = 4 * 32 * s * h
+    assert 2 * stage > stage + 6 * s * 1000
+    assert e.memory_bytes["activations"] == pytest.approx(2 * stage, rel=1e-12)
+
+
+def test_block_recompute_keeps_the_other_layers_whole(catalog: Catalog) -> None:
+    """Megatron-LM's --recompute-method block --recompute-num-layers 2: of the stage's 4 layers
+    the first 2 keep only their 2·s·h-byte inputs, the other 2 everything (32·s·h); plus the
+    logits (6·s·V, larger than the 32·s·h of the one layer recomputed at a time)."""
+    s = 2048
+    e = est(catalog, Layout(recompute=Recompute.FULL, recompute_layers=2), 1, s)
+    assert e.memory_bytes["activations"] == pytest.approx(
+        2 * 2 * s * h + 2 * 32 * s * h + _logits(s), rel=1e-12
+    )
 
 
 def test_memory_over_capacity_is_a_reason(catalog: Catalog) -> None:
