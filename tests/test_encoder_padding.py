@@ -11,7 +11,7 @@ import pytest
 
 from xpuplan.errors import InputError
 from xpuplan.hardware import Catalog
-from xpuplan.hardware.records import Efficiency
+from xpuplan.hardware.records import Dtype, Efficiency
 from xpuplan.perf import Machine, default_params
 from xpuplan.perf import encoder as enc
 from xpuplan.search.encoder_search import search_encoder
@@ -63,6 +63,18 @@ def test_unfused_attention_streams_the_scores(catalog: Catalog) -> None:
     moved = (B * s * 24 * 4 * 1024 * 2 + B * 24 * 16 * s * s * 2 * 2) / chip.mem_bw  # 5.8 ms
     assert moved > flops
     assert float(r.attention_s[0]) == pytest.approx(moved, rel=1e-9)
+
+
+def test_a_chip_with_only_fp32_runs_a_bf16_job_in_fp32(catalog: Catalog) -> None:
+    """A bf16 job on a chip with no 16-bit path (fp32 only) falls back to fp32, the last format
+    tried: its weights are 4 bytes per parameter, BERT-large's 335.1 M parameters 1.34 GB."""
+    m = _ideal_h100(catalog)
+    fp32_only = replace(m, chip=replace(m.chip, peak_flops={Dtype.FP32: 67e12}))
+    job = EncoderJob(get_model("bert-large"), 384, "bf16")
+    assert enc.compute_format(job, fp32_only) == "fp32"
+    r = enc.evaluate_encoder(job, fp32_only, np.array([8]), default_params(), "static")
+    assert r.weights_bytes == get_model("bert-large").params() * 4
+    assert int(r.reason[0]) == enc.OK
 
 
 def test_plan_reports_real_tokens(catalog: Catalog) -> None:
