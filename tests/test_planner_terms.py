@@ -14,7 +14,7 @@ import pytest
 
 from xpuplan.hardware import Catalog
 from xpuplan.hardware.pricing import current_price, facility_power_w, it_power_w
-from xpuplan.hardware.records import Price, Pricing
+from xpuplan.hardware.records import Dtype, Price, Pricing
 from xpuplan.layout import Reason
 from xpuplan.perf.params import default_params
 from xpuplan.planner import Constraints, FleetLimits, FleetOption, Scenario, ServeSpec, TrainSpec, plan_fleet
@@ -178,6 +178,19 @@ def test_a_size_without_a_layout_says_why(cat: Catalog) -> None:
     (o,) = rank_train(big, sc, cat, cat.systems[P5], 1.25, default_params())
     assert (o.chips, o.feasible, o.layout) == (8, False, None)
     assert o.why == Why(WhyCode.NO_LAYOUT, chips=8, detail=Reason.MEMORY.text)
+
+
+def test_a_precision_the_chip_lacks_is_one_priced_refusal(cat: Catalog) -> None:
+    """fp8 training on an H100 record with only a bf16 peak (no fp8, no fp16 to fall back on):
+    one refusal naming the chip and the format, still carrying the system's price."""
+    h100 = cat.chips["nvidia-h100-sxm"]
+    bf16 = replace(h100, peak_flops={Dtype.BF16: h100.peak_flops[Dtype.BF16]})
+    no_fp8 = replace(cat, chips={**cat.chips, h100.id: bf16})
+    spec = replace(FT, precision="fp8")
+    (o,) = rank_train(spec, _sc(), no_fp8, no_fp8.systems[P5], 1.25, default_params())
+    assert (o.chips, o.feasible) == (0, False)
+    assert o.why == Why(WhyCode.NO_PRECISION, subject=h100.id, detail="fp8")
+    assert (o.pricing, o.price_as_of) == ("on_demand", "2026-01-01")
 
 
 def test_a_chip_that_does_not_train_is_one_refusal(cat: Catalog) -> None:
