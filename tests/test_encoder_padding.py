@@ -11,7 +11,7 @@ import pytest
 
 from xpuplan.errors import InputError
 from xpuplan.hardware import Catalog
-from xpuplan.hardware.records import Efficiency
+from xpuplan.hardware.records import Dtype, Efficiency
 from xpuplan.perf import Machine, default_params
 from xpuplan.perf import encoder as enc
 from xpuplan.search.encoder_search import search_encoder
@@ -47,6 +47,34 @@ def test_unpadded_time_is_the_roofline_at_the_real_length_by_hand(catalog: Catal
     gemm384 = 2 * 302_309_376 * B * 384 / chip.peak("int8")
     attn384 = max(B * 384 * (4 * 24 * 384 * 1024) / chip.peak("bf16"), B * 384 * 24 * 4 * 1024 / chip.mem_bw)
     assert float(padded.batch_s[0]) == pytest.approx(gemm384 + attn384, rel=1e-9)
+
+
+def test_unfused_attention_streams_the_scores(catalog: Catalog) -> None:
+    """Without a fused kernel the s×s scores of every head go through memory in fp16: written and
+    read back, 2 × 2 bytes each, B·L·a·s² of them, on top of the Q/K/V/output bytes B·s·L·4h
+    (bf16). BERT-large (L = 24, a = 16, h = 1024), 64 padded sequences of 384 tokens on an ideal
+    H100: 14.5 GB of scores and 4.8 GB of Q/K/V/output at the HBM bandwidth outlast the FLOPs."""
+    m, chip = _ideal_h100(catalog), catalog.chip("nvidia-h100-sxm")
+    s, B = 384, 64
+    job = EncoderJob(get_model("bert-large"), 384, "bf16")
+    unfused = replace(default_params(), flash_attention=False)
+    r = enc.evaluate_encoder(job, m, np.array([B]), unfused, "static")
+    flops = B * s * (4 * 24 * s * 1024) / chip.peak("bf16")  # 0.94 ms
+    moved = (B * s * 24 * 4 * 1024 * 2 + B * 24 * 16 * s * s * 2 * 2) / chip.mem_bw  # 5.8 ms
+    assert moved > flops
+    assert float(r.attention_s[0]) == pytest.approx(moved, rel=1e-9)
+
+
+def test_a_chip_with_only_fp32_runs_a_bf16_job_in_fp32(catalog: Catalog) -> None:
+    """A bf16 job on a chip with no 16-bit path (fp32 only) falls back to fp32, the last format
+    tried: its weights are 4 bytes per parameter, BERT-large's 335.1 M parameters 1.34 GB."""
+    m = _ideal_h100(catalog)
+    fp32_only = replace(m, chip=replace(m.chip, peak_flops={Dtype.FP32: 67e12}))
+    job = EncoderJob(get_model("bert-large"), 384, "bf16")
+    assert enc.compute_format(job, fp32_only) == "fp32"
+    r = enc.evaluate_encoder(job, fp32_only, np.array([8]), default_params(), "static")
+    assert r.weights_bytes == get_model("bert-large").params() * 4
+    assert int(r.reason[0]) == enc.OK
 
 
 def test_plan_reports_real_tokens(catalog: Catalog) -> None:

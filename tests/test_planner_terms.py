@@ -14,7 +14,8 @@ import pytest
 
 from xpuplan.hardware import Catalog
 from xpuplan.hardware.pricing import current_price, facility_power_w, it_power_w
-from xpuplan.hardware.records import Price, Pricing
+from xpuplan.hardware.records import Dtype, Price, Pricing
+from xpuplan.layout import Reason
 from xpuplan.perf.params import default_params
 from xpuplan.planner import Constraints, FleetLimits, FleetOption, Scenario, ServeSpec, TrainSpec, plan_fleet
 from xpuplan.planner.constraints import Why, WhyCode
@@ -154,6 +155,51 @@ def test_train_constraint_checks(cat: Catalog, tried: list[Option]) -> None:
     unpriced = replace(cat, prices=tuple(p for p in cat.prices if p.system != P5))
     none = rank_train(FT, _two(), unpriced, sys_, 1.25, params)
     assert all(not o.feasible and word(o.why) == "no published price" for o in none)
+
+
+def test_a_size_that_factors_runs_on_all_its_chips(cat: Catalog) -> None:
+    """24 chips (3 nodes of 8) hold a layout of their own (its TP·PP·DP·CP = 24): the planner runs
+    the job on all of them, none idle; only a size with no layout falls back to the largest
+    power of two it holds (16)."""
+    opts = rank_train(FT, _sc(available={P5: 24}), cat, cat.systems[P5], 1.25, default_params())
+    o = next(o for o in opts if o.chips == 3 * 8)
+    lay = o.detail["estimate"]["layout"]  # type: ignore[index]
+    assert o.feasible and o.chips_used is None
+    assert lay["tp"] * lay["pp"] * lay["dp"] * lay["cp"] == 3 * 8
+
+
+def test_a_size_without_a_layout_says_why(cat: Catalog) -> None:
+    """Llama 3.1 405B on one p5 node: fully sharded over the 8 GPUs its mixed-precision training
+    state alone, 2 + 2 + 12 bytes per parameter (Rajbhandari et al. 2020), is 405.85e9 × 16 / 8 =
+    812 GB per GPU against 80 GiB of HBM: no layout, and the option carries the search's reason."""
+    big = TrainSpec("big", "pretrain", "llama-3.1-405b", 2e9, 8192, 64)
+    sc = Scenario("t", (big,), systems=(P5,), constraints=Constraints(available={P5: 8}))
+    assert 405.85e9 * 16 / 8 > 80 * 2**30
+    (o,) = rank_train(big, sc, cat, cat.systems[P5], 1.25, default_params())
+    assert (o.chips, o.feasible, o.layout) == (8, False, None)
+    assert o.why == Why(WhyCode.NO_LAYOUT, chips=8, detail=Reason.MEMORY.text)
+
+
+def test_a_precision_the_chip_lacks_is_one_priced_refusal(cat: Catalog) -> None:
+    """fp8 training on an H100 record with only a bf16 peak (no fp8, no fp16 to fall back on):
+    one refusal naming the chip and the format, still carrying the system's price."""
+    h100 = cat.chips["nvidia-h100-sxm"]
+    bf16 = replace(h100, peak_flops={Dtype.BF16: h100.peak_flops[Dtype.BF16]})
+    no_fp8 = replace(cat, chips={**cat.chips, h100.id: bf16})
+    spec = replace(FT, precision="fp8")
+    (o,) = rank_train(spec, _sc(), no_fp8, no_fp8.systems[P5], 1.25, default_params())
+    assert (o.chips, o.feasible) == (0, False)
+    assert o.why == Why(WhyCode.NO_PRECISION, subject=h100.id, detail="fp8")
+    assert (o.pricing, o.price_as_of) == ("on_demand", "2026-01-01")
+
+
+def test_a_chip_that_does_not_train_is_one_refusal(cat: Catalog) -> None:
+    """Inferentia2 is an inference chip (its catalog record: training false): no size is tried."""
+    inf2 = cat.systems["aws-inf2.48xlarge"]
+    sc = Scenario("t", (FT,), systems=(inf2.id,))
+    (o,) = rank_train(FT, sc, cat, inf2, 1.25, default_params())
+    assert (o.chips, o.feasible, o.chip, o.system) == (0, False, "aws-inferentia2", inf2.id)
+    assert o.why == Why(WhyCode.NOT_TRAINING_CHIP, subject="aws-inferentia2")
 
 
 def test_choose_by_objective(tried: list[Option]) -> None:

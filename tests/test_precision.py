@@ -68,6 +68,20 @@ def test_quantised_elements_by_hand() -> None:
     assert float(x[0]) == (h + h + h + f) / 2
 
 
+def test_quantised_elements_of_a_moe_layer_by_hand() -> None:
+    """Tiny model with 8 experts of f_e = h = 1024, top-2 and one shared expert, TP 2 with SP, each
+    expert split over the 2 TP ranks (ETP 2). x: QKV in h/2 (SP), proj in h/2; top_k·ETP/TP = 2
+    routed copies of each token, each FC1 in (h) and FC2 in (f_e/2); the shared expert's FC1 in
+    (h/2, SP) and FC2 in (f_e/2). dy: QKV out 3h/2, proj out h/2; routed FC1 out f_e/2 and FC2
+    out h each; shared FC1 out f_e/2, FC2 out h/2."""
+    fe = 1024
+    model = tiny(moe={"experts": 8, "top_k": 2, "expert_ffn": fe, "shared_experts": 1})
+    lay = LayoutArray.from_layout(Layout(tp=2, sp=True))
+    x, dy = prec.quantised_elements(model, lay, np.array([2.0]), moe=True)
+    assert float(x[0]) == h / 2 + h / 2 + 2 * (h + fe / 2) + (h / 2 + fe / 2)
+    assert float(dy[0]) == 3 * h / 2 + h / 2 + 2 * (fe / 2 + h) + (fe / 2 + h / 2)
+
+
 def test_quant_times_by_hand(catalog: Catalog) -> None:
     """NVFP4 casts of one micro-batch of 2,048 tokens on one device: 5.125 bytes per element over
     the L layers' operands, at 0.5 of the memory bandwidth."""

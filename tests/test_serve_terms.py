@@ -97,6 +97,22 @@ def test_decode_step_reads_weights_and_kv(catalog: Catalog, kind: str, B: int) -
     assert r.total_tokens_per_s[0] == pytest.approx(r.requests_per_s[0] * (I + O), rel=1e-12)
 
 
+def test_decode_step_of_two_ranks_per_chip(catalog: Catalog) -> None:
+    """serve_tail's decode step (no prefill share, mean context I + O/2) under a stack that runs 2
+    TP ranks per chip (Neuron: a collective spans the NeuronCores): the one-chip decode reads the
+    weights and the KV cache as before (8 heads split whole over the 2 ranks, nothing padded),
+    and each of the 2 all-reduces per layer takes 2·log2(2) = 2 latency steps more, 2·L·2·1 µs."""
+    from xpuplan.perf.serve_tail import decode_step
+
+    m, B, I, O = machine(catalog, 1), 8, 4096, 256
+    job = ServeJob(tiny(), I, O)
+    cfg = sv.ServeConfig.one(batch=B)
+    kv_tok = 2 * L * 8 * d * 2
+    read = (read_bytes("mha") + B * (I + O / 2) * kv_tok) / (m.chip.mem_bw * 0.5)
+    two = decode_step(job, cfg, m, replace(PARAMS, tp_ranks_per_chip=2.0))
+    assert two[0] == pytest.approx(read + 2 * L * 2 * UP_LAT, rel=1e-12)
+
+
 @pytest.mark.parametrize("weights, wbytes", [("bf16", 2.0), ("int8", 1.0), ("int4", 0.5)])
 def test_quantised_weights_are_read_at_their_width(catalog: Catalog, weights: str, wbytes: float) -> None:
     m = machine(catalog, 1)

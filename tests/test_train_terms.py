@@ -33,7 +33,7 @@ from handsized import (
     tiny,
 )
 from xpuplan.hardware import Catalog
-from xpuplan.hardware.records import Dtype, Topology
+from xpuplan.hardware.records import Dtype, Interval, Topology
 from xpuplan.layout import Layout, Reason, Recompute
 from xpuplan.perf import Machine, PerfParams, estimate_train
 from xpuplan.perf.estimate import TrainEstimate
@@ -100,6 +100,44 @@ def test_recompute_reruns_the_forward(catalog: Catalog) -> None:
     sel = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, m=m)
     assert sel.time_s["recompute"] == pytest.approx(L * flash_core_s(catalog, s, s, s), rel=1e-9)
     assert full.time_s["compute"] == pytest.approx(sel.time_s["compute"], rel=1e-12)
+
+
+def test_unfused_attention_core_by_hand(catalog: Catalog) -> None:
+    """Without a fused kernel the core is two batched GEMMs over all s keys (the causal mask is
+    applied after: 2·2·a·d·s FLOPs per token) at 0.5 of peak, plus ~9 bytes per score through
+    memory (scale-mask-softmax read + write 4, dropout read + write 4, the mask 1) at 0.5 of the
+    memory bandwidth. Selective recomputation re-runs exactly the L layers' cores."""
+    s = 2048
+    e = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, params=NO_FLASH)
+    gemm = s * 2 * 2 * a * d * s / (peak(catalog) * 0.5)
+    scores = s * 9 * a * s / (catalog.chip("nvidia-h100-sxm").mem_bw * 0.5)
+    assert e.time_s["recompute"] == pytest.approx(L * (gemm + scores), rel=1e-9)
+
+
+def test_fp32_training_runs_attention_at_the_fp32_peak(catalog: Catalog) -> None:
+    """fp32 training keeps the attention core in fp32 too (only 16-bit formats run it at the
+    16-bit rate): the selectively recomputed cores of the L layers at the chip's fp32 peak."""
+    s = 2048
+    e = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, precision="fp32")
+    fp32 = catalog.chip("nvidia-h100-sxm").peak("fp32") or math.nan
+    core = s * 2 * 2 * a * d * (s + 1) / 2 / (fp32 * 0.25 * s / (s + 128))
+    assert e.time_s["recompute"] == pytest.approx(L * core, rel=1e-9)
+
+
+def test_lm_head_and_its_logits_split_over_tp(catalog: Catalog) -> None:
+    """The LM head is vocabulary-parallel (Megatron-LM: each of the t ranks holds V/t rows of it):
+    2·tok·h·V/t FLOPs forward at 0.5 of peak, and the loss streams that rank's V/t fp32 logits
+    three times (4 bytes each) at 0.5 of memory bandwidth; backward is input + weight gradients,
+    twice the forward (Narayanan et al. 2021 Eq. 3), so the head costs 3× its forward. Halving the
+    vocabulary at TP 2 leaves the layers unchanged: the difference is the head of 16,000 rows."""
+    m = machine(catalog, 2)
+    s, t = 2048, 2
+    big = est(catalog, Layout(tp=t), 1, s, m=m)
+    half = est(catalog, Layout(tp=t), 1, s, m=m, model=tiny(vocab=V // 2))
+    rows = (V - V // 2) / t  # 8,000 vocabulary rows per rank
+    gemm = 2 * s * h * rows / (peak(catalog) * 0.5)
+    logits = 3 * s * rows * 4 / (catalog.chip("nvidia-h100-sxm").mem_bw * 0.5)
+    assert big.time_s["compute"] - half.time_s["compute"] == pytest.approx(3 * (gemm + logits), rel=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -249,6 +287,18 @@ def test_cp_kv_exchange(catalog: Catalog) -> None:
     assert full.time_s["cp_comm"] == pytest.approx(2 * (4 * L * one - 3.5 * L * core), rel=1e-9)
 
 
+def test_cp_ranks_compute_their_share_of_the_tokens(catalog: Catalog) -> None:
+    """Context parallelism cuts each sequence into cp chunks: a rank runs every GEMM (attention
+    projections, the MLP, the LM head) on its s/cp tokens, 6·(s/cp)·N FLOPs at 0.5 of peak, and
+    the attention core of its s/cp queries against all s keys (forward + 2.5× backward)."""
+    m = machine(catalog, 2, mem_bw=1e30)
+    s, cp, B = 4096, 2, 2  # two micro-batches of one sequence
+    e = est(catalog, Layout(cp=cp), B, s, m=m)
+    gemm = 6 * (s / cp) * (L * 12 * h * h + V * h) / (peak(catalog) * 0.5)
+    core = 3.5 * L * flash_core_s(catalog, s / cp, s, s / cp)
+    assert e.time_s["compute"] == pytest.approx(B * (gemm + core), rel=1e-6)
+
+
 def test_cp_exchange_is_hidden_when_attention_is_long(catalog: Catalog) -> None:
     # the exchange grows with s, the attention core with s²: at 16k tokens it hides entirely
     s = 16384
@@ -318,6 +368,19 @@ def test_moe_host_bound_micro_batch(catalog: Catalog) -> None:
         catalog, Layout(recompute=Recompute.FULL), 4, 2048, model=model, params=replace(PARAMS, moe_host_s=hb)
     )
     assert full.step_time_s == pytest.approx(4 * 4 * L * hb + full.time_s["optimizer"], rel=1e-12)
+
+
+def test_moe_host_issues_only_its_stages_layers(catalog: Catalog) -> None:
+    """With PP 2 each stage's host issues its L/p = 2 MoE layers (forward h, backward 2h each), so
+    a micro-batch takes 3·2·h = 6 s; 4 micro-batches and the (p-1)/v = 1 micro-batch of bubble
+    (Narayanan et al. 2021 §2.2) make 5 × 6 s, plus the p2p sends and the optimizer."""
+    model = tiny(moe=MOE)
+    p, B, hb = 2, 4, 1.0
+    e = est(catalog, Layout(pp=p), B, 2048, model=model, params=replace(PARAMS, moe_host_s=hb))
+    mb_s = 3 * (L / p) * hb
+    want = (B + p - 1) * mb_s + e.time_s["pp_comm"] + e.time_s["optimizer"]
+    assert e.step_time_s == pytest.approx(want, rel=1e-12)
+    assert e.time_s["bubble"] == pytest.approx((p - 1) * mb_s, rel=1e-12)
 
 
 def test_moe_host_hidden_when_device_is_longer(catalog: Catalog) -> None:
@@ -433,6 +496,33 @@ def test_zero3_flat_gather_runs_at_each_nic(catalog: Catalog) -> None:
     z1 = est(catalog, Layout(dp=dp, zero=1, dp_overlap=False), 16, 2048, params=flat)
     z1_ref = est(catalog, Layout(dp=dp, zero=1, dp_overlap=False), 16, 2048)
     assert z1.time_s["dp_comm"] == pytest.approx(z1_ref.time_s["dp_comm"], rel=1e-12)
+
+
+def test_zero3_flat_gather_of_the_experts(catalog: Catalog) -> None:
+    """The same flat rings with experts (8 experts of f_e = 1024 on every layer): EP 8 over the
+    16 ZeRO-3 ranks leaves expert-data-parallel groups of 16 / 8 = 2 ranks, one in each 8-chip
+    domain (Megatron-Core's EDP = DP / EP). Per step: a reduce-scatter of the 2-byte gradients and
+    two all-gathers of the 2-byte parameters per micro-batch, over
+    * the dense parameters, 16 ranks: 15/16 of them through each NIC, 4 hops of the scale-out
+      latency; a layer's are 4h² attention, 2h norms and the h×8 router (replicated over EP),
+      plus both tables and the final norm;
+    * each device's one expert per layer (L·2·h·f_e), 2 ranks: 1/2 through the NIC, 1 hop."""
+    B, mb = 32, 2  # 2 micro-batches of one sequence per rank
+    flat = replace(PARAMS, zero3_flat_gather=1.0)
+    lay = Layout(dp=16, ep=8, zero=3, dp_overlap=False)
+    e = est(catalog, lay, B, 2048, model=tiny(moe=MOE), params=flat)
+    out_bw = 400 * GB / 8 * 0.5
+    dense = L * (4 * h * h + 2 * h + 8 * h) + 2 * EMB + h
+    expert = L * 2 * h * MOE["expert_ffn"]
+    one = 15 / 16 * 2 * dense / out_bw + 4 * OUT_LAT + 1 / 2 * 2 * expert / out_bw + 1 * OUT_LAT
+    assert e.time_s["dp_comm"] == pytest.approx(one + mb * 2 * one, rel=1e-12)
+    # EP 4 over 8 ranks of one domain: 2 experts per device, EDP groups of 2 inside the domain,
+    # so both rings stay on the scale-up links at their latency
+    e8 = est(
+        catalog, Layout(dp=8, ep=4, zero=3, dp_overlap=False), 16, 2048, model=tiny(moe=MOE), params=flat
+    )
+    one8 = 7 / 8 * 2 * dense / UP_BW + 3 * UP_LAT + 1 / 2 * 2 * (2 * expert) / UP_BW + 1 * UP_LAT
+    assert e8.time_s["dp_comm"] == pytest.approx(one8 + mb * 2 * one8, rel=1e-12)
 
 
 def test_dp_overlap_hides_behind_backward(catalog: Catalog) -> None:
@@ -617,6 +707,42 @@ def test_fsdp_gathers_one_array_at_a_time(catalog: Catalog) -> None:
     assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h + 32 * s * h, rel=1e-12)
 
 
+def test_zero3_gathers_a_layer_at_a_time(catalog: Catalog) -> None:
+    """Without fsdp_gather_matrix the unit is a layer (PyTorch FSDP, DeepSpeed ZeRO-3 modules): the
+    one in use and the next prefetched, 2 bytes each, with its unsharded gradient, 2 bytes: 6
+    bytes of the device's non-table parameters per layer, (L·LAYER + h)/L (the final norm goes
+    with the layers). A 1000-token vocabulary with full recomputation: the layer phase (32·s·h
+    bytes of the recomputed layer and the gathered layer) is the larger, against 6·s·1000 of
+    logits and (2 + 2)·1000·h of the gathered head and its gradient."""
+    s, small = 2048, tiny(vocab=1000)
+    lay = Layout(dp=8, zero=3, recompute=Recompute.FULL)
+    e = est(catalog, lay, 8, s, model=small)
+    p_dev = L * LAYER + 2 * 1000 * h + h
+    unit = (L * LAYER + h) / L
+    layer_phase, head_phase = 32 * s * h + 6 * unit, 6 * s * 1000 + 4 * 1000 * h
+    assert layer_phase > head_phase
+    assert e.memory_bytes["weights"] == pytest.approx(2 * p_dev / 8 + 6 * unit, rel=1e-12)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h + 32 * s * h, rel=1e-12)
+
+
+def test_fsdp_gathers_the_stacked_experts_of_one_device(catalog: Catalog) -> None:
+    """MaxText stacks a MoE layer's experts as one array [E/ep, h, f_e]: with EP 8 each of the 8
+    devices holds 8/8 = 1 expert, an h·f_e = h² array, as large as the Q projection (h × a·d =
+    h²), so the gathered unit is 6·h² bytes. EDP = DP / EP = 1: the experts are not sharded.
+    The layer phase is the larger: a recomputed MoE layer keeps 28·s·h bytes, 2 bytes of each of
+    Korthikanti's 4h replicated values (norm and GEMM inputs) and of q, k, v (3h), the attention
+    output (h), the top-2 experts' two f_e activations (4h) and the two routed copies of the
+    hidden state (2h), against 6·s·1000 of logits and 4·1000·h of the head."""
+    s, small = 2048, tiny(vocab=1000, moe=MOE)
+    lay = Layout(dp=8, ep=8, zero=3, recompute=Recompute.FULL)
+    e = est(catalog, lay, 8, s, model=small, params=replace(PARAMS, fsdp_gather_matrix=1.0))
+    dense = L * (4 * h * h + 2 * h + 8 * h) + 2 * 1000 * h + h  # attention, norms, router; tables
+    expert = L * 2 * h * MOE["expert_ffn"]
+    assert 28 * s * h + 6 * h * h > 6 * s * 1000 + 4 * 1000 * h
+    assert e.memory_bytes["weights"] == pytest.approx(2 * (dense / 8 + expert) + 6 * h * h, rel=1e-12)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 2 * s * h + 28 * s * h, rel=1e-12)
+
+
 @pytest.mark.parametrize(
     "p, v, B, inflight",
     [
@@ -634,6 +760,28 @@ def test_pipeline_activations_in_flight(catalog: Catalog, p: int, v: int, B: int
     last = stage + _logits(s)  # the last stage: one micro-batch and the logits
     # (weights: 2 bytes of 2 layers and one table on either stage, so activations decide)
     assert e.memory_bytes["activations"] == pytest.approx(max(first, last), rel=1e-12)
+
+
+def test_two_stages_the_first_holds_two_micro_batches(catalog: Catalog) -> None:
+    """1F1B with p = 2: the first stage keeps p = 2 micro-batches of its 4 layers (32·s·h bytes
+    each); with a 1000-token vocabulary the last stage's one micro-batch and its logits (6·s·1000)
+    are the smaller, so the first stage is the most loaded."""
+    s = 2048
+    e = est(catalog, Layout(pp=2), 8, s, model=tiny(layers=8, vocab=1000))
+    stage = 4 * 32 * s * h
+    assert 2 * stage > stage + 6 * s * 1000
+    assert e.memory_bytes["activations"] == pytest.approx(2 * stage, rel=1e-12)
+
+
+def test_block_recompute_keeps_the_other_layers_whole(catalog: Catalog) -> None:
+    """Megatron-LM's --recompute-method block --recompute-num-layers 2: of the stage's 4 layers
+    the first 2 keep only their 2·s·h-byte inputs, the other 2 everything (32·s·h); plus the
+    logits (6·s·V, larger than the 32·s·h of the one layer recomputed at a time)."""
+    s = 2048
+    e = est(catalog, Layout(recompute=Recompute.FULL, recompute_layers=2), 1, s)
+    assert e.memory_bytes["activations"] == pytest.approx(
+        2 * 2 * s * h + 2 * 32 * s * h + _logits(s), rel=1e-12
+    )
 
 
 def test_memory_over_capacity_is_a_reason(catalog: Catalog) -> None:
@@ -691,6 +839,9 @@ def test_machine_from_names(catalog: Catalog) -> None:
     for bad in (0, -8, True, 2.5, 10_000_001):
         with pytest.raises(InputError):
             machine_for("h100", bad, catalog)  # type: ignore[arg-type]
+    with pytest.raises(InputError) as err:
+        machine_for("h100", 0, catalog)
+    assert err.value.hint == "Give --chips N with N ≥ 1"  # the fix, not only the complaint
     assert machine_for("h100", 10_000_000, catalog).chips == 10_000_000
     with pytest.raises(InputError, match="holds"):
         machine_for("h100", 8, catalog, system="nvidia-dgx-a100")
@@ -745,6 +896,30 @@ def test_estimate_record(catalog: Catalog) -> None:
     assert bad.to_dict()["reason"] == Reason.MEMORY.text and not bad.to_dict()["feasible"]
 
 
+def test_estimate_carries_the_chips_training_interval(catalog: Catalog) -> None:
+    """An estimate carries its chip's cross-validated training interval, not the inference one:
+    the measured rate lies in [0.8, 1.25] × the predicted, so the step time in [1/1.25, 1/0.8] ×
+    the predicted step."""
+    m = machine(catalog, 1)
+    train_iv, infer_iv = Interval(0.8, 1.25, "test/train", 10), Interval(0.5, 2.0, "test/infer", 10)
+    m = replace(m, chip=replace(m.chip, intervals={"train": train_iv, "infer": infer_iv}))
+    e = est(catalog, Layout(), 1, 2048, m=m)
+    assert e.interval == train_iv
+    lo, hi = e.to_dict()["interval"]["step_time_s"]
+    assert (lo, hi) == (pytest.approx(e.step_time_s / 1.25), pytest.approx(e.step_time_s / 0.8))
+
+
+def test_a_cluster_larger_than_the_system_builds_is_a_reason(catalog: Catalog) -> None:
+    """A provider that builds clusters of at most 16 chips (scale_out.max_chips): 16 chips are a
+    cluster it sells, 32 (strictly more) are not."""
+    m16 = machine(catalog, 16)
+    capped = replace(m16.system, scale_out=replace(m16.system.scale_out, max_chips=16))
+    at = estimate_train(TrainJob(tiny(), 16, 2048), Layout(dp=16), Machine(m16.chip, capped, 16), PARAMS)
+    assert at.reason is Reason.OK
+    over = estimate_train(TrainJob(tiny(), 32, 2048), Layout(dp=32), Machine(m16.chip, capped, 32), PARAMS)
+    assert over.reason is Reason.CLUSTER
+
+
 def test_peak_of_the_training_format(catalog: Catalog) -> None:
     """bf16 runs at the chip's bf16 peak; a chip without bf16 (V100) runs it at its fp16 peak; a
     format the chip lacks altogether is a DTYPE reason, not a number."""
@@ -760,18 +935,21 @@ def test_peak_of_the_training_format(catalog: Catalog) -> None:
     )
 
 
-def test_shared_experts_run_on_every_token(catalog: Catalog) -> None:
+@pytest.mark.parametrize("tp", [1, 2])
+def test_shared_experts_run_on_every_token(catalog: Catalog, tp: int) -> None:
     """A shared expert (DeepSeekMoE, Dai et al. 2024 §2) is a dense MLP of the expert's width that
     every token passes through beside its top-k routed experts: per MoE layer and micro-batch
     2·tok·(2·h·f_e) more forward FLOPs (gelu MLP: two h×f_e matrices) at the GEMM efficiency, and
     its activation written and read (2 elements of f_e per token, 2 bytes each), forward and twice
-    in backward. Compared at the same layout with and without one shared expert."""
+    in backward; TP splits both over its ranks as it does a dense MLP (Megatron: f_e / t columns
+    each). Compared at the same layout with and without one shared expert."""
     s, fe = 2048, MOE["expert_ffn"]
-    routed = est(catalog, Layout(dp=8), 8, s, model=tiny(moe=MOE))
-    shared = est(catalog, Layout(dp=8), 8, s, model=tiny(moe={**MOE, "shared_experts": 1}))
+    lay = Layout(tp=tp, dp=8 // tp)
+    routed = est(catalog, lay, 8 // tp, s, model=tiny(moe=MOE))
+    shared = est(catalog, lay, 8 // tp, s, model=tiny(moe={**MOE, "shared_experts": 1}))
     tok = 1 * s  # one sequence per micro-batch, one micro-batch per rank
-    gemm = 2 * tok * (2 * h * fe) / (peak(catalog) * 0.5)
-    ew = tok * 2 * fe * 2 / (catalog.chip("nvidia-h100-sxm").mem_bw * 0.5)
+    gemm = 2 * tok * (2 * h * fe) / tp / (peak(catalog) * 0.5)
+    ew = tok * 2 * fe / tp * 2 / (catalog.chip("nvidia-h100-sxm").mem_bw * 0.5)
     want = 3 * L * (gemm + ew)  # forward, and backward's input and weight gradients
     got = shared.time_s["compute"] - routed.time_s["compute"]
     assert got == pytest.approx(want, rel=1e-9)

@@ -123,7 +123,7 @@ def estimate_train(
     lay = LayoutArray.from_layout(layout)
     structural = check(lay, job.model, machine.chips, job.global_batch, job.seq_len, machine.domain)
     res = evaluate_train(job, scalar_view(layout), machine, params)
-    reason = int(structural[0]) or int(xp.at(res.reason, 0))
+    reason = int(structural[0]) or int(res.reason)  # scalar_view: one row, a scalar
     max_chips = machine.system.scale_out.max_chips
     if not reason and max_chips is not None and machine.chips > max_chips:
         reason = int(Reason.CLUSTER)

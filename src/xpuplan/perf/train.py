@@ -101,7 +101,7 @@ def recompute_share(lay: LayoutArray, L: int) -> F:
     return xp.where(n > 0, xp.minimum(n / chunk, 1.0), 1.0)
 
 
-def _eff(m: Machine, n: F, dtype: str = "bf16") -> F:
+def _eff(m: Machine, n: F, dtype: str) -> F:
     """Achieved fraction of peak for a GEMM whose smallest dimension is ``n``."""
     e = m.chip.efficiency
     top: float = getattr(e, e.gemm_param(dtype))  # fp4 -> matmul_fp4, fp8 -> matmul_fp8 where set
