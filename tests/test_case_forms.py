@@ -293,3 +293,21 @@ def test_missing_global_batch_is_unpredicted_with_the_field_named(catalog: Catal
     c = _case("train", "nvidia-h100-sxm", "bf16", parallel={"tp": 1}, measured={"tokens_per_s_per_chip": 1e4})
     r = predict_case(c, catalog).result
     assert r.predicted is None and r.reason is not None and "global batch" in r.reason
+
+
+def test_the_kv_admission_policy_comes_from_the_stack_unless_the_harness_states_it(catalog) -> None:
+    """TensorRT-LLM's default capacity scheduler reserves each request's whole length
+    (GUARANTEED_NO_EVICT, data/stacks/tensorrt-llm.toml); NVIDIA's MLPerf harness sets max_util
+    (inference_setup.capacity_scheduler); vLLM takes blocks as sequences grow."""
+    from xpuplan.validation.validate import case_params, load_suite
+
+    by_id = {c["id"]: c for c in load_suite()}
+    chip = catalog.chip("nvidia-b200")
+    bench = by_id["nvidia-b200-infer-llama33-70b-tp1-fp4-isl1000-osl1000-trtllm10"]
+    mlperf = by_id["nvidia-b200-infer-llama2-70b-8gpu-mlperf51-offline"]
+    assert case_params(bench, chip)[0].kv_reserve_full == 1.0
+    assert case_params(mlperf, chip)[0].kv_reserve_full == 0.0
+    amd = by_id["amd-mi300x-infer-llama2-70b-8gpu-mlperf51-offline"]
+    assert case_params(amd, catalog.chip("amd-mi300x"))[0].kv_reserve_full == 0.0
+    forced = {**bench, "inference_setup": {**bench["inference_setup"], "capacity_scheduler": "MAX_UTILIZATION"}}
+    assert case_params(forced, chip)[0].kv_reserve_full == 0.0

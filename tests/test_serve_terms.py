@@ -233,6 +233,27 @@ def test_kv_capacity_bounds_the_batch(catalog: Catalog) -> None:
     assert cont.max_batch[0] == math.floor(free / ((I + O / 2) * 2 * L * 8 * d * 2))
 
 
+def test_a_scheduler_that_reserves_the_whole_request_holds_its_output_too(catalog: Catalog) -> None:
+    """TensorRT-LLM's GUARANTEED_NO_EVICT admits a request with the KV blocks to run it to
+    completion (KVCacheManager::getRemainingBlocksToCompletion, "for maxNewTokens"): in a continuous
+    steady state each request in flight holds I + O tokens of KV, not the I + O/2 of blocks taken as
+    the sequence grows (vLLM; TensorRT-LLM MAX_UTILIZATION). The attention still reads I + O/2."""
+    cap = 8 * GIB
+    m = machine(catalog, 1, mem_bytes=cap)
+    I, O, C = 128, 2048, 4
+    job = ServeJob(tiny(), I, O)
+    free = cap - tiny().params() * 2 - (I * h * 2 * 4 + V * 4) - (2 * GIB + 0.06 * cap)
+    kv_tok = 2 * L * 8 * d * 2
+    cfg = sv.ServeConfig.one(batch=C)
+    grow = sv.evaluate_serve(job, cfg, m, PARAMS, "continuous")
+    held = sv.evaluate_serve(job, cfg, m, replace(PARAMS, kv_reserve_full=1.0), "continuous")
+    assert grow.kv_bytes[0] == pytest.approx(C * (I + O / 2) * kv_tok, rel=1e-12)
+    assert held.kv_bytes[0] == pytest.approx(C * (I + O) * kv_tok, rel=1e-12)
+    assert grow.max_batch[0] == math.floor(free / ((I + O / 2) * kv_tok))
+    assert held.max_batch[0] == math.floor(free / ((I + O) * kv_tok))
+    assert held.tpot[0] == pytest.approx(grow.tpot[0], rel=1e-12)  # same reads, fewer sequences fit
+
+
 def test_weights_larger_than_memory(catalog: Catalog) -> None:
     m = machine(catalog, 1, mem_bytes=0.1 * GIB)
     job = ServeJob(tiny(), 128, 16)

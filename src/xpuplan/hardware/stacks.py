@@ -42,6 +42,7 @@ PARAM_KEYS = (
     "decode_bucket",
     "max_num_batched_tokens",
     "chunked_prefill",
+    "kv_reserve_full",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {

@@ -128,6 +128,15 @@ class PerfParams:
     # while the decodes wait (vLLM V0 without --enable-chunked-prefill, its default below a 32K
     # max_model_len; perf/serve.py prefill_first_step).
     chunked_prefill: float = 1.0
+    # 1: the scheduler admits a request only once the KV blocks for its whole length (prompt plus
+    # its maximum new tokens) are free and holds them until it ends, so a request in flight keeps
+    # I + O tokens of KV (TensorRT-LLM's default capacity scheduler policy GUARANTEED_NO_EVICT,
+    # "a started request is never paused": KVCacheManager::getRemainingBlocksToCompletion, the
+    # blocks "to advance a request to completion (i.e. for maxNewTokens)", NVIDIA/TensorRT-LLM
+    # cpp/include/tensorrt_llm/batch_manager/kvCacheManager.h; docs performance-tuning-guide/
+    # useful-runtime-flags.md); 0: blocks as the sequence grows, pre-empting when they run out
+    # (vLLM, Kwon et al. SOSP 2023 section 4.5; TensorRT-LLM MAX_UTILIZATION), I + O/2 on average.
+    kv_reserve_full: float = 0.0
     # Share of a low-precision recipe's cast traffic (perf/precision.py: amax passes, both
     # orientations of every quantised GEMM operand) priced as separate memory-bound kernels at the
     # chip's ``memory`` fraction. 0 (default): not priced. Measured with it at 1 the cross-validated

@@ -377,8 +377,9 @@ def evaluate_serve(
         m.chip.mem_bytes - w - act - (params.reserved_gib * GIB + params.reserved_fraction * m.chip.mem_bytes)
     )
     # paged KV cache (vLLM): static batches hold full-length sequences at the end; in a continuous
-    # steady state sequences are on average half-way through their output
-    held = I + O if mode == "static" else I + O / 2.0
+    # steady state sequences are on average half-way through their output, unless the scheduler
+    # reserves each request's whole length when it admits it (PerfParams.kv_reserve_full)
+    held = I + O if mode == "static" or params.kv_reserve_full else I + O / 2.0
     max_batch = np.floor(np.maximum(free, 0.0) / (kv_tok * held))
     kv = B * held * kv_tok
     # times

@@ -66,6 +66,8 @@ CASE: dict[str, Any] = {
         "max_num_batched_tokens": COUNT,
         # false: prompts run in steps of their own, the decodes waiting (vLLM V0's default)
         "chunked_prefill": Field("bool", nullable=True),
+        # the engine's KV admission policy: TensorRT-LLM max_util / guaranteed_no_evict
+        "capacity_scheduler": TEXT,
     },
     "training": {"method": TEXT, "lora_rank": COUNT},
     "measured": {

@@ -363,6 +363,12 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     dcn_fsdp = re.search(r"dcn_fsdp_parallelism\s*=\s*([0-9]+)", text)
     if dcn_fsdp and int(dcn_fsdp.group(1)) > 1:
         p = replace(p, dcn_data_parallel=0.0)
+    # the engine's KV admission policy the harness states (inference_setup.capacity_scheduler)
+    policy = str((c.get("inference_setup") or {}).get("capacity_scheduler") or "").lower()
+    if "max_util" in policy:  # KV blocks as sequences grow (TensorRT-LLM MAX_UTILIZATION)
+        p = replace(p, kv_reserve_full=0.0)
+    elif "no_evict" in policy:  # each request's whole length reserved (GUARANTEED_NO_EVICT)
+        p = replace(p, kv_reserve_full=1.0)
     return p, stack
 
 
