@@ -309,5 +309,8 @@ def test_the_kv_admission_policy_comes_from_the_stack_unless_the_harness_states_
     assert case_params(mlperf, chip)[0].kv_reserve_full == 0.0
     amd = by_id["amd-mi300x-infer-llama2-70b-8gpu-mlperf51-offline"]
     assert case_params(amd, catalog.chip("amd-mi300x"))[0].kv_reserve_full == 0.0
-    forced = {**bench, "inference_setup": {**bench["inference_setup"], "capacity_scheduler": "MAX_UTILIZATION"}}
+    forced = {
+        **bench,
+        "inference_setup": {**bench["inference_setup"], "capacity_scheduler": "MAX_UTILIZATION"},
+    }
     assert case_params(forced, chip)[0].kv_reserve_full == 0.0
