@@ -113,3 +113,14 @@ def test_a_real_cluster_size_gets_a_layout_and_the_idle_chips() -> None:
     )
     assert res.best is not None and res.best.chips == res.chips_used
     assert res.chips_asked == 100_000 and 0 < res.chips_used < 100_000 and res.why_none
+
+
+def test_a_pinned_overlap_switch_keeps_the_layouts_without_tp(catalog: Catalog) -> None:
+    """The TP-overlap switch does nothing at TP 1, so the space keeps one of the two rows there;
+    a caller that pins the switch (the planner, sweeps, claims) must still see the TP-1 layouts."""
+    model = get_model("llama-3-8b")
+    free = enumerate_space(model, 8, 64, 4096, 8, SpaceOptions())
+    pinned = enumerate_space(model, 8, 64, 4096, 8, SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}))
+    assert (free.tp == 1).any() and (pinned.tp == 1).any()
+    assert set(np.unique(pinned.tp)) == set(np.unique(free.tp))
+    assert (pinned.tp_overlap == 1).all()

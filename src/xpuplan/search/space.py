@@ -125,7 +125,8 @@ def enumerate_space(
     cols = _filter(
         cols,
         ((cols["sp"] == 0) | (cols["tp"] > 1))
-        & ((cols["tp_overlap"] == 0) | (cols["tp"] > 1))
+        # at TP 1 the overlap switch does nothing: one row of the two, unless the caller pins it
+        & ((cols["tp_overlap"] == 0) | (cols["tp"] > 1) | ("tp_overlap" in fixed))
         & ((cols["zero"] == 0) | (cols["dp"] * cols["cp"] > 1) | ("zero" in fixed)),
     )
     return LayoutArray(**{f: cols[f].astype(np.int64) for f in LAYOUT_FIELDS})
