@@ -148,3 +148,25 @@ def test_encoder_memory_is_weights_plus_one_layers_live_activations(catalog: Cat
     assert peak is not None
     t_c = 2.0 * bert.layer_params(active=True) * 384 / peak  # ideal: no knee, the int8 peak
     assert float(r.gemm_s[0]) == pytest.approx(max(t_c, t_w), rel=1e-9) and max(t_c, t_w) < t_bytes
+
+
+@pytest.mark.parametrize("fmt", ["int8", "bf16"])
+def test_int8_gemms_run_at_the_low_precision_fraction(catalog: Catalog, fmt: str) -> None:
+    """W8A8 GEMMs are low-precision GEMMs: an int8 encoder prices them at the chip's
+    ``matmul_fp8`` fraction of the int8 peak (Efficiency: the large-GEMM fraction of the
+    low-precision peak), a bf16 one at ``matmul`` of the bf16 peak. Here matmul = 1.0 and
+    matmul_fp8 = 0.5: 64 padded BERT-large sequences of 384 tokens take 2·P_layers·B·s FLOPs,
+    compute-bound in both formats (their bytes, ~0.6 GB of weights and activations, take < 0.3 ms)."""
+    base = _ideal_h100(catalog)
+    eff = Efficiency(matmul=1.0, matmul_knee=0.0, memory=1.0, network=1.0, attention=1.0, matmul_fp8=0.5)
+    m = replace(base, chip=replace(base.chip, efficiency=eff))
+    chip = catalog.chip("nvidia-h100-sxm")
+    B, s = 64, 384
+    job = EncoderJob(get_model("bert-large"), s, fmt)
+    r = enc.evaluate_encoder(job, m, np.array([B]), default_params(), "static")
+    peak = chip.peak(fmt)
+    assert peak is not None
+    frac = 0.5 if fmt == "int8" else 1.0
+    want = 2 * 302_309_376 * B * s / (peak * frac)
+    assert not bool(r.memory_bound[0])
+    assert float(r.gemm_s[0]) == pytest.approx(want, rel=1e-9)

@@ -157,6 +157,29 @@ def test_train_constraint_checks(cat: Catalog, tried: list[Option]) -> None:
     assert all(not o.feasible and word(o.why) == "no published price" for o in none)
 
 
+def test_the_planner_searches_its_bounded_space(cat: Catalog) -> None:
+    """The planner searches each size in a bounded space (planner/rank.py rank_train): micro-batches
+    of at most 16 sequences and TP/DP communication overlapped with compute (search/space.py
+    SpaceOptions). Short sequences make the bound bind: Llama 3 8B at 128 tokens, 512 sequences
+    on one p5 node, where the unbounded search's best runs micro-batches of 32 (4,096 tokens)."""
+    from xpuplan.perf import Machine
+    from xpuplan.search.train_search import search_train
+
+    short = TrainSpec("short", "finetune", "llama-3-8b", 1e9, 128, 512)
+    sc = Scenario("t", (short,), systems=(P5,), constraints=Constraints(available={P5: 8}))
+    sys_ = cat.systems[P5]
+    (o,) = rank_train(short, sc, cat, sys_, 1.25, default_params())
+    lay = o.detail["estimate"]["layout"]  # type: ignore[index]
+    assert o.chips == 8 and o.feasible
+    assert lay["microbatch"] <= 16 and lay["dp_overlap"] is True
+    assert lay["tp"] == 1 or lay["tp_overlap"] is True
+    job = TrainJob(get_model("llama-3-8b"), 512, 128, "bf16", 1e9)
+    free = search_train(job, Machine(cat.chips[sys_.chip], sys_, 8), None, params=default_params(), top_k=1)
+    assert free.best is not None and free.best.layout.microbatch == 32
+    assert o.time_s is not None and free.best.time_to_train_s is not None
+    assert o.time_s >= free.best.time_to_train_s
+
+
 def test_a_size_that_factors_runs_on_all_its_chips(cat: Catalog) -> None:
     """24 chips (3 nodes of 8) hold a layout of their own (its TP·PP·DP·CP = 24): the planner runs
     the job on all of them, none idle; only a size with no layout falls back to the largest
@@ -331,6 +354,21 @@ def test_training_is_all_or_nothing_and_budget_explains() -> None:
     )
     both = plan_fleet(opts, FleetLimits(power_mw=0.5, budget_usd=50.0))
     assert both.culprits == () and "several bind together" in (wording.fleet_plan_reason(both) or "")
+
+
+def test_the_budget_is_named_while_a_vendor_share_limit_holds() -> None:
+    """Dropping the budget alone must keep every other limit: one training job of $100 (vendor va)
+    or $150 (vb) under a $50 budget is impossible; without the budget the $100 option runs, and
+    as the only spend its vendor holds 100% of it, within a 100% share limit. Dropping the vendor
+    share instead leaves the $50 budget, still impossible: the budget alone is to blame."""
+    opts = [_opt("t", "A", "va", 100.0, 1.0, "pretrain"), _opt("t", "B", "vb", 150.0, 1.0, "pretrain")]
+    f = plan_fleet(opts, FleetLimits(budget_usd=50.0, max_vendor_share=1.0))
+    assert f.status == "infeasible" and f.culprits == ("budget",)
+    assert (
+        wording.fleet_plan_reason(f) == "no fleet meets every limit; it becomes possible without the budget"
+    )
+    ok = plan_fleet(opts, FleetLimits(max_vendor_share=1.0))
+    assert ok.status == "optimal" and ok.value == pytest.approx(100.0)
 
 
 def test_energy_and_time_objectives() -> None:

@@ -75,6 +75,25 @@ def test_attention_dp_moe_layers_all_to_all_their_tokens(catalog: Catalog) -> No
     assert sv._adp_comm_time(moe, m, T8, ONE, tokens)[0] == pytest.approx(2 * L * one, rel=1e-12)
 
 
+def test_attention_dp_communication_is_per_stage(catalog: Catalog) -> None:
+    """With PP each stage runs L/pp of the layers, so one device's step communicates for those
+    only: at pp = 2 the 4 MoE layers' 2 all-to-alls each (as above, 7/8 of 131,072 B per rank
+    plus 3 latency steps) are 2 layers' worth on a stage, half of pp = 1's. A dense model's layers
+    each all-gather the group's tokens and reduce-scatter the result, one ring all-reduce of the
+    256 · 1024 · 2 B of the step's activations, 2·(7/8)·size/bw + 2·3 latency steps; at pp = 2,
+    2 layers per stage."""
+    m = machine(catalog, 8)
+    tokens = np.array([256.0])
+    pp2 = np.array([2.0])
+    one = 7 / 8 * 32 * 2 * h * 2 / UP_BW + 3 * UP_LAT
+    assert sv._adp_comm_time(tiny(moe=MOE), m, T8, pp2, tokens)[0] == pytest.approx(
+        2 * (L / 2) * one, rel=1e-12
+    )
+    ar = 2 * 7 / 8 * 256 * h * 2 / UP_BW + 2 * 3 * UP_LAT
+    assert sv._adp_comm_time(tiny(), m, T8, ONE, tokens)[0] == pytest.approx(L * ar, rel=1e-12)
+    assert sv._adp_comm_time(tiny(), m, T8, pp2, tokens)[0] == pytest.approx(L / 2 * ar, rel=1e-12)
+
+
 def test_attention_dp_decode_step_by_hand(catalog: Catalog) -> None:
     """An MLA + MoE decode step at TP 8 = EP 8 with attention DP, batch 64 at context 1,024 + 4:
     weights (1/8 of the experts the batch touches, the whole attention and the rest at 1/8) and

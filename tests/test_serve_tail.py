@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from xpuplan.hardware import Catalog
 from xpuplan.perf.serve_tail import normal_quantile, prefill_share_tail, tpot_at_percentile
 
 
@@ -264,3 +265,31 @@ def test_prefill_first_steps_stall_the_decodes_by_hand() -> None:
     alone = sv._step(job.model, job, m, cfg, z, np.array([32768 + 256.0]), np.array([65536.0]), 32768, p0)
     want = 0.99 * float(got[0]) + float(alone[0])
     assert float(ttft_at_percentile(job, cfg, m, p0, got, 99)[0]) == pytest.approx(want, rel=1e-12)
+
+
+def test_tail_ttft_steps_run_with_the_callers_params(catalog: Catalog) -> None:
+    """The tail TTFT's prefill steps are priced with the stack's own PerfParams. One request in
+    flight (B = 1) with 1,000 output tokens: Poisson(1/1000) arrivals per step put no other prompt
+    ahead at p99 (P(N = 0) = 0.999), so the 512-token prompt runs in ceil(512 / (129 - 1)) = 4
+    chunks under a 129-token budget (the decode takes one token of it). Two TP ranks per chip
+    (Neuron) make every TP all-reduce a 2-rank tree even at TP 1: 2·log2(2) = 2 latency steps of
+    1 µs, 2 all-reduces per layer, 4 layers: 16 µs more per step (perf/serve.py
+    _rank_hops_latency), 4 × 16 = 64 µs more TTFT; the wait for the step in flight (0.99 × t_mean)
+    does not change."""
+    from dataclasses import replace
+
+    from handsized import PARAMS, UP_LAT, L, machine, tiny
+    from xpuplan.perf import serve as sv
+    from xpuplan.perf.serve_tail import ttft_at_percentile
+    from xpuplan.workload.job import ServeJob
+
+    job = ServeJob(tiny(), 512, 1000)
+    cfg = sv.ServeConfig.one(tp=1, batch=1)
+    m = machine(catalog, 1)
+    one = replace(PARAMS, max_num_batched_tokens=129.0)
+    two = replace(one, tp_ranks_per_chip=2.0)
+    t_mean = np.array([0.010])
+    base = ttft_at_percentile(job, cfg, m, one, t_mean, 99)
+    more = ttft_at_percentile(job, cfg, m, two, t_mean, 99)
+    assert math.isfinite(float(base[0])) and float(base[0]) > 0.99 * 0.010
+    assert float(more[0] - base[0]) == pytest.approx(4 * (2 * L * 2 * UP_LAT), rel=1e-9)

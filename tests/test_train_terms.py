@@ -287,6 +287,45 @@ def test_cp_kv_exchange(catalog: Catalog) -> None:
     assert full.time_s["cp_comm"] == pytest.approx(2 * (4 * L * one - 3.5 * L * core), rel=1e-9)
 
 
+def test_cp_ring_across_two_domains_runs_at_the_scale_out_bandwidth(catalog: Catalog) -> None:
+    """A CP group of 2 whose ranks sit in 2 different scale-up domains (one chip per node here)
+    exchanges K and V over the scale-out network: each chip's NIC share, 40 GB/s × 0.5 achieved,
+    and its 2 µs latency per ring step. As above, 3 exchanges per layer forward and backward, less
+    the attention core they hide behind."""
+    s, cp = 4096, 2
+    m = machine(catalog, 2, domain=1, node_bw=40 * GB)
+    kv = 1 * s * 2 * h * 2
+    one = (cp - 1) / cp * kv / (40 * GB * 0.5) + 1 * OUT_LAT
+    core = flash_core_s(catalog, s / cp, s, s / cp)
+    per_mb = 3 * L * one - 3.5 * L * core
+    assert per_mb > 0
+    e = est(catalog, Layout(cp=cp), 2, s, m=m)
+    assert e.time_s["cp_comm"] == pytest.approx(2 * per_mb, rel=1e-9)
+
+
+@pytest.mark.parametrize("tp, sp", [(1, False), (2, False), (2, True)])
+def test_element_wise_traffic_by_hand(catalog: Catalog, tp: int, sp: bool) -> None:
+    """Element-wise kernels stream their tensors at 0.5 of the memory bandwidth. Per token and
+    layer: the norms and residuals, 10·h elements read and written, replicated over TP unless
+    sequence parallelism splits them too (Korthikanti et al. 2022 §4.2.2); the MLP activation,
+    2·f for a 2-matrix MLP, and RoPE on the queries and keys, 2·(a + n_kv)·d, split over TP; 2
+    bytes each. Forward and the two backward passes (input and weight gradients) stream them once
+    each: 3·L times a micro-batch. The LM head's fp32 logits add 3·V·4 bytes per token over TP,
+    also 3 times. GQA with 2 KV heads; the extra time is that at the H100's bandwidth over that at
+    an unbounded one."""
+    s, kv = 2048, 2
+    model = tiny(kv_heads=kv)
+    lay = Layout(tp=tp, sp=sp)
+    bw = catalog.chip("nvidia-h100-sxm").mem_bw * 0.5
+    fast = est(catalog, lay, 1, s, model=model, m=machine(catalog, tp, mem_bw=1e30))
+    real = est(catalog, lay, 1, s, model=model, m=machine(catalog, tp))
+    per_tok = 10 * h / (tp if sp else 1) + (2 * f + 2 * (a + kv) * d) / tp
+    layers = 3 * L * s * per_tok * 2 / bw
+    head = 3 * s * 3 * V / tp * 4 / bw
+    got = real.time_s["compute"] - fast.time_s["compute"]
+    assert got == pytest.approx(layers + head, rel=1e-9)
+
+
 def test_cp_ranks_compute_their_share_of_the_tokens(catalog: Catalog) -> None:
     """Context parallelism cuts each sequence into cp chunks: a rank runs every GEMM (attention
     projections, the MLP, the LM head) on its s/cp tokens, 6·(s/cp)·N FLOPs at 0.5 of peak, and
@@ -845,6 +884,27 @@ def test_machine_from_names(catalog: Catalog) -> None:
     assert machine_for("h100", 10_000_000, catalog).chips == 10_000_000
     with pytest.raises(InputError, match="holds"):
         machine_for("h100", 8, catalog, system="nvidia-dgx-a100")
+
+
+def test_machine_refusals_say_what_and_how_to_fix(catalog: Catalog) -> None:
+    """The refusals carry the complaint and the fix as separate fields (errors.XpuplanError: the
+    CLI prints "message. Hint"): 10 M chips is the largest cluster planned (machine.MAX_CHIPS),
+    and a chip no system record holds cannot be planned without one."""
+    from xpuplan.errors import InputError
+    from xpuplan.perf import default_system
+    from xpuplan.perf import machine as machine_for
+
+    with pytest.raises(InputError) as err:
+        machine_for("h100", 10_000_001, catalog)
+    assert err.value.message == "chip count 10,000,001 is beyond any cluster (10 M chips)"
+    assert err.value.hint == "Give a realistic --chips"
+    with pytest.raises(InputError) as err:
+        default_system(replace(catalog, systems={}), "nvidia-h100-sxm")
+    assert err.value.message == "no system in the catalog uses chip 'nvidia-h100-sxm'"
+    assert err.value.hint == "Add a system record for it (docs/catalog.md)"
+    assert str(err.value) == (
+        "no system in the catalog uses chip 'nvidia-h100-sxm'. Add a system record for it (docs/catalog.md)"
+    )
 
 
 def test_default_system_prefers_the_largest_domain_then_the_fastest_network(catalog: Catalog) -> None:
