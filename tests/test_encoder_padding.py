@@ -3,6 +3,7 @@ priced at the mean real tokens per sequence, by hand."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -170,3 +171,78 @@ def test_int8_gemms_run_at_the_low_precision_fraction(catalog: Catalog, fmt: str
     want = 2 * 302_309_376 * B * s / (peak * frac)
     assert not bool(r.memory_bound[0])
     assert float(r.gemm_s[0]) == pytest.approx(want, rel=1e-9)
+
+
+def test_fp8_encoder_weights_and_activations_are_one_byte(catalog: Catalog) -> None:
+    """An fp8 encoder (the H100 has an fp8 path) keeps and moves every value in one byte, as int8
+    (W8A8) does: BERT-large's 335,141,888 parameters are 335.1 MB of weights. One padded sequence
+    of 384 tokens with no on-chip cache to hold its activations moves the layers' weights once
+    (302,309,376 bytes), the activations 384·L·(12h + 2f) bytes and the embedding rows 384·h
+    bytes at the HBM bandwidth, memory-bound against its 2·P_layers·384 FLOPs at the fp8 peak."""
+    m0 = _ideal_h100(catalog)
+    m = replace(m0, chip=replace(m0.chip, sram_bytes=None))
+    bert = get_model("bert-large")
+    job = EncoderJob(bert, 384, "fp8")
+    assert enc.compute_format(job, m) == "fp8"
+    r = enc.evaluate_encoder(job, m, np.array([1]), default_params(), "static")
+    assert r.weights_bytes == 335_141_888 * 1.0
+    h, f = 1024, 4096
+    chip = catalog.chip("nvidia-h100-sxm")
+    moved = 302_309_376 + 384 * 24 * (12 * h + 2 * f) + 384 * h  # 0.49 GB: 0.15 ms at 3.35 TB/s
+    flops_s = 2 * 302_309_376 * 384 / (chip.peak("fp8") or math.nan)  # 0.12 ms
+    assert moved / chip.mem_bw > flops_s
+    assert bool(r.memory_bound[0])
+    assert float(r.gemm_s[0]) == pytest.approx(moved / chip.mem_bw, rel=1e-9)
+    # live activations of one layer: 384·(f + 4h) one-byte values
+    assert float(r.activation_bytes[0]) == pytest.approx(384 * (f + 4 * h) * 1.0, rel=1e-12)
+
+
+def test_bf16_encoder_reads_two_bytes_per_weight_once_per_batch(catalog: Catalog) -> None:
+    """A bf16 encoder's GEMMs read the layers' weights once per batch at 2 bytes each (Offline,
+    one GEMM group), besides the activations 12h + 2f per token per layer and the embedding rows
+    (2 bytes each, no on-chip cache here). BERT-large, 1 and 4 padded sequences of 384 tokens on
+    an ideal H100 with a 1 TB/s HBM: memory-bound, (2·302,309,376 + B·384·2·(24·(12h + 2f) + h))
+    bytes at 1e12 B/s (0.98 ms at B = 1) against 2·P_layers·B·384 FLOPs at the bf16 peak (0.23
+    ms); the weights are read once whatever B."""
+    m0 = _ideal_h100(catalog)
+    m = replace(m0, chip=replace(m0.chip, sram_bytes=None, mem_bw=1e12))
+    job = EncoderJob(get_model("bert-large"), 384, "bf16")
+    h, f = 1024, 4096
+    peak = catalog.chip("nvidia-h100-sxm").peak("bf16") or math.nan
+    r = enc.evaluate_encoder(job, m, np.array([1, 4]), default_params(), "static")
+    for i, B in enumerate((1, 4)):
+        moved = 2 * 302_309_376 + B * 384 * 2 * (24 * (12 * h + 2 * f) + h)
+        assert moved / 1e12 > 2 * 302_309_376 * B * 384 / peak
+        assert bool(r.memory_bound[i])
+        assert float(r.gemm_s[i]) == pytest.approx(moved / 1e12, rel=1e-9)
+
+
+def test_unfused_attention_keeps_the_score_matrix_live(catalog: Catalog) -> None:
+    """Without a fused kernel one layer's live memory holds, besides its B·s·(f + 4h) activations,
+    the s×s scores of each of its a heads for every sequence in fp16: B·a·s²·2 bytes. BERT-large
+    (a = 16) in bf16, 64 padded sequences of 384 tokens: 3.22 GB of activations and 0.30 GB of
+    scores. On a chip whose free HBM (less 2 GiB + 6% reserved) is exactly weights + both the
+    batch fits; 1e-6 less and it does not; with a fused kernel the scores need no room."""
+    bert = get_model("bert-large")
+    job = EncoderJob(bert, 384, "bf16")
+    B, s, h, f = 64, 384, 1024, 4096
+    live = B * s * (f + 4 * h) * 2 + B * 16 * s * s * 2
+    need = bert.params() * 2 + live
+    unfused = replace(default_params(), flash_attention=False)
+    cap = (need + unfused.reserved_gib * 2**30) / (1 - unfused.reserved_fraction)
+    for hbm, fits in ((cap * (1 + 1e-9), True), (cap * (1 - 1e-6), False)):
+        m0 = _ideal_h100(catalog)
+        m = replace(m0, chip=replace(m0.chip, mem_bytes=hbm))
+        r = enc.evaluate_encoder(job, m, np.array([B]), unfused, "static")
+        assert float(r.activation_bytes[0]) == pytest.approx(live, rel=1e-12)
+        assert int(r.reason[0]) == (enc.OK if fits else enc.MEMORY)
+    m0 = _ideal_h100(catalog)
+    fused = enc.evaluate_encoder(
+        job,
+        replace(m0, chip=replace(m0.chip, mem_bytes=cap * (1 - 1e-6))),
+        np.array([B]),
+        default_params(),
+        "static",
+    )
+    assert float(fused.activation_bytes[0]) == pytest.approx(B * s * (f + 4 * h) * 2, rel=1e-12)
+    assert int(fused.reason[0]) == enc.OK

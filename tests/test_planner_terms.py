@@ -443,3 +443,27 @@ def test_serve_option_without_a_tdp(cat: Catalog, monkeypatch: pytest.MonkeyPatc
     capped = replace(sc, constraints=Constraints(power_mw=1e9))
     o = rank_serve(spec, capped, cat, cat.systems[P5], 1.1, default_params())[-1]
     assert not o.feasible and not o.fleet_ok and "cannot check the power cap" in (word(o.why) or "")
+
+
+def test_a_chip_without_the_precision_falls_back_to_its_fp16_peak(cat: Catalog) -> None:
+    """bf16 training on an H100 record with only an fp16 peak (as a V100 has: no bf16 path) is
+    planned at the fp16 peak, not refused: the 8-GPU node (the smallest unit, within the supply
+    of 8) is tried, and its MFU is the tokens/s times the model FLOPs per token (6N + 12·L·H·Q·T,
+    PaLM App. B) over 8 × the fp16 peak, here a made-up 500 TFLOP/s."""
+    h100 = cat.chips["nvidia-h100-sxm"]
+    fp16_only = replace(cat, chips={**cat.chips, h100.id: replace(h100, peak_flops={Dtype.FP16: 5e14})})
+    assert fp16_only.chips[h100.id].peak("bf16") is None
+    (o,) = rank_train(FT, _sc(available={P5: 8}), fp16_only, fp16_only.systems[P5], 1.25, default_params())
+    assert (o.chips, o.feasible, o.why) == (8, True, None)
+    est = o.detail["estimate"]  # type: ignore[index]
+    per_token = get_model("llama-3-8b").train_flops_per_token(4096, causal=False)
+    assert o.utilisation == pytest.approx(est["tokens_per_s"] * per_token / (8 * 5e14), rel=1e-12)
+
+
+def test_no_whole_unit_within_the_supply_is_one_refusal(cat: Catalog) -> None:
+    """A supply of 4 GPUs holds not one p5.48xlarge instance (8 GPUs, the On-Demand unit): no size
+    is tried, and the one option is a refusal naming the unit, with no chips and no layout."""
+    (o,) = rank_train(FT, _sc(available={P5: 4}), cat, cat.systems[P5], 1.25, default_params())
+    assert (o.chips, o.feasible, o.layout) == (0, False, None)
+    assert o.why == Why(WhyCode.NO_UNIT, subject="p5.48xlarge instance")
+    assert word(o.why) == "not one p5.48xlarge instance within the chips available"

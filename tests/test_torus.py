@@ -168,3 +168,34 @@ def test_dcn_data_parallel_keeps_fsdp_in_the_domain(catalog: Catalog) -> None:
         replace(PARAMS, dcn_data_parallel=1.0),
     )
     assert one_h.time_s["dp_comm"] == pytest.approx(one.time_s["dp_comm"], rel=1e-12)
+
+
+def test_factorisations_of_exact_powers() -> None:
+    """The ascending k-tuples of factors whose product is n, written out by hand; an exact power
+    (8 = 2³, 16 = 4², 64 = 4³) includes its all-equal tuple, the one a cube slice takes."""
+    from xpuplan.perf.machine import _factorisations
+
+    assert _factorisations(8, 3) == [(1, 1, 8), (1, 2, 4), (2, 2, 2)]
+    assert _factorisations(16, 2) == [(1, 16), (2, 8), (4, 4)]
+    assert _factorisations(64, 3) == [
+        (1, 1, 64),
+        (1, 2, 32),
+        (1, 4, 16),
+        (1, 8, 8),
+        (2, 2, 16),
+        (2, 4, 8),
+        (4, 4, 4),
+    ]
+    assert _factorisations(7, 2) == [(1, 7)]
+    assert _factorisations(5, 1) == [(5,)] and _factorisations(5, 1, 6) == []
+
+
+def test_an_eight_chip_v4_slice_is_a_2x2x2_cube(catalog: Catalog) -> None:
+    """Cloud TPU v4-16 (8 chips, "TPU v4 topologies") is a 2x2x2 slice, the most even of the
+    factorisations of 8 into three axes; v4-128 (64 chips) one 4x4x4 cube. Computed afresh (the
+    shapes are cached: cleared first) through the machine's torus and its domain of 8 chips."""
+    assert slice_shape.__wrapped__(8, (16, 16, 16), 4) == (2, 2, 2)
+    assert slice_shape.__wrapped__(64, (16, 16, 16), 4) == (4, 4, 4)
+    slice_shape.cache_clear()
+    m = tpu(catalog, "gcp-tpu-v4-pod", 8)
+    assert m.torus == (2, 2, 2) and m.domain == 8

@@ -1013,3 +1013,108 @@ def test_shared_experts_run_on_every_token(catalog: Catalog, tp: int) -> None:
     want = 3 * L * (gemm + ew)  # forward, and backward's input and weight gradients
     got = shared.time_s["compute"] - routed.time_s["compute"]
     assert got == pytest.approx(want, rel=1e-9)
+
+
+# ---- mutation survivors: terms pinned by hand ------------------------------------------------------------
+
+
+def test_fp32_training_runs_the_lm_head_at_the_fp32_peak(catalog: Catalog) -> None:
+    """fp32 training keeps the LM head in fp32 (only 16-bit and lower formats run it at the 16-bit
+    rate, train._half): its 2·tok·h·V FLOPs forward at 0.5 of the fp32 peak (67 TFLOP/s on the
+    H100) and 3 passes over the fp32 logits (4 bytes) at 0.5 of memory bandwidth, 3× that with
+    the backward's input and weight gradients (Narayanan et al. 2021 Eq. 3). Halving the
+    vocabulary leaves the layers unchanged: the difference is the head of 16,000 rows."""
+    s = 2048
+    big = est(catalog, Layout(), 1, s, precision="fp32")
+    half = est(catalog, Layout(), 1, s, model=tiny(vocab=V // 2), precision="fp32")
+    rows = V - V // 2
+    fp32 = catalog.chip("nvidia-h100-sxm").peak("fp32") or math.nan
+    gemm = 2 * s * h * rows / (fp32 * 0.5)  # 2.0 ms: at the bf16 peak it would be 0.14 ms
+    logits = 3 * s * rows * 4 / (catalog.chip("nvidia-h100-sxm").mem_bw * 0.5)
+    assert big.time_s["compute"] - half.time_s["compute"] == pytest.approx(3 * (gemm + logits), rel=1e-9)
+
+
+def test_moe_dropping_at_capacity_one_is_sync_free(catalog: Catalog) -> None:
+    """Any capacity factor > 0 (here exactly 1.0: each expert takes its share s·k/E of the tokens
+    and drops the rest) pads the dispatch to a static shape, so no per-layer token counts go to
+    the host (Megatron-Core token_dispatcher.py: the sync is for dropless dispatch only): with a
+    host time of 1 s per layer forward the host term is still 0 and the step is the device's."""
+    model = tiny(moe=MOE)
+    drop = replace(PARAMS, moe_capacity_factor=1.0)
+    base = est(catalog, Layout(), 4, 2048, model=model, params=drop)
+    e = est(catalog, Layout(), 4, 2048, model=model, params=replace(drop, moe_host_s=1.0))
+    assert e.time_s["host"] == 0.0
+    assert e.step_time_s == pytest.approx(base.step_time_s, rel=1e-12)
+    assert e.step_time_s < 4 * 3 * L * 1.0  # a host-bound micro-batch would take 3·L·h = 12 s
+
+
+def test_zero1_shards_the_expert_optimizer_state_over_expert_dp(catalog: Catalog) -> None:
+    """ZeRO-1 (P_os, Rajbhandari et al. 2020) shards the 12 bytes of optimizer state per parameter
+    over the ranks that hold a replica of it: the dense parameters over DP = 8, the experts over the
+    expert-data-parallel group DP / EP = 8 / 2 = 4 (each EP rank holds E / EP = 4 of the 8 experts
+    of every layer). Dense: L·(4h² + 2h + 8h) attention, norms and router, the two tables and the
+    final norm; experts: L·4·(2·h·f_e). Weights and gradients stay whole (2 bytes each)."""
+    model = tiny(moe=MOE)
+    e = est(catalog, Layout(dp=8, ep=2, zero=1), 8, 2048, model=model)
+    dense = L * (4 * h * h + 2 * h + 8 * h) + 2 * EMB + h
+    expert = L * 4 * 2 * h * MOE["expert_ffn"]
+    assert e.memory_bytes["optimizer"] == pytest.approx(12 * (dense / 8 + expert / 4), rel=1e-12)
+    assert e.memory_bytes["weights"] == pytest.approx(2 * (dense + expert), rel=1e-12)
+    assert e.memory_bytes["grads"] == pytest.approx(2 * (dense + expert), rel=1e-12)
+    # the update reads and writes 30 bytes per parameter of that shard, at 0.5 of memory bandwidth
+    bw = catalog.chip("nvidia-h100-sxm").mem_bw * 0.5
+    assert e.time_s["optimizer"] == pytest.approx(30 * (dense / 8 + expert / 4) / bw, rel=1e-12)
+
+
+@pytest.mark.parametrize("pp", [1, 2])
+def test_first_and_last_stage_extras_by_pipeline(catalog: Catalog, pp: int) -> None:
+    """An embedding norm (h weights, replicated over TP) sits on the first stage with the input
+    embedding, the final norm (h) on the last with the LM head. Without PP one device holds both
+    tables and both norms: 2·(L·LAYER + 2·V·h + 2h) bytes; with PP 2 the most loaded stage holds
+    2 layers, one table and one of the two norms: 2·(2·LAYER + V·h + h) (ZeRO 0, bf16)."""
+    model = tiny(embedding_norm=True)
+    e = est(catalog, Layout(pp=pp, zero=0), 2, 2048, model=model)
+    want = 2 * (L * LAYER + 2 * EMB + 2 * h) if pp == 1 else 2 * (2 * LAYER + EMB + h)
+    assert e.memory_bytes["weights"] == pytest.approx(want, rel=1e-12)
+
+
+def test_zero3_gathers_the_one_layer_of_a_one_layer_stage(catalog: Catalog) -> None:
+    """A one-layer model under ZeRO-3 over DP = 8: the gathered unit is that layer with the final
+    norm, LAYER + h parameters, 6 bytes each (the copy in use and the one prefetched, 2 bytes each,
+    and its unsharded 2-byte gradient), on top of the 2·p_dev/8 bytes of sharded weights
+    (p_dev = LAYER + 2·1000·h + h with a 1000-token vocabulary). Full recomputation makes the
+    layer phase (32·s·h of the recomputed layer + the gathered layer) the larger against the
+    loss phase (6·s·1000 of logits + 4·1000·h of the gathered head and its gradient)."""
+    s, small = 2048, tiny(layers=1, vocab=1000)
+    e = est(catalog, Layout(dp=8, zero=3, recompute=Recompute.FULL), 8, s, model=small)
+    p_dev = LAYER + 2 * 1000 * h + h
+    unit = LAYER + h
+    assert 32 * s * h + 6 * unit > 6 * s * 1000 + 4 * 1000 * h
+    assert e.memory_bytes["weights"] == pytest.approx(2 * p_dev / 8 + 6 * unit, rel=1e-12)
+    assert e.memory_bytes["activations"] == pytest.approx(2 * s * h + 32 * s * h, rel=1e-12)
+
+
+def test_dense_layers_of_a_moe_model_keep_dense_activations(catalog: Catalog) -> None:
+    """A MoE model whose first layer is dense (DeepSeek's first_k_dense_replace = 1): that layer
+    keeps Korthikanti et al. 2022's 32·s·h bytes (flash attention, no dropout: 2 bytes of the 4h
+    replicated values, q, k, v and the attention output 4h, and the MLP's 2·f = 8h), each of the
+    3 MoE layers 28·s·h (the top-2 experts' two f_e = h activations, 4h, and the two routed copies
+    of the hidden state, 2h, for the MLP's 8h); plus the 6·s·V bytes of logits."""
+    s = 2048
+    model = tiny(moe={**MOE, "dense_layers": 1})
+    assert model.moe_layers == 3
+    e = est(catalog, Layout(), 2, s, model=model)
+    want = s * h * (32 + 3 * 28) + 6 * s * V
+    assert e.memory_bytes["activations"] == pytest.approx(want, rel=1e-12)
+
+
+def test_machine_refuses_a_system_of_another_chip(catalog: Catalog) -> None:
+    """A chip named with a system built of another chip: the refusal names both chips, and the fix
+    (name a system of that chip, or let the default system be chosen) is its hint, verbatim."""
+    from xpuplan.errors import InputError
+    from xpuplan.perf import machine as machine_for
+
+    with pytest.raises(InputError) as err:
+        machine_for("nvidia-h100-sxm", 8, catalog, system="gcp-tpu-v4-pod")
+    assert err.value.message == "system 'gcp-tpu-v4-pod' holds tpu-v4, not nvidia-h100-sxm"
+    assert err.value.hint == "Name a system built of that chip, or leave --system out"
