@@ -94,6 +94,22 @@ def test_quant_times_by_hand(catalog: Catalog) -> None:
     assert float(bwd[0]) == pytest.approx(per * L * (3 * h + h + f + h))
 
 
+def test_quant_times_of_a_moe_model_with_dense_layers_by_hand(catalog: Catalog) -> None:
+    """A MoE model whose first layer is dense: that layer casts the dense operands (x: QKV, proj,
+    FC1, FC2 inputs h, h, h, f; dy: 3h, h, f, h) and each of the other L - 1 layers the MoE ones
+    (top-2 routed copies of FC1 in h and FC2 in f_e, dy FC1 out f_e and FC2 out h), on one device
+    at 5.125 bytes per element (NVFP4) and 0.5 of the memory bandwidth."""
+    fe = 1024
+    model = tiny(moe={"experts": 8, "top_k": 2, "expert_ffn": fe, "dense_layers": 1})
+    m = _gb200(catalog, mem_bw=8e12)
+    lay = LayoutArray.from_layout(Layout())
+    fwd, bwd = prec.quant_times(model, lay, m, prec.recipe("nvfp4"), np.array([2048.0]), np.array([1.0]))
+    per = 5.125 * 2048 / (8e12 * 0.5)
+    x_moe, dy_moe = h + h + 2 * (h + fe), 3 * h + h + 2 * (fe + h)
+    assert float(fwd[0]) == pytest.approx(per * ((h + h + h + f) + (L - 1) * x_moe))
+    assert float(bwd[0]) == pytest.approx(per * ((3 * h + h + f + h) + (L - 1) * dy_moe))
+
+
 def test_cast_traffic_adds_the_casts(catalog: Catalog) -> None:
     """With ``cast_traffic`` 1 the step's compute grows by the casts of every micro-batch."""
     m = _gb200(catalog, mem_bw=8e12)
