@@ -75,3 +75,19 @@ def test_plan_shows_ttft_tpot_targets_legend_and_units(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "TTFT (≤ 1.00 s)" in r.stdout and "TPOT (≤ 50.0 ms)" in r.stdout
     assert "(makespan)" in r.stdout
+
+
+def test_search_rows_that_would_read_the_same_say_their_overlap_switches() -> None:
+    """Two layouts that differ only in the overlap switches the notation leaves out get them
+    written beside the label; a label that is unique stays as it is."""
+    from xpuplan.layout import Layout
+    from xpuplan.report.terminal import layout_labels
+
+    a = Layout(tp=4, dp=2, tp_overlap=True)
+    b = Layout(tp=4, dp=2, tp_overlap=False)
+    c = Layout(tp=8)
+    got = layout_labels([a, b, c])
+    assert got[0] == a.describe() + " (TP overlap on, DP overlap on)"
+    assert got[1] == b.describe() + " (TP overlap off, DP overlap on)"
+    assert got[2] == c.describe()
+    assert len(set(got)) == 3

@@ -368,10 +368,10 @@ def print_search(console: Console, r: TrainSearchResult) -> None:
     t = Table(title="best layouts", header_style="bold")
     for col in ("#", "layout", "step", "tokens/s/chip", "MFU", "memory GiB"):
         t.add_column(col, justify="left" if col == "layout" else "right")
-    for i, e in enumerate(r.top, 1):
+    for i, (e, label) in enumerate(zip(r.top, layout_labels([e.layout for e in r.top]), strict=True), 1):
         t.add_row(
             str(i),
-            e.layout.describe(),
+            label,
             fmt.duration(e.step_time_s),
             f"{e.tokens_per_s_per_chip:,.1f}",
             fmt.pct(e.mfu),
@@ -383,6 +383,24 @@ def print_search(console: Console, r: TrainSearchResult) -> None:
     console.print(_estimate_rows(r.best))
     _estimate_interval(console, r.best)
     _search_money(console, r.best)
+
+
+def layout_labels(layouts: list[Any]) -> list[str]:
+    """Each layout in the tables' notation; where two rows would read the same, the overlap
+    switches the notation leaves out (TP collectives overlapped with GEMMs, DP gradient reduction
+    overlapped with the backward pass) are said beside them, so no two rows look alike."""
+    labels = [lay.describe() for lay in layouts]
+    seen: dict[str, int] = {}
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+    out = []
+    for lay, lab in zip(layouts, labels, strict=True):
+        if seen[lab] > 1:
+            tp = "TP overlap on" if lay.tp_overlap else "TP overlap off"
+            dp = "DP overlap on" if lay.dp_overlap else "DP overlap off"
+            lab = f"{lab} ({tp}, {dp})"
+        out.append(lab)
+    return out
 
 
 def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
