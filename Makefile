@@ -1,6 +1,6 @@
 # make run  — set up .venv and run the main job (xpuplan plan on the built-in default scenario)
 # make test — set up .venv and run lint, types, the layer contract and the tests
-# make mutate — mutation testing of perf/ and the planner's constraints (slow: tens of minutes)
+# make mutate — mutation testing of perf/ and the planner's constraints (slow: about 7 hours on 2 cores for its 5,778 mutants)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -42,7 +42,7 @@ mutate: $(STAMP)
 	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) > mutants.log 2>&1 || (tail -20 mutants.log; exit 1)
 	$(BIN)/python benchmarks/mutation_score.py
 
-# The same on a seeded random sample of the mutants (MUTATE_SAMPLE of them; ~15 min on 2 cores):
+# The same on a seeded random sample of the mutants (MUTATE_SAMPLE of them; about 40 min for 500 on 2 cores, 15 for 200):
 # the score with its 95% interval, and the survivors.
 MUTATE_SAMPLE ?= 500
 mutate-sample: $(STAMP)

@@ -139,3 +139,27 @@ def test_activations_stream_only_where_a_layer_pass_outgrows_the_cache(catalog: 
     assert float(enc._activation_traffic(none, np.array([177.0]), np.array([177.0]), per_token, 24.0)[0]) == (
         pytest.approx(177 * per_token)
     )
+
+
+def test_every_serving_search_prices_the_chips_default_stack(catalog: Catalog) -> None:
+    """One home for the serving constants (perf.params.serve_params): `xpuplan serve`, the planner's
+    replica groups and a bare search all run an H100 under TensorRT-LLM's defaults (each request's
+    whole length of KV reserved, GUARANTEED_NO_EVICT), not the bare defaults, so a KV-bound batch
+    fits the same number of sequences everywhere."""
+    from xpuplan.perf.params import serve_params
+    from xpuplan.planner.rank import search_group
+    from xpuplan.planner.scenario import ServeSpec
+
+    h100 = catalog.chip("nvidia-h100-sxm")
+    assert serve_params(h100).kv_reserve_full == 1.0 and default_params().kv_reserve_full == 0.0
+    assert api.serve_params(h100) == serve_params(h100)
+    m = Machine(h100, catalog.systems["aws-p5.48xlarge"], 1)
+    job = ServeJob(get_model("llama-3-8b"), 2048, 2048, "bf16")
+    bare = search_serve(job, m, ("bf16",), "continuous")
+    stack = search_serve(job, m, ("bf16",), "continuous", params=serve_params(h100))
+    plain = search_serve(job, m, ("bf16",), "continuous", params=default_params())
+    assert bare.best == stack.best
+    assert stack.best is not None and plain.best is not None
+    assert stack.best.max_batch < plain.best.max_batch  # I + O held, not I + O/2
+    spec = ServeSpec("chat", "llama-3-8b", 10.0, input_len=2048, output_len=2048, weights=("bf16",))
+    assert search_group(spec, job, m, default_params()).best == stack.best

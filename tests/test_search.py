@@ -124,3 +124,19 @@ def test_a_pinned_overlap_switch_keeps_the_layouts_without_tp(catalog: Catalog) 
     assert (free.tp == 1).any() and (pinned.tp == 1).any()
     assert set(np.unique(pinned.tp)) == set(np.unique(free.tp))
     assert (pinned.tp_overlap == 1).all()
+
+
+def test_switches_that_do_nothing_keep_one_row_and_a_pinned_sp_without_tp_says_why(catalog: Catalog) -> None:
+    """Without DP or CP a dense model reduces no gradients, so the DP-overlap switch does nothing:
+    the space keeps one of its two rows there. SP pinned on with TP 1 is not dropped silently: the
+    layout check refuses it with its reason (SP needs TP > 1)."""
+    model = get_model("llama-3-8b")
+    sp = enumerate_space(model, 8, 64, 4096, 8, SpaceOptions(fixed={"tp": 8}))
+    assert (sp.dp * sp.cp == 1).all() and set(np.unique(sp.dp_overlap)) == {1}
+    pinned = enumerate_space(model, 8, 64, 4096, 8, SpaceOptions(fixed={"dp_overlap": 0, "tp": 8}))
+    assert len(pinned.tp) > 0 and (pinned.dp_overlap == 0).all()
+    h100 = catalog.chip("nvidia-h100-sxm")
+    m = Machine(h100, catalog.systems["aws-p5.48xlarge"], 8)
+    res = search_train(TrainJob(model, 64, 4096), m, SpaceOptions(fixed={"sp": 1, "tp": 1}))
+    assert res.best is None and res.layouts_evaluated > 0
+    assert "sequence parallel" in res.why_none.lower()

@@ -25,7 +25,6 @@ from xpuplan.hardware.pricing import current_price, facility_power_w, power_esti
 from xpuplan.hardware.refresh import Finding, price_rows_csv
 from xpuplan.hardware.refresh import check as _check_catalog
 from xpuplan.hardware.refresh import refresh as _refresh
-from xpuplan.hardware.stacks import stack_for
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, Recompute, check
 from xpuplan.perf.estimate import TrainEstimate, machine
 from xpuplan.perf.estimate import estimate_train as _estimate_step
@@ -33,7 +32,8 @@ from xpuplan.perf.machine import (
     MAX_CHIPS,
     Machine,
 )
-from xpuplan.perf.params import PerfParams, chip_params, default_params
+from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.perf.params import serve_params as _serve_params
 from xpuplan.planner.plan import default_scenario, load_scenario
 from xpuplan.planner.scenario import OBJECTIVES
 from xpuplan.search.encoder_search import EncoderSearchResult, search_encoder
@@ -407,11 +407,11 @@ def _serve(
 
 
 def serve_params(chip: Chip, software: str | None = None) -> PerfParams:
-    """The model constants serving on ``chip`` runs under: the stack ``software`` names, else the
-    chip's default serving stack (``data/stacks`` ``default_for``), resolved as the validator
-    resolves a case's (:func:`xpuplan.perf.params.chip_params`): llama.cpp's q4_0 x q8_0 int8
-    kernels for ``--weights int4`` on Graviton, not the 16-bit path."""
-    return chip_params(stack_for(software, "serve", chip.vendor, chip.category), chip.id)
+    """The model constants serving on ``chip`` runs under (:func:`xpuplan.perf.params.serve_params`):
+    the stack ``software`` names, else the chip's default serving stack, resolved as the validator
+    resolves a case's: llama.cpp's q4_0 x q8_0 int8 kernels for ``--weights int4`` on Graviton, not
+    the 16-bit path."""
+    return _serve_params(chip, software)
 
 
 ENCODER_SEQ_LEN = 384  # MLPerf Inference BERT's max_seq_length (SQuAD v1.1)

@@ -38,7 +38,7 @@ from xpuplan.hardware.pricing import common_kind, current_price, published_tdp_w
 from xpuplan.hardware.records import Chip, Dtype, Interval, Pricing, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import Machine
-from xpuplan.perf.params import PerfParams
+from xpuplan.perf.params import PerfParams, serve_params
 from xpuplan.search.serve_search import ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
@@ -469,7 +469,8 @@ def best_serve(t: ServeTest, job: ServeJob, m: Machine, params: PerfParams) -> S
     """The serving search of ``job`` on ``m`` (memoised: pure, and a claim prices it twice)."""
     key = (repr(job), m.system.id, str(m.chips), repr(t.weights), repr((t.ttft_s, t.tpot_s)), repr(params))
     if key not in _SERVE_CACHE:
-        _SERVE_CACHE[key] = search_serve(job, m, t.weights, "continuous", t.ttft_s, t.tpot_s, params=params)
+        p = serve_params(m.chip, base=params)  # the chip's default serving stack, as `xpuplan serve`
+        _SERVE_CACHE[key] = search_serve(job, m, t.weights, "continuous", t.ttft_s, t.tpot_s, params=p)
     return _SERVE_CACHE[key]
 
 

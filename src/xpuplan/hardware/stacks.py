@@ -53,6 +53,8 @@ WIDE_KEYS = {
     "max_num_batched_tokens": 1e7,
 }
 DEFAULT_KEYS = ("recompute", "sp", "zero")
+# parameters that are on or off (the model reads them as a condition, not a quantity)
+SWITCH_KEYS = {"kv_reserve_full", "chunked_prefill"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
             raise DataError(
                 f"stack parameter '{k}' must be a number in [0, {top:g}]", "Fix the value", str(path)
             )
+        if k in SWITCH_KEYS and v not in (0, 1):
+            raise DataError(f"stack parameter '{k}' is a switch: 0 or 1, got {v}", "Fix the value", str(path))
     defaults = dict(d.get("defaults") or {})
     for k in defaults:
         if k not in DEFAULT_KEYS:

@@ -7,7 +7,8 @@ from functools import lru_cache
 
 from xpuplan.datafiles import data_dir, read_toml
 from xpuplan.errors import DataError
-from xpuplan.hardware.stacks import Stack
+from xpuplan.hardware.records import Chip
+from xpuplan.hardware.stacks import Stack, stack_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +165,11 @@ def default_params() -> PerfParams:
     return PerfParams(**kw)  # type: ignore[arg-type]
 
 
-def params_for(stack: Stack | None, year: int | None = None) -> PerfParams:
+def params_for(stack: Stack | None, year: int | None = None, base: PerfParams | None = None) -> PerfParams:
     """The model constants under a software stack (``data/stacks``): its ``[params]`` over the
-    defaults, and fused attention from the year it reached that stack (``year``: the run's)."""
-    p = default_params()
+    defaults (or over ``base``), and fused attention from the year it reached that stack
+    (``year``: the run's)."""
+    p = base or default_params()
     if stack is None:
         return p
     p = replace(p, **stack.params)  # type: ignore[arg-type]
@@ -176,14 +178,25 @@ def params_for(stack: Stack | None, year: int | None = None) -> PerfParams:
     return p
 
 
-def chip_params(stack: Stack | None, chip_id: str, year: int | None = None) -> PerfParams:
+def chip_params(
+    stack: Stack | None, chip_id: str, year: int | None = None, base: PerfParams | None = None
+) -> PerfParams:
     """:func:`params_for` on one chip: also the stack's kernel for that chip (``[cpu_kernels]``:
     the share of the chip's int8 peak its 4-bit block kernel issues; ``[tp_ranks_per_chip]``: the
     TP ranks one chip hosts). The one place both the
     validator (a case's stack) and the public API (the chip's default stack) resolve them."""
-    p = params_for(stack, year)
+    p = params_for(stack, year, base)
     if stack is not None and chip_id in stack.cpu_kernels:
         p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip_id])
     if stack is not None and chip_id in stack.tp_ranks:
         p = replace(p, tp_ranks_per_chip=stack.tp_ranks[chip_id])
     return p
+
+
+def serve_params(chip: Chip, software: str | None = None, base: PerfParams | None = None) -> PerfParams:
+    """The model constants serving on ``chip`` runs under: the stack ``software`` names, else the
+    chip's default serving stack (``data/stacks`` ``default_for``: TensorRT-LLM's KV admission and
+    token budget on NVIDIA, llama.cpp's int8 kernels on Graviton, Neuron's TP ranks per chip), over
+    ``base`` (default: :func:`default_params`). The one place every serving search (the ``serve``
+    command, the planner, claims, sweeps and the report) resolves them."""
+    return chip_params(stack_for(software, "serve", chip.vendor, chip.category), chip.id, base=base)

@@ -24,7 +24,7 @@ from xpuplan.hardware.purchase import PurchaseUnit, allocate, billed_hours, larg
 from xpuplan.hardware.records import Chip, Interval, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
-from xpuplan.perf.params import PerfParams
+from xpuplan.perf.params import PerfParams, serve_params
 from xpuplan.planner.constraints import Why, WhyCode, first_breach
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
 from xpuplan.search.serve_search import ServePlan, ServeSearchResult, search_serve
@@ -339,7 +339,8 @@ def choose(sc: Scenario, tried: list[Option]) -> Option:
 
 
 def search_group(spec: ServeSpec, job: ServeJob, m: Machine, params: PerfParams) -> ServeSearchResult:
-    """The best continuous-batching configuration of one replica group under the job's targets."""
+    """The best continuous-batching configuration of one replica group under the job's targets,
+    under the chip's default serving stack over ``params`` (as ``xpuplan serve`` prices it)."""
     return search_serve(
         job,
         m,
@@ -347,7 +348,7 @@ def search_group(spec: ServeSpec, job: ServeJob, m: Machine, params: PerfParams)
         "continuous",
         None if spec.ttft_ms is None else spec.ttft_ms / 1e3,
         None if spec.tpot_ms is None else spec.tpot_ms / 1e3,
-        params=params,
+        params=serve_params(m.chip, base=params),
     )
 
 

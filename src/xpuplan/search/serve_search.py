@@ -17,7 +17,7 @@ from xpuplan.hardware.records import Interval
 from xpuplan.perf import serve as sv
 from xpuplan.perf import serve_tail as tail
 from xpuplan.perf.machine import Machine
-from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.perf.params import PerfParams, serve_params
 from xpuplan.search.space import divisors
 from xpuplan.workload.job import ServeJob
 
@@ -157,7 +157,7 @@ def search_serve(
         from xpuplan.search.encoder_search import search_encoder_as_serve
 
         return search_encoder_as_serve(job, m, weights, mode, ttft_s, rate, fixed, params)
-    params = params or default_params()
+    params = params or serve_params(m.chip)  # the chip's default serving stack
     fixed = dict(fixed or {})
     formats = weights or (job.weights,)
     best: tuple[float, ServePlan, sv.ServeArrays, sv.ServeConfig, int, ServeJob] | None = None

@@ -122,11 +122,19 @@ def enumerate_space(
         ("recompute_layers", [0]),
     ):
         cols = _expand(cols, name, cand(name, np.array(values, dtype=np.int64)))
+    # switches that do nothing on a row keep one of its two values (a pinned value stays, and a
+    # pinned SP without TP reaches check(), which says why it is refused): SP and the TP overlap at
+    # TP 1; the DP overlap of a dense model with no gradient reduction (DP x CP = 1)
     cols = _filter(
         cols,
-        ((cols["sp"] == 0) | (cols["tp"] > 1))
-        # at TP 1 the overlap switch does nothing: one row of the two, unless the caller pins it
+        ((cols["sp"] == 0) | (cols["tp"] > 1) | ("sp" in fixed))
         & ((cols["tp_overlap"] == 0) | (cols["tp"] > 1) | ("tp_overlap" in fixed))
+        & (
+            (cols["dp_overlap"] == 1)
+            | (cols["dp"] * cols["cp"] > 1)
+            | bool(model.moe)
+            | ("dp_overlap" in fixed)
+        )
         & ((cols["zero"] == 0) | (cols["dp"] * cols["cp"] > 1) | ("zero" in fixed)),
     )
     return LayoutArray(**{f: cols[f].astype(np.int64) for f in LAYOUT_FIELDS})
