@@ -314,3 +314,24 @@ def test_the_kv_admission_policy_comes_from_the_stack_unless_the_harness_states_
         "inference_setup": {**bench["inference_setup"], "capacity_scheduler": "MAX_UTILIZATION"},
     }
     assert case_params(forced, chip)[0].kv_reserve_full == 0.0
+
+
+def test_a_capacity_scheduler_the_model_cannot_read_is_a_problem_of_the_case(tmp_path, catalog) -> None:
+    """A policy text that names neither max_util nor no_evict is not silently the stack default:
+    the case is reported unpredicted with the field, the accepted words and where it is."""
+    import yaml
+
+    from xpuplan.validation.validate import load_cases, load_suite
+
+    c = next(
+        c for c in load_suite() if c["id"] == "nvidia-b200-infer-llama33-70b-tp1-fp4-isl1000-osl1000-trtllm10"
+    )
+    c = {k: v for k, v in c.items() if not k.startswith("_")}
+    c["inference_setup"] = {**c["inference_setup"], "capacity_scheduler": "MaxUtilisation"}
+    path = tmp_path / "cases.yaml"
+    path.write_text(yaml.safe_dump([c]))
+    (case,) = load_cases(path)
+    r = predict_case(case, catalog).result
+    assert r.predicted is None
+    assert "inference_setup.capacity_scheduler must name max_util" in (r.reason or "")
+    assert str(path) in (r.reason or "")

@@ -707,6 +707,12 @@ def _case_problem(c: dict[str, Any]) -> str | None:
     for k, v in (c.get("measured") or {}).items():
         if isinstance(v, int | float) and not isinstance(v, bool) and not (0 < v < 1e15):
             return f"measured.{k} must be a positive finite number, got {v!r}"
+    policy = str((c.get("inference_setup") or {}).get("capacity_scheduler") or "").lower()
+    if policy and "max_util" not in policy and "no_evict" not in policy:
+        return (
+            "inference_setup.capacity_scheduler must name max_util (MAX_UTILIZATION) or "
+            f"no_evict (GUARANTEED_NO_EVICT), got {policy[:60]!r}"
+        )
     return None
 
 
