@@ -140,3 +140,22 @@ def test_train_search_json() -> None:
     d = json.loads(r.stdout)
     assert d["layouts_evaluated"] > d["layouts_feasible"] > 0
     assert d["best"]["feasible"]
+
+
+def test_serve_prices_the_stack_asked_for_and_refuses_one_it_cannot() -> None:
+    """--software picks the serving stack's constants: vLLM takes KV blocks as sequences grow,
+    TensorRT-LLM (the H100's default) reserves each request's prompt and output, so at 2,048 in /
+    2,048 out fewer sequences fit under TensorRT-LLM. An unknown or a training stack is one line,
+    exit 2."""
+    base = ("serve", "--model", "llama-3-8b", "--chip", "h100", "--input-len", "2048", "--output-len", "2048")
+    got = {}
+    for sw in ("vllm", "tensorrt-llm"):
+        r = run(*base, "--software", sw, "--json")
+        assert r.returncode == 0, r.stderr
+        got[sw] = json.loads(r.stdout)["best"]["max_batch"]
+    default = json.loads(run(*base, "--json").stdout)["best"]["max_batch"]
+    assert got["tensorrt-llm"] < got["vllm"] and default == got["tensorrt-llm"]
+    for bad, words in (("vlm", "Did you mean 'vllm'"), ("maxtext", "training stack")):
+        r = run(*base, "--software", bad)
+        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1

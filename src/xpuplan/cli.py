@@ -352,6 +352,12 @@ def serve_cmd(
     ] = None,
     tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree (default: searched).")] = None,
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched).")] = None,
+    software: Annotated[
+        str | None,
+        typer.Option(
+            help="Serving stack whose constants price it: vllm, tensorrt-llm, sglang, ... (default: the chip's)."
+        ),
+    ] = None,
     system: SystemOpt = None,
     calibration: CalibrationOpt = None,
     emit: EmitOpt = None,
@@ -371,7 +377,7 @@ def serve_cmd(
     res = api.search_serve(
         model, chip, chips, fixed, input_len=input_len, output_len=output_len, weights=formats, kv=kv,
         weight_bits=weight_bits, batch=batch, concurrency=concurrency, rate=rate, ttft_ms=ttft_ms,
-        tpot_ms=tpot_ms, catalog=cat, system=system, latency_ms=latency_ms,
+        tpot_ms=tpot_ms, catalog=cat, system=system, latency_ms=latency_ms, software=software,
     )  # fmt: skip
     if emit is not None and isinstance(res.best, api.EncoderResult):
         raise InputError(

@@ -25,6 +25,7 @@ from xpuplan.hardware.pricing import current_price, facility_power_w, power_esti
 from xpuplan.hardware.refresh import Finding, price_rows_csv
 from xpuplan.hardware.refresh import check as _check_catalog
 from xpuplan.hardware.refresh import refresh as _refresh
+from xpuplan.hardware.stacks import get_stack, stacks
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, Recompute, check
 from xpuplan.perf.estimate import TrainEstimate, machine
 from xpuplan.perf.estimate import estimate_train as _estimate_step
@@ -317,8 +318,9 @@ def train_figures(m: Machine, cat: Catalog | None, step_s: float, tokens_per_s: 
 class ServeTargets:
     """The load and latency targets of a serving search, as the public API takes them: a static
     ``batch``, a continuous-batching ``concurrency`` or a request ``rate`` (at most one of them),
-    the TTFT / TPOT targets (an encoder's ``latency_ms``) in milliseconds, and the ``system`` of
-    the chip named (None: the chip's own)."""
+    the TTFT / TPOT targets (an encoder's ``latency_ms``) in milliseconds, the ``system`` of
+    the chip named (None: the chip's own) and the serving ``software`` stack (a ``data/stacks``
+    id such as ``vllm`` or ``tensorrt-llm``; None: the chip's default)."""
 
     batch: int | None = None
     concurrency: int | None = None
@@ -327,6 +329,7 @@ class ServeTargets:
     tpot_ms: float | None = None
     latency_ms: float | None = None
     system: str | None = None
+    software: str | None = None
 
 
 def _serve(
@@ -402,8 +405,20 @@ def _serve(
         None if t.tpot_ms is None else t.tpot_ms / 1e3,
         rate,
         fx,
-        serve_params(m.chip),
+        serve_params(m.chip, _serving_stack(t.software)),
     )
+
+
+def _serving_stack(name: str | None) -> str | None:
+    """A serving stack the caller names, checked: an unknown or a training stack is an error (the
+    name would otherwise fall back to the chip's default without a word)."""
+    if name is None:
+        return None
+    stack = get_stack(name)
+    if stack.task != "serve":
+        serving = sorted(k for k, v in stacks().items() if v.task == "serve")
+        raise InputError(f"'{stack.id}' is a training stack", "Use a serving stack: " + ", ".join(serving))
+    return stack.id
 
 
 def serve_params(chip: Chip, software: str | None = None) -> PerfParams:

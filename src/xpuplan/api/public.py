@@ -505,16 +505,20 @@ def search_serve(
     catalog: Catalog | None = None,
     system: str | None = None,
     latency_ms: float | None = None,
+    software: str | None = None,
 ) -> ServeSearchResult | EncoderSearchResult:
     """The best serving configuration (TP/PP/EP, replicas, batch, weight format among ``weights``)
     under the TTFT / TPOT targets: the most output tokens/s, or with ``rate`` the lowest latency
     that sustains that many requests/s; with the latency–throughput curve of its layout. An
     encoder: the format and batch per chip with the most sequences/s under ``latency_ms`` (else
     ``ttft_ms``: the latency of a sequence), or the lowest latency at ``rate`` sequences/s.
-    ``system``: the system of the chip named (default: the chip's own)."""
+    ``system``: the system of the chip named (default: the chip's own). ``software``: the serving
+    stack whose constants price it (``vllm``, ``tensorrt-llm``, ``sglang``, ...; default: the
+    chip's, e.g. TensorRT-LLM on NVIDIA, whose scheduler reserves each request's whole KV)."""
     j, formats = _serve_job(model, job, input_len, output_len, weights, kv, weight_bits)
     targets = _api.ServeTargets(batch=batch, concurrency=concurrency, rate=rate, ttft_ms=ttft_ms,
-                                tpot_ms=tpot_ms, latency_ms=latency_ms, system=system)  # fmt: skip
+                                tpot_ms=tpot_ms, latency_ms=latency_ms, system=system,
+                                software=software)  # fmt: skip
     return _serve_search(j, formats, system_or_chip, chips, fixed, targets, catalog)
 
 
