@@ -152,9 +152,12 @@ def test_serve_prices_the_stack_asked_for_and_refuses_one_it_cannot() -> None:
     for sw in ("vllm", "tensorrt-llm"):
         r = run(*base, "--software", sw, "--json")
         assert r.returncode == 0, r.stderr
-        got[sw] = json.loads(r.stdout)["best"]["max_batch"]
-    default = json.loads(run(*base, "--json").stdout)["best"]["max_batch"]
-    assert got["tensorrt-llm"] < got["vllm"] and default == got["tensorrt-llm"]
+        d = json.loads(r.stdout)
+        assert d["software"] == sw  # the result says which stack priced it
+        got[sw] = d["best"]["max_batch"]
+    default = json.loads(run(*base, "--json").stdout)
+    assert default["software"] == "tensorrt-llm"
+    assert got["tensorrt-llm"] < got["vllm"] and default["best"]["max_batch"] == got["tensorrt-llm"]
     for bad, words in (("vlm", "Did you mean 'vllm'"), ("maxtext", "training stack")):
         r = run(*base, "--software", bad)
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr

@@ -39,6 +39,7 @@ from xpuplan.hardware.pricing import power_estimated
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, parse_layout
 from xpuplan.perf.estimate import TrainEstimate, machine
 from xpuplan.perf.machine import Machine
+from xpuplan.perf.params import serve_stack
 from xpuplan.planner.plan import default_scenario, load_scenario
 from xpuplan.planner.plan import plan as _plan
 from xpuplan.planner.scenario import OBJECTIVES, Scenario
@@ -448,6 +449,7 @@ def _serve_search(
         ttft_target_s=res.extra.get("ttft_target_s"),
         tpot_target_s=res.extra.get("tpot_target_s"),
         kv_requested=res.extra.get("kv_requested"),
+        software=getattr(serve_stack(m.chip, targets.software), "id", None),
     )
 
 

@@ -378,11 +378,12 @@ class ServeSearchResult:
     ttft_target_s: float | None = None  # the targets asked for
     tpot_target_s: float | None = None
     kv_requested: str | None = None  # the KV format asked (fp8/fp4 weights bring an fp8 cache)
+    software: str | None = None  # the serving stack whose constants priced it (data/stacks id)
 
     def to_dict(self) -> dict[str, Any]:
         """The keys of ``xpuplan serve --json`` (``best`` None when nothing fits)."""
         out = _search_dict(self)
-        for k in ("ttft_target_s", "tpot_target_s", "kv_requested"):
+        for k in ("ttft_target_s", "tpot_target_s", "kv_requested", "software"):
             out[k] = getattr(self, k)
         return out
 

@@ -199,4 +199,9 @@ def serve_params(chip: Chip, software: str | None = None, base: PerfParams | Non
     token budget on NVIDIA, llama.cpp's int8 kernels on Graviton, Neuron's TP ranks per chip), over
     ``base`` (default: :func:`default_params`). The one place every serving search (the ``serve``
     command, the planner, claims, sweeps and the report) resolves them."""
-    return chip_params(stack_for(software, "serve", chip.vendor, chip.category), chip.id, base=base)
+    return chip_params(serve_stack(chip, software), chip.id, base=base)
+
+
+def serve_stack(chip: Chip, software: str | None = None) -> Stack | None:
+    """The serving stack :func:`serve_params` prices ``chip`` under (None: the bare defaults)."""
+    return stack_for(software, "serve", chip.vendor, chip.category)

@@ -514,6 +514,10 @@ def print_serve(console: Console, r: ServeSearchResult | EncoderSearchResult) ->
         + (f" EP{b.ep}" if (b.ep or 1) > 1 else "")
         + f" × {b.replicas} replica(s), {b.batch} sequences in flight, {b.weights} weights ({b.mode})"
     )
+    if r.software:
+        console.print(
+            f"[dim]priced under the {r.software} stack's constants (data/stacks; --software to change)[/]"
+        )
     if r.kv_requested and b.kv != r.kv_requested:
         console.print(
             f"[yellow]KV cache in {b.kv}, not the {r.kv_requested} asked for: {b.weights} weights come "
