@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -390,9 +391,7 @@ def layout_labels(layouts: list[Any]) -> list[str]:
     switches the notation leaves out (TP collectives overlapped with GEMMs, DP gradient reduction
     overlapped with the backward pass) are said beside them, so no two rows look alike."""
     labels = [lay.describe() for lay in layouts]
-    seen: dict[str, int] = {}
-    for lab in labels:
-        seen[lab] = seen.get(lab, 0) + 1
+    seen = Counter(labels)
     out = []
     for lay, lab in zip(layouts, labels, strict=True):
         if seen[lab] > 1:

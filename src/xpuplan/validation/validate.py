@@ -364,12 +364,24 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     if dcn_fsdp and int(dcn_fsdp.group(1)) > 1:
         p = replace(p, dcn_data_parallel=0.0)
     # the engine's KV admission policy the harness states (inference_setup.capacity_scheduler)
-    policy = str((c.get("inference_setup") or {}).get("capacity_scheduler") or "").lower()
-    if "max_util" in policy:  # KV blocks as sequences grow (TensorRT-LLM MAX_UTILIZATION)
-        p = replace(p, kv_reserve_full=0.0)
-    elif "no_evict" in policy:  # each request's whole length reserved (GUARANTEED_NO_EVICT)
-        p = replace(p, kv_reserve_full=1.0)
+    reserve = stated_kv_reserve(c)[1]
+    if reserve is not None:
+        p = replace(p, kv_reserve_full=reserve)
     return p, stack
+
+
+# words of inference_setup.capacity_scheduler -> PerfParams.kv_reserve_full
+KV_POLICIES = (
+    ("max_util", 0.0),  # KV blocks as sequences grow (TensorRT-LLM MAX_UTILIZATION)
+    ("no_evict", 1.0),  # each request's whole length reserved (GUARANTEED_NO_EVICT)
+)
+
+
+def stated_kv_reserve(c: dict[str, Any]) -> tuple[str, float | None]:
+    """(the case's capacity_scheduler text, lower-cased; the kv_reserve_full it names, None when
+    it names neither policy or is not stated)."""
+    policy = str((c.get("inference_setup") or {}).get("capacity_scheduler") or "").lower()
+    return policy, next((v for word, v in KV_POLICIES if word in policy), None)
 
 
 def stack_params(c: dict[str, Any]) -> PerfParams:
@@ -707,8 +719,8 @@ def _case_problem(c: dict[str, Any]) -> str | None:
     for k, v in (c.get("measured") or {}).items():
         if isinstance(v, int | float) and not isinstance(v, bool) and not (0 < v < 1e15):
             return f"measured.{k} must be a positive finite number, got {v!r}"
-    policy = str((c.get("inference_setup") or {}).get("capacity_scheduler") or "").lower()
-    if policy and "max_util" not in policy and "no_evict" not in policy:
+    policy, reserve = stated_kv_reserve(c)
+    if policy and reserve is None:
         return (
             "inference_setup.capacity_scheduler must name max_util (MAX_UTILIZATION) or "
             f"no_evict (GUARANTEED_NO_EVICT), got {policy[:60]!r}"
