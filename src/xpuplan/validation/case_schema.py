@@ -68,6 +68,8 @@ CASE: dict[str, Any] = {
         "chunked_prefill": Field("bool", nullable=True),
         # the engine's KV admission policy: TensorRT-LLM max_util / guaranteed_no_evict
         "capacity_scheduler": TEXT,
+        # true: every request has exactly input_len and output_len tokens (a fixed-length dataset)
+        "fixed_lengths": Field("bool", nullable=True),
     },
     "training": {"method": TEXT, "lora_rank": COUNT},
     "measured": {

@@ -16,6 +16,7 @@ used where a case states none.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -117,6 +118,13 @@ _DATASET = {
     "input_source": Field("str", doc="URL (commit-pinned) and locator the input mean is read from"),
     "input_as_of": Field("date", doc="when the input mean's source was published"),
     "input_basis": Field("str", doc="how the input mean was had: stated, computed, or assumed"),
+    "output_percentiles": Field(
+        "list",
+        doc="the 0th..100th percentiles of the output tokens per sample (101 values), where a table gives them",
+    ),
+    "output_percentiles_source": Field(
+        "str", doc="URL (commit-pinned) and how the percentiles were computed"
+    ),
 }
 DATASET_SCHEMA = {"meta": _DS_META, "dataset": [_DATASET]}
 
@@ -128,6 +136,7 @@ class DatasetLengths:
     output_source: str
     input_mean: float | None
     input_basis: str | None
+    output_percentiles: tuple[float, ...] = ()  # 0th..100th, the shape of the output lengths
 
 
 def datasets_path() -> Path:
@@ -145,12 +154,28 @@ def _datasets(path: Path) -> dict[str, DatasetLengths]:
             str(row.get("output_source", "")),
             float(row["input_mean"]) if "input_mean" in row else None,
             row.get("input_basis"),
+            _percentiles(row, path),
         )
         for name in row["models"]:
             if str(name).lower() in out:
                 raise DataError(f"two MLPerf datasets for model '{name}'", "List each model once", str(path))
             out[str(name).lower()] = ds
     return out
+
+
+def _percentiles(row: dict[str, Any], path: Path) -> tuple[float, ...]:
+    raw = row.get("output_percentiles") or []
+    try:
+        pc = tuple(float(v) for v in raw)
+    except (TypeError, ValueError):
+        pc = ()
+    if raw and (len(pc) != 101 or any(b < a for a, b in itertools.pairwise(pc)) or pc[0] < 0):
+        raise DataError(
+            f"MLPerf dataset '{row['benchmark']}': output_percentiles must be 101 non-decreasing token counts",
+            "Give the 0th, 1st, ..., 100th percentiles",
+            str(path),
+        )
+    return pc
 
 
 def dataset_lengths(c: dict[str, Any], path: Path | None = None) -> DatasetLengths | None:

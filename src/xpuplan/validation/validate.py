@@ -14,6 +14,7 @@ cross-validation in :mod:`xpuplan.validation.fit` vary.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ from xpuplan.perf.machine import MAX_CHIPS, Machine, slice_shape
 from xpuplan.perf.params import PerfParams, chip_params
 from xpuplan.perf.precision import recipe
 from xpuplan.perf.serve import ServeConfig, evaluate_serve
+from xpuplan.perf.serve_run import RunSegments, quantile_lengths, run_time, schedule
 from xpuplan.perf.train import TIME_PARTS
 from xpuplan.search.serve_search import search_serve
 from xpuplan.search.space import SpaceOptions
@@ -949,12 +951,19 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         )
         return Prediction(result, evaluate_encoder)
 
+    segs = _finite_run(c, mode, metric[0], out, b.batch, b.replicas, assumed)
+
     def evaluate(eff: Efficiency) -> float:
-        r = evaluate_serve(j, cfg, _with_chip_eff(m, eff), params, mode)
+        me = _with_chip_eff(m, eff)
+        r = evaluate_serve(j, cfg, me, params, mode)
         tps = float(r.output_tokens_per_s[0]) * b.replicas
+        if segs is not None:  # a finite run: its tokens over its time, the drain included
+            tps = segs.tokens / run_time(j, cfg, me, params, segs) * b.replicas
         return _infer_value(metric[0], tps, float(r.tpot[0]), float(r.ttft[0]), float(r.e2e[0]), inp)
 
     pred = _infer_value(metric[0], b.output_tokens_per_s, b.tpot_s, b.ttft_s, b.e2e_s, inp)
+    if segs is not None:
+        pred = evaluate(chip.efficiency)
     layout = f"TP{b.tp} PP{b.pp} x{b.replicas} batch {b.batch} {b.weights} {mode}"
     result = CaseResult(
         **base,
@@ -964,6 +973,35 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         assumed=tuple(assumed),
     )
     return Prediction(result, evaluate)
+
+
+def _finite_run(
+    c: dict[str, Any], mode: str, metric: str, out: int, batch: int, replicas: int, assumed: list[str]
+) -> RunSegments | None:
+    """The schedule of an offline run of a stated number of requests (``inference_setup.
+    num_requests``: trtllm-bench's requests, MLPerf Offline's ``generated_samples_per_query``)
+    whose output lengths are known: all equal (``fixed_lengths``), or the MLPerf dataset's
+    percentiles scaled to the mean output the case is priced at. None (the steady state) otherwise,
+    and for latency or served-request metrics."""
+    setup = c.get("inference_setup") or {}
+    n = _num(setup.get("num_requests"))
+    if mode != "continuous" or metric != "output_tokens_per_s" or not n or latency_limit(c) is not None:
+        return None
+    per = math.ceil(n / max(replicas, 1))
+    if setup.get("fixed_lengths") is True:
+        lengths, how = np.full(per, float(out)), f"all {out} tokens"
+    else:
+        ds = dataset_lengths(c)
+        if ds is None or not ds.output_percentiles:
+            return None
+        shape = quantile_lengths(np.array(ds.output_percentiles), per)
+        lengths = np.maximum(np.round(shape * out / max(float(shape.mean()), 1.0)), 1.0)
+        how = f"the MLPerf {ds.benchmark} dataset's output-length percentiles scaled to a mean of {out}"
+    assumed.append(
+        f"a finite run: {int(n):,} requests, {per:,} per replica through {batch} slots, first come first "
+        f"served, output lengths {how}; the run's tokens over its time, the drain included (perf/serve_run.py)"
+    )
+    return schedule(batch, lengths)
 
 
 def _latency_target(c: dict[str, Any]) -> float | None:
