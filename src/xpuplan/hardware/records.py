@@ -126,10 +126,11 @@ class Efficiency:
 
     def gemm_param(self, dtype: str) -> str:
         """The field that prices a large GEMM in ``dtype``: fp4 GEMMs take ``matmul_fp4`` where
-        the record has one, else fp8's; fp8 takes ``matmul_fp8`` where it has one, else ``matmul``."""
+        the record has one, else fp8's; the 8-bit formats (fp8, int8: TPU AQT training, int8
+        encoders as in perf/encoder.py) take ``matmul_fp8`` where it has one, else ``matmul``."""
         if dtype == "fp4" and self.matmul_fp4 is not None:
             return "matmul_fp4"
-        if dtype in ("fp4", "fp8") and self.matmul_fp8 is not None:
+        if dtype in ("fp4", "fp8", "int8") and self.matmul_fp8 is not None:
             return "matmul_fp8"
         return "matmul"
 
