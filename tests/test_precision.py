@@ -143,13 +143,14 @@ def test_nvfp4_needs_an_fp4_peak(catalog: Catalog) -> None:
 
 
 def test_gemm_param_per_format() -> None:
-    """fp4 takes matmul_fp4 where the record separates it, else fp8's fraction; fp8 takes
-    matmul_fp8 where set, else matmul; other formats matmul."""
+    """fp4 takes matmul_fp4 where the record separates it, else fp8's fraction; the 8-bit formats
+    (fp8, int8) take matmul_fp8 where set, else matmul; other formats matmul."""
     plain = Efficiency()
     fp8 = Efficiency(matmul_fp8=0.4)
     both = Efficiency(matmul_fp8=0.4, matmul_fp4=0.3)
     assert [plain.gemm_param(d) for d in ("fp4", "fp8", "bf16")] == ["matmul"] * 3
-    assert [fp8.gemm_param(d) for d in ("fp4", "fp8", "int8")] == ["matmul_fp8", "matmul_fp8", "matmul"]
+    assert [fp8.gemm_param(d) for d in ("fp4", "fp8", "int8", "bf16")] == ["matmul_fp8"] * 3 + ["matmul"]
+    assert plain.gemm_param("int8") == "matmul"
     assert both.gemm_param("fp4") == "matmul_fp4"
     with pytest.raises(ValueError, match="matmul_fp4"):
         Efficiency(matmul_fp4=1.5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -125,3 +126,36 @@ def test_no_finite_run_without_its_size_or_lengths() -> None:
     fixed = {"inference_setup": {"num_requests": 10, "fixed_lengths": True}}
     segs = V._finite_run(fixed, "continuous", "output_tokens_per_s", 100, 4, 1, none)
     assert segs is not None and list(segs.live) == [4.0, 4.0, 2.0] and segs.tokens == 1000.0
+
+
+def test_a_static_session_allocates_its_cache_exactly(catalog: Catalog) -> None:
+    """TensorRT-LLM v0.6.1's gptSessionBenchmark row, Llama 2 7B fp16 on one A100 80GB, batch 60 of
+    128 + 2048 tokens, by hand: the cache is 60 · 2176 · (2·32·32·128·2 B) = 68.5 GB; the weights
+    6.74e9 · 2 B; 80 GiB less the default 2 GiB leaves room for it only without the paged pool's 6%
+    headroom (GptSession without a paged KV cache allocates [batch, 2, heads, max seq, head dim])."""
+    from xpuplan.hardware.stacks import get_stack, stack_for
+    from xpuplan.perf.params import PerfParams
+
+    sw = "TensorRT-LLM v0.6.1 (v0.5 for the low-latency tables), C++ gptSessionBenchmark, static batching"
+    assert stack_for(sw, "infer", "nvidia").id == "tensorrt-llm-session"
+    assert stack_for("TensorRT-LLM 1.0 trtllm-bench", "infer", "nvidia").id == "tensorrt-llm"
+    session = replace(PerfParams(), **get_stack("tensorrt-llm-session").params)
+    assert session.reserved_fraction == 0.0 and session.reserved_gib == 2.0
+
+    chip = catalog.chip("nvidia-a100-80gb")
+    system = next(s for s in catalog.systems_for_chip(chip.id) if s.kind != "device")
+    from xpuplan.perf import Machine
+    from xpuplan.workload import get_model
+
+    m = Machine(chip, system, 1)
+    job = ServeJob(get_model("llama-2-7b"), 128, 2048)
+    kv_seq = 2176 * 2 * 32 * 32 * 128 * 2
+    w = job.model.params() * 2
+    act = (128 * 4096 * 2 * 4 + 32000 * 4) / 1
+    for params, fits in ((session, True), (PerfParams(), False)):
+        r = sv.evaluate_serve(job, sv.ServeConfig.one(batch=60), m, params, "static")
+        free = (
+            chip.mem_bytes - w - act - params.reserved_gib * 2**30 - params.reserved_fraction * chip.mem_bytes
+        )
+        assert r.max_batch[0] == math.floor(free / kv_seq)
+        assert bool(r.max_batch[0] >= 60) is fits
