@@ -262,6 +262,12 @@ MEMORY_GAPS = {
     # kept), and the NVIDIA recipe's fp8 weight and activation storage (config_common.sh FP8_ACT).
     "nvidia-gb200-train-llama2-70b-lora-8gpu-fp8-mlperft50": "LoRA activation and fp8 weight storage",
     "nvidia-b200-train-llama2-70b-lora-8gpu-fp8-mlperft50": "LoRA activation and fp8 weight storage",
+    # MaxText README v5p runs, remat_policy=minimal, priced as Megatron's selective recompute: minimal
+    # (jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims) keeps only the weight matmuls'
+    # outputs and recomputes the norms, activations and attention; selective keeps their inputs too.
+    # At the true per-device batch (per_device_batch_size 8 and 2, not split over TP) it does not fit.
+    "google-tpu-v5p-train-maxtext-32b-1xv5p-128": "MaxText remat_policy minimal priced as selective",
+    "google-tpu-v5p-train-maxtext-128b-1xv5p-256": "MaxText remat_policy minimal priced as selective",
 }
 
 
