@@ -43,6 +43,7 @@ PARAM_KEYS = (
     "max_num_batched_tokens",
     "chunked_prefill",
     "kv_reserve_full",
+    "selective_saves_dots",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {
@@ -54,7 +55,7 @@ WIDE_KEYS = {
 }
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 # parameters that are on or off (the model reads them as a condition, not a quantity)
-SWITCH_KEYS = {"kv_reserve_full", "chunked_prefill"}
+SWITCH_KEYS = {"kv_reserve_full", "chunked_prefill", "selective_saves_dots"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,13 @@ class PerfParams:
     # Off: QKᵀ and A·V run as batched GEMMs and the s×s scores go through memory (softmax,
     # masking, dropout), as in Megatron-LM 2021-2022 (Narayanan et al., Korthikanti et al.).
     flash_attention: bool = True
+    # What the stack's selective policy keeps per layer. 0: Megatron-LM's selective recomputation
+    # (Korthikanti et al. 2022 §5: the attention core is recomputed, every other activation kept,
+    # the inputs of the recomputed ops included). > 0: only the weight matmuls' outputs and the
+    # layer input (MaxText remat_policy "minimal", jax.checkpoint_policies.
+    # checkpoint_dots_with_no_batch_dims: q/k/v, the attention and MLP output projections, the MLP
+    # input projections; norms, activations and the attention core recomputed).
+    selective_saves_dots: float = 0.0
     # Query and key rows per tile of the fused attention kernel, the grain at which a sliding
     # window's masked tiles are skipped (Model.local_attn_share): FlashAttention-2 tiles of 128
     # (Dao 2023 §3.1); MaxText's splash attention sa_block_q = sa_block_kv = 512 (data/stacks),

@@ -246,12 +246,17 @@ def activation_bytes_per_layer(
     moe: bool,
     flash: bool = True,
     dropout: bool = False,
+    dots_only: bool = False,
 ) -> F:
     """Activation bytes one layer keeps for backward, one micro-batch, one device.
 
     Korthikanti et al. 2022 Eq. 1-2 generalised: replicated terms (norm inputs, QKV and fc1
     inputs, dropout masks) are split over TP only with SP; the rest always. ``flash`` drops the
-    5·a·s score terms (fused attention keeps only softmax statistics).
+    5·a·s score terms (fused attention keeps only softmax statistics). ``dots_only``: the
+    selective policy keeps the layer input and the weight matmuls' outputs only (MaxText
+    ``minimal``, PerfParams.selective_saves_dots): replicated, the input and the two output
+    projections' results (3h); sharded, q/k/v and the MLP's input projections (2f gated, f plain;
+    MoE: per routed and shared expert, and its output projection's result).
     """
     t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp
@@ -268,6 +273,15 @@ def activation_bytes_per_layer(
     full = tok * per_tok
     inputs_only = tok * h * act_bytes / xp.where(lay.sp == 1, t, 1.0)
     sel = tok * (rep / xp.where(lay.sp == 1, t, 1.0) + shard / t)
+    if dots_only:
+        up = model.ffn_type.matrices - 1  # the MLP's input projections (gate and up when gated)
+        if moe and model.moe:
+            k = model.moe.top_k + model.moe.shared_experts
+            dots_mlp = k * (up * model.moe.expert_ffn + h)
+        else:
+            dots_mlp = up * model.dense_ffn
+        qkv = (model.heads + 2 * model.kv_heads) * model.head_dim
+        sel = tok * act_bytes * (3.0 * h / xp.where(lay.sp == 1, t, 1.0) + (qkv + dots_mlp) / t)
     # host offload: the layer inputs live in host memory, nothing per layer stays on the device;
     # with block recompute the layers not recomputed keep everything (the stage's average)
     kept = xp.where(lay.recompute == _OFF, 0.0, inputs_only)
@@ -694,9 +708,12 @@ def _activation_memory(st: _Step) -> _Activations:
         st.params.flash_attention,
     )
     n_moe = model.moe_layers
-    act_dense = activation_bytes_per_layer(model, lay, s, ab, moe=False, flash=flash)
+    dots = st.params.selective_saves_dots > 0
+    act_dense = activation_bytes_per_layer(model, lay, s, ab, moe=False, flash=flash, dots_only=dots)
     act_moe = (
-        activation_bytes_per_layer(model, lay, s, ab, moe=True, flash=flash) if n_moe else 0.0 * act_dense
+        activation_bytes_per_layer(model, lay, s, ab, moe=True, flash=flash, dots_only=dots)
+        if n_moe
+        else 0.0 * act_dense
     )
     act_stage = ((model.layers - n_moe) * act_dense + n_moe * act_moe) * st.per_stage
     p, v = st.p, st.v
