@@ -127,7 +127,7 @@ def evaluate_encoder(
     tokens = B * s
     # GEMMs: 2·P_layers FLOPs per token at the format's peak and the shape's efficiency
     peak = m.chip.peak(fmt) if fmt else None
-    top = e.matmul_fp8 if (fmt in ("int8", "fp8") and e.matmul_fp8 is not None) else e.matmul
+    top = getattr(e, e.gemm_param(fmt)) if fmt in ("int8", "fp8") else e.matmul  # the 8-bit fraction
     group = gemm_group(B, params, mode)  # sequences one GEMM runs (all B but per-request engines)
     n = np.minimum(min(h, f), group * s)  # the GEMMs' smallest dimension (M = the group's tokens)
     gemm_flops = 2.0 * model.layer_params(active=True) * tokens

@@ -272,8 +272,9 @@ def activation_bytes_per_layer(
     per_tok = rep / xp.where(lay.sp == 1, t, 1.0) + (shard + scores) / t
     full = tok * per_tok
     inputs_only = tok * h * act_bytes / xp.where(lay.sp == 1, t, 1.0)
-    sel = tok * (rep / xp.where(lay.sp == 1, t, 1.0) + shard / t)
-    if dots_only:
+    if not dots_only:
+        sel = tok * (rep / xp.where(lay.sp == 1, t, 1.0) + shard / t)
+    else:
         up = model.ffn_type.matrices - 1  # the MLP's input projections (gate and up when gated)
         if moe and model.moe:
             k = model.moe.top_k + model.moe.shared_experts

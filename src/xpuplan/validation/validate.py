@@ -995,7 +995,7 @@ def _finite_run(
         if ds is None or not ds.output_percentiles:
             return None
         shape = quantile_lengths(np.array(ds.output_percentiles), per)
-        lengths = np.maximum(np.round(shape * out / max(float(shape.mean()), 1.0)), 1.0)
+        lengths = np.round(shape * out / max(float(shape.mean()), 1.0))  # schedule() floors at 1
         how = f"the MLPerf {ds.benchmark} dataset's output-length percentiles scaled to a mean of {out}"
     assumed.append(
         f"a finite run: {int(n):,} requests, {per:,} per replica through {batch} slots, first come first "
