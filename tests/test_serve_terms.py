@@ -156,15 +156,55 @@ def test_tp_decode_adds_two_all_reduces_per_layer(catalog: Catalog) -> None:
 
 
 def test_pp_decode_visits_every_stage(catalog: Catalog) -> None:
-    """PP 2: a token passes both stages (each with half the layers and weights) and one hand-off."""
+    """PP 2, 8 sequences: two micro-batches of 4 in flight, one per stage. A micro-batch passes both
+    stages (each with half the layers and weights; each pass reads the stage's weights and its 4
+    sequences' half of the KV cache) and one hand-off of its 4 tokens; the step is those two passes,
+    the other micro-batch in the stage the first left. Per device: the weights twice (W/2 a pass),
+    the KV cache of all 8 sequences over its layers once (KV/2)."""
     m = machine(catalog, 2, domain=2)
     B, I, O = 8, 2048, 128
     job = ServeJob(tiny(), I, O)
     r = sv.evaluate_serve(job, sv.ServeConfig.one(pp=2, batch=B), m, PARAMS, "static")
     bw = m.chip.mem_bw * 0.5
-    mem = (read_bytes("mha") + B * (I + O / 2) * 2 * L * 8 * d * 2) / bw
-    send = B * h * 2 / UP_BW + UP_LAT  # inside the scale-up domain
+    kv = B * (I + O / 2) * 2 * L * 8 * d * 2
+    mem = (read_bytes("mha") + kv / 2) / bw
+    send = (B / 2) * h * 2 / UP_BW + UP_LAT  # one micro-batch's tokens, inside the scale-up domain
     assert r.tpot[0] == pytest.approx(mem + send, rel=1e-12)
+
+
+def test_pp_single_sequence_visits_the_stages_in_turn(catalog: Catalog) -> None:
+    """PP 2, one sequence: nothing to split, the stages run in turn (each its half of the weights and
+    of the KV cache) and one hand-off of its token."""
+    m = machine(catalog, 2, domain=2)
+    I, O = 2048, 128
+    r = sv.evaluate_serve(ServeJob(tiny(), I, O), sv.ServeConfig.one(pp=2, batch=1), m, PARAMS, "static")
+    bw = m.chip.mem_bw * 0.5
+    mem = (read_bytes("mha") + (I + O / 2) * 2 * L * 8 * d * 2) / bw
+    assert r.tpot[0] == pytest.approx(mem + h * 2 / UP_BW + UP_LAT, rel=1e-12)
+
+
+def test_pp_microbatches_by_hand() -> None:
+    """min(pp, sequences), at least one: the decodes plus the prompts the prefill tokens make."""
+    pp = np.array([4.0, 4.0, 4.0, 2.0, 8.0])
+    dec = np.array([3.0, 0.0, 100.0, 0.0, 5.0])
+    pre = np.array([0.0, 512.0, 0.0, 4 * 512.0, 512.0])
+    got = sv.pipeline_microbatches(pp, dec, pre, 512.0)
+    assert got.tolist() == [3.0, 1.0, 4.0, 2.0, 6.0]
+
+
+def test_pp_compute_bound_prefill_fills_the_pipeline(catalog: Catalog) -> None:
+    """Prompts of many sequences are compute-bound: on twice the chips PP 2 halves the step (two
+    micro-batches keep both stages busy, each stage half the layers and half the tokens a pass),
+    where a pipeline without micro-batches would take as long as one chip. The hand-off of a
+    micro-batch's activations is the only extra: (tokens/2)·h·2 bytes over the link."""
+    B, I, O = 64, 2048, 128
+    job = ServeJob(tiny(), I, O)
+    one = sv.evaluate_serve(job, sv.ServeConfig.one(batch=B), machine(catalog, 1), PARAMS, "static")
+    two = sv.evaluate_serve(
+        job, sv.ServeConfig.one(pp=2, batch=B), machine(catalog, 2, domain=2), PARAMS, "static"
+    )
+    send = (B / 2) * I * h * 2 / UP_BW + UP_LAT
+    assert two.prefill_s[0] == pytest.approx(one.prefill_s[0] / 2 + send, rel=1e-9)
 
 
 # ---- prefill: compute-bound ---------------------------------------------------------------------------------

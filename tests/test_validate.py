@@ -91,3 +91,19 @@ def test_cases_are_summarised_per_workload_class(catalog: Catalog) -> None:
     assert s["by_class"]["cpu"]["infer"]["median_error"] == pytest.approx(0.2)  # (0.1 + 0.3) / 2
     assert s["by_class"]["encoder"]["infer"]["median_error"] == pytest.approx(0.3)
     assert "apple-silicon" not in s["by_class"]
+
+
+def test_engine_capacity_per_rank_and_micro_batch() -> None:
+    """A stated max batch of 128: every sequence in flight by default; TensorRT-LLM admits it per
+    pipeline micro-batch (128 x PP 2 = 256); under attention DP per rank (x TP 4), both multiply."""
+    from dataclasses import replace
+
+    from xpuplan.perf.params import default_params
+    from xpuplan.validation.validate import engine_capacity
+
+    p = default_params()
+    trt = replace(p, batch_per_microbatch=1.0)
+    assert engine_capacity(128, {"tp": 2, "pp": 2}, p) == 128
+    assert engine_capacity(128, {"tp": 2, "pp": 2}, trt) == 256
+    assert engine_capacity(128, {"tp": 2}, trt) == 128
+    assert engine_capacity(128, {"tp": 4, "pp": 2}, replace(trt, attention_dp=True)) == 1024

@@ -44,6 +44,7 @@ PARAM_KEYS = (
     "chunked_prefill",
     "kv_reserve_full",
     "selective_saves_dots",
+    "batch_per_microbatch",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {
@@ -55,7 +56,7 @@ WIDE_KEYS = {
 }
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 # parameters that are on or off (the model reads them as a condition, not a quantity)
-SWITCH_KEYS = {"kv_reserve_full", "chunked_prefill", "selective_saves_dots"}
+SWITCH_KEYS = {"kv_reserve_full", "chunked_prefill", "selective_saves_dots", "batch_per_microbatch"}
 
 
 @dataclass(frozen=True, slots=True)

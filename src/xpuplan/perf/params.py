@@ -145,6 +145,12 @@ class PerfParams:
     # useful-runtime-flags.md); 0: blocks as the sequence grows, pre-empting when they run out
     # (vLLM, Kwon et al. SOSP 2023 section 4.5; TensorRT-LLM MAX_UTILIZATION), I + O/2 on average.
     kv_reserve_full: float = 0.0
+    # 1: an engine's stated largest batch holds per pipeline micro-batch, and its capacity
+    # scheduler admits that many times the micro-batches (TensorRT-LLM: ``CapacityScheduler(
+    # getMaxBatchSize() * mNumMicroBatches, ...)`` with ``mNumMicroBatches`` = PP, NVIDIA/
+    # TensorRT-LLM@00825c4e cpp/tensorrt_llm/batch_manager/trtGptModelInflightBatching.cpp); 0: the
+    # stated batch is every sequence in flight (validation/validate.py engine_capacity).
+    batch_per_microbatch: float = 0.0
     # Share of a low-precision recipe's cast traffic (perf/precision.py: amax passes, both
     # orientations of every quantised GEMM operand) priced as separate memory-bound kernels at the
     # chip's ``memory`` fraction. 0 (default): not priced. Measured with it at 1 the cross-validated

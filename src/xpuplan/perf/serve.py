@@ -12,7 +12,8 @@ References:
   steady state at concurrency ``C`` each step decodes ``C`` tokens and prefills the prompts of the
   ``C/O`` requests that replaced finished ones; TPOT is that step time.
 * TP all-reduces two per layer (Megatron); PP passes activations stage to stage, and a token visits
-  every stage in turn.
+  every stage in turn. A step of several sequences runs as up to ``pp`` micro-batches in flight,
+  one per stage (:func:`pipeline_microbatches`), so the stages work at once instead of in turn.
 * Attention data parallelism (``PerfParams.attention_dp``: TensorRT-LLM ``enable_attention_dp``,
   SGLang ``--enable-dp-attention``): inside the TP group each rank runs attention for its own
   sequences with the whole attention weights, so a sequence's KV cache lives on one rank, and the
@@ -306,6 +307,18 @@ def decode_context(I: float, O: float, bucket: float) -> float:
     return total / O
 
 
+def pipeline_microbatches(pp: F, decode: F, prefill: F, prefill_ctx: float) -> F:
+    """Micro-batches a pipelined engine splits one step's sequences into: ``min(pp, sequences)``,
+    at least 1. Its sequences are the ``decode`` ones plus the prompts its ``prefill`` tokens
+    belong to (``prefill / prefill_ctx``). TensorRT-LLM's in-flight batching runs PP micro-batches
+    (``mNumMicroBatches = getPipelineParallelism()``, NVIDIA/TensorRT-LLM@00825c4e cpp/
+    tensorrt_llm/batch_manager/trtGptModelInflightBatching.cpp); vLLM runs one virtual engine per
+    stage (``pipeline_parallel_size`` schedulers). A single sequence (one prompt, a batch of one)
+    cannot be split: it visits the stages in turn while the others idle."""
+    seqs = np.floor(decode + prefill / max(prefill_ctx, 1.0))
+    return np.maximum(np.minimum(pp, seqs), 1.0)
+
+
 def _step(
     model: Model,
     job: ServeJob,
@@ -318,8 +331,15 @@ def _step(
     params: PerfParams | None = None,
 ) -> F:
     """Time of one forward step: ``decode`` tokens at context ``ctx`` plus ``prefill`` prompt tokens
-    (causal attention over ``prefill_ctx``), all stages, one device per stage in turn."""
+    (causal attention over ``prefill_ctx``) through all stages. With ``pp`` stages the step's
+    sequences run as ``u`` micro-batches (:func:`pipeline_microbatches`): a micro-batch takes ``pp``
+    stage passes of ``1/u`` of the tokens, and the ``u`` of them overlap on the stages, so the step
+    (every sequence one token further) is ``pp`` passes of ``1/u`` of the tokens; each pass reads
+    the stage's weights again (the memory-bound decode gains nothing, the compute-bound step up to
+    ``pp``-fold)."""
     tp, pp, ep = (x.astype(float) for x in (cfg.tp, cfg.pp, cfg.ep))
+    u = pipeline_microbatches(pp, decode, prefill, prefill_ctx)
+    decode, prefill = decode / u, prefill / u  # one micro-batch's share of the step
     dt, peak = gemm_path(job, m, params)
     fp8 = dt in ("fp8", "fp4")  # low-precision GEMMs reach the chip's fp8 fraction
     bw = m.chip.mem_bw * m.chip.efficiency.memory
@@ -353,7 +373,8 @@ def _step(
     t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)
     t_tp = _adp_comm_time(model, m, tp, pp, tokens) if adp else t_tp
     t_tp = t_tp + 2.0 * model.layers / pp * _rank_hops_latency(m, tp, ranks)
-    # a token passes through all pp stages; each stage holds 1/pp of the layers (already divided)
+    # a micro-batch passes through all pp stages; each stage holds 1/pp of the layers (already
+    # divided); the u micro-batches in flight fill the stages the others left
     return pp * (t_gemm + t_attn + t_tp) + t_pp
 
 

@@ -878,11 +878,12 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         fixed["tp"] = int(tp) if tp <= count else count  # Neuron TP counts cores: all chips
     if pp and pp * fixed.get("tp", 1) <= count:
         fixed["pp"] = int(pp)
+    elif tp:  # a source that states TP states a pipeline it runs: none (replicas of the TP group)
+        fixed["pp"] = 1
     cap = _num(setup.get("max_batch_per_instance"))
-    if cap:  # the engine's largest batch (MLPerf harness configs); under attention DP each rank's
-        # (TensorRT-LLM trtllm-bench '--max_batch_size: Max batch size in each rank', NVIDIA/
+    if cap:  # the engine's largest batch (MLPerf harness configs), per rank or micro-batch (NVIDIA/
         # TensorRT-LLM@01c4ece docs/source/blogs/Best_perf_practice_on_DeepSeek-R1_in_TensorRT-LLM.md)
-        fixed["max_batch"] = int(cap) * (fixed.get("tp", 1) if params.attention_dp else 1)
+        fixed["max_batch"] = engine_capacity(int(cap), fixed, params)
     batch, conc = _num(setup.get("batch")), _num(setup.get("concurrency"))
     mode = "continuous"
     if batch:
@@ -973,6 +974,15 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         assumed=tuple(assumed),
     )
     return Prediction(result, evaluate)
+
+
+def engine_capacity(cap: int, fixed: dict[str, int], params: PerfParams) -> int:
+    """Sequences in flight an engine whose stated largest batch is ``cap`` admits: per attention-DP
+    rank under attention DP (TensorRT-LLM trtllm-bench '--max_batch_size: Max batch size in each
+    rank'), and per pipeline micro-batch where the stack says so (``params.batch_per_microbatch``:
+    TensorRT-LLM admits max_batch_size x PP), for the case's stated TP and PP."""
+    n = cap * (fixed.get("tp", 1) if params.attention_dp else 1)
+    return n * (fixed.get("pp", 1) if params.batch_per_microbatch else 1)
 
 
 def _finite_run(
