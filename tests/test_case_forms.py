@@ -26,7 +26,14 @@ from typing import Any
 import pytest
 
 from xpuplan.hardware import Catalog
-from xpuplan.validation.validate import CaseResult, load_cases, predict_case, stack_params
+from xpuplan.validation.validate import (
+    CaseResult,
+    load_cases,
+    lora_targets,
+    parse_formats,
+    predict_case,
+    stack_params,
+)
 
 SUITE = Path(__file__).resolve().parents[1] / "src" / "xpuplan" / "data" / "validation"
 
@@ -335,3 +342,29 @@ def test_a_capacity_scheduler_the_model_cannot_read_is_a_problem_of_the_case(tmp
     assert r.predicted is None
     assert "inference_setup.capacity_scheduler must name max_util" in (r.reason or "")
     assert str(path) in (r.reason or "")
+
+
+@pytest.mark.parametrize(
+    "names, want, said",
+    [
+        (["linear_qkv", "linear_proj"], ("qkv", "proj"), ""),  # NeMo, NVIDIA's MLPerf LoRA
+        (["q_proj", "k_proj", "v_proj", "o_proj"], ("qkv", "proj"), ""),  # Hugging Face PEFT
+        (["gate_proj", "up_proj", "down_proj"], ("fc1", "fc2"), ""),
+        ("all-linear", None, ""),
+        (None, None, "LoRA targets not stated"),
+        (["lm_head"], None, "not recognised"),
+    ],
+)
+def test_lora_targets_as_sources_name_them(names: Any, want: tuple[str, ...] | None, said: str) -> None:
+    assumed: list[str] = []
+    assert lora_targets(names, assumed) == want
+    assert (any(said in a for a in assumed)) if said else not assumed
+
+
+def test_training_storage_formats_read_from_the_recipe_words() -> None:
+    fm = parse_formats("fp8 (fp8_model_init: weights in fp8; FP8 activations FP8_ACT=1)")
+    assert fm.fp8_weight_store and fm.fp8_act_fn_store
+    fm = parse_formats("FP8-CS (FP8 current scaling: FP8_PARAM_GATHER=True)")
+    assert fm.fp8_weight_store and not fm.fp8_act_fn_store
+    fm = parse_formats("fp8 (FP8_PARAM_GATHER=0, FP8_ACT=0)")
+    assert not fm.fp8_weight_store and not fm.fp8_act_fn_store

@@ -256,12 +256,6 @@ def test_hand_computed_llama3_8b_on_v6e_8_fits(catalog: Catalog) -> None:
 # Published runs the memory model does not fit yet, each with the term it misses: a known gap,
 # reported (strict: the test fails once the model fits them, so the entry must then go).
 MEMORY_GAPS = {
-    # MLPerf Training Llama 2 70B LoRA, TP1 PP1 on one GPU per replica, no recompute, seq 8192: the
-    # model holds 128 GiB of bf16 frozen weights and 169 GiB of activations. Missing: frozen linear
-    # layers save no input for a weight gradient (only the LoRA-targeted qkv/proj inputs are
-    # kept), and the NVIDIA recipe's fp8 weight and activation storage (config_common.sh FP8_ACT).
-    "nvidia-gb200-train-llama2-70b-lora-8gpu-fp8-mlperft50": "LoRA activation and fp8 weight storage",
-    "nvidia-b200-train-llama2-70b-lora-8gpu-fp8-mlperft50": "LoRA activation and fp8 weight storage",
     # MaxText README v5p 32B (remat_policy minimal, per_device_batch_size 8 of 2048 tokens, TP4 with
     # the activations' embed dimension sharded): the weight matmuls' outputs and the layer input
     # (maxtext stack selective_saves_dots) of 32 layers x 65,536 tokens x (3·10240 + 96·256 + 32768)

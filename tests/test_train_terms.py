@@ -1118,3 +1118,44 @@ def test_machine_refuses_a_system_of_another_chip(catalog: Catalog) -> None:
         machine_for("nvidia-h100-sxm", 8, catalog, system="gcp-tpu-v4-pod")
     assert err.value.message == "system 'gcp-tpu-v4-pod' holds tpu-v4, not nvidia-h100-sxm"
     assert err.value.hint == "Name a system built of that chip, or leave --system out"
+
+
+def test_fp8_weight_store_keeps_one_byte_per_weight(catalog: Catalog) -> None:
+    """Transformer Engine fp8_model_init (NeMo fp8_params): the model's copy of the weights in fp8,
+    1 byte per parameter; gradients and the optimizer's master and moments as before."""
+    e = est(catalog, Layout(), 1, 2048, params=replace(PARAMS, fp8_weight_store=1.0), lora_rank=8)
+    share = lora_fraction(tiny(), 8)
+    assert e.memory_bytes["weights"] == pytest.approx(1 * P_DEV, rel=1e-12)
+    assert e.memory_bytes["grads"] == pytest.approx(2 * share * P_DEV, rel=1e-12)
+    assert e.memory_bytes["optimizer"] == pytest.approx(12 * share * P_DEV, rel=1e-12)
+
+
+def test_lora_frozen_linears_keep_no_inputs_by_hand() -> None:
+    """MLPerf Llama 2 70B LoRA (adapters on linear_qkv and linear_proj, NVIDIA train.py), TP1, no
+    recompute, flash attention, micro-batch 1 of 8,192 tokens, bf16 activations. Per token and layer
+    a full fine-tune keeps 4h replicated (both norms' inputs and outputs) and q/k/v, the attention
+    output, the SwiGLU input (2f) and the fc2 input (f). With fc1 and fc2 frozen, the second norm's
+    output (fc1's input) and fc2's input go: 3h + (64 + 2·8)·128 + h + 2f values; with FP8_ACT the
+    2f SwiGLU input takes 1 byte each."""
+    from xpuplan.layout import LayoutArray
+    from xpuplan.perf.train import activation_bytes_per_layer
+    from xpuplan.workload import get_model
+
+    m = get_model("llama-2-70b")
+    h, f, s = 8192, 28672, 8192
+    lay = LayoutArray.from_layout(Layout(microbatch=1))
+    qkv = (64 + 2 * 8) * 128
+    full = s * 2.0 * (4 * h + qkv + h + 3 * f)
+    assert float(activation_bytes_per_layer(m, lay, s, 2.0, moe=False)[0]) == pytest.approx(full, rel=1e-12)
+    frozen = frozenset({"fc1", "fc2"})
+    lora = s * 2.0 * (3 * h + qkv + h + 2 * f)
+    got = activation_bytes_per_layer(m, lay, s, 2.0, moe=False, frozen=frozen)
+    assert float(got[0]) == pytest.approx(lora, rel=1e-12)
+    fp8_act = s * (2.0 * (3 * h + qkv + h) + 1.0 * 2 * f)
+    got = activation_bytes_per_layer(m, lay, s, 2.0, moe=False, frozen=frozen, fn_bytes=1.0)
+    assert float(got[0]) == pytest.approx(fp8_act, rel=1e-12)
+    # the adapters on every linear (or full training) keep every input
+    all_on = TrainJob(m, 8, s, lora_rank=16, lora_targets=("qkv", "proj", "fc1", "fc2"))
+    assert all_on.frozen_linears == frozenset()
+    assert TrainJob(m, 8, s, lora_targets=("qkv",)).frozen_linears == frozenset()  # full training
+    assert TrainJob(m, 8, s, lora_rank=16, lora_targets=("qkv", "proj")).frozen_linears == frozen

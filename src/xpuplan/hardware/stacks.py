@@ -45,6 +45,8 @@ PARAM_KEYS = (
     "kv_reserve_full",
     "selective_saves_dots",
     "batch_per_microbatch",
+    "fp8_weight_store",
+    "fp8_act_fn_store",
 )
 # parameters that count things (rows of a kernel tile), not fractions or bytes: a wider range
 WIDE_KEYS = {
@@ -56,7 +58,14 @@ WIDE_KEYS = {
 }
 DEFAULT_KEYS = ("recompute", "sp", "zero")
 # parameters that are on or off (the model reads them as a condition, not a quantity)
-SWITCH_KEYS = {"kv_reserve_full", "chunked_prefill", "selective_saves_dots", "batch_per_microbatch"}
+SWITCH_KEYS = {
+    "kv_reserve_full",
+    "chunked_prefill",
+    "selective_saves_dots",
+    "batch_per_microbatch",
+    "fp8_weight_store",
+    "fp8_act_fn_store",
+}
 
 
 @dataclass(frozen=True, slots=True)

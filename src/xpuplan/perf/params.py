@@ -157,6 +157,13 @@ class PerfParams:
     # AMD training median goes 11.9% -> 19.5% and GB200 fp8cs cases fall 10-20 points: the fitted
     # ``memory`` comes from decode (0.22-0.32 on B200/GB200/MI355X), not from streaming cast kernels.
     cast_traffic: float = 0.0
+    # 1: the model's copy of the weights is stored in fp8 (Transformer Engine ``fp8_model_init``:
+    # NeMo ``fp8_params``, Megatron ``--fp8-param-gather``), 1 byte per parameter instead of the
+    # 16-bit copy; any master copy stays in the optimizer state. 0: the training format's.
+    fp8_weight_store: float = 0.0
+    # 1: the MLP activation function's input is kept for backward in fp8 and cast back for it
+    # (Megatron-Core ``activation_func_fp8_input_store``, NVIDIA's MLPerf LoRA ``FP8_ACT=1``).
+    fp8_act_fn_store: float = 0.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 

@@ -238,6 +238,41 @@ def _layer_times(st: _Step, moe: bool) -> tuple[F, F, F]:
     return t_attn + t_mlp + t_ew, t_core, ew_bytes
 
 
+def _kept_bytes_per_token(
+    model: Model, act_bytes: float, moe: bool, dropout: bool, frozen: frozenset[str], fn_bytes: float | None
+) -> tuple[float, float]:
+    """(replicated, TP-sharded) bytes per token one layer keeps without recompute
+    (:func:`activation_bytes_per_layer`): the norms' inputs (2h) and outputs, which are the QKV and
+    fc1 inputs (h each, not kept for a frozen linear), dropout masks; q/k/v, the attention output,
+    the activation function's input (2f gated, f plain, at ``fn_bytes``) and fc2's input (f)."""
+    h = model.hidden
+    kept = {m: 0.0 if m in frozen else 1.0 for m in ("qkv", "fc1", "fc2")}
+    fn = act_bytes if fn_bytes is None else fn_bytes
+    up = model.ffn_type.matrices - 1  # the activation function reads the gate and up (or fc1) outputs
+    if moe and model.moe:
+        k = model.moe.top_k + model.moe.shared_experts
+        width = k * model.moe.expert_ffn
+        mlp_bytes = width * (up * fn + kept["fc2"] * act_bytes) + kept["fc1"] * k * h * act_bytes
+    else:
+        mlp_bytes = model.dense_ffn * (up * fn + kept["fc2"] * act_bytes)
+    rep = (2.0 + kept["qkv"] + kept["fc1"]) * h * act_bytes + (2.0 * h if dropout else 0.0)
+    shard = ((model.heads + 2 * model.kv_heads) * model.head_dim + model.q_dim) * act_bytes + mlp_bytes
+    return rep, shard
+
+
+def _dots_only_values(model: Model, moe: bool) -> tuple[float, float]:
+    """(replicated, TP-sharded) values per token the ``dots_only`` selective policy keeps: the layer
+    input and the two output projections' results (3h); q/k/v and the MLP's input projections."""
+    h = model.hidden
+    up = model.ffn_type.matrices - 1  # the MLP's input projections (gate and up when gated)
+    if moe and model.moe:
+        k = model.moe.top_k + model.moe.shared_experts
+        dots_mlp = k * (up * model.moe.expert_ffn + h)
+    else:
+        dots_mlp = up * model.dense_ffn
+    return 3.0 * h, float((model.heads + 2 * model.kv_heads) * model.head_dim + dots_mlp)
+
+
 def activation_bytes_per_layer(
     model: Model,
     lay: LayoutArray,
@@ -247,6 +282,8 @@ def activation_bytes_per_layer(
     flash: bool = True,
     dropout: bool = False,
     dots_only: bool = False,
+    frozen: frozenset[str] = frozenset(),
+    fn_bytes: float | None = None,
 ) -> F:
     """Activation bytes one layer keeps for backward, one micro-batch, one device.
 
@@ -257,32 +294,29 @@ def activation_bytes_per_layer(
     ``minimal``, PerfParams.selective_saves_dots): replicated, the input and the two output
     projections' results (3h); sharded, q/k/v and the MLP's input projections (2f gated, f plain;
     MoE: per routed and shared expert, and its output projection's result).
+
+    ``frozen``: the linears a LoRA fine-tune leaves without an adapter (TrainJob.frozen_linears).
+    A frozen weight takes no gradient, so its input is not kept for one (Transformer Engine's
+    Linear saves its input only when the weight requires a gradient; an adapter on the layer
+    keeps the same input for its own A matrix): the QKV input (the first norm's output), the
+    fc1 input (the second norm's output; MoE: the routed copies) and the fc2 input (the
+    activation function's output). The norms' inputs, q/k/v, the attention output (the fused
+    kernel keeps it for its own backward) and the activation function's input stay.
+    ``fn_bytes``: bytes per element of the activation function's input where it is kept in
+    another format than ``act_bytes`` (1: fp8, Megatron ``activation_func_fp8_input_store``).
     """
     t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp
-    h = model.hidden
-    if moe and model.moe:
-        k = model.moe.top_k + model.moe.shared_experts
-        mlp = k * model.moe.expert_ffn * _ffn_act_elems(model) + k * h
-    else:
-        mlp = model.dense_ffn * _ffn_act_elems(model)
-    rep = 4.0 * h * act_bytes + (2.0 * h if dropout else 0.0)  # bytes per token
-    shard = ((model.heads + 2 * model.kv_heads) * model.head_dim + model.q_dim + mlp) * act_bytes
+    rep, shard = _kept_bytes_per_token(model, act_bytes, moe, dropout, frozen, fn_bytes)
     scores = 0.0 if flash else 5.0 * model.heads * s + 0.0 * lay.cp  # 2+1+2 bytes per score, s keys
     per_tok = rep / xp.where(lay.sp == 1, t, 1.0) + (shard + scores) / t
     full = tok * per_tok
-    inputs_only = tok * h * act_bytes / xp.where(lay.sp == 1, t, 1.0)
+    inputs_only = tok * model.hidden * act_bytes / xp.where(lay.sp == 1, t, 1.0)
     if not dots_only:
         sel = tok * (rep / xp.where(lay.sp == 1, t, 1.0) + shard / t)
     else:
-        up = model.ffn_type.matrices - 1  # the MLP's input projections (gate and up when gated)
-        if moe and model.moe:
-            k = model.moe.top_k + model.moe.shared_experts
-            dots_mlp = k * (up * model.moe.expert_ffn + h)
-        else:
-            dots_mlp = up * model.dense_ffn
-        qkv = (model.heads + 2 * model.kv_heads) * model.head_dim
-        sel = tok * act_bytes * (3.0 * h / xp.where(lay.sp == 1, t, 1.0) + (qkv + dots_mlp) / t)
+        rep_d, shard_d = _dots_only_values(model, moe)
+        sel = tok * act_bytes * (rep_d / xp.where(lay.sp == 1, t, 1.0) + shard_d / t)
     # host offload: the layer inputs live in host memory, nothing per layer stays on the device;
     # with block recompute the layers not recomputed keep everything (the stage's average)
     kept = xp.where(lay.recompute == _OFF, 0.0, inputs_only)
@@ -646,7 +680,10 @@ def _state_bytes(st: _Step) -> StateBytes:
     wb = st.params.weight_bytes
     if wb > 0 and st.job.precision != "fp32":
         return StateBytes(wb, wb, 2.0 * wb)
-    return state_bytes(st.job.precision)
+    sb = state_bytes(st.job.precision)
+    if st.params.fp8_weight_store > 0:  # the model's copy in fp8; the master stays in optimizer state
+        return replace(sb, weights=1.0)
+    return sb
 
 
 def _state_memory(st: _Step) -> tuple[F, F, F]:
@@ -679,7 +716,7 @@ def _gathered_memory(st: _Step) -> tuple[F, F]:
     with ``fsdp_gather_matrix``, one weight array (XLA gathers each array, one ahead). The LM head
     (or tied embedding) is gathered with its gradient while the loss runs."""
     model, sb = st.model, _state_bytes(st)
-    cw = state_bytes(st.job.precision).weights  # the compute copy that is gathered
+    cw = 1.0 if st.params.fp8_weight_store > 0 else state_bytes(st.job.precision).weights  # the copy gathered
     g = lora_fraction(model, st.job.lora_rank) * sb.grads
     emb_dev = model.vocab * model.hidden / st.t
     layers = xp.maximum(stage_layers(model.layers, st.p, st.v), 1.0)
@@ -710,12 +747,15 @@ def _activation_memory(st: _Step) -> _Activations:
     )
     n_moe = model.moe_layers
     dots = st.params.selective_saves_dots > 0
-    act_dense = activation_bytes_per_layer(model, lay, s, ab, moe=False, flash=flash, dots_only=dots)
-    act_moe = (
-        activation_bytes_per_layer(model, lay, s, ab, moe=True, flash=flash, dots_only=dots)
-        if n_moe
-        else 0.0 * act_dense
-    )
+    frozen, fn = st.job.frozen_linears, 1.0 if st.params.fp8_act_fn_store > 0 else None
+
+    def per_layer(moe: bool) -> F:
+        return activation_bytes_per_layer(
+            model, lay, s, ab, moe=moe, flash=flash, dots_only=dots, frozen=frozen, fn_bytes=fn
+        )
+
+    act_dense = per_layer(False)
+    act_moe = per_layer(True) if n_moe else 0.0 * act_dense
     act_stage = ((model.layers - n_moe) * act_dense + n_moe * act_moe) * st.per_stage
     p, v = st.p, st.v
     inflight = xp.minimum(st.mb, p) * xp.where(v > 1, 1.0 + (p - 1.0) / (p * v), 1.0)

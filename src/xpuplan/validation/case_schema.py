@@ -71,7 +71,7 @@ CASE: dict[str, Any] = {
         # true: every request has exactly input_len and output_len tokens (a fixed-length dataset)
         "fixed_lengths": Field("bool", nullable=True),
     },
-    "training": {"method": TEXT, "lora_rank": COUNT},
+    "training": {"method": TEXT, "lora_rank": COUNT, "lora_targets": TEXT},
     "measured": {
         "step_time_s": positive(1e6, "seconds per step", kind="num|text", nullable=True),
         **{k: RATE for k in ("tokens_per_s_total", "tokens_per_s_per_chip", "seqs_per_s")},

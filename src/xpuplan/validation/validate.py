@@ -252,6 +252,8 @@ class Formats:
     weight_bits: float | None  # bits per weight where the format carries scales (None: nominal)
     kv: str  # KV-cache format: bf16 | fp8
     stated: bool  # False when the text states no format at all
+    fp8_weight_store: bool = False  # training: the weights kept in fp8 (TE fp8_model_init, fp8_params)
+    fp8_act_fn_store: bool = False  # training: the activation function's input kept in fp8 (FP8_ACT)
 
 
 # Block formats with their scales, bits per weight (llama.cpp ggml-quants.h block layouts:
@@ -305,7 +307,10 @@ def parse_formats(text: str | None) -> Formats:
     )
     if "fp32" in t and weights == "bf16" and "bf16" not in t and "mixed" not in t:
         compute = "fp32"
-    return Formats(compute, weights, bits, kv, stated)
+    # storage a training recipe states in its config's words (Transformer Engine / Megatron)
+    fp8_w = bool(re.search(r"fp8_model_init|fp8_params|fp8_param_gather\s*=\s*(?:1|true)", t))
+    fp8_act = bool(re.search(r"fp8_act\s*=\s*1|activation_func_fp8_input_store", t))
+    return Formats(compute, weights, bits, kv, stated, fp8_w, fp8_act)
 
 
 def train_precision(text: str | None, fm: Formats) -> str:
@@ -593,18 +598,58 @@ def _train_metric(metric: str, est: TrainEstimate) -> float:
     return float(est.tokens_per_s_per_chip if metric == "tokens_per_s_per_chip" else est.mfu)
 
 
-def _lora(c: dict[str, Any], assumed: list[str]) -> int | None:
+# the names sources give the linears a LoRA adapter targets (NeMo / Megatron, Hugging Face PEFT on
+# Llama-style and GPT-style models) -> TrainJob's LORA_MODULES
+_LORA_NAMES = {
+    "qkv": (
+        "linear_qkv",
+        "qkv_proj",
+        "query_key_value",
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "c_attn",
+        "wq",
+        "wk",
+        "wv",
+    ),
+    "proj": ("linear_proj", "o_proj", "out_proj", "dense", "wo", "attention_dense"),
+    "fc1": ("linear_fc1", "gate_proj", "up_proj", "w1", "w3", "dense_h_to_4h", "fc1"),
+    "fc2": ("linear_fc2", "down_proj", "w2", "dense_4h_to_h", "fc2"),
+}
+
+
+def lora_targets(names: Any, assumed: list[str]) -> tuple[str, ...] | None:
+    """The LoRA_MODULES a case's ``training.lora_targets`` names (sources' module names, or
+    ``all-linear``); None, every linear adapted, where unstated or not all recognised (said)."""
+    if not names:
+        assumed.append("LoRA targets not stated: every linear adapted (their inputs kept)")
+        return None
+    words = [
+        str(n).strip().lower().replace("-", "_") for n in (names if isinstance(names, list) else [names])
+    ]
+    if "all_linear" in words or "all" in words:
+        return None
+    got = {m for w in words for m, ns in _LORA_NAMES.items() if w in ns or w == m}
+    unknown = [w for w in words if not any(w in ns or w == m for m, ns in _LORA_NAMES.items())]
+    if unknown:
+        assumed.append(f"LoRA target {', '.join(unknown)} not recognised: every linear adapted")
+        return None
+    return tuple(m for m in ("qkv", "proj", "fc1", "fc2") if m in got)
+
+
+def _lora(c: dict[str, Any], assumed: list[str]) -> tuple[int | None, tuple[str, ...] | None]:
     t = c.get("training") or {}
     method = str(t.get("method") or "full").lower() if isinstance(t, dict) else "full"
     if method not in ("lora", "qlora"):
-        return None
+        return None, None
     rank = _num(t.get("lora_rank"))
     if rank is None:
         assumed.append("LoRA rank not stated: 16 assumed")
         rank = 16
     if method == "qlora":
         assumed.append("QLoRA: 4-bit base weights not modelled in memory (bf16 assumed)")
-    return int(rank)
+    return int(rank), lora_targets(t.get("lora_targets"), assumed)
 
 
 def _global_batch(c: dict[str, Any], seq: int, assumed: list[str]) -> float | None:
@@ -646,9 +691,15 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     if not fm.stated:
         assumed.append("precision not stated: bf16 assumed")
     prec = train_precision(c.get("precision"), fm)
-    job = TrainJob(model, max(int(gb), 1), seq, prec, lora_rank=_lora(c, assumed))
+    rank, targets = _lora(c, assumed)
+    job = TrainJob(model, max(int(gb), 1), seq, prec, lora_rank=rank, lora_targets=targets)
     fixed = stated_layout(c, count)
     params, stack = case_params(c, chip)
+    params = replace(
+        params,
+        fp8_weight_store=1.0 if fm.fp8_weight_store else params.fp8_weight_store,
+        fp8_act_fn_store=1.0 if fm.fp8_act_fn_store else params.fp8_act_fn_store,
+    )
     res = search_train(job, m, SpaceOptions(fixed=fixed), params=params, top_k=1)
     if res.best is None and res.reasons.get(Reason.MEMORY.text):
         # The run happened, so it fit: our memory model is the conservative one. Predict the time

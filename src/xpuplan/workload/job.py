@@ -8,6 +8,9 @@ from xpuplan.errors import InputError
 from xpuplan.workload.model import BYTES_PER_VALUE, STATE_BYTES, Model
 
 TRAIN_PRECISIONS = tuple(STATE_BYTES)
+# The linear layers of a transformer block a LoRA adapter can target: the fused Q/K/V projection,
+# the attention output projection, the MLP's input (gate and up) and output projections.
+LORA_MODULES = ("qkv", "proj", "fc1", "fc2")
 
 
 def _int_in(v: object, high: int) -> bool:
@@ -30,12 +33,29 @@ class TrainJob:
     precision: str = "bf16"
     tokens: float | None = None
     lora_rank: int | None = None  # fine-tune LoRA adapters of this rank; None: full training
+    # the linears the adapters target (LORA_MODULES); None: every one of them
+    lora_targets: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.lora_rank is not None and not _int_in(self.lora_rank, 4096):
             raise InputError(
                 f"LoRA rank must be an integer in 1..4096, got {self.lora_rank!r}", "e.g. lora_rank = 16"
             )
+        if self.lora_targets is not None and (
+            not self.lora_targets or any(m not in LORA_MODULES for m in self.lora_targets)
+        ):
+            raise InputError(
+                f"LoRA targets must be some of {', '.join(LORA_MODULES)}, got {self.lora_targets!r}",
+                'e.g. lora_targets = ["qkv", "proj"]',
+            )
+
+    @property
+    def frozen_linears(self) -> frozenset[str]:
+        """The linears a LoRA fine-tune leaves without an adapter (none in full training): their
+        weights get no gradient, so their inputs need not be kept for one."""
+        if self.lora_rank is None or self.lora_targets is None:
+            return frozenset()
+        return frozenset(LORA_MODULES) - frozenset(self.lora_targets)
         if not _int_in(self.global_batch, 1_000_000_000):
             raise InputError(
                 f"global batch must be a positive integer up to 10^9, got {self.global_batch!r}",
