@@ -49,13 +49,6 @@ class TrainJob:
                 'e.g. lora_targets = ["qkv", "proj"]',
             )
 
-    @property
-    def frozen_linears(self) -> frozenset[str]:
-        """The linears a LoRA fine-tune leaves without an adapter (none in full training): their
-        weights get no gradient, so their inputs need not be kept for one."""
-        if self.lora_rank is None or self.lora_targets is None:
-            return frozenset()
-        return frozenset(LORA_MODULES) - frozenset(self.lora_targets)
         if not _int_in(self.global_batch, 1_000_000_000):
             raise InputError(
                 f"global batch must be a positive integer up to 10^9, got {self.global_batch!r}",
@@ -76,6 +69,14 @@ class TrainJob:
                 f"tokens must be a positive finite number, got {self.tokens!r}",
                 "Give --tokens (tokens=) as the number of training tokens, e.g. 15e12",
             )
+
+    @property
+    def frozen_linears(self) -> frozenset[str]:
+        """The linears a LoRA fine-tune leaves without an adapter (none in full training): their
+        weights get no gradient, so their inputs need not be kept for one."""
+        if self.lora_rank is None or self.lora_targets is None:
+            return frozenset()
+        return frozenset(LORA_MODULES) - frozenset(self.lora_targets)
 
     @property
     def tokens_per_step(self) -> int:
