@@ -1154,6 +1154,9 @@ def test_lora_frozen_linears_keep_no_inputs_by_hand() -> None:
     fp8_act = s * (2.0 * (3 * h + qkv + h) + 1.0 * 2 * f)
     got = activation_bytes_per_layer(m, lay, s, 2.0, moe=False, frozen=frozen, fn_bytes=1.0)
     assert float(got[0]) == pytest.approx(fp8_act, rel=1e-12)
+    # adapters on the MLP only (PEFT gate/up/down_proj): the QKV input goes, fc1's and fc2's stay
+    got = activation_bytes_per_layer(m, lay, s, 2.0, moe=False, frozen=frozenset({"qkv", "proj"}))
+    assert float(got[0]) == pytest.approx(s * 2.0 * (3 * h + qkv + h + 3 * f), rel=1e-12)
     # the adapters on every linear (or full training) keep every input
     all_on = TrainJob(m, 8, s, lora_rank=16, lora_targets=("qkv", "proj", "fc1", "fc2"))
     assert all_on.frozen_linears == frozenset()
