@@ -368,3 +368,25 @@ def test_training_storage_formats_read_from_the_recipe_words() -> None:
     assert fm.fp8_weight_store and not fm.fp8_act_fn_store
     fm = parse_formats("fp8 (FP8_PARAM_GATHER=0, FP8_ACT=0)")
     assert not fm.fp8_weight_store and not fm.fp8_act_fn_store
+
+
+def test_a_share_of_a_processor_scales_its_compute_not_its_bandwidth(catalog: Catalog) -> None:
+    """48 of Graviton4's 96 cores (an instance that is half a socket): every compute peak is half
+    the chip's, the socket's memory bandwidth stays, and the result says so; a whole chip or no
+    statement leaves the chip as it is."""
+    import importlib
+
+    V = importlib.import_module("xpuplan.validation.validate")
+    chip = catalog.chip("aws-graviton4")
+    c = _case("infer", "aws-graviton4", "Q4_0")
+    c["hardware"].update(cores_used=48, cores_per_chip=96)
+    assumed: list[str] = []
+    m, got, _ = V._case_machine(c, catalog, assumed)
+    for dt, v in chip.peak_flops.items():
+        assert m.chip.peak(dt) == pytest.approx(0.5 * v, rel=1e-12)
+        assert got.peak(dt) == pytest.approx(0.5 * v, rel=1e-12)
+    assert m.chip.mem_bw == chip.mem_bw
+    assert any("48 of the chip's 96 cores" in a for a in assumed)
+    c["hardware"].update(cores_used=96)
+    m, _, _ = V._case_machine(c, catalog, [])
+    assert m.chip.peak_flops == chip.peak_flops

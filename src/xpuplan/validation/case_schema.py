@@ -46,6 +46,8 @@ CASE: dict[str, Any] = {
         "chip_key": Field("str"),
         **{k: TEXT for k in ("chip", "node", "interconnect")},
         "count": positive(MAX_CASE_CHIPS, "chips, not cores", kind="int"),
+        # a run on part of a processor: the cores it used of the chip's cores (CPU instance sizes)
+        **{k: COUNT for k in ("cores_used", "cores_per_chip")},
     },
     "precision": TEXT,
     "software": TEXT,

@@ -576,11 +576,28 @@ def _base(c: dict[str, Any], task: str, metric: tuple[str, float] | None, cat: C
     )
 
 
-def _case_machine(c: dict[str, Any], cat: Catalog) -> tuple[Machine, Chip, int]:
-    """The machine case ``c`` ran on (its count of its chip, in its system), the chip, the count."""
+def _case_machine(
+    c: dict[str, Any], cat: Catalog, assumed: list[str] | None = None
+) -> tuple[Machine, Chip, int]:
+    """The machine case ``c`` ran on (its count of its chip, in its system), the chip, the count.
+    A run on part of a processor's cores (``hardware.cores_used`` of ``hardware.cores_per_chip``:
+    an instance size that is a share of a socket, a thread count below the core count) has that
+    share of the compute peaks and the socket's memory bandwidth (the cores of a share still pull
+    the whole DRAM bandwidth: Neoverse and x86 server cores each draw tens of GB/s), said."""
     hw = c["hardware"]
     chip, count = cat.chip(hw["chip_key"]), int(hw["count"])
-    return case_machine(c, cat, chip.id, count), chip, count
+    m = case_machine(c, cat, chip.id, count)
+    used, per = _num(hw.get("cores_used")), _num(hw.get("cores_per_chip"))
+    if used and per and 0 < used < per:
+        share = used / per
+        chip = replace(chip, peak_flops={k: v * share for k, v in chip.peak_flops.items()})
+        m = replace(m, chip=chip)
+        if assumed is not None:
+            assumed.append(
+                f"{used:g} of the chip's {per:g} cores: its compute peaks scaled to {share:.3g}, "
+                "the socket's memory bandwidth kept"
+            )
+    return m, chip, count
 
 
 def _unmeasured(base: dict[str, Any]) -> Prediction:
@@ -686,7 +703,7 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     gb = _global_batch(c, seq, assumed)
     if gb is None:
         return Prediction(CaseResult(**base, predicted=None, reason="the case states no global batch"))
-    m, chip, count = _case_machine(c, cat)
+    m, chip, count = _case_machine(c, cat, assumed)
     fm = parse_formats(c.get("precision"))
     if not fm.stated:
         assumed.append("precision not stated: bf16 assumed")
@@ -893,7 +910,7 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         return _unmeasured(base)
     assumed: list[str] = []
     setup = c.get("inference_setup") or {}
-    m, chip, count = _case_machine(c, cat)
+    m, chip, count = _case_machine(c, cat, assumed)
     lengths = _lengths(c, metric[0], assumed)
     if isinstance(lengths, str):
         return Prediction(CaseResult(**base, predicted=None, reason=lengths))
