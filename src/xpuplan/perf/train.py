@@ -680,10 +680,14 @@ def _state_bytes(st: _Step) -> StateBytes:
     wb = st.params.weight_bytes
     if wb > 0 and st.job.precision != "fp32":
         return StateBytes(wb, wb, 2.0 * wb)
-    sb = state_bytes(st.job.precision)
-    if st.params.fp8_weight_store > 0:  # the model's copy in fp8; the master stays in optimizer state
-        return replace(sb, weights=1.0)
-    return sb
+    return replace(state_bytes(st.job.precision), weights=_compute_copy_bytes(st))
+
+
+def _compute_copy_bytes(st: _Step) -> float:
+    """Bytes per parameter of the weights the GEMMs read: the training format's compute copy, or 1
+    where it is stored in fp8 (``PerfParams.fp8_weight_store``; a master copy stays in the
+    optimizer state)."""
+    return 1.0 if st.params.fp8_weight_store > 0 else state_bytes(st.job.precision).weights
 
 
 def _state_memory(st: _Step) -> tuple[F, F, F]:
@@ -716,7 +720,7 @@ def _gathered_memory(st: _Step) -> tuple[F, F]:
     with ``fsdp_gather_matrix``, one weight array (XLA gathers each array, one ahead). The LM head
     (or tied embedding) is gathered with its gradient while the loss runs."""
     model, sb = st.model, _state_bytes(st)
-    cw = 1.0 if st.params.fp8_weight_store > 0 else state_bytes(st.job.precision).weights  # the copy gathered
+    cw = _compute_copy_bytes(st)  # the compute copy that is gathered
     g = lora_fraction(model, st.job.lora_rank) * sb.grads
     emb_dev = model.vocab * model.hidden / st.t
     layers = xp.maximum(stage_layers(model.layers, st.p, st.v), 1.0)
