@@ -97,6 +97,21 @@ def test_decode_step_reads_weights_and_kv(catalog: Catalog, kind: str, B: int) -
     assert r.total_tokens_per_s[0] == pytest.approx(r.requests_per_s[0] * (I + O), rel=1e-12)
 
 
+@pytest.mark.parametrize("pp", [1, 2])
+def test_a_stacks_fixed_time_per_layer_adds_to_every_step(catalog: Catalog, pp: int) -> None:
+    """PerfParams.layer_overhead_s: each forward step pays it once per decoder layer (kernel gaps and
+    dispatch, priced by no roofline term). One sequence, so PP runs no micro-batches: L layers in
+    all, L/pp on each of the pp stage passes; the rest of the step is unchanged."""
+    m = machine(catalog, pp, domain=pp)
+    job = ServeJob(tiny(), 2048, 128)
+    cfg = sv.ServeConfig.one(pp=pp, batch=1)
+    ovh = 70e-6
+    r0 = sv.evaluate_serve(job, cfg, m, PARAMS, "static")
+    r1 = sv.evaluate_serve(job, cfg, m, replace(PARAMS, layer_overhead_s=ovh), "static")
+    assert r1.tpot[0] - r0.tpot[0] == pytest.approx(L * ovh, rel=1e-9)
+    assert r1.ttft[0] - r0.ttft[0] == pytest.approx(L * ovh, rel=1e-9)  # the prefill step too
+
+
 def test_decode_step_of_two_ranks_per_chip(catalog: Catalog) -> None:
     """serve_tail's decode step (no prefill share, mean context I + O/2) under a stack that runs 2
     TP ranks per chip (Neuron: a collective spans the NeuronCores): the one-chip decode reads the

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
@@ -164,6 +167,14 @@ class PerfParams:
     # 1: the MLP activation function's input is kept for backward in fp8 and cast back for it
     # (Megatron-Core ``activation_func_fp8_input_store``, NVIDIA's MLPerf LoRA ``FP8_ACT=1``).
     fp8_act_fn_store: float = 0.0
+    # Seconds per transformer layer per forward step that no roofline term prices and nothing
+    # overlaps: the gaps between a layer's kernels (launch and dispatch latency, the tail of each
+    # small kernel, the host's per-layer work), which set a floor under a decode step of small
+    # kernels (llama.cpp's Metal back end runs ~15 dispatches per layer; TensorRT-LLM and vLLM
+    # launch one to two dozen kernels per decoder layer). Fitted per serving stack and chip
+    # category on the suite's serving cases (validation/fit.py, ``fit.toml`` [stacks]), applied by
+    # :func:`chip_params`; 0 where a stack has no case (not priced).
+    layer_overhead_s: float = 0.0
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 
@@ -198,14 +209,82 @@ def params_for(stack: Stack | None, year: int | None = None, base: PerfParams | 
     return p
 
 
+# ---- parameters fitted per software stack (validation/fit.py writes fit.toml [stacks]) -----------
+
+FITTED_STACK_PARAMS = ("layer_overhead_s",)
+_STACK_FITS: ContextVar[Mapping[str, Mapping[str, float]] | None] = ContextVar("stack_fits", default=None)
+
+
+def with_stack_values(p: PerfParams, values: Mapping[str, float] | None) -> PerfParams:
+    """``p`` with fitted stack parameters (:data:`FITTED_STACK_PARAMS`) set to ``values``."""
+    if not values:
+        return p
+    bad = set(values) - set(FITTED_STACK_PARAMS)
+    if bad:
+        raise ValueError(f"not a fitted stack parameter: {', '.join(sorted(bad))}")
+    return replace(p, **{k: float(v) for k, v in values.items()})  # type: ignore[arg-type]
+
+
+def stack_fit_key(stack_id: str, category: str) -> str:
+    """Key of a stack's fitted parameters on one kind of chip: the back end is part of the stack
+    (llama.cpp's Metal kernels on Apple silicon are not its CPU kernels)."""
+    return f"{stack_id}/{category}"
+
+
+@lru_cache(maxsize=1)
+def _packaged_stack_fits() -> dict[str, dict[str, float]]:
+    path = data_dir() / "fit.toml"
+    table = read_toml(path).get("stacks", {}) if path.exists() else {}
+    out: dict[str, dict[str, float]] = {}
+    for key, row in table.items():
+        vals = {}
+        for k in FITTED_STACK_PARAMS:
+            v = (row.get(k) or {}).get("value") if isinstance(row.get(k), dict) else row.get(k)
+            if v is not None:
+                if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1.0:
+                    raise DataError(
+                        f'[stacks."{key}"] {k} must be seconds in [0, 1)',
+                        "Run xpuplan fit --write",
+                        str(path),
+                    )
+                vals[k] = float(v)
+        out[str(key)] = vals
+    return out
+
+
+def stack_fits() -> Mapping[str, Mapping[str, float]]:
+    """The fitted stack parameters in effect: those of the fit being run (:func:`using_stack_fits`),
+    else the packaged ``fit.toml``'s."""
+    over = _STACK_FITS.get()
+    return over if over is not None else _packaged_stack_fits()
+
+
+@contextmanager
+def using_stack_fits(values: Mapping[str, Mapping[str, float]]) -> Iterator[None]:
+    """Price with these fitted stack parameters instead of ``fit.toml``'s (the fit itself, which
+    must not start from an earlier fit's values)."""
+    token = _STACK_FITS.set(values)
+    try:
+        yield
+    finally:
+        _STACK_FITS.reset(token)
+
+
 def chip_params(
-    stack: Stack | None, chip_id: str, year: int | None = None, base: PerfParams | None = None
+    stack: Stack | None,
+    chip_id: str,
+    year: int | None = None,
+    base: PerfParams | None = None,
+    category: str | None = None,
 ) -> PerfParams:
     """:func:`params_for` on one chip: also the stack's kernel for that chip (``[cpu_kernels]``:
     the share of the chip's int8 peak its 4-bit block kernel issues; ``[tp_ranks_per_chip]``: the
-    TP ranks one chip hosts). The one place both the
-    validator (a case's stack) and the public API (the chip's default stack) resolve them."""
+    TP ranks one chip hosts) and the stack's fitted parameters on the chip's ``category``
+    (:func:`stack_fits`). The one place both the validator (a case's stack) and the public API
+    (the chip's default stack) resolve them."""
     p = params_for(stack, year, base)
+    if stack is not None and category is not None:
+        p = with_stack_values(p, stack_fits().get(stack_fit_key(stack.id, category)))
     if stack is not None and chip_id in stack.cpu_kernels:
         p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip_id])
     if stack is not None and chip_id in stack.tp_ranks:
@@ -219,7 +298,7 @@ def serve_params(chip: Chip, software: str | None = None, base: PerfParams | Non
     token budget on NVIDIA, llama.cpp's int8 kernels on Graviton, Neuron's TP ranks per chip), over
     ``base`` (default: :func:`default_params`). The one place every serving search (the ``serve``
     command, the planner, claims, sweeps and the report) resolves them."""
-    return chip_params(serve_stack(chip, software), chip.id, base=base)
+    return chip_params(serve_stack(chip, software), chip.id, base=base, category=chip.category)
 
 
 def serve_stack(chip: Chip, software: str | None = None) -> Stack | None:

@@ -373,9 +373,12 @@ def _step(
     t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)
     t_tp = _adp_comm_time(model, m, tp, pp, tokens) if adp else t_tp
     t_tp = t_tp + 2.0 * model.layers / pp * _rank_hops_latency(m, tp, ranks)
+    # the stack's fixed time per layer per pass (kernel gaps and dispatch, PerfParams.
+    # layer_overhead_s): a stage pass runs its layers/pp layers
+    t_fixed = (params.layer_overhead_s if params is not None else 0.0) * model.layers / pp
     # a micro-batch passes through all pp stages; each stage holds 1/pp of the layers (already
     # divided); the u micro-batches in flight fill the stages the others left
-    return pp * (t_gemm + t_attn + t_tp) + t_pp
+    return pp * (t_gemm + t_attn + t_tp + t_fixed) + t_pp
 
 
 def evaluate_serve(

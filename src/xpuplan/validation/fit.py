@@ -22,10 +22,16 @@ is redone without its cases and its cases are predicted with that fit; ``--cv ca
 same per case. The 80% prediction interval of a class (vendor × task; "no own case" for chips
 that borrow) is the 10th-90th percentile of its cross-validated log errors.
 
+Fitted, per software stack on one kind of chip (``data/fit.toml`` ``[stacks."vllm/gpu"]``):
+``layer_overhead_s``, the fixed time per decoder layer per forward step that no roofline term
+prices (kernel gaps and dispatch, :class:`xpuplan.perf.params.PerfParams`), on the stack's serving
+cases whose prediction it moves; a stack with no case prices none. In cross-validation it is
+refitted without the held-out source like the chips' parameters.
+
 Simplifications (stated): each case's layout or serving configuration is chosen once, at the
 catalog's parameters, and then priced again under the fold's parameters; parameters are fitted in
-turn (matmul, matmul_fp8, matmul_fp4, matmul_serve, then memory), each with the ones before it at
-their full fit.
+turn (matmul, matmul_fp8, matmul_fp4, matmul_serve, then memory, then the stacks'), each with the
+ones before it at their full fit.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from xpuplan.datafiles import data_dir, read_toml
 from xpuplan.errors import DataError
 from xpuplan.hardware.catalog import FITTED_EFFICIENCIES, Catalog, load_catalog
 from xpuplan.hardware.records import Efficiency
+from xpuplan.perf.params import stack_fit_key, using_stack_fits
 from xpuplan.validation.validate import THROUGHPUT_METRICS, CaseResult, Prediction, predict_suite
 
 FITTED = FITTED_EFFICIENCIES  # matmul, matmul_fp8, matmul_fp4, matmul_serve, memory: fitted in turn
@@ -308,6 +315,89 @@ def _resolve(
     return ParamFit(chip, p, float(v if v is not None else e.matmul), "record")
 
 
+# ---- parameters of the software stack --------------------------------------------------------------
+
+OVERHEAD = "layer_overhead_s"
+# Seconds per layer per forward step (PerfParams.layer_overhead_s): 0 to 0.8 ms. Kernel gaps are
+# microseconds per kernel on GPUs (a CUDA launch ~2-5 us, one to two dozen kernels per decoder
+# layer), more under eager frameworks and per-dispatch back ends, so a layer's fixed time lies
+# between ~10 us and a few hundred; the top of the grid leaves room for a host-bound scheduler.
+STACK_GRID = {
+    OVERHEAD: np.array(
+        [0, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 125, 150, 200, 250, 300, 400, 500, 650, 800]
+    )
+    / 1e6
+}
+
+
+@dataclass(frozen=True)
+class StackRow:
+    """A serving case priced at every grid value of its stack's fitted parameter (the chip's
+    efficiencies at their fit)."""
+
+    result: CaseResult
+    pred: Prediction
+    key: str  # perf/params.py stack_fit_key: the stack on the chip's category
+    log_err: np.ndarray
+
+
+def stack_key(r: CaseResult, cat: Catalog) -> str | None:
+    """The stack-parameter class of a serving case (None: a training case, no stack, unknown chip)."""
+    if r.task != "infer" or not r.stack or r.chip not in cat.chips:
+        return None
+    return stack_fit_key(r.stack, cat.chips[r.chip].category)
+
+
+def build_stack_rows(
+    preds: Iterable[Prediction], cat: Catalog, fits: dict[tuple[str, str], ParamFit], param: str = OVERHEAD
+) -> list[StackRow]:
+    """Every serving case whose prediction depends on the stack parameter, priced at each of its
+    grid values; a case it does not move (an encoder pass, which prices no decoder layer) is left
+    out."""
+    rows = []
+    for p in preds:
+        r = p.result
+        key = stack_key(r, cat)
+        if p.evaluate is None or r.measured is None or key is None:
+            continue
+        eff = _efficiency(cat, r.chip, fits)
+        errs = np.array(
+            [_sense(r.metric, p.evaluate(eff, {param: float(g)}), r.measured) for g in STACK_GRID[param]]
+        )
+        if np.all(np.isfinite(errs)) and np.ptp(errs) > 1e-9:
+            rows.append(StackRow(r, p, key, errs))
+    return rows
+
+
+def fit_stack_params(
+    rows: list[StackRow], exclude: set[str] | None = None, param: str = OVERHEAD
+) -> dict[str, ParamFit]:
+    """Per stack and chip category, the grid value that minimises the mean |log error| of its cases
+    (minus ``exclude`` and the ``not_fitted`` ones). A stack with no case gets none: the term is not
+    priced (0)."""
+    exclude = exclude or set()
+    by: dict[str, list[StackRow]] = {}
+    for r in rows:
+        if r.result.id not in exclude and not r.result.not_fitted:
+            by.setdefault(r.key, []).append(r)
+    out = {}
+    grid = STACK_GRID[param]
+    for key, rs in sorted(by.items()):
+        loss = np.mean(np.abs(np.stack([r.log_err for r in rs])), axis=0)
+        out[key] = ParamFit(
+            key, param, float(grid[int(np.argmin(loss))]), "fitted", tuple(r.result.id for r in rs)
+        )
+    return out
+
+
+def stack_values(fits: dict[str, ParamFit]) -> dict[str, dict[str, float]]:
+    """``{stack/category: {parameter: value}}`` as perf/params.py ``using_stack_fits`` takes it."""
+    out: dict[str, dict[str, float]] = {}
+    for key, f in fits.items():
+        out.setdefault(key, {})[f.param] = f.value
+    return out
+
+
 # ---- cross-validation -----------------------------------------------------------------------------
 
 
@@ -318,18 +408,31 @@ class CVCase:
     own: bool  # the chip had a case of its own for this parameter in the fold's fit
 
 
-def cross_validate(rows: list[Row], cat: Catalog, priors: Priors, by: str = "source") -> list[CVCase]:
-    """Leave one source (or one case) out: refit without it, predict it."""
+def cross_validate(
+    rows: list[Row],
+    cat: Catalog,
+    priors: Priors,
+    by: str = "source",
+    stack_rows: list[StackRow] | None = None,
+) -> list[CVCase]:
+    """Leave one source (or one case) out: refit the chip and stack parameters without it, predict
+    it (a serving case at its fold's stack value, 0 where the fold has no case of its stack)."""
     groups: dict[str, list[Row]] = {}
     for r in rows:
         groups.setdefault(r.result.source if by == "source" else r.result.id, []).append(r)
     out = []
     in_suite = {r.result.chip for r in rows}
+    srows = stack_rows or []
     for members in groups.values():
-        fits = fit_params(rows, cat, priors, {r.result.id for r in members}, in_suite)
+        ids = {r.result.id for r in members}
+        fits = fit_params(rows, cat, priors, ids, in_suite)
+        sfits = fit_stack_params(srows, ids)
         for r in members:
             f = fits.get((r.result.chip, r.result.param or "matmul"))
-            pred = r.pred.evaluate(_efficiency(cat, r.result.chip, fits)) if r.pred.evaluate else math.nan
+            key = stack_key(r.result, cat)
+            kw = {OVERHEAD: sfits[key].value if key in sfits else 0.0} if key else None
+            eff = _efficiency(cat, r.result.chip, fits)
+            pred = (r.pred.evaluate(eff, kw) if kw else r.pred.evaluate(eff)) if r.pred.evaluate else math.nan
             res = replace(r.result, predicted=float(pred))
             out.append(CVCase(res, _sense(res.metric, pred, res.measured or 1.0), f is not None and f.own))
     return out
@@ -404,6 +507,7 @@ class FitResult:
     cases: int
     in_sample: list[CaseResult]  # every case predicted with the full fit (fit residuals)
     tail: float = (1.0 - LEVEL) / 2.0  # the tail quantile the intervals were calibrated to
+    stack_fits: dict[str, ParamFit] = field(default_factory=dict)  # stack/category -> its fit
 
     @property
     def cv_results(self) -> list[CaseResult]:
@@ -418,18 +522,24 @@ def run_fit(paths: list[Path] | None = None, by: str = "source") -> FitResult:
     cat = load_catalog(apply_fit=False)
     priors = Priors.load()
     fits: dict[tuple[str, str], ParamFit] = {}
-    preds = [binding_param(p, cat, priors) for p in predict_suite(paths, cat)]
+    sfits: dict[str, ParamFit] = {}
+    with using_stack_fits({}):  # not fit.toml's: the fit starts from no stack term
+        preds = [binding_param(p, cat, priors) for p in predict_suite(paths, cat)]
     in_suite = {p.result.chip for p in preds if p.evaluate is not None}
     for _ in range(2):  # the layouts chosen at the fitted values, then the fit again
         for p in FITTED:  # in turn: each parameter with those before it at their fit
             rows = [r for r in build_rows(preds, cat, fits) if r.result.param == p]
             fits.update({k: v for k, v in fit_params(rows, cat, priors, None, in_suite).items() if k[1] == p})
-        preds = [binding_param(p, cat, priors) for p in predict_suite(paths, with_fits(cat, fits))]
+        # then the stacks' parameters, the chips' at their fit
+        sfits = fit_stack_params(build_stack_rows(preds, cat, fits))
+        with using_stack_fits(stack_values(sfits)):
+            preds = [binding_param(p, cat, priors) for p in predict_suite(paths, with_fits(cat, fits))]
     rows = build_rows(preds, with_fits(cat, fits), fits)
-    cv = cross_validate(rows, with_fits(cat, fits), priors, by)
+    srows = build_stack_rows(preds, with_fits(cat, fits), fits)
+    cv = cross_validate(rows, with_fits(cat, fits), priors, by, srows)
     tail = calibrated_tail(cv)
     return FitResult(
-        fits, cv, intervals(cv, tail), coverage(cv, tail), len(preds), [p.result for p in preds], tail
+        fits, cv, intervals(cv, tail), coverage(cv, tail), len(preds), [p.result for p in preds], tail, sfits
     )
 
 
@@ -521,6 +631,14 @@ def fit_toml(res: FitResult) -> str:
                 continue
             cases = ", ".join(f'"{c}"' for c in f.cases)
             lines.append(f'{p} = {{ value = {f.value:.3f}, basis = "{f.basis}", cases = [{cases}] }}')
+        lines.append("")
+    if res.stack_fits:
+        lines.append("# stacks: parameters of the software stack on one kind of chip (perf/params.py")
+        lines.append("# FITTED_STACK_PARAMS), fitted on the stack's serving cases")
+    for key, f in sorted(res.stack_fits.items()):
+        cases = ", ".join(f'"{c}"' for c in f.cases)
+        lines.append(f'[stacks."{key}"]')
+        lines.append(f'{f.param} = {{ value = {f.value:.6f}, basis = "{f.basis}", cases = [{cases}] }}')
         lines.append("")
     lines.append("# published_mfu: the MFU each 16-bit full-training run of the suite measured, and the")
     lines.append(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from xpuplan.hardware.stacks import Stack, stack_for
 from xpuplan.layout.layout import Reason, Recompute
 from xpuplan.perf.estimate import TrainEstimate, estimate_train, machine
 from xpuplan.perf.machine import MAX_CHIPS, Machine, slice_shape
-from xpuplan.perf.params import PerfParams, chip_params
+from xpuplan.perf.params import PerfParams, chip_params, with_stack_values
 from xpuplan.perf.precision import recipe
 from xpuplan.perf.serve import ServeConfig, evaluate_serve
 from xpuplan.perf.serve_run import RunSegments, quantile_lengths, run_time, schedule
@@ -142,7 +142,9 @@ class CaseResult:
         return d
 
 
-Evaluator = Callable[[Efficiency], float]
+# Prices a case's chosen layout again under other chip efficiencies and, optionally, other values
+# of the fitted stack parameters (perf/params.py FITTED_STACK_PARAMS).
+Evaluator = Callable[..., float]
 
 
 @dataclass(frozen=True)
@@ -339,7 +341,7 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     date = str((c.get("source") or {}).get("date") or "")
     year = int(date[:4]) if date[:4].isdigit() else 2024
     prec = str(c.get("precision") or "").lower()
-    p = chip_params(stack, chip.id, year)
+    p = chip_params(stack, chip.id, year, category=chip.category)
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
     # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
@@ -735,8 +737,9 @@ def predict_train_case(c: dict[str, Any], cat: Catalog, search_best: bool = True
     free = search_train(job, m, SpaceOptions(), params=params, top_k=1).best if search_best else None
     layout = est.layout
 
-    def evaluate(eff: Efficiency) -> float:
-        return _train_metric(metric[0], estimate_train(job, layout, _with_chip_eff(m, eff), params))
+    def evaluate(eff: Efficiency, stack: Mapping[str, float] | None = None) -> float:
+        p = with_stack_values(params, stack)
+        return _train_metric(metric[0], estimate_train(job, layout, _with_chip_eff(m, eff), p))
 
     result = CaseResult(
         **base,
@@ -1008,8 +1011,9 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
                 )
             b = replace(b, batch=eres.best.batch, output_tokens_per_s=eres.best.sequences_per_s)
 
-        def evaluate_encoder(eff: Efficiency) -> float:
-            return encoder_sequences_per_s(ej, _with_chip_eff(m, eff), b.batch, params, emode)
+        def evaluate_encoder(eff: Efficiency, stack: Mapping[str, float] | None = None) -> float:
+            p = with_stack_values(params, stack)
+            return encoder_sequences_per_s(ej, _with_chip_eff(m, eff), b.batch, p, emode)
 
         result = CaseResult(
             **base,
@@ -1022,12 +1026,13 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
 
     segs = _finite_run(c, mode, metric[0], out, b.batch, b.replicas, assumed)
 
-    def evaluate(eff: Efficiency) -> float:
+    def evaluate(eff: Efficiency, stack: Mapping[str, float] | None = None) -> float:
         me = _with_chip_eff(m, eff)
-        r = evaluate_serve(j, cfg, me, params, mode)
+        p = with_stack_values(params, stack)
+        r = evaluate_serve(j, cfg, me, p, mode)
         tps = float(r.output_tokens_per_s[0]) * b.replicas
         if segs is not None:  # a finite run: its tokens over its time, the drain included
-            tps = segs.tokens / run_time(j, cfg, me, params, segs) * b.replicas
+            tps = segs.tokens / run_time(j, cfg, me, p, segs) * b.replicas
         return _infer_value(metric[0], tps, float(r.tpot[0]), float(r.ttft[0]), float(r.e2e[0]), inp)
 
     pred = _infer_value(metric[0], b.output_tokens_per_s, b.tpot_s, b.ttft_s, b.e2e_s, inp)

@@ -1,0 +1,134 @@
+"""Parameters of the software stack, fitted per stack and chip category (validation/fit.py,
+``fit.toml`` [stacks]), and the one place they are applied (perf/params.py chip_params).
+
+The synthetic cases are decode steps of ``t0 + L·o`` seconds, ``o`` the stack's fixed time per
+layer (PerfParams.layer_overhead_s), L = 32 layers; a case measured at ``o = 100 us`` is one whose
+throughput is ``1 / (t0 + 32 · 100e-6)``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from xpuplan.datafiles import data_dir, read_toml
+from xpuplan.hardware import Catalog
+from xpuplan.hardware.records import Efficiency
+from xpuplan.hardware.stacks import get_stack, stacks
+from xpuplan.perf.params import (
+    FITTED_STACK_PARAMS,
+    chip_params,
+    serve_params,
+    stack_fit_key,
+    using_stack_fits,
+    with_stack_values,
+)
+from xpuplan.validation import fit as F
+from xpuplan.validation.validate import CaseResult, Prediction
+
+LAYERS = 32
+
+
+def _case(cid: str, t0: float, true_o: float, source: str = "s", stack: str = "vllm") -> Prediction:
+    def evaluate(e: Efficiency, values: Mapping[str, float] | None = None) -> float:
+        o = (values or {}).get("layer_overhead_s", 0.0)
+        return 1.0 / (t0 + LAYERS * o)
+
+    measured = 1.0 / (t0 + LAYERS * true_o)
+    r = CaseResult(
+        cid,
+        "infer",
+        "nvidia",
+        "nvidia-h100-sxm",
+        "output_tokens_per_s",
+        0.0,
+        measured,
+        source=source,
+        stack=stack,
+    )
+    return Prediction(r, evaluate)
+
+
+def test_the_fit_recovers_a_stacks_time_per_layer(catalog: Catalog) -> None:
+    """Two cases of one stack measured at 100 us per layer (10 ms and 2 ms of roofline time): the
+    grid value that minimises their mean |log error| is 100 us, and it is keyed by the stack on the
+    chip's category."""
+    preds = [_case("a", 0.010, 100e-6), _case("b", 0.002, 100e-6)]
+    rows = F.build_stack_rows(preds, catalog, {})
+    fits = F.fit_stack_params(rows)
+    assert set(fits) == {"vllm/gpu"}
+    assert fits["vllm/gpu"].value == pytest.approx(100e-6)
+    assert fits["vllm/gpu"].cases == ("a", "b")
+    # the error at the fitted value is nil; at none the prediction is fast by (t0 + 3.2 ms) / t0
+    row = next(r for r in rows if r.result.id == "b")
+    grid = list(F.STACK_GRID[F.OVERHEAD])
+    assert row.log_err[grid.index(0.0)] == pytest.approx(math.log(0.0052 / 0.002), rel=1e-9)
+    assert abs(row.log_err[grid.index(100e-6)]) < 1e-12
+
+
+def test_a_case_the_term_does_not_move_and_not_fitted_cases_set_nothing(catalog: Catalog) -> None:
+    """An encoder-like case (its time does not depend on the term) is left out of the rows; a
+    ``not_fitted`` case is priced but sets no value; training cases have no stack class."""
+
+    def flat(e: Efficiency, values: Mapping[str, float] | None = None) -> float:
+        return 5.0
+
+    r = CaseResult(
+        "enc", "infer", "nvidia", "nvidia-h100-sxm", "output_tokens_per_s", 5.0, 4.0, source="e", stack="vllm"
+    )
+    nf = _case("nf", 0.001, 800e-6)
+    nf = Prediction(replace(nf.result, not_fitted="a term the model does not price"), nf.evaluate)
+    rows = F.build_stack_rows([Prediction(r, flat), nf, _case("a", 0.010, 20e-6)], catalog, {})
+    assert [x.result.id for x in rows] == ["nf", "a"]
+    assert F.fit_stack_params(rows)["vllm/gpu"].value == pytest.approx(20e-6)
+    train = CaseResult("t", "train", "nvidia", "nvidia-h100-sxm", "mfu", 0.4, 0.4, source="t", stack="nemo")
+    assert F.stack_key(train, catalog) is None
+
+
+def test_cross_validation_refits_the_stack_without_the_held_out_source(catalog: Catalog) -> None:
+    """Source s1 measured at 200 us, s2 at 50 us: held out, each is predicted at the other's value;
+    a stack whose only source is held out prices no term (0)."""
+    preds = [
+        _case("a", 0.010, 200e-6, "s1"),
+        _case("b", 0.010, 50e-6, "s2"),
+        _case("c", 0.010, 100e-6, "s3", "mlx"),
+    ]
+    srows = F.build_stack_rows(preds, catalog, {})
+    # the cases name no fitted efficiency: chip rows of no parameter, so only the stack term moves
+    rows = [F.Row(p.result, p, catalog.chips[p.result.chip].efficiency, np.zeros(len(F.GRID))) for p in preds]
+    cv = {c.result.id: c for c in F.cross_validate(rows, catalog, F.Priors.load(), "source", srows)}
+    want = {"a": 1.0 / (0.010 + LAYERS * 50e-6), "b": 1.0 / (0.010 + LAYERS * 200e-6), "c": 1.0 / 0.010}
+    for cid, y in want.items():
+        assert cv[cid].result.predicted == pytest.approx(y, rel=1e-12)
+
+
+def test_chip_params_apply_the_fit_of_the_stack_on_the_chips_category(catalog: Catalog) -> None:
+    """One home: chip_params (the validator's and every serving search's route to the stack's
+    constants) takes the fitted value for (stack, category), and only for it."""
+    vllm = get_stack("vllm")
+    with using_stack_fits({stack_fit_key("vllm", "gpu"): {"layer_overhead_s": 40e-6}}):
+        assert chip_params(vllm, "amd-mi300x", category="gpu").layer_overhead_s == pytest.approx(40e-6)
+        assert chip_params(vllm, "tpu-v6e", category="tpu").layer_overhead_s == 0.0
+        assert serve_params(catalog.chip("amd-mi300x"), "vllm").layer_overhead_s == pytest.approx(40e-6)
+    with using_stack_fits({}):
+        assert serve_params(catalog.chip("amd-mi300x"), "vllm").layer_overhead_s == 0.0
+    with pytest.raises(ValueError, match="not a fitted stack parameter"):
+        with_stack_values(chip_params(vllm, "amd-mi300x"), {"tp_overlap": 0.1})
+
+
+def test_packaged_stack_fits_name_real_stacks_and_categories_on_the_grid(catalog: Catalog) -> None:
+    table = read_toml(data_dir() / "fit.toml").get("stacks", {})
+    assert table, "fit.toml has no [stacks] section: run xpuplan fit --write"
+    cats = {c.category for c in catalog.chips.values()}
+    grid = set(float(g) for g in F.STACK_GRID[F.OVERHEAD])
+    for key, row in table.items():
+        sid, cat = key.rsplit("/", 1)
+        assert sid in stacks() and stacks()[sid].task == "serve", key
+        assert cat in cats, key
+        for p in FITTED_STACK_PARAMS:
+            if p in row:
+                assert any(abs(row[p]["value"] - g) < 1e-9 for g in grid), (key, row[p])
+                assert row[p]["basis"] == "fitted" and row[p]["cases"], key
