@@ -20,12 +20,14 @@ here calls the performance model's own formulas.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from xpuplan.hardware import Catalog
+from xpuplan.perf.params import using_stack_fits
 from xpuplan.validation.validate import (
     CaseResult,
     load_cases,
@@ -40,6 +42,17 @@ SUITE = Path(__file__).resolve().parents[1] / "src" / "xpuplan" / "data" / "vali
 # A small GQA decoder no library model has (so the case's own fields are the model): SwiGLU,
 # RMSNorm, untied embeddings (the schema's default for ffn_type swiglu).
 L, h, nq, nkv, d, f, V = 8, 2048, 16, 4, 128, 5632, 32_000
+
+
+@pytest.fixture(autouse=True)
+def _without_stack_terms() -> Iterator[None]:
+    """The hand computations below price the forms a case states (formats, LoRA, decode-only,
+    prefill-only), not the serving stacks' fitted fixed time per layer, which has hand tests of
+    its own (test_serve_terms, test_stack_fit): priced here as zero."""
+    with using_stack_fits({}):
+        yield
+
+
 ATTN = h * (nq + 2 * nkv) * d + nq * d * h  # Q, K, V, O
 MLP = 3 * h * f  # gate, up, down
 LAYER = ATTN + MLP + 2 * h  # two RMSNorm weights

@@ -132,3 +132,20 @@ def test_packaged_stack_fits_name_real_stacks_and_categories_on_the_grid(catalog
             if p in row:
                 assert any(abs(row[p]["value"] - g) < 1e-9 for g in grid), (key, row[p])
                 assert row[p]["basis"] == "fitted" and row[p]["cases"], key
+
+
+def test_a_predicted_case_pays_its_stacks_fitted_time_per_layer(catalog: Catalog) -> None:
+    """End to end: a vLLM batch-1 decode case on an H100 (8 layers, the hand-sized model of
+    test_case_forms) predicted under a fitted 50 us per layer for vllm/gpu has a TPOT 8 x 50 us
+    longer than under none; the fit is read where the case's stack is resolved."""
+    from test_case_forms import L as FORMS_L
+    from test_case_forms import _case, _predict
+
+    setup = {"batch": 1, "input_len": 16, "output_len": 128}
+    c = _case("infer", "nvidia-h100-sxm", "bf16", inference_setup=setup, measured={"tpot_ms": 10.0})
+    with using_stack_fits({}):
+        t0 = _predict(c, catalog).predicted
+    with using_stack_fits({stack_fit_key("vllm", "gpu"): {"layer_overhead_s": 50e-6}}):
+        t1 = _predict(c, catalog).predicted
+    assert t0 is not None and t1 is not None
+    assert t1 - t0 == pytest.approx(FORMS_L * 50e-6 * 1e3, rel=1e-9)  # ms
