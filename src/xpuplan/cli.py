@@ -277,6 +277,12 @@ def train(
     ] = False,
     top: Annotated[int, typer.Option("--top", help="With --search: how many layouts to show.")] = 5,
     tokens: Annotated[float | None, typer.Option(help="Tokens to train on, for time-to-train.")] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            help="Training stack: megatron-lm | nemo | maxtext | deepspeed | ... (default: the chip's)."
+        ),
+    ] = None,
     calibration: CalibrationOpt = None,
     emit: EmitOpt = None,
     json_: JsonOpt = False,
@@ -299,7 +305,7 @@ def train(
     if recompute is not None:
         fixed["recompute"] = api.parse_recompute(recompute)
     job: dict[str, Any] = dict(global_batch=global_batch, seq_len=seq_len, precision=precision,
-                               tokens=tokens, catalog=cat, system=system)  # fmt: skip
+                               tokens=tokens, catalog=cat, system=system, stack=stack)  # fmt: skip
     if search:
         with report.progress_bar(out, quiet=json_) as tick:
             res = api.search_train(model, chip, chips, fixed, top_k=top, progress=tick, **job)

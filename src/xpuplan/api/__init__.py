@@ -33,7 +33,7 @@ from xpuplan.perf.machine import (
     MAX_CHIPS,
     Machine,
 )
-from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.perf.params import PerfParams, default_params, train_params
 from xpuplan.perf.params import serve_params as _serve_params
 from xpuplan.planner.plan import default_scenario, load_scenario
 from xpuplan.planner.scenario import OBJECTIVES
@@ -178,13 +178,16 @@ def _layout_from(fixed: Mapping[str, Any], chips: int) -> Layout:
     return Layout(**kw)
 
 
-def _estimate(job: TrainJob, m: Machine, fixed: Mapping[str, int] | None = None) -> TrainEstimate:
+def _estimate(
+    job: TrainJob, m: Machine, fixed: Mapping[str, int] | None = None, stack: str | None = None
+) -> TrainEstimate:
     """One training step of ``job`` on ``m`` with the layout in ``fixed`` (unset degrees: 1, DP
-    implied; :func:`xpuplan.api.public.estimate_train` is the public face)."""
+    implied; :func:`xpuplan.api.public.estimate_train` is the public face), under the training
+    ``stack`` named (default: the chip's)."""
     _check_fixed(fixed or {}, m.chips, job.global_batch)
     layout = _layout_from(fixed or {}, m.chips)
     _check_structure(layout, job, m)
-    return _estimate_step(job, layout, m)
+    return _estimate_step(job, layout, m, train_params(m.chip, _training_stack(stack)))
 
 
 # Rules a layout the user states can break; memory, precision and cluster size stay values
@@ -232,6 +235,7 @@ def _search(
     fixed: Mapping[str, int] | None = None,
     top_k: int = 5,
     progress: Callable[[int, int], None] | None = None,
+    stack: str | None = None,
 ) -> tuple[SearchResult, Machine, str | None]:
     """Search every layout (degrees in ``fixed`` pinned): the best, top-k and Pareto, the machine
     searched, and (when the count factors into no layout, so the search ran on the largest count
@@ -241,11 +245,12 @@ def _search(
     _check_fixed(fixed or {}, m.chips, job.global_batch)
     _check_degrees(dict(fixed or {}), m.chips, job.global_batch)
     space = SpaceOptions(fixed=dict(fixed or {}))
-    res = _search_train(job, m, space, top_k=top_k, progress=progress)
+    params = train_params(m.chip, _training_stack(stack))
+    res = _search_train(job, m, space, params=params, top_k=top_k, progress=progress)
     if res.best is None and not fixed:
         # the count does not factor into any layout: the largest usable count below it, the rest idle
         for n in usable_counts(m.chips):
-            sub = _search_train(job, replace(m, chips=n), space, top_k=top_k)
+            sub = _search_train(job, replace(m, chips=n), space, params=params, top_k=top_k)
             if sub.best is not None:
                 return sub, replace(m, chips=n), res.why_none
     return res, m, None
@@ -407,6 +412,17 @@ def _serve(
         fx,
         serve_params(m.chip, _serving_stack(t.software)),
     )
+
+
+def _training_stack(name: str | None) -> str | None:
+    """A training stack the caller names, checked: an unknown or a serving stack is an error."""
+    if name is None:
+        return None
+    stack = get_stack(name)
+    if stack.task != "train":
+        training = sorted(k for k, v in stacks().items() if v.task == "train")
+        raise InputError(f"'{stack.id}' is a serving stack", "Use a training stack: " + ", ".join(training))
+    return stack.id
 
 
 def _serving_stack(name: str | None) -> str | None:

@@ -193,6 +193,7 @@ def estimate_train(
     tokens: float | None = None,
     catalog: Catalog | None = None,
     system: str | None = None,
+    stack: str | None = None,
 ) -> TrainResult:
     """Predict one training step of ``model`` (an id, alias, :class:`Model` or Hugging Face
     ``config.json`` path) on ``chips`` chips of a system (a chip's name: its default system).
@@ -202,11 +203,13 @@ def estimate_train(
     ``job``: a :class:`TrainJob` in place of ``global_batch``, ``seq_len``, ``precision`` and
     ``tokens``. A layout that does not fit in memory is a result with ``feasible`` False; one that
     breaks a structural rule, or bad numbers, an :class:`InputError`. ``system``: the system of
-    the chip named (default: the chip's own)."""
+    the chip named (default: the chip's own). ``stack``: the training software stack whose
+    constants price it (``megatron-lm``, ``nemo``, ``maxtext``, ``deepspeed``, ...; default: the
+    chip's, perf/params.py train_params)."""
     j = _train_job(model, job, global_batch, seq_len, precision, tokens)
     cat = catalog or default_catalog()
     m = machine(system_or_chip, chips, catalog=cat, system=system)
-    est = _api._estimate(j, m, _fields(layout))
+    est = _api._estimate(j, m, _fields(layout), stack)
     return _train_result(j.model.id, est, m, cat)
 
 
@@ -225,18 +228,20 @@ def search_train(
     catalog: Catalog | None = None,
     progress: Callable[[int, int], None] | None = None,
     system: str | None = None,
+    stack: str | None = None,
 ) -> TrainSearchResult:
     """Search every training layout (the degrees ``fixed`` states pinned, in any form
     :func:`estimate_train` takes) and return the best, the top ``top_k`` and the Pareto front of
     step time against memory headroom, each with cost and energy. A chip count that factors into
-    no layout is answered on the largest count that does (``chips_used``)."""
+    no layout is answered on the largest count that does (``chips_used``). ``stack``: as for
+    :func:`estimate_train`."""
     j = _train_job(model, job, global_batch, seq_len, precision, tokens)
     cat = catalog or default_catalog()
     fx = _fields(fixed)
     if isinstance(fixed, Layout):
         raise InputError("search_train pins degrees, not a whole Layout", "Use estimate_train for one layout")
     m = machine(system_or_chip, chips, catalog=cat, system=system)
-    res, m, why_not_all = _api._search(j, m, fx, top_k=top_k, progress=progress)
+    res, m, why_not_all = _api._search(j, m, fx, top_k=top_k, progress=progress, stack=stack)
     one = lambda e: _train_result(j.model.id, e, m, cat)  # noqa: E731
     pub, above = (None, None) if res.best is None else _api.mfu_check(res.best, j, m)
     return TrainSearchResult(

@@ -23,7 +23,7 @@ from typing import Any
 from xpuplan.hardware.catalog import Catalog, default_catalog
 from xpuplan.hardware.pricing import current_price
 from xpuplan.perf.machine import Machine
-from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.perf.params import PerfParams, default_params, train_params
 from xpuplan.planner.plan import PlanResult, plan
 from xpuplan.planner.rank import Option, search_group
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
@@ -137,7 +137,9 @@ def _scaling(
         for n in sizes:
             if cap is not None and n > cap:
                 continue
-            res = search_train(job, Machine(cat.chips[o.chip], system, n), SCALING_SPACE, params, top_k=1)
+            chip = cat.chips[o.chip]
+            tparams = train_params(chip, base=params)  # the chip's default training stack
+            res = search_train(job, Machine(chip, system, n), SCALING_SPACE, tparams, top_k=1)
             b = res.best
             points.append(
                 {

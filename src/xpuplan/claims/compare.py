@@ -38,7 +38,7 @@ from xpuplan.hardware.pricing import common_kind, current_price, published_tdp_w
 from xpuplan.hardware.records import Chip, Dtype, Interval, Pricing, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import Machine
-from xpuplan.perf.params import PerfParams, serve_params
+from xpuplan.perf.params import PerfParams, serve_params, train_params
 from xpuplan.search.serve_search import ServeSearchResult, search_serve
 from xpuplan.search.space import SpaceOptions
 from xpuplan.search.train_search import search_train
@@ -121,7 +121,8 @@ def best_train(job: TrainJob, m: Machine, params: PerfParams) -> TrainEstimate |
     """The fastest layout of ``job`` on ``m`` (memoised: the search is pure and claims share runs)."""
     key = (repr(job), m.system.id, m.chips, repr(params))
     if key not in _TRAIN_CACHE:
-        _TRAIN_CACHE[key] = search_train(job, m, TRAIN_SPACE, params=params, top_k=1).best
+        p = train_params(m.chip, base=params)  # the chip's default training stack, as `xpuplan train`
+        _TRAIN_CACHE[key] = search_train(job, m, TRAIN_SPACE, params=p, top_k=1).best
     return _TRAIN_CACHE[key]
 
 

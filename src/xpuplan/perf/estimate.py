@@ -14,7 +14,7 @@ from xpuplan.hardware.records import Interval, NetworkKind, System
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, check
 from xpuplan.perf import xp
 from xpuplan.perf.machine import MAX_CHIPS, Machine
-from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.perf.params import PerfParams, train_params
 from xpuplan.perf.train import MEM_PARTS, TIME_PARTS, TrainArrays, evaluate_train
 from xpuplan.workload.job import TrainJob
 
@@ -119,7 +119,7 @@ def estimate_train(
     job: TrainJob, layout: Layout, machine: Machine, params: PerfParams | None = None
 ) -> TrainEstimate:
     """Predict one training step. Infeasible layouts come back with a ``reason``, not an error."""
-    params = params or default_params()
+    params = params or train_params(machine.chip)  # the chip's default training stack
     lay = LayoutArray.from_layout(layout)
     structural = check(lay, job.model, machine.chips, job.global_batch, job.seq_len, machine.domain)
     res = evaluate_train(job, scalar_view(layout), machine, params)

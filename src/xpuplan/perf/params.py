@@ -301,6 +301,20 @@ def serve_params(chip: Chip, software: str | None = None, base: PerfParams | Non
     return chip_params(serve_stack(chip, software), chip.id, base=base, category=chip.category)
 
 
+def train_params(chip: Chip, software: str | None = None, base: PerfParams | None = None) -> PerfParams:
+    """The model constants training on ``chip`` runs under: the stack ``software`` names, else the
+    chip's default training stack (``data/stacks`` ``default_for``: Megatron-LM on NVIDIA and AMD,
+    MaxText on TPUs, NeuronX Distributed on Trainium, optimum-habana on Gaudi), over ``base``
+    (default: :func:`default_params`). The one place every training search (``train``, the
+    planner, claims and the report) resolves them, as the validator does a case's."""
+    return chip_params(train_stack(chip, software), chip.id, base=base, category=chip.category)
+
+
+def train_stack(chip: Chip, software: str | None = None) -> Stack | None:
+    """The training stack :func:`train_params` prices ``chip`` under (None: the bare defaults)."""
+    return stack_for(software, "train", chip.vendor, chip.category)
+
+
 def serve_stack(chip: Chip, software: str | None = None) -> Stack | None:
     """The serving stack :func:`serve_params` prices ``chip`` under (None: the bare defaults)."""
     return stack_for(software, "serve", chip.vendor, chip.category)

@@ -24,7 +24,7 @@ from xpuplan.hardware.purchase import PurchaseUnit, allocate, billed_hours, larg
 from xpuplan.hardware.records import Chip, Interval, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
-from xpuplan.perf.params import PerfParams, serve_params
+from xpuplan.perf.params import PerfParams, serve_params, train_params
 from xpuplan.planner.constraints import Why, WhyCode, first_breach
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
 from xpuplan.search.serve_search import ServePlan, ServeSearchResult, search_serve
@@ -267,12 +267,13 @@ def rank_train(
     opts = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microbatch=16)
     tried: list[Option] = []
     for n in sizes:
-        res = search_train(job, Machine(chip, system, n), opts, params=params, top_k=1)
+        tparams = train_params(chip, base=params)  # the chip's default training stack
+        res = search_train(job, Machine(chip, system, n), opts, params=tparams, top_k=1)
         used = 2 ** int(math.log2(n))
         if res.best is None and used != n:
             # whole units rarely factor (29 GB200 blocks of 36 = 1,044): run on the largest power of
             # two they hold, pay for all of them, and say how many sit idle
-            sub = search_train(job, Machine(chip, system, used), opts, params=params, top_k=1)
+            sub = search_train(job, Machine(chip, system, used), opts, params=tparams, top_k=1)
             if sub.best is not None:
                 o = _train_option(c, n, sub.best, unit)
                 tried.append(replace(o, chips_used=used))

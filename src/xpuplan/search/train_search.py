@@ -12,7 +12,7 @@ from xpuplan.datafiles import as_dict
 from xpuplan.layout.layout import LayoutArray, Reason, check
 from xpuplan.perf.estimate import TrainEstimate, row_estimate
 from xpuplan.perf.machine import Machine
-from xpuplan.perf.params import PerfParams, default_params
+from xpuplan.perf.params import PerfParams, train_params
 from xpuplan.perf.train import TrainArrays, evaluate_train
 from xpuplan.search.space import SpaceOptions, enumerate_space
 from xpuplan.workload.job import TrainJob
@@ -62,7 +62,7 @@ def search_train(
     progress: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
     """Evaluate every layout of the space for ``job`` on ``m``; return the best and why others fail."""
-    params = params or default_params()
+    params = params or train_params(m.chip)  # the chip's default training stack
     space = enumerate_space(job.model, m.chips, job.global_batch, job.seq_len, m.domain, opts)
     n = len(space)
     reason = check(space, job.model, m.chips, job.global_batch, job.seq_len, m.domain).astype(np.int64)
