@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from xpuplan.hardware import Catalog
 from xpuplan.layout import Layout, LayoutArray, Reason, Recompute
 from xpuplan.perf import Machine, default_params, estimate_train, evaluate_train
+from xpuplan.perf.params import train_params
 from xpuplan.perf.train import activation_bytes_per_layer
 from xpuplan.workload import get_model
 from xpuplan.workload.job import TrainJob
@@ -150,7 +151,9 @@ def test_scalar_estimate_equals_array_row(catalog: Catalog, lo: Layout, ep_moe: 
         lo = replace(lo, ep=2 if lo.dp % 2 == 0 else 1)
     job = TrainJob(model, 64, 4096)
     one = estimate_train(job, lo, m)
-    arr = evaluate_train(job, LayoutArray.from_layouts([lo, lo]), m, default_params())
+    arr = evaluate_train(
+        job, LayoutArray.from_layouts([lo, lo]), m, train_params(m.chip)
+    )  # estimate_train's default
     assert one.step_time_s == pytest.approx(float(arr.step_time[1]), rel=1e-12)
     assert one.memory_total_bytes == pytest.approx(float(arr.mem_total[1]), rel=1e-12)
     for k, v in one.time_s.items():
