@@ -414,27 +414,28 @@ def _serve(
     )
 
 
-def _training_stack(name: str | None) -> str | None:
-    """A training stack the caller names, checked: an unknown or a serving stack is an error."""
+def _named_stack(name: str | None, task: str) -> str | None:
+    """A ``task`` (train | serve) stack the caller names, checked: an unknown one, or one of the
+    other task, is an error (the name would otherwise fall back to the chip's default without a
+    word)."""
     if name is None:
         return None
     stack = get_stack(name)
-    if stack.task != "train":
-        training = sorted(k for k, v in stacks().items() if v.task == "train")
-        raise InputError(f"'{stack.id}' is a serving stack", "Use a training stack: " + ", ".join(training))
+    if stack.task != task:
+        words = {"train": "training", "serve": "serving"}
+        ok = sorted(k for k, v in stacks().items() if v.task == task)
+        raise InputError(
+            f"'{stack.id}' is a {words[stack.task]} stack", f"Use a {words[task]} stack: " + ", ".join(ok)
+        )
     return stack.id
+
+
+def _training_stack(name: str | None) -> str | None:
+    return _named_stack(name, "train")
 
 
 def _serving_stack(name: str | None) -> str | None:
-    """A serving stack the caller names, checked: an unknown or a training stack is an error (the
-    name would otherwise fall back to the chip's default without a word)."""
-    if name is None:
-        return None
-    stack = get_stack(name)
-    if stack.task != "serve":
-        serving = sorted(k for k, v in stacks().items() if v.task == "serve")
-        raise InputError(f"'{stack.id}' is a training stack", "Use a serving stack: " + ", ".join(serving))
-    return stack.id
+    return _named_stack(name, "serve")
 
 
 def serve_params(chip: Chip, software: str | None = None) -> PerfParams:
