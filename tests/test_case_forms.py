@@ -20,6 +20,7 @@ here calls the performance model's own formulas.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import pytest
 
 from xpuplan.hardware import Catalog
-from xpuplan.perf.params import using_stack_fits
+from xpuplan.perf.params import using_model_fits, using_stack_fits
 from xpuplan.validation.validate import (
     CaseResult,
     load_cases,
@@ -47,9 +48,10 @@ L, h, nq, nkv, d, f, V = 8, 2048, 16, 4, 128, 5632, 32_000
 @pytest.fixture(autouse=True)
 def _without_stack_terms() -> Iterator[None]:
     """The hand computations below price the forms a case states (formats, LoRA, decode-only,
-    prefill-only), not the serving stacks' fitted fixed time per layer, which has hand tests of
-    its own (test_serve_terms, test_stack_fit): priced here as zero."""
-    with using_stack_fits({}):
+    prefill-only), not the serving stacks' fitted fixed time per layer nor the fitted overlap of
+    compute and memory, which have hand tests of their own (test_serve_terms, test_stack_fit):
+    priced here as zero and as the ideal roofline."""
+    with using_stack_fits({}), using_model_fits({"roofline_p": math.inf}):
         yield
 
 

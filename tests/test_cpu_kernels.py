@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,9 +63,10 @@ def test_q4_prefill_gemm_time_by_hand(catalog: Catalog) -> None:
     assert int8 is not None and bf16 is not None
     cfg = sv.ServeConfig.one()
     z = np.zeros(1)
-    k = replace(default_params(), cpu_q4_int8_fraction=0.133)
+    ideal = replace(default_params(), roofline_p=math.inf)  # the GEMM term alone: no memory time added
+    k = replace(ideal, cpu_q4_int8_fraction=0.133)
     t_k = sv._step(job.model, job, m, cfg, z, z, z + 64, 64.0, k)
-    t_0 = sv._step(job.model, job, m, cfg, z, z, z + 64, 64.0, default_params())
+    t_0 = sv._step(job.model, job, m, cfg, z, z, z + 64, 64.0, ideal)
     assert float(t_k[0] - t_0[0]) == pytest.approx(flops * (1 / (int8 * 0.133) - 1 / bf16), rel=1e-9)
 
 

@@ -197,7 +197,7 @@ def _mixed(budget: float) -> Scenario:
         ),
         systems=("aws-trn1.32xlarge", "gcp-tpu-v5p-pod"),
         constraints=Constraints(
-            deadline_days=7.0, budget_usd=budget, available={"gcp-tpu-v5p-pod": 8, "aws-trn1.32xlarge": 64}
+            deadline_days=7.0, budget_usd=budget, available={"gcp-tpu-v5p-pod": 8, "aws-trn1.32xlarge": 96}
         ),
     )
 

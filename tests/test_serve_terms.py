@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from handsized import EFF, MOE, PARAMS, TINY, UP_BW, UP_LAT, L, V, a, d, f, h, machine, tiny
+from handsized import EFF, LAYER, MOE, PARAMS, TINY, UP_BW, UP_LAT, L, V, a, d, f, h, machine, tiny
 from xpuplan.hardware import Catalog
 from xpuplan.perf import serve as sv
 from xpuplan.units import GIB
@@ -110,6 +110,41 @@ def test_a_stacks_fixed_time_per_layer_adds_to_every_step(catalog: Catalog, pp: 
     r1 = sv.evaluate_serve(job, cfg, m, replace(PARAMS, layer_overhead_s=ovh), "static")
     assert r1.tpot[0] - r0.tpot[0] == pytest.approx(L * ovh, rel=1e-9)
     assert r1.ttft[0] - r0.ttft[0] == pytest.approx(L * ovh, rel=1e-9)  # the prefill step too
+
+
+@pytest.mark.parametrize("p", [math.inf, 2.0, 1.0])
+def test_a_decode_step_near_its_ridge_follows_the_smooth_roofline(catalog: Catalog, p: float) -> None:
+    """PerfParams.roofline_p (perf/machine.py roofline): each kernel of the step takes
+    ``(compute^p + memory^p)^(1/p)``. B = 256 decodes: the GEMMs' 2 FLOPs per weight per token at
+    0.5 of peak against one read of the weights; attention's 4·L·a·d FLOPs per context position
+    per token (QKᵀ and A·V) at 0.25 against each sequence's KV cache."""
+    m = machine(catalog, 1)
+    I, O, B = 1024, 64, 256
+    job = ServeJob(tiny(), I, O)
+    r = sv.evaluate_serve(job, sv.ServeConfig.one(batch=B), m, replace(PARAMS, roofline_p=p), "static")
+    peak = m.chip.peak("bf16") or math.nan
+    bw = m.chip.mem_bw * 0.5
+    ctx = I + O / 2
+    gemm_c = 2 * (L * LAYER + V * h) * B / (peak * 0.5)
+    gemm_m = read_bytes("mha") / bw
+    attn_c = B * 4 * L * a * d * ctx / (peak * 0.25)
+    attn_m = B * ctx * 2 * L * 8 * d * 2 / bw
+
+    def roof(c: float, mem: float) -> float:
+        return max(c, mem) if math.isinf(p) else (c**p + mem**p) ** (1 / p)
+
+    assert 0.2 < gemm_c / gemm_m < 5  # near the ridge: the form matters
+    assert r.tpot[0] == pytest.approx(roof(gemm_c, gemm_m) + roof(attn_c, attn_m), rel=1e-12)
+
+
+def test_roofline_by_hand() -> None:
+    from xpuplan.perf.machine import roofline
+
+    assert roofline(3.0, 1.0, math.inf) == 3.0  # the ideal roofline: the longer
+    assert roofline(4.0, 3.0, 2.0) == pytest.approx(5.0)  # 3-4-5
+    assert roofline(2.0, 2.0, 1.0) == pytest.approx(4.0)  # one after the other
+    assert roofline(1.0, 1.0, 2.0) == pytest.approx(math.sqrt(2))  # at the ridge: 2^(1/p)
+    np.testing.assert_allclose(roofline(np.array([0.0, 5.0]), np.array([0.0, 12.0]), 2.0), [0.0, 13.0])
 
 
 def test_decode_step_of_two_ranks_per_chip(catalog: Catalog) -> None:

@@ -149,3 +149,72 @@ def test_a_predicted_case_pays_its_stacks_fitted_time_per_layer(catalog: Catalog
         t1 = _predict(c, catalog).predicted
     assert t0 is not None and t1 is not None
     assert t1 - t0 == pytest.approx(FORMS_L * 50e-6 * 1e3, rel=1e-9)  # ms
+
+
+# ---- the model-wide roofline exponent (PerfParams.roofline_p), chosen inside each fold ------------------------
+
+
+def _row(cid: str, source: str, err: float, value: float) -> F.Row:
+    """A serving case whose log error is ``err`` at every grid value of its parameter and whose
+    prediction, priced again, is ``value`` (one variant of the model)."""
+
+    def evaluate(e: Efficiency, values: Mapping[str, float] | None = None) -> float:
+        return value
+
+    r = CaseResult(
+        cid,
+        "infer",
+        "nvidia",
+        "nvidia-h100-sxm",
+        "output_tokens_per_s",
+        value,
+        1.0,
+        source=source,
+        param="memory",
+    )
+    return F.Row(r, Prediction(r, evaluate), Efficiency(matmul=0.5), np.full(len(F.GRID), err))
+
+
+def test_each_fold_chooses_the_roofline_on_its_own_cases_only(catalog: Catalog) -> None:
+    """Variant inf misses source s1 by 0.3 and fits s2, s3; variant 2 fits s1 and misses s2, s3
+    by 0.2. With all cases, inf fits best (mean 0.10 against 0.13); held out, s1 is judged by the
+    variant its neighbours prefer (inf), while s2 and s3, each held out in turn, leave s1 to tip
+    the choice to 2. Each held-out case is priced by its fold's variant (inf -> 1.0, 2 -> 2.0)."""
+    srcs = {"a": "s1", "b": "s2", "c": "s3"}
+    err_a = {"s1": 0.3, "s2": 0.0, "s3": 0.0}
+    err_b = {"s1": 0.0, "s2": 0.2, "s3": 0.2}
+    va = F.Variant(math.inf, [], {}, {}, [_row(i, s, err_a[s], 1.0) for i, s in srcs.items()], [])
+    vb = F.Variant(2.0, [], {}, {}, [_row(i, s, err_b[s], 2.0) for i, s in srcs.items()], [])
+    priors = F.Priors.load()
+    full = {
+        v.value: F.fit_loss(v.rows, F.fit_params(v.rows, catalog, priors, None, {"nvidia-h100-sxm"}))
+        for v in (va, vb)
+    }
+    assert full[math.inf] == pytest.approx(0.1) and full[2.0] == pytest.approx(0.4 / 3)
+    cv, folds = F.cross_validate_variants([va, vb], catalog, priors, "source")
+    assert folds == {math.inf: 1, 2.0: 2}
+    assert {c.result.id: c.result.predicted for c in cv} == {"a": 1.0, "b": 2.0, "c": 2.0}
+
+
+def test_default_params_carry_the_packaged_roofline_and_a_fit_overrides_it() -> None:
+    from xpuplan.perf.params import FITTED_MODEL_PARAMS, default_params, using_model_fits
+
+    row = read_toml(data_dir() / "fit.toml")["model"][F.ROOFLINE]
+    assert F.ROOFLINE in FITTED_MODEL_PARAMS
+    assert any(abs(row["value"] - g) < 1e-9 for g in F.ROOFLINE_GRID)
+    assert row["basis"] == "fitted" and row["cases"]
+    assert default_params().roofline_p == pytest.approx(row["value"])
+    with using_model_fits({F.ROOFLINE: 4.0}):
+        assert default_params().roofline_p == 4.0
+        assert serve_params(default_catalog_chip("nvidia-h100-sxm")).roofline_p == 4.0
+    with (
+        pytest.raises(ValueError, match="not a fitted model parameter"),
+        using_model_fits({"tp_overlap": 0.1}),
+    ):
+        pass
+
+
+def default_catalog_chip(chip_id: str):  # type: ignore[no-untyped-def]
+    from xpuplan.hardware.catalog import default_catalog
+
+    return default_catalog().chip(chip_id)

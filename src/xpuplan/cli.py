@@ -672,6 +672,8 @@ def fit_cmd(
         and (
             lambda: {
                 "parameters": [f.__dict__ for f in res.fits.values()],
+                "stack_parameters": [f.__dict__ for f in res.stack_fits.values()],
+                "model_parameters": [res.roofline.__dict__] if res.roofline else [],
                 "intervals": res.intervals,
                 "interval_coverage": res.coverage,
             }

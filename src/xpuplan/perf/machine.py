@@ -17,6 +17,7 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,20 @@ def axis_links(order: tuple[int, ...], wrap: int, inner: F, n: F) -> F:
         total = total + xp.where(ext > 1.0 + 1e-12, shared * dirs / stride, 0.0)
         reach *= d
     return total
+
+
+def roofline(compute_s: Any, memory_s: Any, p: float) -> Any:
+    """Time of a kernel that needs ``compute_s`` at its achieved FLOP rate and ``memory_s`` at its
+    achieved bandwidth: the smooth roofline ``(compute^p + memory^p)^(1/p)``
+    (``PerfParams.roofline_p``). Infinite ``p`` is the ideal roofline of Williams et al. 2009, the
+    longer of the two; ``p = 1`` runs them one after the other; in between, a kernel at its ridge
+    point takes ``2^(1/p)`` times either roof and one far from it nearly its roof. The one rule
+    every decoder serving roofline uses (perf/serve.py)."""
+    hi = np.maximum(compute_s, memory_s)
+    if math.isinf(p):
+        return hi
+    lo = np.minimum(compute_s, memory_s)
+    return hi * (1.0 + (lo / np.maximum(hi, 1e-300)) ** p) ** (1.0 / p)
 
 
 @dataclass(frozen=True)

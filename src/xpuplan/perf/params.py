@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -175,12 +176,33 @@ class PerfParams:
     # category on the suite's serving cases (validation/fit.py, ``fit.toml`` [stacks]), applied by
     # :func:`chip_params`; 0 where a stack has no case (not priced).
     layer_overhead_s: float = 0.0
+    # Exponent of the smooth roofline a decoder serving step's kernels follow (perf/machine.py
+    # roofline; perf/serve.py _step: the dense GEMMs, the routed experts' grouped GEMMs,
+    # attention): ``(compute^p + memory^p)^(1/p)``. Infinite is the ideal roofline,
+    # ``max(compute, memory)`` (Williams et al. 2009, an upper bound on attainable speed); 1 adds
+    # them. A GEMM near its ridge point reaches neither roof: the tile's loads and its math overlap
+    # only once the pipeline is full, and a decode GEMM of a few hundred rows runs a handful of
+    # waves with their prologue and epilogue exposed; far from the ridge the kernel approaches its
+    # roof (the smooth form keeps the penalty at the ridge, 2^(1/p) there). One value for every
+    # chip and stack, chosen on the suite's serving cases by validation/fit.py (``fit.toml``
+    # [model]) and applied by :func:`default_params`; infinite where no fit is in effect. Encoder
+    # passes (perf/encoder.py: GEMMs of batch x sequence rows, far from the ridge) keep the ideal
+    # roofline.
+    roofline_p: float = math.inf
     # Validation only: report the time of layouts the memory model rejects.
     ignore_memory: bool = False
 
 
-@lru_cache(maxsize=1)
 def default_params() -> PerfParams:
+    """The model constants of ``data/perf.toml`` with the model-wide fitted parameters in effect
+    (:func:`model_fits`: ``fit.toml`` [model], or the fit being run)."""
+    p = _toml_params()
+    fitted = model_fits()
+    return replace(p, **fitted) if fitted else p  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1)
+def _toml_params() -> PerfParams:
     path = data_dir() / "perf.toml"
     d = read_toml(path)
     kw: dict[str, float | bool] = {}
@@ -268,6 +290,53 @@ def using_stack_fits(values: Mapping[str, Mapping[str, float]]) -> Iterator[None
         yield
     finally:
         _STACK_FITS.reset(token)
+
+
+# ---- parameters fitted once for the whole model (validation/fit.py writes fit.toml [model]) -------
+
+FITTED_MODEL_PARAMS = ("roofline_p",)
+_MODEL_FITS: ContextVar[Mapping[str, float] | None] = ContextVar("model_fits", default=None)
+
+
+@lru_cache(maxsize=1)
+def _packaged_model_fits() -> dict[str, float]:
+    path = data_dir() / "fit.toml"
+    table = read_toml(path).get("model", {}) if path.exists() else {}
+    out: dict[str, float] = {}
+    for k in FITTED_MODEL_PARAMS:
+        row = table.get(k)
+        v = row.get("value") if isinstance(row, dict) else row
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 1.0:
+            raise DataError(
+                f"[model] {k} must be an exponent >= 1 (inf: the ideal roofline)",
+                "Run xpuplan fit --write",
+                str(path),
+            )
+        out[k] = float(v)
+    return out
+
+
+def model_fits() -> Mapping[str, float]:
+    """The model-wide fitted parameters in effect (:data:`FITTED_MODEL_PARAMS`): those of the fit
+    being run (:func:`using_model_fits`), else the packaged ``fit.toml``'s."""
+    over = _MODEL_FITS.get()
+    return over if over is not None else _packaged_model_fits()
+
+
+@contextmanager
+def using_model_fits(values: Mapping[str, float]) -> Iterator[None]:
+    """Price with these model-wide fitted parameters instead of ``fit.toml``'s (the fit itself,
+    trying each value of its grid)."""
+    bad = set(values) - set(FITTED_MODEL_PARAMS)
+    if bad:
+        raise ValueError(f"not a fitted model parameter: {', '.join(sorted(bad))}")
+    token = _MODEL_FITS.set(dict(values))
+    try:
+        yield
+    finally:
+        _MODEL_FITS.reset(token)
 
 
 def chip_params(

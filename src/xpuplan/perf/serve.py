@@ -5,7 +5,8 @@ References:
 * Prefill is compute-bound: ``2·P`` FLOPs per prompt token plus causal attention; decode is
   memory-bound: every step reads the weights once and each sequence's KV cache (Pope et al. 2022,
   "Efficiently Scaling Transformer Inference", §2-3; the JAX scaling book, "All about inference").
-  Each is priced as a roofline: ``max(FLOPs / achieved FLOP/s, bytes / achieved bytes/s)``, with
+  Each is priced as a smooth roofline (perf/machine.py ``roofline``) of ``FLOPs / achieved FLOP/s``
+  and ``bytes / achieved bytes/s`` (the larger of the two where ``roofline_p`` is infinite), with
   the same shape-dependent GEMM efficiency as training.
 * MoE decode reads only the experts the batch touches: ``E·(1 - (1 - k/E)^B)`` per layer.
 * Continuous batching (Orca, Yu et al. 2022; chunked prefill, Sarathi, Agrawal et al. 2024): in a
@@ -22,12 +23,13 @@ References:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from xpuplan.perf import collectives as coll
-from xpuplan.perf.machine import Machine
+from xpuplan.perf.machine import Machine, roofline
 from xpuplan.perf.params import PerfParams
 from xpuplan.units import GIB
 from xpuplan.workload.job import ServeJob
@@ -217,7 +219,17 @@ def _weights_read(
 
 
 def _expert_gemm_time(
-    model: Model, m: Machine, peak: float, fp8: bool, tp: F, pp: F, ep: F, tokens: F, read: F, bw: float
+    model: Model,
+    m: Machine,
+    peak: float,
+    fp8: bool,
+    tp: F,
+    pp: F,
+    ep: F,
+    tokens: F,
+    read: F,
+    bw: float,
+    p: float = math.inf,
 ) -> F:
     """Routed-expert GEMMs of one step on one device, a roofline of their own (the grouped GEMM
     is a kernel apart from the dense ones): the step's ``2·T·k·P_expert`` FLOPs (``P_expert`` =
@@ -234,7 +246,7 @@ def _expert_gemm_time(
         return 0.0 * tokens
     flops = 2.0 * _routed_params(model) * tokens / (tp * pp)
     n = np.minimum(model.hidden, model.moe.expert_ffn * ep / tp) + 0.0 * tokens
-    return np.maximum(_gemm(m, peak, flops, n, fp8), read / bw)
+    return roofline(_gemm(m, peak, flops, n, fp8), read / bw, p)
 
 
 def _comm_time(model: Model, m: Machine, tp: F, pp: F, tokens: F) -> tuple[F, F]:
@@ -319,6 +331,20 @@ def pipeline_microbatches(pp: F, decode: F, prefill: F, prefill_ctx: float) -> F
     return np.maximum(np.minimum(pp, seqs), 1.0)
 
 
+def _attention_time(
+    model: Model, m: Machine, split: F, kv_tok: F, decode: F, ctx: F, prefill: F, prefill_ctx: float, p: float
+) -> F:
+    """Attention of one stage pass: decode reads each sequence's KV cache (``kv_tok`` bytes per
+    token per device); prefill is compute-bound, causal; the FLOPs are split ``split`` ways (TP·PP
+    over the padding of the heads), at the chip's attention fraction of the 16-bit peak."""
+    flops = decode * decode_attn_flops(model) * ctx + prefill * model.attn_flops_per_token(
+        prefill_ctx, causal=True
+    )
+    bw = m.chip.mem_bw * m.chip.efficiency.memory
+    compute = flops / split / (_peak(m, "bf16") * m.chip.efficiency.attention)
+    return roofline(compute, (decode * ctx + prefill) * kv_tok / bw, p)
+
+
 def _step(
     model: Model,
     job: ServeJob,
@@ -357,19 +383,12 @@ def _step(
     # dense GEMM shape efficiency from the weight dimensions only: with few tokens (decode) the GEMM
     # is memory-bound and the roofline's weight-read term already sets its time
     n_min = np.minimum(np.minimum(model.hidden, model.dense_ffn / tp), model.q_dim / tp) + 0.0 * tokens
-    t_gemm = np.maximum(_gemm(m, peak, gemm_flops, n_min, fp8), w_dense / bw)
+    ov = params.roofline_p if params is not None else math.inf  # machine.roofline
+    t_gemm = roofline(_gemm(m, peak, gemm_flops, n_min, fp8), w_dense / bw, ov)
     # the routed experts' grouped GEMMs run after the dense ones, each kernel its own roofline
-    t_gemm = t_gemm + _expert_gemm_time(model, m, peak, fp8, tp, pp, ep, tokens, w_exp, bw)
-    # attention: decode reads each sequence's KV cache; prefill is compute-bound, causal
+    t_gemm = t_gemm + _expert_gemm_time(model, m, peak, fp8, tp, pp, ep, tokens, w_exp, bw, ov)
     kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, adp, params.gqa_convert_to_mha if params else 0.0)
-    attn_flops = (
-        decode * decode_attn_flops(model) * ctx
-        + prefill * model.attn_flops_per_token(prefill_ctx, causal=True)
-    ) / (tp * pp)
-    bf16 = _peak(m, "bf16")
-    t_attn = np.maximum(
-        attn_flops * pad / (bf16 * m.chip.efficiency.attention), (decode * ctx + prefill) * kv_tok / bw
-    )
+    t_attn = _attention_time(model, m, tp * pp / pad, kv_tok, decode, ctx, prefill, prefill_ctx, ov)
     t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)
     t_tp = _adp_comm_time(model, m, tp, pp, tokens) if adp else t_tp
     t_tp = t_tp + 2.0 * model.layers / pp * _rank_hops_latency(m, tp, ranks)

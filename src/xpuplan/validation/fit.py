@@ -28,10 +28,22 @@ prices (kernel gaps and dispatch, :class:`xpuplan.perf.params.PerfParams`), on t
 cases whose prediction it moves; a stack with no case prices none. In cross-validation it is
 refitted without the held-out source like the chips' parameters.
 
-Simplifications (stated): each case's layout or serving configuration is chosen once, at the
-catalog's parameters, and then priced again under the fold's parameters; parameters are fitted in
-turn (matmul, matmul_fp8, matmul_fp4, matmul_serve, then memory, then the stacks'), each with the
-ones before it at their full fit.
+Fitted once for the whole model (``data/fit.toml`` ``[model]``): ``roofline_p``, the exponent of
+the smooth roofline a serving kernel follows between its compute and memory roofs
+(:class:`xpuplan.perf.params.PerfParams`, perf/machine.py ``roofline``), on the grid
+:data:`ROOFLINE_GRID`. At each value the serving cases are predicted again (an engine's batch
+under a latency limit is chosen with the slower steps), the chips' serving fractions, memory
+fractions and the stacks' parameters are refitted, and the value whose fit leaves the smallest
+mean |log error| over the cases is taken; in cross-validation each fold chooses it again on its
+own cases only, so a held-out source never picks the value it is judged with.
+
+Simplifications (stated): each case's layout or serving configuration is chosen at the
+parameters of the fit's earlier round, and then priced again under the fold's parameters;
+parameters are fitted in turn (matmul, matmul_fp8, matmul_fp4, matmul_serve, then memory, then
+the stacks'), each with the ones before it at their full fit; at another exponent only the serving
+fractions, the memory fractions and the stacks are refitted (the training GEMM fractions are the
+ideal roofline's: no training term uses it); a fold chooses the exponent by its cases'
+errors at their fold values with the other parameters at the variant's full fit.
 """
 
 from __future__ import annotations
@@ -50,8 +62,14 @@ from xpuplan.datafiles import data_dir, read_toml
 from xpuplan.errors import DataError
 from xpuplan.hardware.catalog import FITTED_EFFICIENCIES, Catalog, load_catalog
 from xpuplan.hardware.records import Efficiency
-from xpuplan.perf.params import stack_fit_key, using_stack_fits
-from xpuplan.validation.validate import THROUGHPUT_METRICS, CaseResult, Prediction, predict_suite
+from xpuplan.perf.params import stack_fit_key, using_model_fits, using_stack_fits
+from xpuplan.validation.validate import (
+    THROUGHPUT_METRICS,
+    CaseResult,
+    Prediction,
+    load_suite,
+    predict_case,
+)
 
 FITTED = FITTED_EFFICIENCIES  # matmul, matmul_fp8, matmul_fp4, matmul_serve, memory: fitted in turn
 SERVE = "matmul_serve"
@@ -398,6 +416,27 @@ def stack_values(fits: dict[str, ParamFit]) -> dict[str, dict[str, float]]:
     return out
 
 
+# ---- the model-wide roofline -----------------------------------------------------------------------
+
+ROOFLINE = "roofline_p"
+# PerfParams.roofline_p tried, the ideal roofline first (the main fit's): a kernel at its ridge
+# point takes 2^(1/p) times either roof, 1 (inf), 1.19 (4), 1.41 (2), 1.68 (4/3), 2 (1: the roofs
+# one after the other)
+ROOFLINE_GRID = (math.inf, 4.0, 2.0, 4.0 / 3.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The suite priced at one value of the roofline exponent: its predictions, fits and tables."""
+
+    value: float
+    preds: list[Prediction]
+    fits: dict[tuple[str, str], ParamFit]
+    sfits: dict[str, ParamFit]
+    rows: list[Row]
+    srows: list[StackRow]
+
+
 # ---- cross-validation -----------------------------------------------------------------------------
 
 
@@ -417,25 +456,84 @@ def cross_validate(
 ) -> list[CVCase]:
     """Leave one source (or one case) out: refit the chip and stack parameters without it, predict
     it (a serving case at its fold's stack value, 0 where the fold has no case of its stack)."""
+    return cross_validate_variants([Variant(1.0, [], {}, {}, rows, stack_rows or [])], cat, priors, by)[0]
+
+
+def _groups(rows: list[Row], by: str) -> dict[str, list[Row]]:
     groups: dict[str, list[Row]] = {}
     for r in rows:
         groups.setdefault(r.result.source if by == "source" else r.result.id, []).append(r)
+    return groups
+
+
+def _fold_fits(
+    v: Variant, cat: Catalog, priors: Priors, ids: set[str], in_suite: set[str]
+) -> tuple[dict[tuple[str, str], ParamFit], dict[str, ParamFit]]:
+    return fit_params(v.rows, cat, priors, ids, in_suite), fit_stack_params(v.srows, ids)
+
+
+def _predict_held_out(
+    members: list[Row], fits: dict[tuple[str, str], ParamFit], sfits: dict[str, ParamFit], cat: Catalog
+) -> list[CVCase]:
     out = []
-    in_suite = {r.result.chip for r in rows}
-    srows = stack_rows or []
-    for members in groups.values():
-        ids = {r.result.id for r in members}
-        fits = fit_params(rows, cat, priors, ids, in_suite)
-        sfits = fit_stack_params(srows, ids)
-        for r in members:
-            f = fits.get((r.result.chip, r.result.param or "matmul"))
-            key = stack_key(r.result, cat)
-            kw = {OVERHEAD: sfits[key].value if key in sfits else 0.0} if key else None
-            eff = _efficiency(cat, r.result.chip, fits)
-            pred = (r.pred.evaluate(eff, kw) if kw else r.pred.evaluate(eff)) if r.pred.evaluate else math.nan
-            res = replace(r.result, predicted=float(pred))
-            out.append(CVCase(res, _sense(res.metric, pred, res.measured or 1.0), f is not None and f.own))
+    for r in members:
+        f = fits.get((r.result.chip, r.result.param or "matmul"))
+        key = stack_key(r.result, cat)
+        kw = {OVERHEAD: sfits[key].value if key in sfits else 0.0} if key else None
+        eff = _efficiency(cat, r.result.chip, fits)
+        pred = (r.pred.evaluate(eff, kw) if kw else r.pred.evaluate(eff)) if r.pred.evaluate else math.nan
+        res = replace(r.result, predicted=float(pred))
+        out.append(CVCase(res, _sense(res.metric, pred, res.measured or 1.0), f is not None and f.own))
     return out
+
+
+def fit_loss(
+    rows: list[Row],
+    fits: dict[tuple[str, str], ParamFit],
+    exclude: set[str] | None = None,
+    task: str = "infer",
+) -> float:
+    """Mean |log error| of the ``task`` cases a fit was made on (minus ``exclude`` and the
+    ``not_fitted`` ones), each at its parameter's fitted value with the others as its row was
+    priced: how well one variant of the model fits its own serving cases (the exponent's choice:
+    no training term uses it)."""
+    exclude = exclude or set()
+    errs = []
+    for r in rows:
+        f = fits.get((r.result.chip, r.result.param or ""))
+        if r.result.task != task or r.result.id in exclude or r.result.not_fitted or f is None:
+            continue
+        e = float(r.log_err[int(np.argmin(np.abs(GRID - f.value)))])
+        if math.isfinite(e):
+            errs.append(abs(e))
+    return float(np.mean(errs)) if errs else math.inf
+
+
+def cross_validate_variants(
+    variants: list[Variant], cat: Catalog, priors: Priors, by: str = "source"
+) -> tuple[list[CVCase], dict[float, int]]:
+    """Leave one source (or case) out across the roofline exponent's variants: in each fold every variant's
+    parameters are refitted without the held-out cases, the fold takes the variant whose refit
+    fits its own cases best (:func:`fit_loss`), and predicts the held-out cases with it. Returns
+    the cross-validated cases and how many folds chose each value."""
+    base = variants[0]
+    in_suite = {r.result.chip for r in base.rows}
+    out: list[CVCase] = []
+    chosen: dict[float, int] = {}
+    for members in _groups(base.rows, by).values():
+        ids = {r.result.id for r in members}
+        best: tuple[float, Variant, tuple[dict[tuple[str, str], ParamFit], dict[str, ParamFit]]] | None = None
+        for v in variants:
+            ff = _fold_fits(v, cat, priors, ids, in_suite)
+            loss = fit_loss(v.rows, ff[0], ids) if len(variants) > 1 else 0.0
+            if best is None or loss < best[0] - 1e-12:
+                best = (loss, v, ff)
+        assert best is not None
+        _, v, (fits, sfits) = best
+        chosen[v.value] = chosen.get(v.value, 0) + 1
+        by_id = {r.result.id: r for r in v.rows}
+        out.extend(_predict_held_out([by_id.get(r.result.id, r) for r in members], fits, sfits, cat))
+    return out, chosen
 
 
 # ---- intervals ------------------------------------------------------------------------------------
@@ -508,6 +606,11 @@ class FitResult:
     in_sample: list[CaseResult]  # every case predicted with the full fit (fit residuals)
     tail: float = (1.0 - LEVEL) / 2.0  # the tail quantile the intervals were calibrated to
     stack_fits: dict[str, ParamFit] = field(default_factory=dict)  # stack/category -> its fit
+    # the model-wide roofline exponent (PerfParams.roofline_p) the full fit chose, with the serving cases
+    # it was chosen on, the fit loss at each value tried, and how many folds chose each value
+    roofline: ParamFit | None = None
+    roofline_loss: dict[float, float] = field(default_factory=dict)
+    roofline_folds: dict[float, int] = field(default_factory=dict)
 
     @property
     def cv_results(self) -> list[CaseResult]:
@@ -516,31 +619,103 @@ class FitResult:
         return [done.get(r.id, r) for r in self.in_sample]
 
 
+def _predict_all(cases: list[dict[str, Any]], cat: Catalog, priors: Priors) -> list[Prediction]:
+    return [binding_param(predict_case(c, cat), cat, priors) for c in cases]
+
+
+def _fit_in_turn(
+    preds: list[Prediction],
+    cat: Catalog,
+    priors: Priors,
+    fits: dict[tuple[str, str], ParamFit],
+    in_suite: set[str],
+    params: tuple[str, ...] = FITTED,
+) -> dict[tuple[str, str], ParamFit]:
+    """``fits`` with ``params`` refitted in turn, each with those before it at their new fit."""
+    fits = dict(fits)
+    for p in params:
+        rows = [r for r in build_rows(preds, cat, fits) if r.result.param == p]
+        fits.update({k: v for k, v in fit_params(rows, cat, priors, None, in_suite).items() if k[1] == p})
+    return fits
+
+
 def run_fit(paths: list[Path] | None = None, by: str = "source") -> FitResult:
     """Reproduce every fitted parameter from the suite (starting from the records' own values, so
-    the result does not depend on an earlier fit), cross-validate, and derive the intervals."""
+    the result does not depend on an earlier fit), choose the model-wide roofline exponent,
+    cross-validate (each fold choosing it again without its cases), and derive the intervals."""
     cat = load_catalog(apply_fit=False)
     priors = Priors.load()
+    cases = load_suite(paths)
     fits: dict[tuple[str, str], ParamFit] = {}
     sfits: dict[str, ParamFit] = {}
-    with using_stack_fits({}):  # not fit.toml's: the fit starts from no stack term
-        preds = [binding_param(p, cat, priors) for p in predict_suite(paths, cat)]
-    in_suite = {p.result.chip for p in preds if p.evaluate is not None}
-    for _ in range(2):  # the layouts chosen at the fitted values, then the fit again
-        for p in FITTED:  # in turn: each parameter with those before it at their fit
-            rows = [r for r in build_rows(preds, cat, fits) if r.result.param == p]
-            fits.update({k: v for k, v in fit_params(rows, cat, priors, None, in_suite).items() if k[1] == p})
-        # then the stacks' parameters, the chips' at their fit
-        sfits = fit_stack_params(build_stack_rows(preds, cat, fits))
-        with using_stack_fits(stack_values(sfits)):
-            preds = [binding_param(p, cat, priors) for p in predict_suite(paths, with_fits(cat, fits))]
-    rows = build_rows(preds, with_fits(cat, fits), fits)
-    srows = build_stack_rows(preds, with_fits(cat, fits), fits)
-    cv = cross_validate(rows, with_fits(cat, fits), priors, by, srows)
+    with using_model_fits({ROOFLINE: ROOFLINE_GRID[0]}):
+        with using_stack_fits({}):  # not fit.toml's: the fit starts from no stack term
+            preds = _predict_all(cases, cat, priors)
+        in_suite = {p.result.chip for p in preds if p.evaluate is not None}
+        for _ in range(2):  # the layouts chosen at the fitted values, then the fit again
+            fits = _fit_in_turn(preds, cat, priors, fits, in_suite)
+            # then the stacks' parameters, the chips' at their fit
+            sfits = fit_stack_params(build_stack_rows(preds, cat, fits))
+            with using_stack_fits(stack_values(sfits)):
+                preds = _predict_all(cases, with_fits(cat, fits), priors)
+    variants = [_variant(ROOFLINE_GRID[0], preds, fits, sfits, cat)]
+    serving = [c for c in cases if c.get("task") != "train"]
+    for g in ROOFLINE_GRID[1:]:
+        variants.append(_refit_at(g, serving, preds, fits, sfits, cat, priors, in_suite))
+    # chosen as each fold chooses (cross_validate_variants), with no case held out
+    loss = {v.value: fit_loss(v.rows, fit_params(v.rows, cat, priors, None, in_suite)) for v in variants}
+    full = min(variants, key=lambda v: loss[v.value])
+    cv, folds = cross_validate_variants(variants, with_fits(cat, full.fits), priors, by)
     tail = calibrated_tail(cv)
+    informed = tuple(r.result.id for r in full.rows if r.result.task != "train" and not r.result.not_fitted)
     return FitResult(
-        fits, cv, intervals(cv, tail), coverage(cv, tail), len(preds), [p.result for p in preds], tail, sfits
+        full.fits,
+        cv,
+        intervals(cv, tail),
+        coverage(cv, tail),
+        len(full.preds),
+        [p.result for p in full.preds],
+        tail,
+        full.sfits,
+        ParamFit("model", ROOFLINE, full.value, "fitted", informed),
+        loss,
+        folds,
     )
+
+
+def _variant(
+    g: float,
+    preds: list[Prediction],
+    fits: dict[tuple[str, str], ParamFit],
+    sfits: dict[str, ParamFit],
+    cat: Catalog,
+) -> Variant:
+    cf = with_fits(cat, fits)
+    return Variant(g, preds, fits, sfits, build_rows(preds, cf, fits), build_stack_rows(preds, cf, fits))
+
+
+def _refit_at(
+    g: float,
+    serving: list[dict[str, Any]],
+    preds: list[Prediction],
+    fits: dict[tuple[str, str], ParamFit],
+    sfits: dict[str, ParamFit],
+    cat: Catalog,
+    priors: Priors,
+    in_suite: set[str],
+) -> Variant:
+    """The suite at roofline exponent ``g``: the serving cases predicted again under it (configurations
+    chosen again), the serving and memory fractions and the stacks refitted, and the serving
+    cases priced once more at the new stack values; the training predictions are the main fit's."""
+    with using_model_fits({ROOFLINE: g}):
+        with using_stack_fits(stack_values(sfits)):
+            new = {p.result.id: p for p in _predict_all(serving, with_fits(cat, fits), priors)}
+        mixed = [new.get(p.result.id, p) for p in preds]
+        fits_g = _fit_in_turn(mixed, cat, priors, fits, in_suite, (SERVE, "memory"))
+        sfits_g = fit_stack_params(build_stack_rows(list(new.values()), cat, fits_g))
+        with using_stack_fits(stack_values(sfits_g)):
+            new = {p.result.id: p for p in _predict_all(serving, with_fits(cat, fits_g), priors)}
+    return _variant(g, [new.get(p.result.id, p) for p in preds], fits_g, sfits_g, cat)
 
 
 def calibrated_tail(cv: list[CVCase]) -> float:
@@ -631,6 +806,20 @@ def fit_toml(res: FitResult) -> str:
                 continue
             cases = ", ".join(f'"{c}"' for c in f.cases)
             lines.append(f'{p} = {{ value = {f.value:.3f}, basis = "{f.basis}", cases = [{cases}] }}')
+        lines.append("")
+    if res.roofline is not None:
+        o = res.roofline
+        lines.append("# model: parameters of the whole model (perf/params.py FITTED_MODEL_PARAMS), chosen on")
+        lines.append(
+            "# the serving cases among validation/fit.py ROOFLINE_GRID by the mean |log error| of its"
+        )
+        tried = ", ".join(f"{g:g}: {v:.4f}" for g, v in sorted(res.roofline_loss.items(), reverse=True))
+        lines.append(f"# fit at each value ({tried}); folds choosing each value under")
+        folds = ", ".join(f"{g:g}: {n}" for g, n in sorted(res.roofline_folds.items(), reverse=True))
+        lines.append(f"# cross-validation: {folds}")
+        lines.append("[model]")
+        cases = ", ".join(f'"{c}"' for c in o.cases)
+        lines.append(f'{o.param} = {{ value = {o.value!r}, basis = "{o.basis}", cases = [{cases}] }}')
         lines.append("")
     if res.stack_fits:
         lines.append("# stacks: parameters of the software stack on one kind of chip (perf/params.py")
