@@ -137,6 +137,40 @@ def test_a_decode_step_near_its_ridge_follows_the_smooth_roofline(catalog: Catal
     assert r.tpot[0] == pytest.approx(roof(gemm_c, gemm_m) + roof(attn_c, attn_m), rel=1e-12)
 
 
+@pytest.mark.parametrize("p", [math.inf, 2.0])
+def test_moe_decode_prices_its_expert_gemms_on_a_smooth_roofline_of_their_own(
+    catalog: Catalog, p: float
+) -> None:
+    """The routed experts' grouped GEMMs are a kernel apart from the dense ones, each on its own
+    smooth roofline: 2·B·k FLOPs per expert weight (k = 2 of E = 8 experts per token) at 0.5 of
+    peak against reading the experts the batch touches, E·(1 - (1 - k/E)^B) per layer. B = 512:
+    the expert GEMMs near their ridge."""
+    moe = tiny(moe=MOE)
+    m = machine(catalog, 1)
+    B, I, O = 512, 1024, 64
+    job = ServeJob(moe, I, O)
+    r = sv.evaluate_serve(job, sv.ServeConfig.one(batch=B), m, replace(PARAMS, roofline_p=p), "static")
+    peak = m.chip.peak("bf16") or math.nan
+    bw = m.chip.mem_bw * 0.5
+    ctx = I + O / 2
+    touched = 8 * (1 - (1 - 2 / 8) ** B)
+    expert = 2 * h * 1024  # one expert's 2-matrix MLP
+    layer_fixed = 4 * h * h + 2 * h + h * 8  # attention, norms, router
+    dense_c = 2 * (L * layer_fixed + V * h) * B / (peak * 0.5)
+    dense_m = (L * layer_fixed + h + V * h) * 2 / bw
+    expert_c = 2 * B * 2 * L * expert / (peak * 0.5)
+    expert_m = L * touched * expert * 2 / bw
+    attn_c = B * 4 * L * a * d * ctx / (peak * 0.25)
+    attn_m = B * ctx * 2 * L * 8 * d * 2 / bw
+
+    def roof(c: float, mem: float) -> float:
+        return max(c, mem) if math.isinf(p) else (c**p + mem**p) ** (1 / p)
+
+    assert 0.2 < expert_c / expert_m < 5
+    want = roof(dense_c, dense_m) + roof(expert_c, expert_m) + roof(attn_c, attn_m)
+    assert r.tpot[0] == pytest.approx(want, rel=1e-12)
+
+
 def test_roofline_by_hand() -> None:
     from xpuplan.perf.machine import roofline
 

@@ -191,6 +191,12 @@ def test_each_fold_chooses_the_roofline_on_its_own_cases_only(catalog: Catalog) 
         for v in (va, vb)
     }
     assert full[math.inf] == pytest.approx(0.1) and full[2.0] == pytest.approx(0.4 / 3)
+    # a training case misses by far under variant 2 but does not count: no training term uses the
+    # roofline exponent (the loss is over the serving cases)
+    train = replace(_row("t", "s4", 5.0, 1.0), result=replace(_row("t", "s4", 5.0, 1.0).result, task="train"))
+    assert F.fit_loss([*vb.rows, train], F.fit_params(vb.rows, catalog, priors, None, None)) == pytest.approx(
+        0.4 / 3
+    )
     cv, folds = F.cross_validate_variants([va, vb], catalog, priors, "source")
     assert folds == {math.inf: 1, 2.0: 2}
     assert {c.result.id: c.result.predicted for c in cv} == {"a": 1.0, "b": 2.0, "c": 2.0}
