@@ -25,7 +25,7 @@ from xpuplan.hardware.pricing import current_price, facility_power_w, power_esti
 from xpuplan.hardware.refresh import Finding, price_rows_csv
 from xpuplan.hardware.refresh import check as _check_catalog
 from xpuplan.hardware.refresh import refresh as _refresh
-from xpuplan.hardware.stacks import get_stack, stacks
+from xpuplan.hardware.stacks import named_stack
 from xpuplan.layout.layout import LAYOUT_FIELDS, Layout, LayoutArray, Reason, Recompute, check
 from xpuplan.perf.estimate import TrainEstimate, machine
 from xpuplan.perf.estimate import estimate_train as _estimate_step
@@ -415,19 +415,8 @@ def _serve(
 
 
 def _named_stack(name: str | None, task: str) -> str | None:
-    """A ``task`` (train | serve) stack the caller names, checked: an unknown one, or one of the
-    other task, is an error (the name would otherwise fall back to the chip's default without a
-    word)."""
-    if name is None:
-        return None
-    stack = get_stack(name)
-    if stack.task != task:
-        words = {"train": "training", "serve": "serving"}
-        ok = sorted(k for k, v in stacks().items() if v.task == task)
-        raise InputError(
-            f"'{stack.id}' is a {words[stack.task]} stack", f"Use a {words[task]} stack: " + ", ".join(ok)
-        )
-    return stack.id
+    """A ``task`` (train | serve) stack the caller names, checked (hardware.stacks.named_stack)."""
+    return None if name is None else named_stack(name, task).id
 
 
 def _training_stack(name: str | None) -> str | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from xpuplan.datafiles import data_dir, read_toml
-from xpuplan.errors import DataError, UnknownNameError
+from xpuplan.errors import DataError, InputError, UnknownNameError
 
 PARAM_KEYS = (
     "tp_overlap",
@@ -162,6 +162,25 @@ def get_stack(name: str) -> Stack:
     if key not in all_:
         raise UnknownNameError("software stack", name, all_.keys())
     return all_[key]
+
+
+def named_stack(name: str, task: str, where: str | None = None) -> Stack:
+    """The ``task`` (train | serve) stack a user names, checked: an unknown name, or a stack of
+    the other task, is an error (the name would otherwise fall back to the chip's default without
+    a word). The one check the API (``--stack``) and scenario files (``stack =``) use."""
+    key = name.strip().lower()
+    if key not in stacks():
+        raise UnknownNameError("software stack", name, stacks().keys(), where=where)
+    stack = stacks()[key]
+    if stack.task != task:
+        words = {"train": "training", "serve": "serving"}
+        ok = sorted(k for k, v in stacks().items() if v.task == task)
+        raise InputError(
+            f"'{stack.id}' is a {words[stack.task]} stack",
+            f"Use a {words[task]} stack: " + ", ".join(ok),
+            where=where,
+        )
+    return stack
 
 
 def stack_for(software: str | None, task: str, vendor: str, category: str = "") -> Stack | None:

@@ -267,7 +267,7 @@ def rank_train(
     opts = SpaceOptions(fixed={"tp_overlap": 1, "dp_overlap": 1}, max_microbatch=16)
     tried: list[Option] = []
     for n in sizes:
-        tparams = train_params(chip, base=params)  # the chip's default training stack
+        tparams = train_params(chip, spec.stack, base=params)  # the job's stack, else the chip's default
         res = search_train(job, Machine(chip, system, n), opts, params=tparams, top_k=1)
         used = 2 ** int(math.log2(n))
         if res.best is None and used != n:
@@ -341,7 +341,8 @@ def choose(sc: Scenario, tried: list[Option]) -> Option:
 
 def search_group(spec: ServeSpec, job: ServeJob, m: Machine, params: PerfParams) -> ServeSearchResult:
     """The best continuous-batching configuration of one replica group under the job's targets,
-    under the chip's default serving stack over ``params`` (as ``xpuplan serve`` prices it)."""
+    under the job's serving stack (``stack =``), else the chip's default, over ``params`` (as
+    ``xpuplan serve`` prices it)."""
     return search_serve(
         job,
         m,
@@ -349,7 +350,7 @@ def search_group(spec: ServeSpec, job: ServeJob, m: Machine, params: PerfParams)
         "continuous",
         None if spec.ttft_ms is None else spec.ttft_ms / 1e3,
         None if spec.tpot_ms is None else spec.tpot_ms / 1e3,
-        params=serve_params(m.chip, base=params),
+        params=serve_params(m.chip, spec.stack, base=params),
     )
 
 

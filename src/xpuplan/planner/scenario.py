@@ -43,6 +43,7 @@ from xpuplan.datafiles import Field, KeyLocator, NumberReader, is_file, read_tex
 from xpuplan.errors import UnknownNameError
 from xpuplan.hardware.catalog import Catalog
 from xpuplan.hardware.records import Pricing
+from xpuplan.hardware.stacks import named_stack
 from xpuplan.workload.job import KV_FORMATS, TRAIN_PRECISIONS, WEIGHT_FORMATS
 from xpuplan.workload.library import get_model, model_library
 
@@ -62,6 +63,7 @@ class TrainSpec:
     global_batch: int = 1024
     precision: str = "bf16"
     lora_rank: int | None = None
+    stack: str | None = None  # the training stack it runs under (data/stacks; None: the chip's default)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ServeSpec:
     hours: float = 730.0  # one month of serving
     kind: str = "serve"
     candidates: tuple[str, ...] = ()  # systems this job may run on (default: the scenario's)
+    stack: str | None = None  # the serving stack it runs under (data/stacks; None: the chip's default)
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ _JOB = {
     "hours": Field("num", 0.0, 1e6, "hours of serving"),
     "latency_ms": Field("num", 0.0, 1e9, "latency target of an encoder serve job"),
     "candidates": Field("strs", doc="systems this serve job may run on"),
+    "stack": Field("str", doc="software stack the job runs under (data/stacks; default: each chip's)"),
     # hybrid jobs (docs/scenarios.md): request classes, device groups and server pools
     "classes": Field("list", doc="hybrid: request classes"),
     "devices": Field("list", doc="hybrid: device groups"),
@@ -382,6 +386,12 @@ def _job(r: _Reader, j: Any, i: int, catalog: Catalog | None = None) -> TrainSpe
         known = [n for m in model_library().values() for n in (m.id, *m.aliases)]
         raise UnknownNameError("model", model, known, where=r.where("model")) from None
     name = r.text_of(j, "name", f"{kind}-{i + 1}")
+    stack_name = r.text_of(j, "stack")
+    stack = (
+        None
+        if stack_name is None
+        else named_stack(stack_name, "serve" if kind == "serve" else "train", r.where("stack")).id
+    )
     if kind == "serve":
         rate = r.num(j, "rate", None, 0.0, 1e9)
         if rate is None:
@@ -401,6 +411,7 @@ def _job(r: _Reader, j: Any, i: int, catalog: Catalog | None = None) -> TrainSpe
             r.num(j, "tpot_ms", None, 0.0, 1e9),
             tuple(weights),
             r.num(j, "hours", 730.0, 0.0, 1e6),
+            stack=stack,
         )
     tokens = r.num(j, "tokens", None, 0.0, 1e18)
     if tokens is None:
@@ -420,6 +431,7 @@ def _job(r: _Reader, j: Any, i: int, catalog: Catalog | None = None) -> TrainSpe
         r.num(j, "global_batch", 1024, 0.0, 1e9, integer=True),
         r.text_of(j, "precision", "bf16", TRAIN_PRECISIONS),
         rank,
+        stack,
     )
 
 

@@ -1,0 +1,84 @@
+"""A scenario's jobs name the software stack they run under (``stack =``, docs/scenarios.md): the
+planner prices every candidate chip under it instead of the chip's default stack, through the one
+resolution the ``train`` and ``serve`` commands use (perf/params.py train_params, serve_params);
+a stack of the other task or an unknown one is an error naming the file and line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xpuplan.errors import InputError, UnknownNameError
+from xpuplan.hardware import Catalog
+from xpuplan.perf.params import serve_params, train_params
+from xpuplan.planner import plan
+from xpuplan.planner.plan import PlanResult, load_scenario
+
+SERVE = '[[jobs]]\nkind = "serve"\nmodel = "llama-3-8b"\nrate = 20\ninput_len = 1000\noutput_len = 200\n'
+TRAIN = (
+    '[[jobs]]\nkind = "pretrain"\nmodel = "llama-3-8b"\ntokens = 1e11\nseq_len = 4096\nglobal_batch = 512\n'
+)
+ONLY = '[candidates]\nsystems = ["aws-p5.48xlarge"]\n'
+
+
+def _scenario(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    return f
+
+
+def test_jobs_carry_the_stack_they_name(tmp_path: Path, catalog: Catalog) -> None:
+    f = _scenario(tmp_path, TRAIN + 'stack = "MaxText"\n' + SERVE + 'stack = "vllm"\n' + ONLY)
+    train, serve = load_scenario(f, catalog).jobs
+    assert train.stack == "maxtext" and serve.stack == "vllm"  # type: ignore[union-attr]
+    plain = load_scenario(_scenario(tmp_path, TRAIN + SERVE + ONLY), catalog).jobs
+    assert all(j.stack is None for j in plain)  # type: ignore[union-attr]
+
+
+def test_the_planner_prices_each_job_under_its_stack(tmp_path: Path, catalog: Catalog) -> None:
+    """On an H100 system the default serving stack is TensorRT-LLM and the default training stack
+    Megatron-LM; naming vLLM and MaxText changes the constants the options are priced with (vLLM's
+    fitted fixed time per layer, MaxText's remat and overlap), so the options differ."""
+    h100 = catalog.chip("nvidia-h100-sxm")
+    assert serve_params(h100, "vllm") != serve_params(h100)
+    assert train_params(h100, "maxtext") != train_params(h100)
+    base = plan(load_scenario(_scenario(tmp_path, TRAIN + SERVE + ONLY), catalog), catalog)
+    named = plan(
+        load_scenario(
+            _scenario(tmp_path, TRAIN + 'stack = "maxtext"\n' + SERVE + 'stack = "vllm"\n' + ONLY), catalog
+        ),
+        catalog,
+    )
+
+    def best(r: PlanResult, kind: str) -> tuple[object, ...]:
+        o = next(j.best for j in r.jobs if j.kind == kind)
+        assert o is not None
+        return (o.layout, o.time_s, o.cost_usd, o.chips)
+
+    assert best(base, "pretrain") != best(named, "pretrain")
+    assert best(base, "serve") != best(named, "serve")
+
+
+@pytest.mark.parametrize(
+    "job, line, err, words",
+    [
+        (SERVE, 'stack = "megatron-lm"', InputError, "is a training stack"),
+        (TRAIN, 'stack = "vllm"', InputError, "is a serving stack"),
+        (SERVE, 'stack = "vlm"', UnknownNameError, "vllm"),
+    ],
+)
+def test_a_wrong_stack_is_an_error_at_its_line(
+    tmp_path: Path, catalog: Catalog, job: str, line: str, err: type[Exception], words: str
+) -> None:
+    f = _scenario(tmp_path, job + line + "\n")
+    with pytest.raises(err, match=words) as e:
+        load_scenario(f, catalog)
+    assert e.value.where == f"{f}:{job.count(chr(10)) + 1}"  # type: ignore[attr-defined]
+    r = subprocess.run(
+        [sys.executable, "-m", "xpuplan.cli", "plan", str(f)], capture_output=True, text=True, check=False
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len((r.stderr + r.stdout).strip().splitlines()) == 1
