@@ -321,7 +321,7 @@ def test_every_published_training_run_fits(case: dict[str, object], catalog: Cat
 def test_measured_mfu_matches_the_papers_own_figure() -> None:
     """Korthikanti et al. 2022, Table 5: the 1T model on 512 A100 reached 56.3% MFU (71.49 s per
     1,048,576-token step). The suite's reference is computed from the measured step time alone."""
-    from xpuplan.validation.fit import published_mfu
+    from xpuplan.perf.published import published_mfu
 
     runs = {r.case: r for r in published_mfu()["nvidia-a100-80gb"]}
     r = runs["nv-a100-train-megatron-1t-512gpu-korthikanti22"]
@@ -330,7 +330,7 @@ def test_measured_mfu_matches_the_papers_own_figure() -> None:
 
 
 def test_comparable_runs_are_as_large_or_nearly() -> None:
-    from xpuplan.validation.fit import PublishedMFU, comparable_mfu
+    from xpuplan.perf.published import PublishedMFU, comparable_mfu
 
     small = PublishedMFU(0.64, 8, 7e9, "small")
     big = PublishedMFU(0.52, 512, 1e12, "big")
@@ -359,8 +359,8 @@ def test_the_flag_names_the_terms_the_published_layout_spends_more_on() -> None:
 def test_published_runs_carry_their_step_shares() -> None:
     """fit.toml's published_mfu rows carry the model's step of each run by term: shares of the
     step that sum to 1 (the step is the sum of its critical-path terms, perf.train TIME_PARTS)."""
+    from xpuplan.perf.published import published_mfu
     from xpuplan.perf.train import TIME_PARTS
-    from xpuplan.validation.fit import published_mfu
 
     runs = [r for rs in published_mfu().values() for r in rs]
     assert runs and all(r.shares for r in runs)

@@ -35,6 +35,10 @@ from xpuplan.perf.machine import (
 )
 from xpuplan.perf.params import PerfParams, default_params, train_params
 from xpuplan.perf.params import serve_params as _serve_params
+from xpuplan.perf.published import (
+    MFU_MARGIN as MFU_MARGIN,  # re-exported: tests and callers read api.MFU_MARGIN
+)
+from xpuplan.perf.published import mfu_above
 from xpuplan.planner.plan import default_scenario, load_scenario
 from xpuplan.planner.scenario import OBJECTIVES
 from xpuplan.search.encoder_search import EncoderSearchResult, search_encoder
@@ -45,7 +49,7 @@ from xpuplan.search.train_search import SearchResult
 from xpuplan.search.train_search import search_train as _search_train
 from xpuplan.units import SECONDS_PER_HOUR
 from xpuplan.validation.calibration_check import check as calibration_check
-from xpuplan.validation.fit import FitResult, comparable_mfu, fit_toml, published_mfu, run_fit
+from xpuplan.validation.fit import FitResult, fit_toml, run_fit
 from xpuplan.validation.ranking import rank_groups
 from xpuplan.validation.validate import summarise
 from xpuplan.validation.validate import validate as validate_cases
@@ -256,22 +260,19 @@ def _search(
     return res, m, None
 
 
-MFU_MARGIN = 1.10  # the search's best MFU may exceed the best comparable published run by 10%
-
-
 def mfu_check(best: TrainEstimate, job: TrainJob, m: Machine) -> tuple[PublishedMfu | None, float | None]:
     """The best comparable published MFU on this chip (16-bit full training; see
-    :func:`xpuplan.validation.fit.comparable_mfu`) and, when ``best`` exceeds it by more than
+    :func:`xpuplan.perf.published.mfu_above`) and, when ``best`` exceeds it by more than
     ``MFU_MARGIN``, how many times it (the figure is likely optimistic)."""
     if job.precision not in ("bf16", "fp16") or job.lora_rank:
         return None, None
-    ref = comparable_mfu(published_mfu().get(m.chip.id, []), float(job.model.params()), m.chips)
+    ref, above = mfu_above(best.mfu, m.chip.id, float(job.model.params()), m.chips)
     if ref is None:
         return None, None
     pub = PublishedMfu(
         ref.mfu, ref.case, ref.chips, ref.model_params, tuple(Part(k, v) for k, v in ref.shares)
     )
-    return pub, (best.mfu / ref.mfu if best.mfu > MFU_MARGIN * ref.mfu else None)
+    return pub, above
 
 
 def _rates(m: Machine, cat: Catalog) -> dict[str, Any]:

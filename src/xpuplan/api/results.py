@@ -142,7 +142,7 @@ class TrainResult:
 @dataclass(frozen=True, slots=True)
 class PublishedMfu:
     """The best comparable published MFU on a chip (16-bit full training, a model and a scale
-    near the job's; :func:`xpuplan.validation.fit.comparable_mfu`)."""
+    near the job's; :func:`xpuplan.perf.published.comparable_mfu`)."""
 
     mfu: float
     case: str

@@ -25,6 +25,7 @@ from xpuplan.hardware.records import Chip, Interval, Price, System
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.machine import MAX_CHIPS, Machine
 from xpuplan.perf.params import PerfParams, serve_params, train_params
+from xpuplan.perf.published import mfu_above
 from xpuplan.planner.constraints import Why, WhyCode, first_breach
 from xpuplan.planner.scenario import Scenario, ServeSpec, TrainSpec
 from xpuplan.search.serve_search import ServePlan, ServeSearchResult, search_serve
@@ -65,6 +66,12 @@ class Option:
     # training on whole units that hold no layout: the chips the layout runs on (the rest of
     # ``chips`` is paid for and idle; report.wording.chips_idle words it); None: all of them
     chips_used: int | None = None
+    # training (16-bit, full): the best comparable published MFU on the chip (perf/published.py)
+    # and, where this option's MFU is above MFU_MARGIN times it, how many times it: the figure is
+    # likely optimistic (report.plan_view flags it)
+    published_mfu: float | None = None
+    published_case: str | None = None
+    mfu_above_published: float | None = None
 
     def bounds(self, value: float | None) -> tuple[float, float] | None:
         """80% interval of a time- or cost-like figure of this option."""
@@ -275,25 +282,38 @@ def rank_train(
             # two they hold, pay for all of them, and say how many sit idle
             sub = search_train(job, Machine(chip, system, used), opts, params=tparams, top_k=1)
             if sub.best is not None:
-                o = _train_option(c, n, sub.best, unit)
+                o = _train_option(c, n, sub.best, unit, job)
                 tried.append(replace(o, chips_used=used))
                 continue
         if res.best is None:
             why = Why(WhyCode.NO_LAYOUT, chips=n, detail=res.why_none)
             tried.append(_option(c, n, why))
             continue
-        tried.append(_train_option(c, n, res.best, unit))
+        tried.append(_train_option(c, n, res.best, unit, job))
     return tried
 
 
-def _train_option(c: _Candidate, n: int, est: TrainEstimate, unit: PurchaseUnit) -> Option:
+def _mfu_flag(est: TrainEstimate, job: TrainJob, chip: Chip, chips: int) -> dict[str, Any]:
+    """The published-MFU check of a 16-bit full-training option (as ``xpuplan train --search``
+    makes it: perf/published.py mfu_above), as Option fields."""
+    if job.precision not in ("bf16", "fp16") or job.lora_rank:
+        return {}
+    ref, above = mfu_above(est.mfu, chip.id, float(job.model.params()), chips)
+    if ref is None:
+        return {}
+    return {"published_mfu": ref.mfu, "published_case": ref.case, "mfu_above_published": above}
+
+
+def _train_option(
+    c: _Candidate, n: int, est: TrainEstimate, unit: PurchaseUnit, job: TrainJob | None = None
+) -> Option:
     cat, system, price, pue = c.cat, c.system, c.price, c.pue
     time_s = est.time_to_train_s or 0.0
     hours = time_s / SECONDS_PER_HOUR
     cost = None if price is None else whole_units_cost(price, system, unit, n, hours)
     w = it_power_w(cat, system, n, c.params.power_fraction)
     reason = _why_not(c, n, cost, _facility_mw(w, pue), time_s=time_s)
-    return _option(
+    o = _option(
         c,
         n,
         reason,
@@ -307,6 +327,7 @@ def _train_option(c: _Candidate, n: int, est: TrainEstimate, unit: PurchaseUnit)
         interval=est.interval,
         fleet_ok=reason is None,
     )
+    return o if job is None else replace(o, **_mfu_flag(est, job, c.chip, est.layout.chips))
 
 
 def _purchase(unit: PurchaseUnit, chips: int, hours: float) -> dict[str, Any]:

@@ -39,6 +39,8 @@ CSV_COLUMNS = (
     "reason",
     "savings_vs_baseline",
     "price_performance_vs_baseline",
+    "published_mfu",
+    "mfu_above_published",
 )
 
 
@@ -72,6 +74,8 @@ def plan_rows(r: PlanResult) -> list[dict[str, Any]]:
                     "reason": wording.reason(o.why),
                     "savings_vs_baseline": o.savings_vs_baseline,
                     "price_performance_vs_baseline": o.price_perf_vs_baseline,
+                    "published_mfu": o.published_mfu,
+                    "mfu_above_published": o.mfu_above_published,
                 }
             )
     return rows
@@ -146,6 +150,8 @@ def print_plan(console: Console, r: PlanResult) -> None:
                 continue
             style = "" if o.feasible else "dim"
             first = fmt.duration(o.time_s) if serve else fmt.pct(o.utilisation)
+            if o.mfu_above_published is not None:
+                first += " [yellow]![/]"  # above every comparable published run: see the note below
             lay = (o.layout or "—") + wording.chips_idle(o.chips_used, o.chips)
             cells = [str(i), o.system, f"{o.chips:,}", lay, first]
             got = ((o.detail or {}).get("plan") or {}) if serve else {}
@@ -171,6 +177,14 @@ def print_plan(console: Console, r: PlanResult) -> None:
                 console.print(
                     f"  80% intervals ({iv.basis}, cross-validated): {ok[0].system} and {ok[1].system} "
                     + ("overlap — the ranking of these two is not certain" if same else "do not overlap")
+                )
+        for o in j.options:
+            if o.mfu_above_published is not None and o.published_mfu is not None:
+                console.print(
+                    f"  [yellow]! {o.system}: MFU {fmt.pct(o.utilisation)} is {o.mfu_above_published:.2f}× the "
+                    f"best comparable published run on {o.chip} ({fmt.pct(o.published_mfu)}, "
+                    f"{fmt.safe(o.published_case or '')}); treat it as a bound, not a forecast "
+                    f"(xpuplan train --search says which term differs)[/]"
                 )
         console.print(f"[dim]  {SERVE_LEGEND if serve else TRAIN_LEGEND}[/]")
         s = j.sensitivity

@@ -48,7 +48,6 @@ errors at their fold values with the other parameters at the variant's full fit.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -63,6 +62,7 @@ from xpuplan.errors import DataError
 from xpuplan.hardware.catalog import FITTED_EFFICIENCIES, Catalog, load_catalog
 from xpuplan.hardware.records import Efficiency
 from xpuplan.perf.params import stack_fit_key, using_model_fits, using_stack_fits
+from xpuplan.perf.published import PublishedMFU
 from xpuplan.validation.validate import (
     THROUGHPUT_METRICS,
     CaseResult,
@@ -732,18 +732,6 @@ def with_fits(cat: Catalog, fits: dict[tuple[str, str], ParamFit]) -> Catalog:
     return replace(cat, chips=chips)
 
 
-@dataclass(frozen=True)
-class PublishedMFU:
-    """The MFU a published 16-bit full-training run reached on a chip (PaLM App. B)."""
-
-    mfu: float
-    chips: int
-    model_params: float
-    case: str
-    # the model's step of the run's stated layout by term, as shares (CaseResult.shares)
-    shares: tuple[tuple[str, float], ...] = ()
-
-
 def best_measured_mfu(results: Iterable[CaseResult]) -> dict[str, list[PublishedMFU]]:
     """Per chip, every 16-bit full-training run of the suite with the MFU it measured, best first."""
     out: dict[str, list[PublishedMFU]] = {}
@@ -753,35 +741,6 @@ def best_measured_mfu(results: Iterable[CaseResult]) -> dict[str, list[Published
             continue
         out.setdefault(r.chip, []).append(PublishedMFU(mfu, r.chips, r.model_params, r.id, r.shares))
     return {k: sorted(v, key=lambda p: -p.mfu) for k, v in out.items()}
-
-
-@functools.cache
-def published_mfu() -> dict[str, list[PublishedMFU]]:
-    """``[[published_mfu.CHIP]]`` of the packaged ``fit.toml``, best first; read once per process
-    (every ``api.search`` asks, a sweep thousands of times). Callers must not modify it."""
-    path = data_dir() / "fit.toml"
-    table = read_toml(path).get("published_mfu", {}) if path.exists() else {}
-    return {
-        chip: [
-            PublishedMFU(
-                float(r["value"]),
-                int(r["chips"]),
-                float(r["params"]),
-                str(r["case"]),
-                tuple((str(k), float(v)) for k, v in (r.get("shares") or {}).items()),
-            )
-            for r in runs
-        ]
-        for chip, runs in table.items()
-    }
-
-
-def comparable_mfu(runs: list[PublishedMFU], model_params: float, chips: int) -> PublishedMFU | None:
-    """The best published run comparable to a job of ``model_params`` on ``chips``: a model at
-    least a quarter its size on at least an eighth its chips (small models on a few chips reach
-    MFUs that large jobs do not: shorter communication, no pipeline); None when there is none."""
-    ok = [r for r in runs if r.model_params >= model_params / 4 and r.chips >= chips / 8]
-    return max(ok, key=lambda r: r.mfu, default=None)
 
 
 def fit_toml(res: FitResult) -> str:
