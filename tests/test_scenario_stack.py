@@ -82,3 +82,24 @@ def test_a_wrong_stack_is_an_error_at_its_line(
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len((r.stderr + r.stdout).strip().splitlines()) == 1
+
+
+def test_a_serve_jobs_kv_format_is_priced(tmp_path: Path, catalog: Catalog) -> None:
+    """``kv = "fp8"`` halves the cache's bytes per token: a long-context job of bf16 weights on H100
+    reads half the cache per decode step and holds twice the sequences per replica, so its best
+    option serves the rate at a lower cost than with the bf16 cache (the key was once read and
+    dropped). With fp8 weights the search runs an fp8 cache on fp8 chips anyway
+    (search.serve_search), so the weights are bf16 here."""
+    job = (
+        '[[jobs]]\nkind = "serve"\nmodel = "llama-3-70b"\nrate = 20\ninput_len = 16000\noutput_len = 1000\n'
+        'tpot_ms = 50\nweights = ["bf16"]\n'
+    )
+    sc = {
+        kv: load_scenario(_scenario(tmp_path, job + f'kv = "{kv}"\n' + ONLY), catalog)
+        for kv in ("bf16", "fp8")
+    }
+    assert sc["fp8"].jobs[0].kv == "fp8" and sc["bf16"].jobs[0].kv == "bf16"  # type: ignore[union-attr]
+    best = {kv: plan(s, catalog).jobs[0].best for kv, s in sc.items()}
+    b16, b8 = best["bf16"], best["fp8"]
+    assert b16 is not None and b8 is not None and b16.cost_usd is not None and b8.cost_usd is not None
+    assert b8.cost_usd < b16.cost_usd

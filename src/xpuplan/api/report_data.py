@@ -170,7 +170,7 @@ def _serving(
             return None
         system = cat.systems[o.system]
         k = int((o.detail or {}).get("chips_per_group") or system.chips_per_node)
-        job = ServeJob(model, spec.input_len, spec.output_len, spec.weights[0])
+        job = ServeJob(model, spec.input_len, spec.output_len, spec.weights[0], spec.kv)
         res = search_group(spec, job, Machine(cat.chips[o.chip], system, k), params)
         if res.best is None:
             return None

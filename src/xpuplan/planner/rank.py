@@ -394,7 +394,7 @@ def rank_serve(
     for k in group_sizes(system, unit):
         if k > cap:
             break
-        job = ServeJob(model, spec.input_len, spec.output_len, spec.weights[0])
+        job = ServeJob(model, spec.input_len, spec.output_len, spec.weights[0], spec.kv)
         res = search_group(spec, job, Machine(chip, system, k), params)
         if res.best is None:
             why = max(res.reasons.items(), key=lambda kv: kv[1])[0] if res.reasons else "no configuration"

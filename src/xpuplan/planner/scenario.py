@@ -82,6 +82,7 @@ class ServeSpec:
     kind: str = "serve"
     candidates: tuple[str, ...] = ()  # systems this job may run on (default: the scenario's)
     stack: str | None = None  # the serving stack it runs under (data/stacks; None: the chip's default)
+    kv: str = "bf16"  # the KV cache's format (workload.job KV_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -399,7 +400,7 @@ def _job(r: _Reader, j: Any, i: int, catalog: Catalog | None = None) -> TrainSpe
         weights = r.strings(j, "weights", ["bf16", "fp8"])
         for w in weights:
             r.text_of({"weights": w}, "weights", None, WEIGHT_FORMATS)
-        r.text_of(j, "kv", "bf16", KV_FORMATS)
+        kv = r.text_of(j, "kv", "bf16", KV_FORMATS)
         encoder = get_model(model).is_encoder  # an encoder's prompt is its sequence (MLPerf: 384)
         return ServeSpec(
             name,
@@ -412,6 +413,7 @@ def _job(r: _Reader, j: Any, i: int, catalog: Catalog | None = None) -> TrainSpe
             tuple(weights),
             r.num(j, "hours", 730.0, 0.0, 1e6),
             stack=stack,
+            kv=kv,
         )
     tokens = r.num(j, "tokens", None, 0.0, 1e18)
     if tokens is None:
