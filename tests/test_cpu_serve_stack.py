@@ -44,9 +44,12 @@ def test_serve_params_apply_the_stacks_cpu_kernel(catalog: Catalog) -> None:
     g3 = catalog.chip("aws-graviton3")
     assert api.serve_params(g3).cpu_q4_int8_fraction == pytest.approx(4 / 30, abs=5e-4)
     assert api.serve_params(g3) == chip_params(get_stack("llama.cpp"), g3.id, category=g3.category)
-    # the validator resolves a llama.cpp case on the same chip to the same constants
+    # the validator resolves a llama.cpp case on the same chip to the same constants, of the
+    # stack's era its date falls in (a 2024-03 CPU build: before the 2024-09 threadpool)
     c = {"task": "infer", "software": "llama.cpp", "source": {"date": "2024-03-09"}}
-    assert case_params(c, g3)[0] == chip_params(get_stack("llama.cpp"), g3.id, 2024, category=g3.category)
+    cpp = get_stack("llama.cpp")
+    assert case_params(c, g3)[0] == chip_params(cpp, g3.id, 2024, category=g3.category, date="2024-03-09")
+    assert case_params(c, g3)[0] != chip_params(cpp, g3.id, 2024, category=g3.category)
     assert api.serve_params(catalog.chip("intel-xeon-8480")).cpu_q4_int8_fraction == 0.0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,7 +127,9 @@ def test_packaged_stack_fits_name_real_stacks_and_categories_on_the_grid(catalog
     grid = set(float(g) for g in F.STACK_GRID[F.OVERHEAD])
     for key, row in table.items():
         sid, cat = key.rsplit("/", 1)
+        sid, _, era = sid.partition("@")
         assert sid in stacks() and stacks()[sid].task == "serve", key
+        assert not era or era in {e.label for e in stacks()[sid].eras if e.category == cat}, key
         assert cat in cats, key
         for p in FITTED_STACK_PARAMS:
             if p in row:
@@ -224,3 +227,60 @@ def default_catalog_chip(chip_id: str):  # type: ignore[no-untyped-def]
     from xpuplan.hardware.catalog import default_catalog
 
     return default_catalog().chip(chip_id)
+
+
+# ---- a stack's eras: builds whose fitted constants are not today's ---------------------------------
+
+
+def test_a_run_before_an_era_ends_is_fitted_and_priced_under_its_own_key(catalog: Catalog) -> None:
+    """llama.cpp's CPU back end before the 2024-09 threadpool (data/stacks/llama.cpp.toml
+    [[eras]]): a 2024-03 run on a CPU takes llama.cpp@pre-threadpool/cpu, a 2024-10 run and a plan
+    for today (no date) llama.cpp/cpu; the Metal back end has no era."""
+    cpp = get_stack("llama.cpp")
+    assert cpp.era("cpu", "2024-03-09") == "pre-threadpool"
+    assert cpp.era("cpu", "2024-10") == "" and cpp.era("cpu", None) == "" and cpp.era("soc", "2023-11") == ""
+    assert stack_fit_key("llama.cpp", "cpu", "pre-threadpool") == "llama.cpp@pre-threadpool/cpu"
+    fits = {
+        "llama.cpp@pre-threadpool/cpu": {"layer_overhead_s": 300e-6},
+        "llama.cpp/cpu": {"layer_overhead_s": 5e-6},
+    }
+    g3 = catalog.chip("aws-graviton3")
+    with using_stack_fits(fits):
+        old = chip_params(cpp, g3.id, 2024, category="cpu", date="2024-03-09")
+        new = chip_params(cpp, g3.id, 2024, category="cpu", date="2024-10")
+        assert old.layer_overhead_s == pytest.approx(300e-6) and new.layer_overhead_s == pytest.approx(5e-6)
+        assert serve_params(g3).layer_overhead_s == pytest.approx(5e-6)  # a plan for today
+    # the validator keys a case by the era its date falls in
+    r = CaseResult(
+        "x",
+        "infer",
+        "aws",
+        g3.id,
+        "output_tokens_per_s",
+        1.0,
+        1.0,
+        stack="llama.cpp",
+        stack_era="pre-threadpool",
+    )
+    assert F.stack_key(r, catalog) == "llama.cpp@pre-threadpool/cpu"
+    assert F.stack_key(replace(r, stack_era=""), catalog) == "llama.cpp/cpu"
+
+
+@pytest.mark.parametrize(
+    "era, words",
+    [
+        ({"category": "cpu", "until": "2024-09", "label": "old", "source": "s"}, "ISO date"),
+        ({"category": "cpu", "until": "2024-09-23", "label": "Old Era", "source": "s"}, "lower-case"),
+        (
+            {"category": "cpu", "until": "2024-09-23", "label": "old"},
+            "needs category, until, label and source",
+        ),
+    ],
+)
+def test_a_malformed_era_is_a_data_error(tmp_path: Path, era: dict[str, str], words: str) -> None:
+    from xpuplan.errors import DataError
+    from xpuplan.hardware.stacks import parse_stack
+
+    d = {"id": "x", "name": "x", "task": "serve", "source": "s", "as_of": "2026", "eras": [era]}
+    with pytest.raises(DataError, match=words):
+        parse_stack(d, tmp_path / "x.toml")

@@ -12,6 +12,7 @@ Neuron counts TP in NeuronCores). Every record has ``source`` and ``as_of``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -69,6 +70,19 @@ SWITCH_KEYS = {
 
 
 @dataclass(frozen=True, slots=True)
+class Era:
+    """A span of a stack's history whose fitted constants on one kind of chip are not today's:
+    runs dated before ``until`` (ISO date) on ``category`` chips are fitted, and priced, under
+    their own key (perf/params.py stack_fit_key), because the stack changed the code the fitted
+    term stands for on that back end (``source`` says how)."""
+
+    category: str
+    until: str
+    label: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Stack:
     id: str
     name: str
@@ -82,6 +96,15 @@ class Stack:
     as_of: str
     cpu_kernels: dict[str, float] = field(default_factory=dict)  # chip id -> share of its int8 peak
     tp_ranks: dict[str, float] = field(default_factory=dict)  # chip id -> TP ranks on one chip
+    eras: tuple[Era, ...] = ()
+
+    def era(self, category: str, date: str | None) -> str:
+        """The label of the era a run of ``date`` (ISO, e.g. "2024-03") on a ``category`` chip
+        falls in; "" for today's constants (no date: a plan for now)."""
+        for e in self.eras:
+            if date and e.category == category and date < e.until:
+                return e.label
+        return ""
 
     def matches(self, text: str) -> int:
         """Length of the longest ``match`` substring found in ``text`` (0: none)."""
@@ -128,6 +151,7 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
                 "Fix the value",
                 str(path),
             )
+    eras = [_era(e, path) for e in d.get("eras") or []]
     flash = d.get("flash_attention_from")
     return Stack(
         id=d["id"],
@@ -142,7 +166,25 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
         as_of=str(d["as_of"]),
         cpu_kernels={str(k): float(v) for k, v in kernels.items()},
         tp_ranks={str(k): float(v) for k, v in ranks.items()},
+        eras=tuple(eras),
     )
+
+
+def _era(e: Any, path: Path) -> Era:
+    if not isinstance(e, dict) or not all(
+        isinstance(e.get(k), str) and e[k] for k in ("category", "label", "source")
+    ):
+        raise DataError("each [[eras]] needs category, until, label and source", "Fix the table", str(path))
+    until = str(e.get("until") or "")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", until):
+        raise DataError(
+            f"[[eras]] until must be an ISO date, got {until!r}", 'e.g. until = "2024-09-23"', str(path)
+        )
+    if not re.fullmatch(r"[a-z0-9-]+", e["label"]):
+        raise DataError(
+            f"[[eras]] label {e['label']!r} must be lower-case words and dashes", "Fix it", str(path)
+        )
+    return Era(e["category"].lower(), until, e["label"], e["source"])
 
 
 @lru_cache(maxsize=1)

@@ -247,10 +247,11 @@ def with_stack_values(p: PerfParams, values: Mapping[str, float] | None) -> Perf
     return replace(p, **{k: float(v) for k, v in values.items()})  # type: ignore[arg-type]
 
 
-def stack_fit_key(stack_id: str, category: str) -> str:
+def stack_fit_key(stack_id: str, category: str, era: str = "") -> str:
     """Key of a stack's fitted parameters on one kind of chip: the back end is part of the stack
-    (llama.cpp's Metal kernels on Apple silicon are not its CPU kernels)."""
-    return f"{stack_id}/{category}"
+    (llama.cpp's Metal kernels on Apple silicon are not its CPU kernels), and so is an era whose
+    code differs on that back end (hardware.stacks.Era: ``llama.cpp@pre-threadpool/cpu``)."""
+    return f"{stack_id}@{era}/{category}" if era else f"{stack_id}/{category}"
 
 
 @lru_cache(maxsize=1)
@@ -345,15 +346,18 @@ def chip_params(
     year: int | None = None,
     base: PerfParams | None = None,
     category: str | None = None,
+    date: str | None = None,
 ) -> PerfParams:
     """:func:`params_for` on one chip: also the stack's kernel for that chip (``[cpu_kernels]``:
     the share of the chip's int8 peak its 4-bit block kernel issues; ``[tp_ranks_per_chip]``: the
     TP ranks one chip hosts) and the stack's fitted parameters on the chip's ``category``
-    (:func:`stack_fits`). The one place both the validator (a case's stack) and the public API
-    (the chip's default stack) resolve them."""
+    (:func:`stack_fits`), of the stack's era ``date`` falls in (a validation case's; None: today's).
+    The one place both the validator (a case's stack) and the public API (the chip's default
+    stack) resolve them."""
     p = params_for(stack, year, base)
     if stack is not None and category is not None:
-        p = with_stack_values(p, stack_fits().get(stack_fit_key(stack.id, category)))
+        key = stack_fit_key(stack.id, category, stack.era(category, date))
+        p = with_stack_values(p, stack_fits().get(key))
     if stack is not None and chip_id in stack.cpu_kernels:
         p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip_id])
     if stack is not None and chip_id in stack.tp_ranks:

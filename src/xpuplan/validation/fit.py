@@ -363,7 +363,7 @@ def stack_key(r: CaseResult, cat: Catalog) -> str | None:
     """The stack-parameter class of a serving case (None: a training case, no stack, unknown chip)."""
     if r.task != "infer" or not r.stack or r.chip not in cat.chips:
         return None
-    return stack_fit_key(r.stack, cat.chips[r.chip].category)
+    return stack_fit_key(r.stack, cat.chips[r.chip].category, r.stack_era)
 
 
 def build_stack_rows(

@@ -77,6 +77,9 @@ class CaseResult:
     best_step_time_s: float | None = None
     source: str = ""  # the publication or results page (cross-validation group)
     stack: str | None = None
+    # the stack's era the case's date falls in on its chip's category (hardware.stacks.Era; "":
+    # today's constants): part of the key its fitted stack parameters are fitted under
+    stack_era: str = ""
     assumed: tuple[str, ...] = ()  # what the case leaves out and the prediction assumed
     param: str | None = None  # the efficiency parameter this case informs (fit)
     confidence: str | None = None
@@ -334,14 +337,20 @@ def case_stack(c: dict[str, Any], chip: Chip) -> Stack | None:
     return stack_for(str(c.get("software") or ""), str(c.get("task")), chip.vendor, chip.category)
 
 
+def case_date(c: dict[str, Any]) -> str | None:
+    """The date of the case's source as written (ISO, e.g. "2024-03"), None when it states none."""
+    return str((c.get("source") or {}).get("date") or "") or None
+
+
 def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None]:
-    """Software-stack parameters a case implies: its stack's (data/stacks), fused attention from
-    the year it reached that stack, gradients reduced in fp32 where the case says so."""
+    """Software-stack parameters a case implies: its stack's (data/stacks), of the stack's era
+    its date falls in, fused attention from the year it reached that stack, gradients reduced in
+    fp32 where the case says so."""
     stack = case_stack(c, chip)
-    date = str((c.get("source") or {}).get("date") or "")
+    date = case_date(c) or ""
     year = int(date[:4]) if date[:4].isdigit() else 2024
     prec = str(c.get("precision") or "").lower()
-    p = chip_params(stack, chip.id, year, category=chip.category)
+    p = chip_params(stack, chip.id, year, category=chip.category, date=date or None)
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
     # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
@@ -978,7 +987,11 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
         )
     pct = lim.percentile if lim is not None else None
     res = search_serve(job, m, formats, mode, ttft_s, tpot_s, fixed=fixed, params=params, percentile=pct)
-    base.update(stack=stack.id if stack else None, param=_infer_param(metric[0], job, chip))
+    base.update(
+        stack=stack.id if stack else None,
+        stack_era=stack.era(chip.category, case_date(c)) if stack else "",
+        param=_infer_param(metric[0], job, chip),
+    )
     if res.best is None:
         return Prediction(
             CaseResult(**base, predicted=None, reason=f"no serving configuration fits: {res.reasons}")
