@@ -284,3 +284,19 @@ def test_a_malformed_era_is_a_data_error(tmp_path: Path, era: dict[str, str], wo
     d = {"id": "x", "name": "x", "task": "serve", "source": "s", "as_of": "2026", "eras": [era]}
     with pytest.raises(DataError, match=words):
         parse_stack(d, tmp_path / "x.toml")
+
+
+def test_the_suites_llama_cpp_cpu_cases_fall_in_their_builds_era(catalog: Catalog) -> None:
+    """The 2024-03 Graviton3 runs (llama.cpp PR #5780's) predate the threadpool; the Arm Learning
+    Path runs (late 2024) do not; the 2023 Metal runs have no era."""
+    from xpuplan.validation.validate import load_suite, predict_case
+
+    cases = {c["id"]: c for c in load_suite()}
+    want = {
+        "aws-graviton3-infer-llama2-7b-q40-decode-64t-llamacpp-pr5780": "pre-threadpool",
+        "aws-graviton3-infer-llama31-8b-q40-decode-64t-armlp-llamacpu": "",
+        "apple-m2-max-infer-llama2-7b-f16-pp512-llamacpp4167": "",
+    }
+    for cid, era in want.items():
+        r = predict_case(cases[cid], catalog).result
+        assert r.stack == "llama.cpp" and r.stack_era == era, cid
