@@ -35,6 +35,7 @@ from handsized import (
 from xpuplan.hardware import Catalog
 from xpuplan.hardware.records import Dtype, Interval, Topology
 from xpuplan.layout import Layout, Reason, Recompute
+from xpuplan.layout.layout import LayoutArray
 from xpuplan.perf import Machine, PerfParams, estimate_train
 from xpuplan.perf.estimate import TrainEstimate
 from xpuplan.perf.train import lora_fraction
@@ -100,6 +101,42 @@ def test_recompute_reruns_the_forward(catalog: Catalog) -> None:
     sel = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, m=m)
     assert sel.time_s["recompute"] == pytest.approx(L * flash_core_s(catalog, s, s, s), rel=1e-9)
     assert full.time_s["compute"] == pytest.approx(sel.time_s["compute"], rel=1e-12)
+
+
+def test_save_dot_except_mlpwi_redoes_the_mlps_first_matmul(catalog: Catalog) -> None:
+    """MaxText remat_policy save_dot_except_mlpwi (PerfParams.selective_recomputes_fc1 with
+    selective_saves_dots): the selective recompute also re-runs the MLP's wi, 2·h·f FLOPs per
+    token per layer of the plain 2-matrix MLP (f = 4h) at 0.5 of peak, and the layer keeps no
+    output of it: per token the layer input and the two output projections' results (3h) and
+    q/k/v (3h for 8 heads of 128 = h) instead of also the f outputs of wi."""
+    m = machine(catalog, 1, mem_bw=1e30)
+    s = 2048
+    dots = replace(PARAMS, selective_saves_dots=1.0)
+    wi = replace(dots, selective_recomputes_fc1=1.0)
+    sel = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, params=dots, m=m)
+    redo = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, params=wi, m=m)
+    fc1 = L * 2 * s * h * f / (peak(catalog) * 0.5)
+    assert redo.time_s["recompute"] - sel.time_s["recompute"] == pytest.approx(fc1, rel=1e-9)
+    assert redo.time_s["compute"] == pytest.approx(sel.time_s["compute"], rel=1e-12)
+    # without selective_saves_dots the switch does nothing (it refines MaxText's dots policy)
+    plain = est(
+        catalog,
+        Layout(recompute=Recompute.SELECTIVE),
+        1,
+        s,
+        params=replace(PARAMS, selective_recomputes_fc1=1.0),
+        m=m,
+    )
+    assert plain.time_s["recompute"] == pytest.approx(
+        est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, m=m).time_s["recompute"], rel=1e-12
+    )
+    from xpuplan.perf.train import activation_bytes_per_layer
+
+    lay = LayoutArray.from_layout(Layout(recompute=Recompute.SELECTIVE))
+    kept = activation_bytes_per_layer(tiny(), lay, s, 2.0, moe=False, dots_only=True, no_fc1=True)
+    assert float(kept[0]) == pytest.approx(s * 2.0 * (3 * h + 3 * h), rel=1e-12)
+    with_wi = activation_bytes_per_layer(tiny(), lay, s, 2.0, moe=False, dots_only=True)
+    assert float(with_wi[0]) - float(kept[0]) == pytest.approx(s * 2.0 * f, rel=1e-12)
 
 
 def test_unfused_attention_core_by_hand(catalog: Catalog) -> None:

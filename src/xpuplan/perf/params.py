@@ -36,6 +36,12 @@ class PerfParams:
     # checkpoint_dots_with_no_batch_dims: q/k/v, the attention and MLP output projections, the MLP
     # input projections; norms, activations and the attention core recomputed).
     selective_saves_dots: float = 0.0
+    # 1 (with selective_saves_dots): the selective policy keeps no output of the MLP's input
+    # projections and redoes them in backward (MaxText remat_policy save_dot_except_mlpwi:
+    # jax.checkpoint_policies.save_only_these_names over query/key/value/qkv/out projections and
+    # mlpwo, maxtext layers/decoders.py): the layer keeps q/k/v, the two output projections' results
+    # and its input, and pays the MLP's first matmul (wi, gate and up when gated) once more.
+    selective_recomputes_fc1: float = 0.0
     # Query and key rows per tile of the fused attention kernel, the grain at which a sliding
     # window's masked tiles are skipped (Model.local_attn_share): FlashAttention-2 tiles of 128
     # (Dao 2023 §3.1); MaxText's splash attention sa_block_q = sa_block_kv = 512 (data/stacks),

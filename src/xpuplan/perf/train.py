@@ -260,11 +260,13 @@ def _kept_bytes_per_token(
     return rep, shard
 
 
-def _dots_only_values(model: Model, moe: bool) -> tuple[float, float]:
+def _dots_only_values(model: Model, moe: bool, no_fc1: bool = False) -> tuple[float, float]:
     """(replicated, TP-sharded) values per token the ``dots_only`` selective policy keeps: the layer
-    input and the two output projections' results (3h); q/k/v and the MLP's input projections."""
+    input and the two output projections' results (3h); q/k/v and the MLP's input projections
+    (``no_fc1``: not those, PerfParams.selective_recomputes_fc1; MoE: the experts' output
+    projections' results are kept either way)."""
     h = model.hidden
-    up = model.ffn_type.matrices - 1  # the MLP's input projections (gate and up when gated)
+    up = 0 if no_fc1 else model.ffn_type.matrices - 1  # the MLP's input projections kept
     if moe and model.moe:
         k = model.moe.top_k + model.moe.shared_experts
         dots_mlp = k * (up * model.moe.expert_ffn + h)
@@ -284,6 +286,7 @@ def activation_bytes_per_layer(
     dots_only: bool = False,
     frozen: frozenset[str] = frozenset(),
     fn_bytes: float | None = None,
+    no_fc1: bool = False,
 ) -> F:
     """Activation bytes one layer keeps for backward, one micro-batch, one device.
 
@@ -315,7 +318,7 @@ def activation_bytes_per_layer(
     if not dots_only:
         sel = tok * (rep / xp.where(lay.sp == 1, t, 1.0) + shard / t)
     else:
-        rep_d, shard_d = _dots_only_values(model, moe)
+        rep_d, shard_d = _dots_only_values(model, moe, no_fc1)
         sel = tok * act_bytes * (rep_d / xp.where(lay.sp == 1, t, 1.0) + shard_d / t)
     # host offload: the layer inputs live in host memory, nothing per layer stays on the device;
     # with block recompute the layers not recomputed keep everything (the stage's average)
@@ -503,8 +506,24 @@ def _compute(st: _Step) -> _Compute:
     q_fwd, q_bwd = prec.quant_times(model, lay, m, prec.recipe(st.job.precision), tok, st.etp)
     casts = st.per_stage * params.cast_traffic  # the recipe's casts, where priced (PerfParams)
     fwd_layers, bwd = fwd_layers + casts * q_fwd, bwd + casts * q_bwd
-    rc = _by_recompute(lay.recompute, st.rc_layers * fwd_layers, core_layers, 0.0 * t_head)
+    selective = core_layers + _fc1_redo(st, n_dense, n_moe)
+    rc = _by_recompute(lay.recompute, st.rc_layers * fwd_layers, selective, 0.0 * t_head)
     return _Compute(fwd_layers + t_head, bwd, rc, core_layers)
+
+
+def _fc1_redo(st: _Step, n_dense: int, n_moe: int) -> F | float:
+    """The MLP's first matmul (wi: gate and up when gated, of every routed and shared expert in
+    an MoE layer) once more per layer of the stage, where the selective policy keeps no output of
+    it (PerfParams.selective_recomputes_fc1): its share of the MLP's GEMM time, ``up / (up + 1)``
+    of the FLOPs (up = 2 gated, 1 plain)."""
+    p = st.params
+    if not (p.selective_saves_dots > 0 and p.selective_recomputes_fc1 > 0):
+        return 0.0
+    up = st.model.ffn_type.matrices - 1
+    share = up / (up + 1.0)
+    t_dense = _mlp_time(st, False)[0] if n_dense else 0.0
+    t_moe = _mlp_time(st, True)[0] if n_moe else 0.0
+    return st.per_stage * share * (n_dense * t_dense + n_moe * t_moe)
 
 
 def _tp_time(st: _Step) -> F:
@@ -751,11 +770,12 @@ def _activation_memory(st: _Step) -> _Activations:
     )
     n_moe = model.moe_layers
     dots = st.params.selective_saves_dots > 0
+    no_fc1 = dots and st.params.selective_recomputes_fc1 > 0
     frozen, fn = st.job.frozen_linears, 1.0 if st.params.fp8_act_fn_store > 0 else None
 
     def per_layer(moe: bool) -> F:
         return activation_bytes_per_layer(
-            model, lay, s, ab, moe=moe, flash=flash, dots_only=dots, frozen=frozen, fn_bytes=fn
+            model, lay, s, ab, moe=moe, flash=flash, dots_only=dots, frozen=frozen, fn_bytes=fn, no_fc1=no_fc1
         )
 
     act_dense = per_layer(False)

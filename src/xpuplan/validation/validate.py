@@ -374,6 +374,10 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
         p = replace(p, attention_block=float(max(fwd)))
     if bwd:
         p = replace(p, attention_block_bwd=float(max(bwd)))
+    # MaxText remat_policy=save_dot_except_mlpwi: every dot kept but the MLP's wi, redone in backward
+    rc_text = str((c.get("parallel") or {}).get("recompute") or "") + " " + text
+    if "save_dot_except_mlpwi" in rc_text:
+        p = replace(p, selective_saves_dots=1.0, selective_recomputes_fc1=1.0)
     cf = re.search(r"capacity_factor\s*=\s*([0-9.]+)", text)
     if cf and float(cf.group(1)) > 0 and "dropless" not in text.lower():
         p = replace(p, moe_capacity_factor=float(cf.group(1)))
@@ -427,7 +431,7 @@ def _recompute(text: Any) -> int | None:
         # MaxText base.yml: under "custom" every named tensor is 'remat' unless set otherwise and
         # decoder_layer_input stays 'device': the layer input kept, the layer recomputed
         return int(Recompute.FULL)
-    if "minimal" in t or "sdpa" in t:
+    if "minimal" in t or "sdpa" in t or "save_dot_except_mlpwi" in t:
         return int(Recompute.SELECTIVE)
     if "selective" in t or "custom" in t:
         return int(Recompute.SELECTIVE)
