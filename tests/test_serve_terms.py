@@ -419,3 +419,12 @@ def test_compute_dtype(catalog: Catalog) -> None:
     )
     assert sv.compute_dtype(ServeJob(tiny(), 8, 8), v100) == "fp16"
     assert EFF.matmul == 0.5 and TINY["layers"] == L
+
+
+def test_an_infinite_roof_stays_infinite() -> None:
+    """A format the chip does not run has an infinite compute time; the smooth roofline keeps it
+    infinite (the larger of the two would), and two zero times take zero."""
+    from xpuplan.perf.machine import roofline
+
+    got = roofline(np.array([math.inf, 0.0, 1.0]), np.array([1.0, 0.0, math.inf]), 2.0)
+    assert math.isinf(got[0]) and got[1] == 0.0 and math.isinf(got[2])

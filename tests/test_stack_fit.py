@@ -210,7 +210,7 @@ def test_default_params_carry_the_packaged_roofline_and_a_fit_overrides_it() -> 
 
     row = read_toml(data_dir() / "fit.toml")["model"][F.ROOFLINE]
     assert F.ROOFLINE in FITTED_MODEL_PARAMS
-    assert any(abs(row["value"] - g) < 1e-9 for g in F.ROOFLINE_GRID)
+    assert any(row["value"] == g or abs(row["value"] - g) < 1e-9 for g in F.ROOFLINE_GRID)
     assert row["basis"] == "fitted" and row["cases"]
     assert default_params().roofline_p == pytest.approx(row["value"])
     with using_model_fits({F.ROOFLINE: 4.0}):
@@ -239,6 +239,9 @@ def test_a_run_before_an_era_ends_is_fitted_and_priced_under_its_own_key(catalog
     cpp = get_stack("llama.cpp")
     assert cpp.era("cpu", "2024-03-09") == "pre-threadpool"
     assert cpp.era("cpu", "2024-10") == "" and cpp.era("cpu", None) == "" and cpp.era("soc", "2023-11") == ""
+    # the leading date is read; a month counts from its first day; a year or a version is no date
+    assert cpp.era("cpu", "2024-09 (b3800)") == "pre-threadpool" and cpp.era("cpu", "2024-09-23") == ""
+    assert cpp.era("cpu", "2024 (NeMo 24.07)") == "" and cpp.era("cpu", "Neuron SDK 2.18.0") == ""
     assert stack_fit_key("llama.cpp", "cpu", "pre-threadpool") == "llama.cpp@pre-threadpool/cpu"
     fits = {
         "llama.cpp@pre-threadpool/cpu": {"layer_overhead_s": 300e-6},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -673,7 +674,14 @@ def fit_cmd(
             lambda: {
                 "parameters": [f.__dict__ for f in res.fits.values()],
                 "stack_parameters": [f.__dict__ for f in res.stack_fits.values()],
-                "model_parameters": [res.roofline.__dict__] if res.roofline else [],
+                "model_parameters": [
+                    {
+                        **res.roofline.__dict__,
+                        "value": res.roofline.value if math.isfinite(res.roofline.value) else "inf",
+                    }
+                ]
+                if res.roofline
+                else [],
                 "intervals": res.intervals,
                 "interval_coverage": res.coverage,
             }

@@ -264,9 +264,9 @@ def mfu_check(best: TrainEstimate, job: TrainJob, m: Machine) -> tuple[Published
     """The best comparable published MFU on this chip (16-bit full training; see
     :func:`xpuplan.perf.published.mfu_above`) and, when ``best`` exceeds it by more than
     ``MFU_MARGIN``, how many times it (the figure is likely optimistic)."""
-    if job.precision not in ("bf16", "fp16") or job.lora_rank:
-        return None, None
-    ref, above = mfu_above(best.mfu, m.chip.id, float(job.model.params()), m.chips)
+    ref, above = mfu_above(
+        best.mfu, m.chip.id, float(job.model.params()), m.chips, job.precision, job.lora_rank
+    )
     if ref is None:
         return None, None
     pub = PublishedMfu(

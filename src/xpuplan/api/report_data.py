@@ -138,7 +138,7 @@ def _scaling(
             if cap is not None and n > cap:
                 continue
             chip = cat.chips[o.chip]
-            tparams = train_params(chip, base=params)  # the chip's default training stack
+            tparams = train_params(chip, spec.stack, base=params)  # the job's stack, else the chip's default
             res = search_train(job, Machine(chip, system, n), SCALING_SPACE, tparams, top_k=1)
             b = res.best
             points.append(

@@ -101,10 +101,16 @@ class Stack:
     eras: tuple[Era, ...] = ()
 
     def era(self, category: str, date: str | None) -> str:
-        """The label of the era a run of ``date`` (ISO, e.g. "2024-03") on a ``category`` chip
-        falls in; "" for today's constants (no date: a plan for now)."""
-        for e in self.eras:
-            if date and e.category == category and date < e.until:
+        """The label of the era a run of ``date`` on a ``category`` chip falls in; "" for today's
+        constants (no date: a plan for now). The date's leading ``YYYY-MM`` or ``YYYY-MM-DD`` is
+        read (a month alone counts from its first day); a date without one (a year, a version
+        string) falls in no era. The first era whose end is after the date wins."""
+        m = re.match(r"\s*(\d{4}-\d{2}(?:-\d{2})?)", date or "")
+        if m is None:
+            return ""
+        day = m.group(1) if len(m.group(1)) == 10 else m.group(1) + "-01"
+        for e in sorted(self.eras, key=lambda e: e.until):
+            if e.category == category and day < e.until:
                 return e.label
         return ""
 

@@ -103,7 +103,10 @@ def roofline(compute_s: Any, memory_s: Any, p: float) -> Any:
     if math.isinf(p):
         return hi
     lo = np.minimum(compute_s, memory_s)
-    return hi * (1.0 + (lo / np.maximum(hi, 1e-300)) ** p) ** (1.0 / p)
+    with np.errstate(invalid="ignore"):
+        smooth = hi * (1.0 + (lo / np.maximum(hi, 1e-300)) ** p) ** (1.0 / p)
+    # an infinite roof (an unsupported format's peak) stays infinite, as the larger would be
+    return np.where(np.isinf(hi), hi, smooth)
 
 
 @dataclass(frozen=True)

@@ -55,13 +55,26 @@ def comparable_mfu(runs: list[PublishedMFU], model_params: float, chips: int) ->
     return max(ok, key=lambda r: r.mfu, default=None)
 
 
+def comparable_job(precision: str, lora_rank: int | None) -> bool:
+    """Whether a training job is of the kind the published MFUs are (16-bit full training: the
+    suite's ``published_mfu`` runs are bf16/fp16 without LoRA)."""
+    return precision in ("bf16", "fp16") and not lora_rank
+
+
 def mfu_above(
-    mfu: float, chip_id: str, model_params: float, chips: int
+    mfu: float,
+    chip_id: str,
+    model_params: float,
+    chips: int,
+    precision: str = "bf16",
+    lora_rank: int | None = None,
 ) -> tuple[PublishedMFU | None, float | None]:
     """The best comparable published MFU on ``chip_id`` (:func:`comparable_mfu`) and, when ``mfu``
     exceeds it by more than :data:`MFU_MARGIN`, how many times it (the figure is likely
-    optimistic); (None, None) where no comparable run is on record. For 16-bit full training:
-    the caller decides that the job is one."""
+    optimistic); (None, None) where no comparable run is on record or the job is not of their
+    kind (:func:`comparable_job`)."""
+    if not comparable_job(precision, lora_rank):
+        return None, None
     ref = comparable_mfu(published_mfu().get(chip_id, []), model_params, chips)
     if ref is None:
         return None, None

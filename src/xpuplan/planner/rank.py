@@ -296,9 +296,7 @@ def rank_train(
 def _mfu_flag(est: TrainEstimate, job: TrainJob, chip: Chip, chips: int) -> dict[str, Any]:
     """The published-MFU check of a 16-bit full-training option (as ``xpuplan train --search``
     makes it: perf/published.py mfu_above), as Option fields."""
-    if job.precision not in ("bf16", "fp16") or job.lora_rank:
-        return {}
-    ref, above = mfu_above(est.mfu, chip.id, float(job.model.params()), chips)
+    ref, above = mfu_above(est.mfu, chip.id, float(job.model.params()), chips, job.precision, job.lora_rank)
     if ref is None:
         return {}
     return {"published_mfu": ref.mfu, "published_case": ref.case, "mfu_above_published": above}

@@ -486,9 +486,9 @@ def print_fit(console: Console, res: Any) -> None:
         t.add_row(chip, p, f"{f.value:.2f}", f.basis, str(len(f.cases)))
     for key, f in sorted(getattr(res, "stack_fits", {}).items()):
         t.add_row(key, f.param, f"{f.value * 1e6:.0f} µs", f.basis, str(len(f.cases)))
-    o = getattr(res, "overlap", None)
+    o = getattr(res, "roofline", None)
     if o is not None:
-        t.add_row("(all chips)", o.param, f"{o.value:.2f}", o.basis, str(len(o.cases)))
+        t.add_row("(all chips)", o.param, f"{o.value:g}", o.basis, str(len(o.cases)))
     console.print(t)
     i = Table(title="80% prediction intervals (measured / predicted, from cross-validated errors)")
     for col in ("class", "low", "high", "n"):

@@ -42,8 +42,10 @@ parameters of the fit's earlier round, and then priced again under the fold's pa
 parameters are fitted in turn (matmul, matmul_fp8, matmul_fp4, matmul_serve, then memory, then
 the stacks'), each with the ones before it at their full fit; at another exponent only the serving
 fractions, the memory fractions and the stacks are refitted (the training GEMM fractions are the
-ideal roofline's: no training term uses it); a fold chooses the exponent by its cases'
-errors at their fold values with the other parameters at the variant's full fit.
+ideal roofline's: no training kernel uses the exponent, and the refitted memory fractions move
+the training cases' loss by under 0.5%); a fold chooses the exponent by its serving cases'
+errors at their fold values with the other parameters at the variant's full fit, over the cases
+every variant fits.
 """
 
 from __future__ import annotations
@@ -456,7 +458,9 @@ def cross_validate(
 ) -> list[CVCase]:
     """Leave one source (or one case) out: refit the chip and stack parameters without it, predict
     it (a serving case at its fold's stack value, 0 where the fold has no case of its stack)."""
-    return cross_validate_variants([Variant(1.0, [], {}, {}, rows, stack_rows or [])], cat, priors, by)[0]
+    return cross_validate_variants([Variant(math.inf, [], {}, {}, rows, stack_rows or [])], cat, priors, by)[
+        0
+    ]
 
 
 def _groups(rows: list[Row], by: str) -> dict[str, list[Row]]:
@@ -492,16 +496,21 @@ def fit_loss(
     fits: dict[tuple[str, str], ParamFit],
     exclude: set[str] | None = None,
     task: str = "infer",
+    only: set[str] | None = None,
 ) -> float:
     """Mean |log error| of the ``task`` cases a fit was made on (minus ``exclude`` and the
-    ``not_fitted`` ones), each at its parameter's fitted value with the others as its row was
-    priced: how well one variant of the model fits its own serving cases (the exponent's choice:
-    no training term uses it)."""
+    ``not_fitted`` ones; within ``only`` where given, so that variants are scored on the same
+    cases), each at its parameter's fitted value with the others as its row was priced: how well
+    one variant of the model fits its own serving cases (the exponent's choice: the serving
+    kernels use it; training cases move only through the memory fractions the variants refit, by
+    under 0.5% of their loss)."""
     exclude = exclude or set()
     errs = []
     for r in rows:
         f = fits.get((r.result.chip, r.result.param or ""))
         if r.result.task != task or r.result.id in exclude or r.result.not_fitted or f is None:
+            continue
+        if only is not None and r.result.id not in only:
             continue
         e = float(r.log_err[int(np.argmin(np.abs(GRID - f.value)))])
         if math.isfinite(e):
@@ -509,15 +518,26 @@ def fit_loss(
     return float(np.mean(errs)) if errs else math.inf
 
 
+def common_cases(variants: list[Variant]) -> set[str]:
+    """Ids of the cases every variant fits (priced, with a parameter, not ``not_fitted``): which
+    cases inform which fraction, and which ones a variant can price at all, is worked out again
+    at each exponent, and a variant must not win by dropping hard cases."""
+    sets = [{r.result.id for r in v.rows if r.result.param and not r.result.not_fitted} for v in variants]
+    return set.intersection(*sets) if sets else set()
+
+
 def cross_validate_variants(
     variants: list[Variant], cat: Catalog, priors: Priors, by: str = "source"
 ) -> tuple[list[CVCase], dict[float, int]]:
     """Leave one source (or case) out across the roofline exponent's variants: in each fold every variant's
     parameters are refitted without the held-out cases, the fold takes the variant whose refit
-    fits its own cases best (:func:`fit_loss`), and predicts the held-out cases with it. Returns
-    the cross-validated cases and how many folds chose each value."""
+    fits its own cases best (:func:`fit_loss`, over the cases every variant fits), and predicts
+    the held-out cases with it. The folds are the first variant's cases; one another variant
+    could not price is predicted by the first's row. Returns the cross-validated cases and how
+    many folds chose each value."""
     base = variants[0]
     in_suite = {r.result.chip for r in base.rows}
+    common = common_cases(variants)
     out: list[CVCase] = []
     chosen: dict[float, int] = {}
     for members in _groups(base.rows, by).values():
@@ -525,7 +545,7 @@ def cross_validate_variants(
         best: tuple[float, Variant, tuple[dict[tuple[str, str], ParamFit], dict[str, ParamFit]]] | None = None
         for v in variants:
             ff = _fold_fits(v, cat, priors, ids, in_suite)
-            loss = fit_loss(v.rows, ff[0], ids) if len(variants) > 1 else 0.0
+            loss = fit_loss(v.rows, ff[0], ids, only=common) if len(variants) > 1 else 0.0
             if best is None or loss < best[0] - 1e-12:
                 best = (loss, v, ff)
         assert best is not None
@@ -663,18 +683,26 @@ def run_fit(paths: list[Path] | None = None, by: str = "source") -> FitResult:
     for g in ROOFLINE_GRID[1:]:
         variants.append(_refit_at(g, serving, preds, fits, sfits, cat, priors, in_suite))
     # chosen as each fold chooses (cross_validate_variants), with no case held out
-    loss = {v.value: fit_loss(v.rows, fit_params(v.rows, cat, priors, None, in_suite)) for v in variants}
+    common = common_cases(variants)
+    loss = {
+        v.value: fit_loss(v.rows, fit_params(v.rows, cat, priors, None, in_suite), only=common)
+        for v in variants
+    }
     full = min(variants, key=lambda v: loss[v.value])
     cv, folds = cross_validate_variants(variants, with_fits(cat, full.fits), priors, by)
     tail = calibrated_tail(cv)
-    informed = tuple(r.result.id for r in full.rows if r.result.task != "train" and not r.result.not_fitted)
+    informed = tuple(r.result.id for r in full.rows if r.result.task == "infer" and r.result.id in common)
+    # the in-sample figures (and fit.toml's published MFUs) from the whole suite priced at the
+    # chosen exponent and its fit: a variant's training cases were predicted at the first's
+    with using_model_fits({ROOFLINE: full.value}), using_stack_fits(stack_values(full.sfits)):
+        final = _predict_all(cases, with_fits(cat, full.fits), priors)
     return FitResult(
         full.fits,
         cv,
         intervals(cv, tail),
         coverage(cv, tail),
-        len(full.preds),
-        [p.result for p in full.preds],
+        len(final),
+        [p.result for p in final],
         tail,
         full.sfits,
         ParamFit("model", ROOFLINE, full.value, "fitted", informed),

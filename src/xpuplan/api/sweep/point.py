@@ -307,7 +307,16 @@ def _plan(p: Point, cat: Catalog) -> dict[str, Any]:
         m = p.mix
         assert m.rate is not None
         spec = ServeSpec(
-            "job", p.model, m.rate, m.input_len, m.output_len, m.ttft_ms, m.tpot_ms, (p.precision,), m.hours
+            "job",
+            p.model,
+            m.rate,
+            m.input_len,
+            m.output_len,
+            m.ttft_ms,
+            m.tpot_ms,
+            (p.precision,),
+            m.hours,
+            kv=p.kv,
         )
     else:
         spec = TrainSpec("job", "pretrain", p.model, p.tokens or 0.0, p.seq_len, p.global_batch, p.precision)
