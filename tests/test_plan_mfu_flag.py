@@ -83,3 +83,35 @@ def test_no_check_for_formats_the_published_runs_are_not(
     _with_runs(monkeypatch, PublishedMFU(0.01, chips, 405e9, "tiny"))
     o = _plan(tmp_path, catalog, "fp8").jobs[0].best
     assert o is not None and o.published_mfu is None and o.mfu_above_published is None
+
+
+def test_the_html_report_says_so_too() -> None:
+    from xpuplan.report.html import _plan_table
+
+    o = {
+        "system": "gcp-tpu-v5p-pod",
+        "chip": "tpu-v5p",
+        "layout": "TP1 PP1 DP512",
+        "chips": 512,
+        "utilisation": 0.80,
+        "time_s": 86400.0,
+        "cost_usd": 1e6,
+        "energy_j": 1e12,
+        "facility_mw": 1.0,
+        "pricing": None,
+        "price_as_of": None,
+        "feasible": True,
+        "savings_vs_baseline": None,
+        "price_perf_vs_baseline": None,
+        "published_mfu": 0.64,
+        "published_case": "the-run",
+        "mfu_above_published": 1.25,
+    }
+    html = _plan_table({"kind": "pretrain", "options": [o]})
+    assert (
+        "80.0% !" in html
+        and "1.25× the best comparable published run on tpu-v5p" in html
+        and "the-run" in html
+    )
+    plain = _plan_table({"kind": "pretrain", "options": [{**o, "mfu_above_published": None}]})
+    assert "80.0% !" not in plain and "best comparable published run" not in plain

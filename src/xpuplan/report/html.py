@@ -167,7 +167,8 @@ def _plan_table(job: dict[str, Any]) -> str:
     rows, classes = [], []
     for i, o in enumerate(job["options"], 1):
         row = [str(i), _e(o["system"]), _e(o["layout"]), f"{o['chips']:,}" if o["chips"] else "—"]
-        row.append(fmt.duration(o["time_s"]) if serve else fmt.pct(o["utilisation"]))
+        flag = " !" if o.get("mfu_above_published") is not None else ""  # see the note below the table
+        row.append(fmt.duration(o["time_s"]) if serve else fmt.pct(o["utilisation"]) + flag)
         if not serve:
             row.append(fmt.duration(o["time_s"]))
         price = f"{o['pricing'].replace('_', '-')}, {o['price_as_of']}" if o.get("pricing") else "—"
@@ -180,7 +181,15 @@ def _plan_table(job: dict[str, Any]) -> str:
         ]
         rows.append(row)
         classes.append("best" if i == 1 and o["feasible"] else ("" if o["feasible"] else "no"))
-    return _table(head, rows, classes, left=3)
+    notes = "".join(
+        f'<p class="caption">! {_e(o["system"])}: MFU {fmt.pct(o["utilisation"])} is '
+        f"{o['mfu_above_published']:.2f}× the best comparable published run on {_e(o['chip'])} "
+        f"({fmt.pct(o['published_mfu'])}, {_e(o['published_case'] or '')}); treat it as a bound, not "
+        "a forecast.</p>"
+        for o in job["options"]
+        if o.get("mfu_above_published") is not None and o.get("published_mfu") is not None
+    )
+    return _table(head, rows, classes, left=3) + notes
 
 
 def _prices_table(data: dict[str, Any]) -> str:
