@@ -38,19 +38,15 @@ def _case(cid: str, t0: float, true_o: float, source: str = "s", stack: str = "v
         o = (values or {}).get("layer_overhead_s", 0.0)
         return 1.0 / (t0 + LAYERS * o)
 
-    measured = 1.0 / (t0 + LAYERS * true_o)
-    r = CaseResult(
-        cid,
-        "infer",
-        "nvidia",
-        "nvidia-h100-sxm",
-        "output_tokens_per_s",
-        0.0,
-        measured,
-        source=source,
-        stack=stack,
-    )
+    r = _h100_serving(cid, 0.0, 1.0 / (t0 + LAYERS * true_o), source=source, stack=stack)
     return Prediction(r, evaluate)
+
+
+def _h100_serving(cid: str, predicted: float, measured: float, **kw: str) -> CaseResult:
+    """A serving case on an H100 measured in output tokens/s."""
+    return CaseResult(
+        cid, "infer", "nvidia", "nvidia-h100-sxm", "output_tokens_per_s", predicted, measured, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_the_fit_recovers_a_stacks_time_per_layer(catalog: Catalog) -> None:
@@ -164,17 +160,7 @@ def _row(cid: str, source: str, err: float, value: float) -> F.Row:
     def evaluate(e: Efficiency, values: Mapping[str, float] | None = None) -> float:
         return value
 
-    r = CaseResult(
-        cid,
-        "infer",
-        "nvidia",
-        "nvidia-h100-sxm",
-        "output_tokens_per_s",
-        value,
-        1.0,
-        source=source,
-        param="memory",
-    )
+    r = _h100_serving(cid, value, 1.0, source=source, param="memory")
     return F.Row(r, Prediction(r, evaluate), Efficiency(matmul=0.5), np.full(len(F.GRID), err))
 
 
