@@ -68,6 +68,7 @@ def test_the_planner_prices_each_job_under_its_stack(tmp_path: Path, catalog: Ca
         (SERVE, 'stack = "megatron-lm"', InputError, "is a training stack"),
         (TRAIN, 'stack = "vllm"', InputError, "is a serving stack"),
         (SERVE, 'stack = "vlm"', UnknownNameError, "vllm"),
+        (SERVE, 'stack = ""', UnknownNameError, "Use a serving stack: .*vllm"),  # no close name: the list
     ],
 )
 def test_a_wrong_stack_is_an_error_at_its_line(

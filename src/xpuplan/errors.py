@@ -27,6 +27,9 @@ class XpuplanError(Exception):
         head = f"{self.where}: {self.message}" if self.where else self.message
         return f"{head}. {self.hint}" if self.hint else head
 
+    def __str__(self) -> str:  # the where and hint a caller set after raising (a file's line)
+        return self.one_line()
+
 
 class InputError(XpuplanError):
     """A value given by the user is malformed or out of range."""

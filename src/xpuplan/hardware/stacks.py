@@ -219,12 +219,15 @@ def named_stack(name: str, task: str, where: str | None = None) -> Stack:
     the other task, is an error (the name would otherwise fall back to the chip's default without
     a word). The one check the API (``--stack``) and scenario files (``stack =``) use."""
     key = name.strip().lower()
+    words = {"train": "training", "serve": "serving"}
+    ok = sorted(k for k, v in stacks().items() if v.task == task)
     if key not in stacks():
-        raise UnknownNameError("software stack", name, stacks().keys(), where=where)
+        e = UnknownNameError("software stack", name, stacks().keys(), where=where)
+        if not e.suggestions:  # no close name: list the task's stacks
+            e.hint = f"Use a {words.get(task, task)} stack: " + ", ".join(ok)
+        raise e
     stack = stacks()[key]
     if stack.task != task:
-        words = {"train": "training", "serve": "serving"}
-        ok = sorted(k for k, v in stacks().items() if v.task == task)
         raise InputError(
             f"'{stack.id}' is a {words[stack.task]} stack",
             f"Use a {words[task]} stack: " + ", ".join(ok),
