@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from xpuplan.validation.fit import run_fit
 from xpuplan.validation.ranking import TAU_TARGET, RankingResult, rank_groups
@@ -145,12 +146,30 @@ def render() -> str:
             for k, f in sorted(res.stack_fits.items())
         ],
         "",
+        *_roofline(res),
         "## Every case",
         "",
         *_cases(res.in_sample, {c.id: c for c in cvr}),
         "",
     ]
     return "\n".join(lines)
+
+
+def _roofline(res: Any) -> list[str]:
+    """The model-wide roofline exponent (fit.toml [model]): its value, the loss at each value tried
+    and the folds' choices."""
+    o = getattr(res, "roofline", None)
+    if o is None:
+        return []
+    tried = ", ".join(f"{g:g}: {v:.4f}" for g, v in sorted(res.roofline_loss.items(), reverse=True))
+    folds = ", ".join(f"{n} chose {g:g}" for g, n in sorted(res.roofline_folds.items(), reverse=True))
+    return [
+        f"One model-wide parameter: serving kernels follow the smooth roofline (compute^p + memory^p)^(1/p)"
+        f" with p = {o.value:g} (`roofline_p`, perf/machine.py roofline), chosen on {len(o.cases)} serving"
+        f" cases by the mean |log error| of the fit at each value ({tried}); under cross-validation each"
+        f" fold chooses it again on its own cases ({folds}).",
+        "",
+    ]
 
 
 def main() -> int:
