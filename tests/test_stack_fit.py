@@ -172,8 +172,8 @@ def test_each_fold_chooses_the_roofline_on_its_own_cases_only(catalog: Catalog) 
     srcs = {"a": "s1", "b": "s2", "c": "s3"}
     err_a = {"s1": 0.3, "s2": 0.0, "s3": 0.0}
     err_b = {"s1": 0.0, "s2": 0.2, "s3": 0.2}
-    va = F.Variant(math.inf, [], {}, {}, [_row(i, s, err_a[s], 1.0) for i, s in srcs.items()], [])
-    vb = F.Variant(2.0, [], {}, {}, [_row(i, s, err_b[s], 2.0) for i, s in srcs.items()], [])
+    va = F.Variant(math.inf, {}, {}, [_row(i, s, err_a[s], 1.0) for i, s in srcs.items()], [])
+    vb = F.Variant(2.0, {}, {}, [_row(i, s, err_b[s], 2.0) for i, s in srcs.items()], [])
     priors = F.Priors.load()
     full = {
         v.value: F.fit_loss(v.rows, F.fit_params(v.rows, catalog, priors, None, {"nvidia-h100-sxm"}))

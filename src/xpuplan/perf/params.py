@@ -202,9 +202,17 @@ class PerfParams:
 def default_params() -> PerfParams:
     """The model constants of ``data/perf.toml`` with the model-wide fitted parameters in effect
     (:func:`model_fits`: ``fit.toml`` [model], or the fit being run)."""
-    p = _toml_params()
-    fitted = model_fits()
-    return replace(p, **fitted) if fitted else p  # type: ignore[arg-type]
+    over = _MODEL_FITS.get()
+    if over is None:
+        return _packaged_params()
+    return replace(_toml_params(), **over) if over else _toml_params()  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1)
+def _packaged_params() -> PerfParams:
+    """``perf.toml``'s constants with ``fit.toml``'s [model] values, built once per process."""
+    fitted = _packaged_model_fits()
+    return replace(_toml_params(), **fitted) if fitted else _toml_params()  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=1)

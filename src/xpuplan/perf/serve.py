@@ -383,12 +383,12 @@ def _step(
     # dense GEMM shape efficiency from the weight dimensions only: with few tokens (decode) the GEMM
     # is memory-bound and the roofline's weight-read term already sets its time
     n_min = np.minimum(np.minimum(model.hidden, model.dense_ffn / tp), model.q_dim / tp) + 0.0 * tokens
-    ov = params.roofline_p if params is not None else math.inf  # machine.roofline
-    t_gemm = roofline(_gemm(m, peak, gemm_flops, n_min, fp8), w_dense / bw, ov)
+    rp = params.roofline_p if params is not None else math.inf  # machine.roofline's exponent
+    t_gemm = roofline(_gemm(m, peak, gemm_flops, n_min, fp8), w_dense / bw, rp)
     # the routed experts' grouped GEMMs run after the dense ones, each kernel its own roofline
-    t_gemm = t_gemm + _expert_gemm_time(model, m, peak, fp8, tp, pp, ep, tokens, w_exp, bw, ov)
+    t_gemm = t_gemm + _expert_gemm_time(model, m, peak, fp8, tp, pp, ep, tokens, w_exp, bw, rp)
     kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, adp, params.gqa_convert_to_mha if params else 0.0)
-    t_attn = _attention_time(model, m, tp * pp / pad, kv_tok, decode, ctx, prefill, prefill_ctx, ov)
+    t_attn = _attention_time(model, m, tp * pp / pad, kv_tok, decode, ctx, prefill, prefill_ctx, rp)
     t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)
     t_tp = _adp_comm_time(model, m, tp, pp, tokens) if adp else t_tp
     t_tp = t_tp + 2.0 * model.layers / pp * _rank_hops_latency(m, tp, ranks)

@@ -302,9 +302,7 @@ def _mfu_flag(est: TrainEstimate, job: TrainJob, chip: Chip, chips: int) -> dict
     return {"published_mfu": ref.mfu, "published_case": ref.case, "mfu_above_published": above}
 
 
-def _train_option(
-    c: _Candidate, n: int, est: TrainEstimate, unit: PurchaseUnit, job: TrainJob | None = None
-) -> Option:
+def _train_option(c: _Candidate, n: int, est: TrainEstimate, unit: PurchaseUnit, job: TrainJob) -> Option:
     cat, system, price, pue = c.cat, c.system, c.price, c.pue
     time_s = est.time_to_train_s or 0.0
     hours = time_s / SECONDS_PER_HOUR
@@ -325,7 +323,7 @@ def _train_option(
         interval=est.interval,
         fleet_ok=reason is None,
     )
-    return o if job is None else replace(o, **_mfu_flag(est, job, c.chip, est.layout.chips))
+    return replace(o, **_mfu_flag(est, job, c.chip, est.layout.chips))
 
 
 def _purchase(unit: PurchaseUnit, chips: int, hours: float) -> dict[str, Any]:

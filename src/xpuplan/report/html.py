@@ -182,12 +182,8 @@ def _plan_table(job: dict[str, Any]) -> str:
         rows.append(row)
         classes.append("best" if i == 1 and o["feasible"] else ("" if o["feasible"] else "no"))
     notes = "".join(
-        f'<p class="caption">! {_e(o["system"])}: MFU {fmt.pct(o["utilisation"])} is '
-        f"{o['mfu_above_published']:.2f}× the best comparable published run on {_e(o['chip'])} "
-        f"({fmt.pct(o['published_mfu'])}, {_e(o['published_case'] or '')}); treat it as a bound, not "
-        "a forecast.</p>"
-        for o in job["options"]
-        if o.get("mfu_above_published") is not None and o.get("published_mfu") is not None
+        f'<p class="caption">! {_e(note)}.</p>'
+        for note in filter(None, map(wording.mfu_flag, job["options"]))
     )
     return _table(head, rows, classes, left=3) + notes
 

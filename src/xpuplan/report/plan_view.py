@@ -178,14 +178,10 @@ def print_plan(console: Console, r: PlanResult) -> None:
                     f"  80% intervals ({iv.basis}, cross-validated): {ok[0].system} and {ok[1].system} "
                     + ("overlap — the ranking of these two is not certain" if same else "do not overlap")
                 )
-        for o in j.options:
-            if o.mfu_above_published is not None and o.published_mfu is not None:
-                console.print(
-                    f"  [yellow]! {o.system}: MFU {fmt.pct(o.utilisation)} is {o.mfu_above_published:.2f}× the "
-                    f"best comparable published run on {o.chip} ({fmt.pct(o.published_mfu)}, "
-                    f"{fmt.safe(o.published_case or '')}); treat it as a bound, not a forecast "
-                    f"(xpuplan train --search says which term differs)[/]"
-                )
+        for note in filter(None, map(wording.mfu_flag, j.options)):
+            console.print(
+                f"  [yellow]! {fmt.safe(note, 1000)} (xpuplan train --search says which term differs)[/]"
+            )
         console.print(f"[dim]  {SERVE_LEGEND if serve else TRAIN_LEGEND}[/]")
         s = j.sensitivity
         if s and s.runner_up and s.break_even_price_ratio:

@@ -13,6 +13,7 @@ from xpuplan.planner import fleet
 from xpuplan.planner.constraints import Why, WhyCode
 from xpuplan.planner.fleet import Binding, FleetOption, FleetPlan
 from xpuplan.planner.plan import PlanResult
+from xpuplan.report import fmt
 
 
 def _supply(w: Why) -> str:
@@ -177,6 +178,21 @@ _ASSUMED = {"app_memory": "app memory", "battery": "battery"}
 def assumption_what(kind: str, path: str | None) -> str:
     """What a hybrid plan's device assumption (``DeviceAssumption``) is, in words."""
     return _ASSUMED.get(kind) or f"{path} path (peaks, power, sustained speed)"
+
+
+def mfu_flag(o: Any) -> str | None:
+    """The note on a training option above every comparable published MFU on its chip (an Option
+    or its dict: ``published_mfu``, ``published_case``, ``mfu_above_published``), in plain text;
+    None for one that is not flagged."""
+    get = o.get if isinstance(o, Mapping) else lambda k: getattr(o, k)
+    above, ref = get("mfu_above_published"), get("published_mfu")
+    if above is None or ref is None:
+        return None
+    return (
+        f"{get('system')}: MFU {fmt.pct(get('utilisation'))} is {above:.2f}× the best comparable published "
+        f"run on {get('chip')} ({fmt.pct(ref)}, {get('published_case') or ''}); treat it as a bound, "
+        "not a forecast"
+    )
 
 
 def chips_idle(chips_used: int | None, chips: int) -> str:

@@ -429,10 +429,9 @@ ROOFLINE_GRID = (math.inf, 4.0, 2.0, 4.0 / 3.0, 1.0)
 
 @dataclass(frozen=True)
 class Variant:
-    """The suite priced at one value of the roofline exponent: its predictions, fits and tables."""
+    """The suite priced at one value of the roofline exponent: its fits and grid tables."""
 
     value: float
-    preds: list[Prediction]
     fits: dict[tuple[str, str], ParamFit]
     sfits: dict[str, ParamFit]
     rows: list[Row]
@@ -458,9 +457,7 @@ def cross_validate(
 ) -> list[CVCase]:
     """Leave one source (or one case) out: refit the chip and stack parameters without it, predict
     it (a serving case at its fold's stack value, 0 where the fold has no case of its stack)."""
-    return cross_validate_variants([Variant(math.inf, [], {}, {}, rows, stack_rows or [])], cat, priors, by)[
-        0
-    ]
+    return cross_validate_variants([Variant(math.inf, {}, {}, rows, stack_rows or [])], cat, priors, by)[0]
 
 
 def _groups(rows: list[Row], by: str) -> dict[str, list[Row]]:
@@ -719,7 +716,7 @@ def _variant(
     cat: Catalog,
 ) -> Variant:
     cf = with_fits(cat, fits)
-    return Variant(g, preds, fits, sfits, build_rows(preds, cf, fits), build_stack_rows(preds, cf, fits))
+    return Variant(g, fits, sfits, build_rows(preds, cf, fits), build_stack_rows(preds, cf, fits))
 
 
 def _refit_at(

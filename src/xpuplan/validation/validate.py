@@ -337,6 +337,11 @@ def case_stack(c: dict[str, Any], chip: Chip) -> Stack | None:
     return stack_for(str(c.get("software") or ""), str(c.get("task")), chip.vendor, chip.category)
 
 
+# MaxText's remat policy that keeps every weight matmul's output but the MLP wi's (a selective
+# policy, priced with PerfParams.selective_recomputes_fc1)
+EXCEPT_MLPWI = "save_dot_except_mlpwi"
+
+
 def case_date(c: dict[str, Any]) -> str | None:
     """The date of the case's source as written (ISO, e.g. "2024-03"), None when it states none."""
     return str((c.get("source") or {}).get("date") or "") or None
@@ -376,7 +381,7 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
         p = replace(p, attention_block_bwd=float(max(bwd)))
     # MaxText remat_policy=save_dot_except_mlpwi: every dot kept but the MLP's wi, redone in backward
     rc_text = str((c.get("parallel") or {}).get("recompute") or "") + " " + text
-    if "save_dot_except_mlpwi" in rc_text:
+    if EXCEPT_MLPWI in rc_text:
         p = replace(p, selective_saves_dots=1.0, selective_recomputes_fc1=1.0)
     cf = re.search(r"capacity_factor\s*=\s*([0-9.]+)", text)
     if cf and float(cf.group(1)) > 0 and "dropless" not in text.lower():
@@ -431,7 +436,7 @@ def _recompute(text: Any) -> int | None:
         # MaxText base.yml: under "custom" every named tensor is 'remat' unless set otherwise and
         # decoder_layer_input stays 'device': the layer input kept, the layer recomputed
         return int(Recompute.FULL)
-    if "minimal" in t or "sdpa" in t or "save_dot_except_mlpwi" in t:
+    if "minimal" in t or "sdpa" in t or EXCEPT_MLPWI in t:
         return int(Recompute.SELECTIVE)
     if "selective" in t or "custom" in t:
         return int(Recompute.SELECTIVE)
