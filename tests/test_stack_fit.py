@@ -262,7 +262,11 @@ def test_a_run_before_an_era_ends_is_fitted_and_priced_under_its_own_key(catalog
         ({"category": "cpu", "until": "2024-09-23", "label": "Old Era", "source": "s"}, "lower-case"),
         (
             {"category": "cpu", "until": "2024-09-23", "label": "old"},
-            "needs category, until, label and source",
+            "needs category, label, source and until",
+        ),
+        (
+            {"category": "npu", "until": "2024-09-23", "flag": "--x", "label": "old", "source": "s"},
+            "both until and flag",
         ),
     ],
 )
@@ -289,3 +293,34 @@ def test_the_suites_llama_cpp_cpu_cases_fall_in_their_builds_era(catalog: Catalo
     for cid, era in want.items():
         r = predict_case(cases[cid], catalog).result
         assert r.stack == "llama.cpp" and r.stack_era == era, cid
+
+
+def test_a_mode_the_run_states_is_fitted_and_priced_under_its_own_key(catalog: Catalog) -> None:
+    """vLLM on Neuron with --no-async-scheduling (data/stacks/neuronx-inference.toml [[eras]]
+    sync-scheduling): the host's step runs while the device idles, so a run stating the flag takes
+    its own fitted time; a plan for today, and a run that does not state it, the stack's default."""
+    nx = get_stack("neuronx-inference")
+    flags = "vLLM Neuron plugin, --tensor-parallel-size 4, --No-Async-Scheduling, --no-enable-chunked-prefill"
+    assert nx.era("npu", "2026-04", flags) == "sync-scheduling"
+    assert nx.era("npu", "2026-04", "vLLM Neuron plugin, --max-num-seqs 2") == ""
+    assert nx.era("npu", None) == "" and nx.era("gpu", None, flags) == ""
+    trn2 = catalog.chip("aws-trainium2")
+    fits = {
+        "neuronx-inference@sync-scheduling/npu": {"layer_overhead_s": 500e-6},
+        "neuronx-inference/npu": {"layer_overhead_s": 60e-6},
+    }
+    with using_stack_fits(fits):
+        sync = chip_params(nx, trn2.id, 2026, category="npu", software=flags)
+        assert sync.layer_overhead_s == pytest.approx(500e-6)
+        assert serve_params(trn2).layer_overhead_s == pytest.approx(60e-6)  # a plan for today
+    from xpuplan.validation.validate import load_suite, predict_case
+
+    cases = {c["id"]: c for c in load_suite()}
+    want = {
+        "aws-trn2-infer-llama3.1-8b-tp4-conc1-osl192-vllmneuron-dflash-baseline": "sync-scheduling",
+        "aws-trn2-infer-qwen3-4b-tp4-conc4-osl192-vllmneuron-dflash-baseline": "sync-scheduling",
+        "aws-trn2-infer-llama3.1-8b-tp8-conc2-isl512-osl128-vllmneuron": "",
+    }
+    for cid, era in want.items():
+        r = predict_case(cases[cid], catalog).result
+        assert r.stack == "neuronx-inference" and r.stack_era == era, cid

@@ -103,6 +103,26 @@ def test_recompute_reruns_the_forward(catalog: Catalog) -> None:
     assert full.time_s["compute"] == pytest.approx(sel.time_s["compute"], rel=1e-12)
 
 
+def test_jax_full_remat_skips_the_layers_last_matmul(catalog: Catalog) -> None:
+    """JAX rematerialises a checkpointed layer in backward only as its residuals need it (JAX docs,
+    notebooks/autodiff_remat; PerfParams.remat_skips_layer_output, MaxText): full recompute
+    re-runs the forward less the MLP's output projection fc2 (2·s·f·h FLOPs per layer of the plain
+    2-matrix MLP, f = 4h, at 0.5 of peak), whose output no gradient reads; the step's own
+    forward and backward are unchanged."""
+    m = machine(catalog, 1, mem_bw=1e30)
+    s = 2048
+    fwd_layers = 2 * s * L * 12 * h * h / (peak(catalog) * 0.5) + L * flash_core_s(catalog, s, s, s)
+    fc2 = L * 2 * s * f * h / (peak(catalog) * 0.5)
+    jax = replace(PARAMS, remat_skips_layer_output=1.0)
+    full = est(catalog, Layout(recompute=Recompute.FULL), 1, s, params=jax, m=m)
+    assert full.time_s["recompute"] == pytest.approx(fwd_layers - fc2, rel=1e-6)
+    torch = est(catalog, Layout(recompute=Recompute.FULL), 1, s, m=m)
+    assert full.time_s["compute"] == pytest.approx(torch.time_s["compute"], rel=1e-12)
+    # a selective policy is not full recompute: the switch leaves it alone
+    sel = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, params=jax, m=m)
+    assert sel.time_s["recompute"] == pytest.approx(L * flash_core_s(catalog, s, s, s), rel=1e-9)
+
+
 def test_save_dot_except_mlpwi_redoes_the_mlps_first_matmul(catalog: Catalog) -> None:
     """MaxText remat_policy save_dot_except_mlpwi (PerfParams.selective_recomputes_fc1 with
     selective_saves_dots): the selective recompute also re-runs the MLP's wi, 2·h·f FLOPs per
@@ -279,13 +299,18 @@ TP_AR = 2 * (1 / 2) * (1 * 2048 * h * 2) / UP_BW + 2 * 1 * UP_LAT  # all-reduce 
         # full recomputation re-runs the forward's 2 (Korthikanti et al. 2022 §5)
         (Layout(tp=2, recompute=Recompute.FULL), 6 * L * TP_AR),
         (Layout(tp=2, recompute=Recompute.SELECTIVE), 4 * L * TP_AR),
+        # JAX's recompute skips the layer's last matmul and so the collective after it: 1 more
+        (Layout(tp=2, recompute=Recompute.FULL), ("jax", 5 * L * TP_AR)),
         # overlap with the GEMMs hides tp_overlap = 0.7 of it
         (Layout(tp=2, tp_overlap=True), 4 * L * TP_AR * (1 - 0.7)),
     ],
 )
-def test_tp_all_reduces_per_layer(catalog: Catalog, lay: Layout, want: float) -> None:
+def test_tp_all_reduces_per_layer(catalog: Catalog, lay: Layout, want: float | tuple[str, float]) -> None:
     B = 3  # three micro-batches of one sequence
-    e = est(catalog, lay, B, 2048)
+    params = PARAMS
+    if isinstance(want, tuple):
+        params, want = replace(PARAMS, remat_skips_layer_output=1.0), want[1]
+    e = est(catalog, lay, B, 2048, params=params)
     assert e.time_s["tp_comm"] == pytest.approx(B * want, rel=1e-12)
 
 

@@ -46,6 +46,7 @@ PARAM_KEYS = (
     "kv_reserve_full",
     "selective_saves_dots",
     "selective_recomputes_fc1",
+    "remat_skips_layer_output",
     "batch_per_microbatch",
     "fp8_weight_store",
     "fp8_act_fn_store",
@@ -65,6 +66,7 @@ SWITCH_KEYS = {
     "chunked_prefill",
     "selective_saves_dots",
     "selective_recomputes_fc1",
+    "remat_skips_layer_output",
     "batch_per_microbatch",
     "fp8_weight_store",
     "fp8_act_fn_store",
@@ -73,15 +75,17 @@ SWITCH_KEYS = {
 
 @dataclass(frozen=True, slots=True)
 class Era:
-    """A span of a stack's history whose fitted constants on one kind of chip are not today's:
-    runs dated before ``until`` (ISO date) on ``category`` chips are fitted, and priced, under
-    their own key (perf/params.py stack_fit_key), because the stack changed the code the fitted
-    term stands for on that back end (``source`` says how)."""
+    """A span of a stack's history, or a mode a run states, whose fitted constants on one kind of
+    chip are not today's defaults: runs dated before ``until`` (ISO date), or whose software
+    states ``flag`` (e.g. ``--no-async-scheduling``), on ``category`` chips are fitted, and
+    priced, under their own key (perf/params.py stack_fit_key), because the stack runs different
+    code for the fitted term on that back end (``source`` says how)."""
 
     category: str
-    until: str
+    until: str  # "" for a mode chosen by flag
     label: str
     source: str
+    flag: str = ""  # lower-case text the run's software states; "" for a dated era
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +104,21 @@ class Stack:
     tp_ranks: dict[str, float] = field(default_factory=dict)  # chip id -> TP ranks on one chip
     eras: tuple[Era, ...] = ()
 
-    def era(self, category: str, date: str | None) -> str:
-        """The label of the era a run of ``date`` on a ``category`` chip falls in; "" for today's
-        constants (no date: a plan for now). The date's leading ``YYYY-MM`` or ``YYYY-MM-DD`` is
-        read (a month alone counts from its first day); a date without one (a year, a version
-        string) falls in no era. The first era whose end is after the date wins."""
+    def era(self, category: str, date: str | None, software: str | None = None) -> str:
+        """The label of the era a run of ``date`` whose software reads ``software`` on a
+        ``category`` chip falls in; "" for today's defaults (no date and no flag: a plan for now).
+        A mode whose flag the software states wins; else the date's leading ``YYYY-MM`` or
+        ``YYYY-MM-DD`` is read (a month alone counts from its first day; a date without one, a
+        year or a version string, falls in no era) and the first era whose end is after it wins."""
+        text = (software or "").lower()
+        for e in self.eras:
+            if e.flag and e.category == category and e.flag in text:
+                return e.label
         m = re.match(r"\s*(\d{4}-\d{2}(?:-\d{2})?)", date or "")
         if m is None:
             return ""
         day = m.group(1) if len(m.group(1)) == 10 else m.group(1) + "-01"
-        for e in sorted(self.eras, key=lambda e: e.until):
+        for e in sorted((e for e in self.eras if not e.flag), key=lambda e: e.until):
             if e.category == category and day < e.until:
                 return e.label
         return ""
@@ -182,9 +191,16 @@ def _era(e: Any, path: Path) -> Era:
     if not isinstance(e, dict) or not all(
         isinstance(e.get(k), str) and e[k] for k in ("category", "label", "source")
     ):
-        raise DataError("each [[eras]] needs category, until, label and source", "Fix the table", str(path))
+        raise DataError(
+            "each [[eras]] needs category, label, source and until (or flag)", "Fix the table", str(path)
+        )
+    flag = str(e.get("flag") or "").lower()
     until = str(e.get("until") or "")
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", until):
+    if flag and until:
+        raise DataError(
+            f"[[eras]] {e['label']!r} has both until and flag", "Keep one: a date or a stated flag", str(path)
+        )
+    if not flag and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", until):
         raise DataError(
             f"[[eras]] until must be an ISO date, got {until!r}", 'e.g. until = "2024-09-23"', str(path)
         )
@@ -192,7 +208,7 @@ def _era(e: Any, path: Path) -> Era:
         raise DataError(
             f"[[eras]] label {e['label']!r} must be lower-case words and dashes", "Fix it", str(path)
         )
-    return Era(e["category"].lower(), until, e["label"], e["source"])
+    return Era(e["category"].lower(), until, e["label"], e["source"], flag)
 
 
 @lru_cache(maxsize=1)

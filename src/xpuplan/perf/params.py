@@ -42,6 +42,14 @@ class PerfParams:
     # mlpwo, maxtext layers/decoders.py): the layer keeps q/k/v, the two output projections' results
     # and its input, and pays the MLP's first matmul (wi, gate and up when gated) once more.
     selective_recomputes_fc1: float = 0.0
+    # 1: full recompute re-runs only what the backward pass reads, so the layer's last MLP matmul
+    # (wo / fc2 / the down projection, whose output no gradient needs: a matmul's transpose reads
+    # its input and weight) and the collective after it are not redone. JAX rematerialises a
+    # jax.checkpoint'd layer inside the backward pass as the residuals it consumes need it ('any
+    # residuals consumed on the backward pass are re-computed from those inputs as needed', JAX
+    # docs notebooks/autodiff_remat), where XLA drops the unused rest; PyTorch's
+    # torch.utils.checkpoint re-runs the whole forward (0).
+    remat_skips_layer_output: float = 0.0
     # Query and key rows per tile of the fused attention kernel, the grain at which a sliding
     # window's masked tiles are skipped (Model.local_attn_share): FlashAttention-2 tiles of 128
     # (Dao 2023 §3.1); MaxText's splash attention sa_block_q = sa_block_kv = 512 (data/stacks),
@@ -361,16 +369,18 @@ def chip_params(
     base: PerfParams | None = None,
     category: str | None = None,
     date: str | None = None,
+    software: str | None = None,
 ) -> PerfParams:
     """:func:`params_for` on one chip: also the stack's kernel for that chip (``[cpu_kernels]``:
     the share of the chip's int8 peak its 4-bit block kernel issues; ``[tp_ranks_per_chip]``: the
     TP ranks one chip hosts) and the stack's fitted parameters on the chip's ``category``
-    (:func:`stack_fits`), of the stack's era ``date`` falls in (a validation case's; None: today's).
+    (:func:`stack_fits`), of the stack's era ``date`` falls in or the mode ``software`` states
+    (hardware.stacks.Era: a validation case's; None: today's defaults).
     The one place both the validator (a case's stack) and the public API (the chip's default
     stack) resolve them."""
     p = params_for(stack, year, base)
     if stack is not None and category is not None:
-        key = stack_fit_key(stack.id, category, stack.era(category, date))
+        key = stack_fit_key(stack.id, category, stack.era(category, date, software))
         p = with_stack_values(p, stack_fits().get(key))
     if stack is not None and chip_id in stack.cpu_kernels:
         p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip_id])

@@ -507,7 +507,8 @@ def _compute(st: _Step) -> _Compute:
     casts = st.per_stage * params.cast_traffic  # the recipe's casts, where priced (PerfParams)
     fwd_layers, bwd = fwd_layers + casts * q_fwd, bwd + casts * q_bwd
     selective = core_layers + _fc1_redo(st, n_dense, n_moe)
-    rc = _by_recompute(lay.recompute, st.rc_layers * fwd_layers, selective, 0.0 * t_head)
+    full = fwd_layers - _mlp_out_share(st, n_dense, n_moe)
+    rc = _by_recompute(lay.recompute, st.rc_layers * full, selective, 0.0 * t_head)
     return _Compute(fwd_layers + t_head, bwd, rc, core_layers)
 
 
@@ -526,12 +527,28 @@ def _fc1_redo(st: _Step, n_dense: int, n_moe: int) -> F | float:
     return st.per_stage * share * (n_dense * t_dense + n_moe * t_moe)
 
 
+def _mlp_out_share(st: _Step, n_dense: int, n_moe: int) -> F | float:
+    """The forward time full recompute does not redo where the stack re-runs only what backward
+    reads (PerfParams.remat_skips_layer_output): the layer's last matmul, the MLP's output
+    projection (wo, fc2, the down projection; every routed and shared expert's in an MoE layer),
+    ``1 / (up + 1)`` of the MLP's GEMM time (up = 2 gated, 1 plain), per layer of the stage."""
+    if not st.params.remat_skips_layer_output > 0:
+        return 0.0
+    share = 1.0 / st.model.ffn_type.matrices
+    t_dense = _mlp_time(st, False)[0] if n_dense else 0.0
+    t_moe = _mlp_time(st, True)[0] if n_moe else 0.0
+    return st.per_stage * share * (n_dense * t_dense + n_moe * t_moe)
+
+
 def _tp_time(st: _Step) -> F:
     """Tensor parallel per micro-batch: 2 all-reduces (or RS+AG with SP) per layer forward, 2
-    backward, 2 more under full recompute (Narayanan et al. 2021 §2.3), less the overlapped share."""
+    backward, 2 more under full recompute (Narayanan et al. 2021 §2.3; 1 where the recompute skips
+    the layer's last matmul and the collective after it, PerfParams.remat_skips_layer_output),
+    less the overlapped share."""
     m = st.m
     _, _, bw_tp, _ = m.group_bw(st.t, xp.ones_like(st.t))
-    n_tp = (4.0 + 2.0 * st.rc_layers) * st.model.layers * st.per_stage
+    redo = 2.0 - min(st.params.remat_skips_layer_output, 1.0)
+    n_tp = (4.0 + redo * st.rc_layers) * st.model.layers * st.per_stage
     one = coll.all_reduce(st.tok * st.model.hidden * st.params.act_bytes, st.t, bw_tp, m.up_lat)
     return n_tp * one * (1.0 - st.params.tp_overlap * st.lay.tp_overlap)
 

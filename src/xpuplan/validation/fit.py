@@ -181,10 +181,11 @@ def binding_param(p: Prediction, cat: Catalog, priors: Priors, step: float = 1.1
     if r.task != "infer" or r.param != "memory":  # a training or prefill case: its own parameter
         f = _field(ref, r.param)
         e = elasticity(gemm if r.param == SERVE else {f: getattr(ref, f) * step})
-        return p if e >= MIN_ELASTICITY else replace(p, result=replace(r, not_fitted=_weak(r.param, e)))
+        return p if e >= MIN_ELASTICITY else replace(p, result=replace(r, not_fitted=_weak(r.param, e), weak=True))
     e_gemm, e_mem = elasticity(gemm), elasticity({"memory": ref.memory * step})
     if max(e_gemm, e_mem) < MIN_ELASTICITY:
-        return replace(p, result=replace(r, not_fitted=_weak("memory or matmul_serve", max(e_gemm, e_mem))))
+        weak = _weak("memory or matmul_serve", max(e_gemm, e_mem))
+        return replace(p, result=replace(r, not_fitted=weak, weak=True))
     if e_gemm > e_mem:
         return replace(p, result=replace(r, param=SERVE))
     return p
@@ -393,12 +394,13 @@ def fit_stack_params(
     rows: list[StackRow], exclude: set[str] | None = None, param: str = OVERHEAD
 ) -> dict[str, ParamFit]:
     """Per stack and chip category, the grid value that minimises the mean |log error| of its cases
-    (minus ``exclude`` and the ``not_fitted`` ones). A stack with no case gets none: the term is not
-    priced (0)."""
+    (minus ``exclude`` and the ``not_fitted`` ones; a case no chip fraction informs, ``weak``, is
+    kept: a step its stack's fixed time sets, vLLM's synchronous one on Neuron, informs that time
+    most). A stack with no case gets none: the term is not priced (0)."""
     exclude = exclude or set()
     by: dict[str, list[StackRow]] = {}
     for r in rows:
-        if r.result.id not in exclude and not r.result.not_fitted:
+        if r.result.id not in exclude and (not r.result.not_fitted or r.result.weak):
             by.setdefault(r.key, []).append(r)
     out = {}
     grid = STACK_GRID[param]

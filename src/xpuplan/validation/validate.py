@@ -86,6 +86,9 @@ class CaseResult:
     # the case's ``not_fitted`` reason: its time is set by a term the model does not price, so it
     # is predicted and reported but informs no fitted efficiency
     not_fitted: str | None = None
+    # set with ``not_fitted`` by validation.fit.binding_param when no chip fraction sets enough of
+    # the case's time: the case informs no chip fraction, but may inform its stack's fitted time
+    weak: bool = False
     # full 16-bit training only: the predicted MFU of the stated layout, the chips and the
     # model's parameters (the published-MFU reference, ``fit.best_measured_mfu``)
     mfu: float | None = None
@@ -347,6 +350,11 @@ def case_date(c: dict[str, Any]) -> str | None:
     return str((c.get("source") or {}).get("date") or "") or None
 
 
+def case_software(c: dict[str, Any]) -> str:
+    """The software the case states (its stack's era may be a mode a flag there selects)."""
+    return str(c.get("software") or "")
+
+
 def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None]:
     """Software-stack parameters a case implies: its stack's (data/stacks), of the stack's era
     its date falls in, fused attention from the year it reached that stack, gradients reduced in
@@ -355,7 +363,7 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     date = case_date(c) or ""
     year = int(date[:4]) if date[:4].isdigit() else 2024
     prec = str(c.get("precision") or "").lower()
-    p = chip_params(stack, chip.id, year, category=chip.category, date=date or None)
+    p = chip_params(stack, chip.id, year, category=chip.category, date=date or None, software=case_software(c))
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
     # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
@@ -998,7 +1006,7 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     res = search_serve(job, m, formats, mode, ttft_s, tpot_s, fixed=fixed, params=params, percentile=pct)
     base.update(
         stack=stack.id if stack else None,
-        stack_era=stack.era(chip.category, case_date(c)) if stack else "",
+        stack_era=stack.era(chip.category, case_date(c), case_software(c)) if stack else "",
         param=_infer_param(metric[0], job, chip),
     )
     if res.best is None:
