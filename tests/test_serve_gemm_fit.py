@@ -123,7 +123,7 @@ def test_a_case_its_parameter_barely_moves_informs_nothing(catalog: Catalog) -> 
     assert _elasticity(weak, "matmul_fp8", 0.5) == pytest.approx(0.2 / 1.0, abs=0.01)
     p = _pred(weak, param="matmul_fp8")
     got = F.binding_param(replace(p, result=replace(p.result, task="train")), catalog, pri).result
-    assert got.not_fitted is not None and "elasticity 0.19" in got.not_fitted
+    assert got.not_fitted is not None and "elasticity 0.19" in got.not_fitted and got.weak
     p = _pred(strong, param="matmul_fp8")
     assert (
         F.binding_param(replace(p, result=replace(p.result, task="train")), catalog, pri).result.not_fitted
@@ -140,7 +140,7 @@ def test_a_decode_case_bound_by_neither_informs_nothing(catalog: Catalog) -> Non
         return 1.0 / (0.1 * 0.5 / (e.matmul_fp8 or e.matmul) + 0.1 * 0.7 / e.memory + 0.8)
 
     got = F.binding_param(_pred(step), catalog, pri).result
-    assert got.param == "memory" and got.not_fitted is not None
+    assert got.param == "memory" and got.not_fitted is not None and got.weak
 
 
 def test_an_fp8_prefill_case_informs_the_serving_fraction(catalog: Catalog) -> None:

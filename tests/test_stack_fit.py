@@ -83,6 +83,11 @@ def test_a_case_the_term_does_not_move_and_not_fitted_cases_set_nothing(catalog:
     assert F.fit_stack_params(rows)["vllm/gpu"].value == pytest.approx(20e-6)
     train = CaseResult("t", "train", "nvidia", "nvidia-h100-sxm", "mfu", 0.4, 0.4, source="t", stack="nemo")
     assert F.stack_key(train, catalog) is None
+    # a case no chip fraction informs (fit.binding_param's weak mark: its step is the stack's fixed
+    # time) still informs the stack's time; a case's own not_fitted reason does not
+    weak = Prediction(replace(nf.result, weak=True), nf.evaluate)
+    rows = F.build_stack_rows([weak, _case("a", 0.010, 20e-6)], catalog, {})
+    assert F.fit_stack_params(rows)["vllm/gpu"].cases == ("nf", "a")
 
 
 def test_cross_validation_refits_the_stack_without_the_held_out_source(catalog: Catalog) -> None:

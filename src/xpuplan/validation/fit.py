@@ -181,7 +181,11 @@ def binding_param(p: Prediction, cat: Catalog, priors: Priors, step: float = 1.1
     if r.task != "infer" or r.param != "memory":  # a training or prefill case: its own parameter
         f = _field(ref, r.param)
         e = elasticity(gemm if r.param == SERVE else {f: getattr(ref, f) * step})
-        return p if e >= MIN_ELASTICITY else replace(p, result=replace(r, not_fitted=_weak(r.param, e), weak=True))
+        return (
+            p
+            if e >= MIN_ELASTICITY
+            else replace(p, result=replace(r, not_fitted=_weak(r.param, e), weak=True))
+        )
     e_gemm, e_mem = elasticity(gemm), elasticity({"memory": ref.memory * step})
     if max(e_gemm, e_mem) < MIN_ELASTICITY:
         weak = _weak("memory or matmul_serve", max(e_gemm, e_mem))

@@ -363,7 +363,9 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     date = case_date(c) or ""
     year = int(date[:4]) if date[:4].isdigit() else 2024
     prec = str(c.get("precision") or "").lower()
-    p = chip_params(stack, chip.id, year, category=chip.category, date=date or None, software=case_software(c))
+    p = chip_params(
+        stack, chip.id, year, category=chip.category, date=date or None, software=case_software(c)
+    )
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
     # MoE dispatch the case states: a capacity factor means token dropping (dense dispatch)
