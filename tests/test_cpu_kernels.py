@@ -38,6 +38,32 @@ def test_llamacpp_arm_kernel_share_is_its_smmla_issue_share() -> None:
     assert get_stack("llama.cpp").cpu_kernels["aws-graviton3"] == pytest.approx(4 / 30, abs=5e-4)
 
 
+def test_llamacpp_repacked_kernel_shares_are_their_smmla_issue_shares() -> None:
+    """The GEMMs over repacked Q4_0 (ggml repack.cpp main loops, 16 token rows a block): the Neon
+    4x8 kernel (Graviton4) issues 64 SMMLA among 18 MOVI + 4 SSHL + 4 AND + 16 UZP + 16 SCVTF +
+    5 FCVTL + 16 FMUL + 16 FMLA (159); the SVE-256 8x8 kernel (Graviton3) 64 SMMLA of 64 MACs on
+    2 of 4 pipes, the same peak, among 162."""
+    rep = get_stack("llama.cpp").cpu_kernels_repacked
+    assert 18 + 4 + 4 + 16 + 16 + 5 + 16 + 16 + 64 == 159
+    assert rep["aws-graviton4"] == pytest.approx(64 / 159, abs=5e-4)
+    assert rep["aws-graviton3"] == pytest.approx(64 / 162, abs=5e-4)
+
+
+def test_repacked_rows_split_between_the_gemm_and_the_gemv() -> None:
+    """llama.cpp repack.cpp gives the GEMM the largest multiple of 4 token rows (64/162 of the
+    int8 peak on Graviton3) and the 0-3 left to the GEMV one at a time (SDOT, 256/(27x64)): a
+    decode step's one row runs at the GEMV's share, 16 rows at the GEMM's, 14 rows take
+    12/0.395 + 2/0.148 row-times; a plain kernel (GEMV share 0) is one share for every count."""
+    rep = get_stack("llama.cpp").cpu_kernels_repacked_gemv
+    assert rep["aws-graviton3"] == pytest.approx(256 / (27 * 64), abs=5e-4)
+    assert rep["aws-graviton4"] == pytest.approx(128 / (24 * 32), abs=5e-4)
+    rows = np.array([1.0, 3.0, 4.0, 14.0, 16.0])
+    got = sv.cpu_rows_share(rows, 0.395, 0.148)
+    want = [0.148, 0.148, 0.395, 14 / (12 / 0.395 + 2 / 0.148), 0.395]
+    assert got == pytest.approx(want, rel=1e-12)
+    assert sv.cpu_rows_share(rows, 0.133, 0.0) == pytest.approx([0.133] * 5, rel=1e-12)
+
+
 def test_q4_gemms_run_on_the_int8_path_at_the_kernel_share(catalog: Catalog) -> None:
     m = _graviton3(catalog)
     job = ServeJob(get_model("llama-2-7b"), 16, 1, "int4", "bf16", 4.5)

@@ -41,21 +41,30 @@ def test_cpu_default_stack_is_the_categorys(catalog: Catalog) -> None:
 
 
 def test_serve_params_apply_the_stacks_cpu_kernel(catalog: Catalog) -> None:
+    """A plan for today runs llama.cpp's repacked GEMMs (Q4_0 repacked at load on i8mm CPUs since
+    2024-11: 64 SMMLA of 162 vector-pipe instructions of the SVE-256 8x8 kernel on Graviton3); a
+    case runs them only where it states the layout, else the plain q4_0 x q8_0 dot (4 of 30)."""
     g3 = catalog.chip("aws-graviton3")
-    assert api.serve_params(g3).cpu_q4_int8_fraction == pytest.approx(4 / 30, abs=5e-4)
+    assert api.serve_params(g3).cpu_q4_int8_fraction == pytest.approx(64 / 162, abs=5e-4)
     assert api.serve_params(g3) == chip_params(get_stack("llama.cpp"), g3.id, category=g3.category)
     # the validator resolves a llama.cpp case on the same chip to the same constants, of the
     # stack's era its date falls in (a 2024-03 CPU build: before the 2024-09 threadpool)
     c = {"task": "infer", "software": "llama.cpp", "source": {"date": "2024-03-09"}}
     cpp = get_stack("llama.cpp")
-    assert case_params(c, g3)[0] == chip_params(cpp, g3.id, 2024, category=g3.category, date="2024-03-09")
-    assert case_params(c, g3)[0] != chip_params(cpp, g3.id, 2024, category=g3.category)
+    old = chip_params(cpp, g3.id, 2024, category=g3.category, date="2024-03-09", repacked=False)
+    assert case_params(c, g3)[0] == old and old.cpu_q4_int8_fraction == pytest.approx(4 / 30, abs=5e-4)
+    assert case_params(c, g3)[0] != chip_params(cpp, g3.id, 2024, category=g3.category, repacked=False)
+    # a case that states the interleaved layout takes the repacked kernel
+    q4088 = dict(c, precision="Q4_0_8_8 (Q4_0 re-quantised offline into the 8x8 interleaved layout)")
+    assert case_params(q4088, g3)[0].cpu_q4_int8_fraction == pytest.approx(64 / 162, abs=5e-4)
+    g4 = catalog.chip("aws-graviton4")  # Neon 4x8: 64 SMMLA of 159
+    assert api.serve_params(g4).cpu_q4_int8_fraction == pytest.approx(64 / 159, abs=5e-4)
     assert api.serve_params(catalog.chip("intel-xeon-8480")).cpu_q4_int8_fraction == 0.0
 
 
 def test_api_serve_int4_on_graviton_takes_the_int8_kernel(catalog: Catalog) -> None:
     """A 64-token prompt (compute-bound) of Llama-2-7B in int4 on one Graviton3: search_serve's TTFT
-    is the search's under the llama.cpp kernel (int8 peak x 4/30), not under the 16-bit path."""
+    is the search's under the llama.cpp kernel (int8 peak x 64/162, repacked), not the 16-bit path's."""
     res = api.search_serve(
         "llama-2-7b",
         "aws-graviton3",

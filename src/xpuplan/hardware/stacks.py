@@ -6,7 +6,8 @@ the chip vendors it is the default for (``default_for``, per task), the PerfPara
 (``[params]``), its layout defaults (``[defaults]``: recompute, sp, zero) and the year fused
 (Flash) attention reached it (``flash_attention_from``) and, per CPU chip, the share of its int8
 matrix peak the stack's 4-bit block kernel can issue (``[cpu_kernels]``: the kernel's instruction
-mix on that core) and, per chip, the tensor-parallel ranks one chip hosts (``[tp_ranks_per_chip]``:
+mix on that core; ``[cpu_kernels_repacked]``: its kernel over weights repacked into an interleaved
+layout) and, per chip, the tensor-parallel ranks one chip hosts (``[tp_ranks_per_chip]``:
 Neuron counts TP in NeuronCores). Every record has ``source`` and ``as_of``.
 """
 
@@ -101,6 +102,11 @@ class Stack:
     source: str
     as_of: str
     cpu_kernels: dict[str, float] = field(default_factory=dict)  # chip id -> share of its int8 peak
+    # the same for the stack's kernels over weights repacked into an interleaved layout (llama.cpp's
+    # Q4_0_4_8 / Q4_0_8_8 GEMMs, which it repacks Q4_0 into at load on i8mm CPUs today)
+    cpu_kernels_repacked: dict[str, float] = field(default_factory=dict)
+    # and of its GEMV over those weights (token rows the GEMM leaves: a decode step's one)
+    cpu_kernels_repacked_gemv: dict[str, float] = field(default_factory=dict)
     tp_ranks: dict[str, float] = field(default_factory=dict)  # chip id -> TP ranks on one chip
     eras: tuple[Era, ...] = ()
 
@@ -154,12 +160,9 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
             raise DataError(
                 f"unknown stack default '{k}'", "Use one of " + ", ".join(DEFAULT_KEYS), str(path)
             )
-    kernels = dict(d.get("cpu_kernels") or {})
-    for k, v in kernels.items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
-            raise DataError(
-                f"cpu_kernels '{k}' must be a share of the int8 peak in (0, 1]", "Fix the value", str(path)
-            )
+    kernels = _kernel_shares(d, "cpu_kernels", path)
+    repacked = _kernel_shares(d, "cpu_kernels_repacked", path)
+    repacked_gemv = _kernel_shares(d, "cpu_kernels_repacked_gemv", path)
     ranks = dict(d.get("tp_ranks_per_chip") or {})
     for k, v in ranks.items():
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
@@ -181,10 +184,23 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
         flash_attention_from=int(flash) if flash is not None else None,
         source=d["source"],
         as_of=str(d["as_of"]),
-        cpu_kernels={str(k): float(v) for k, v in kernels.items()},
+        cpu_kernels=kernels,
+        cpu_kernels_repacked=repacked,
+        cpu_kernels_repacked_gemv=repacked_gemv,
         tp_ranks={str(k): float(v) for k, v in ranks.items()},
         eras=tuple(eras),
     )
+
+
+def _kernel_shares(d: dict[str, Any], table: str, path: Path) -> dict[str, float]:
+    out = {}
+    for k, v in dict(d.get(table) or {}).items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+            raise DataError(
+                f"{table} '{k}' must be a share of the int8 peak in (0, 1]", "Fix the value", str(path)
+            )
+        out[str(k)] = float(v)
+    return out
 
 
 def _era(e: Any, path: Path) -> Era:

@@ -109,6 +109,11 @@ class PerfParams:
     # bound the kernel's instruction mix sets on that core (a stack's [cpu_kernels], per chip, e.g.
     # data/stacks/llama.cpp.toml); 0: dequantised to 16-bit.
     cpu_q4_int8_fraction: float = 0.0
+    # > 0: the weights are repacked into an interleaved layout whose GEMM takes the token rows in
+    # multiples of 4 at ``cpu_q4_int8_fraction`` and leaves the rest, one row at a time, to a GEMV
+    # at this share (llama.cpp repack.cpp; a stack's [cpu_kernels_repacked_gemv]; perf/serve.py
+    # cpu_rows_share); 0: one kernel for every row count.
+    cpu_q4_gemv_fraction: float = 0.0
     # Tensor-parallel ranks one chip hosts (a stack's [tp_ranks_per_chip], per chip): Neuron's TP
     # degree counts NeuronCores, 2 per Trainium1/Inferentia2 chip, 4 logical per Trainium2 at the
     # default LNC=2; each rank pads its attention heads to a whole number and keeps at least one
@@ -370,9 +375,11 @@ def chip_params(
     category: str | None = None,
     date: str | None = None,
     software: str | None = None,
+    repacked: bool | None = None,
 ) -> PerfParams:
     """:func:`params_for` on one chip: also the stack's kernel for that chip (``[cpu_kernels]``:
-    the share of the chip's int8 peak its 4-bit block kernel issues; ``[tp_ranks_per_chip]``: the
+    the share of the chip's int8 peak its 4-bit block kernel issues, over ``repacked`` weights
+    its interleaved kernel's, :func:`cpu_kernel_share`; ``[tp_ranks_per_chip]``: the
     TP ranks one chip hosts) and the stack's fitted parameters on the chip's ``category``
     (:func:`stack_fits`), of the stack's era ``date`` falls in or the mode ``software`` states
     (hardware.stacks.Era: a validation case's; None: today's defaults).
@@ -382,11 +389,25 @@ def chip_params(
     if stack is not None and category is not None:
         key = stack_fit_key(stack.id, category, stack.era(category, date, software))
         p = with_stack_values(p, stack_fits().get(key))
-    if stack is not None and chip_id in stack.cpu_kernels:
-        p = replace(p, cpu_q4_int8_fraction=stack.cpu_kernels[chip_id])
+    if stack is not None:
+        share = cpu_kernel_share(stack, chip_id, repacked)
+        if share is not None:
+            p = replace(p, cpu_q4_int8_fraction=share[0], cpu_q4_gemv_fraction=share[1])
     if stack is not None and chip_id in stack.tp_ranks:
         p = replace(p, tp_ranks_per_chip=stack.tp_ranks[chip_id])
     return p
+
+
+def cpu_kernel_share(stack: Stack, chip_id: str, repacked: bool | None = None) -> tuple[float, float] | None:
+    """(GEMM, GEMV) shares of ``chip_id``'s int8 peak the stack's 4-bit block kernels issue: over
+    weights repacked into an interleaved layout (``[cpu_kernels_repacked]`` and ``_gemv``) when
+    ``repacked``, or when None (a plan for today: llama.cpp repacks Q4_0 at load on i8mm CPUs)
+    and the stack has such a kernel for the chip; else its plain kernel's (``[cpu_kernels]``, one
+    kernel for every row count: GEMV share 0); None: no integer kernel."""
+    if repacked is not False and chip_id in stack.cpu_kernels_repacked:
+        return stack.cpu_kernels_repacked[chip_id], stack.cpu_kernels_repacked_gemv.get(chip_id, 0.0)
+    share = stack.cpu_kernels.get(chip_id)
+    return None if share is None else (share, 0.0)
 
 
 def serve_params(chip: Chip, software: str | None = None, base: PerfParams | None = None) -> PerfParams:

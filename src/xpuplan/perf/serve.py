@@ -95,17 +95,39 @@ def compute_dtype(job: ServeJob, m: Machine) -> str:
     return "bf16" if m.chip.supports("bf16") else "fp16"
 
 
-def gemm_path(job: ServeJob, m: Machine, params: PerfParams | None = None) -> tuple[str, float]:
+def gemm_path(
+    job: ServeJob, m: Machine, params: PerfParams | None = None, rows: F | float | None = None
+) -> tuple[str, F | float]:
     """(format, peak FLOP/s) the step's GEMMs run at. 4-bit block weights on a CPU under a stack
     with an integer kernel (``params.cpu_q4_int8_fraction``, llama.cpp's q4_0 x q8_0 dot product:
     weights unpacked to int8 per block, activations quantised to q8_0) run on the chip's int8 path
-    at the share of its peak the kernel's instruction mix allows; everything else at
-    :func:`compute_dtype`'s format and peak."""
+    at the share of its peak the kernel's instruction mix allows for a step of ``rows`` tokens
+    (:func:`cpu_rows_share`; None: the GEMM's); everything else at :func:`compute_dtype`'s format
+    and peak."""
     k = params.cpu_q4_int8_fraction if params is not None else 0.0
     if k > 0 and job.weights == "int4" and m.chip.category == "cpu" and m.chip.supports("int8"):
-        return "int8", _peak(m, "int8") * k
+        gemv = params.cpu_q4_gemv_fraction if params is not None else 0.0
+        share = k if rows is None else cpu_rows_share(rows, k, gemv)
+        return "int8", _peak(m, "int8") * share
     dt = compute_dtype(job, m)
     return dt, _peak(m, dt)
+
+
+# token rows the repacked GEMM takes at a time (llama.cpp repack.cpp: the largest multiple of 4;
+# the 0-3 rows left run through the GEMV one at a time)
+GEMM_ROWS = 4
+
+
+def cpu_rows_share(rows: F | float, gemm: float, gemv: float) -> F | float:
+    """Share of the int8 peak a step of ``rows`` token rows reaches when a GEMM takes them in
+    multiples of :data:`GEMM_ROWS` at ``gemm`` and a GEMV the rest at ``gemv``: the rows over the
+    time they take, ``rows / (g / gemm + r / gemv)`` with ``g`` the GEMM's rows and ``r`` the
+    rest (a decode step's one row: ``gemv``). ``gemv`` 0: one kernel for every count."""
+    if gemv <= 0:
+        return gemm + 0.0 * rows
+    n = np.maximum(rows, 1.0)
+    g = np.floor(n / GEMM_ROWS) * GEMM_ROWS
+    return n / (g / gemm + (n - g) / gemv)
 
 
 def _peak(m: Machine, dtype: str) -> float:
@@ -115,7 +137,7 @@ def _peak(m: Machine, dtype: str) -> float:
     return p
 
 
-def _gemm(m: Machine, peak: float, flops: F, n: F, fp8: bool) -> F:
+def _gemm(m: Machine, peak: F | float, flops: F, n: F, fp8: bool) -> F:
     """GEMM time at the serving-engine fraction of the chip (``Efficiency.matmul_serve``, fitted
     on its compute-bound serving cases), else the large-GEMM fraction of the format."""
     e = m.chip.efficiency
@@ -221,7 +243,7 @@ def _weights_read(
 def _expert_gemm_time(
     model: Model,
     m: Machine,
-    peak: float,
+    peak: F | float,
     fp8: bool,
     tp: F,
     pp: F,
@@ -366,10 +388,10 @@ def _step(
     tp, pp, ep = (x.astype(float) for x in (cfg.tp, cfg.pp, cfg.ep))
     u = pipeline_microbatches(pp, decode, prefill, prefill_ctx)
     decode, prefill = decode / u, prefill / u  # one micro-batch's share of the step
-    dt, peak = gemm_path(job, m, params)
+    tokens = decode + prefill
+    dt, peak = gemm_path(job, m, params, tokens)
     fp8 = dt in ("fp8", "fp4")  # low-precision GEMMs reach the chip's fp8 fraction
     bw = m.chip.mem_bw * m.chip.efficiency.memory
-    tokens = decode + prefill
     adp = params is not None and params.attention_dp
     w_dense, w_exp = _weights_read(model, job, tp, pp, ep, tokens, adp)
     vh = float(model.vocab * model.hidden)

@@ -355,6 +355,18 @@ def case_software(c: dict[str, Any]) -> str:
     return str(c.get("software") or "")
 
 
+# weights a case states in an interleaved layout for the CPU's matrix kernels: llama.cpp's offline
+# Q4_0_4_4 / Q4_0_4_8 / Q4_0_8_8 formats, its load-time repacking (system_info AARCH64_REPACK),
+# or a prepacked / reordered layout of a kernel PR
+REPACKED = re.compile(r"q4_0_[48]_[48]|repack|interleaved layout|reordered into|prepacked")
+
+
+def case_repacked(c: dict[str, Any]) -> bool:
+    """Whether the case's weights run in an interleaved (repacked) layout: only where it says so,
+    the builds of the suite's other CPU runs predating llama.cpp's load-time repacking of Q4_0."""
+    return bool(REPACKED.search(f"{c.get('precision') or ''} {c.get('software') or ''}".lower()))
+
+
 def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None]:
     """Software-stack parameters a case implies: its stack's (data/stacks), of the stack's era
     its date falls in, fused attention from the year it reached that stack, gradients reduced in
@@ -364,7 +376,13 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     year = int(date[:4]) if date[:4].isdigit() else 2024
     prec = str(c.get("precision") or "").lower()
     p = chip_params(
-        stack, chip.id, year, category=chip.category, date=date or None, software=case_software(c)
+        stack,
+        chip.id,
+        year,
+        category=chip.category,
+        date=date or None,
+        software=case_software(c),
+        repacked=case_repacked(c),
     )
     if "fp32 gradient" in prec:
         p = replace(p, grad_comm_bytes=4.0)
