@@ -64,6 +64,22 @@ def test_repacked_rows_split_between_the_gemm_and_the_gemv() -> None:
     assert sv.cpu_rows_share(rows, 0.133, 0.0) == pytest.approx([0.133] * 5, rel=1e-12)
 
 
+def test_a_decode_step_of_repacked_weights_runs_the_gemv(catalog: Catalog) -> None:
+    """The step prices its GEMMs at the share its token rows reach: one decode row of repacked
+    Q4_0 on Graviton3 at the GEMV's 0.148 of the int8 peak, a 16-token prompt at the GEMM's
+    0.395; a step of one row is slower than it would be at the GEMM's share."""
+    m = _graviton3(catalog)
+    job = ServeJob(get_model("llama-2-7b"), 16, 1, "int4", "bf16", 4.5)
+    k = replace(default_params(), cpu_q4_int8_fraction=0.395, cpu_q4_gemv_fraction=0.148)
+    dt, pk = sv.gemm_path(job, m, k, np.array([1.0, 16.0]))
+    assert dt == "int8" and pk == pytest.approx([42.6e12 * 0.148, 42.6e12 * 0.395], rel=1e-3)
+    cfg = sv.ServeConfig(*(np.array([v]) for v in (1, 1, 1, 1)))
+    one, zero = np.array([1.0]), np.array([0.0])
+    gemv = sv._step(job.model, job, m, cfg, one, one * 16, zero, 0.0, k)
+    gemm = sv._step(job.model, job, m, cfg, one, one * 16, zero, 0.0, replace(k, cpu_q4_gemv_fraction=0.0))
+    assert float(gemv[0]) > float(gemm[0])
+
+
 def test_q4_gemms_run_on_the_int8_path_at_the_kernel_share(catalog: Catalog) -> None:
     m = _graviton3(catalog)
     job = ServeJob(get_model("llama-2-7b"), 16, 1, "int4", "bf16", 4.5)

@@ -121,6 +121,11 @@ def test_jax_full_remat_skips_the_layers_last_matmul(catalog: Catalog) -> None:
     # a selective policy is not full recompute: the switch leaves it alone
     sel = est(catalog, Layout(recompute=Recompute.SELECTIVE), 1, s, params=jax, m=m)
     assert sel.time_s["recompute"] == pytest.approx(L * flash_core_s(catalog, s, s, s), rel=1e-9)
+    # a gated MLP (SwiGLU, 3 matrices of h x f): the down projection is a third of its FLOPs
+    glu = tiny(ffn_type="swiglu")
+    g_fwd = 2 * s * L * (4 * h * h + 3 * h * f) / (peak(catalog) * 0.5) + L * flash_core_s(catalog, s, s, s)
+    g_full = est(catalog, Layout(recompute=Recompute.FULL), 1, s, model=glu, params=jax, m=m)
+    assert g_full.time_s["recompute"] == pytest.approx(g_fwd - L * 2 * s * f * h / (peak(catalog) * 0.5), rel=1e-6)
 
 
 def test_save_dot_except_mlpwi_redoes_the_mlps_first_matmul(catalog: Catalog) -> None:
