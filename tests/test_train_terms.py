@@ -125,7 +125,9 @@ def test_jax_full_remat_skips_the_layers_last_matmul(catalog: Catalog) -> None:
     glu = tiny(ffn_type="swiglu")
     g_fwd = 2 * s * L * (4 * h * h + 3 * h * f) / (peak(catalog) * 0.5) + L * flash_core_s(catalog, s, s, s)
     g_full = est(catalog, Layout(recompute=Recompute.FULL), 1, s, model=glu, params=jax, m=m)
-    assert g_full.time_s["recompute"] == pytest.approx(g_fwd - L * 2 * s * f * h / (peak(catalog) * 0.5), rel=1e-6)
+    assert g_full.time_s["recompute"] == pytest.approx(
+        g_fwd - L * 2 * s * f * h / (peak(catalog) * 0.5), rel=1e-6
+    )
 
 
 def test_save_dot_except_mlpwi_redoes_the_mlps_first_matmul(catalog: Catalog) -> None:
