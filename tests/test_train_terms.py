@@ -308,6 +308,8 @@ TP_AR = 2 * (1 / 2) * (1 * 2048 * h * 2) / UP_BW + 2 * 1 * UP_LAT  # all-reduce 
         (Layout(tp=2, recompute=Recompute.SELECTIVE), 4 * L * TP_AR),
         # JAX's recompute skips the layer's last matmul and so the collective after it: 1 more
         (Layout(tp=2, recompute=Recompute.FULL), ("jax", 5 * L * TP_AR)),
+        # with sequence parallelism the collective it skips is the reduce-scatter: half of one
+        (Layout(tp=2, sp=True, recompute=Recompute.FULL), ("jax", 5.5 * L * TP_AR)),
         # overlap with the GEMMs hides tp_overlap = 0.7 of it
         (Layout(tp=2, tp_overlap=True), 4 * L * TP_AR * (1 - 0.7)),
     ],
@@ -763,6 +765,27 @@ def test_flash_attention_keeps_no_scores(catalog: Catalog) -> None:
     s = 2048
     e = est(catalog, Layout(), 2, s)
     assert e.memory_bytes["activations"] == pytest.approx(L * 32 * s * h + _logits(s), rel=1e-12)
+
+
+def test_megatron_activation_offload_by_hand(catalog: Catalog) -> None:
+    """Megatron-Core's activation offloading (PerfParams.cpu_offload_layers, 2 of the 4 layers):
+    their 32·sbh each leaves the device, so it keeps 2 layers' and the logits; nothing is
+    recomputed. Each way the copy moves 2 x 32·sbh over the host link, beside its pass: at 1 GB/s
+    it outlasts both passes, so the step shows 2 x copy - (forward + backward)."""
+    s = 2048
+    m = machine(catalog, 1)
+    m = replace(m, chip=replace(m.chip, host_bw=1e9))
+    off = replace(PARAMS, cpu_offload_layers=2.0)
+    base = est(catalog, Layout(), 1, s, m=m)
+    e = est(catalog, Layout(), 1, s, params=off, m=m)
+    assert e.memory_bytes["activations"] == pytest.approx(2 * 32 * s * h + _logits(s), rel=1e-12)
+    assert e.time_s["recompute"] == 0.0 and e.time_s["compute"] == pytest.approx(base.time_s["compute"])
+    copy = 2 * 32 * s * h / 1e9
+    assert e.time_s["offload"] == pytest.approx(2 * copy - e.time_s["compute"], rel=1e-9)
+    # a link fast enough hides it; a chip with no host link on record prices none
+    fast = replace(m, chip=replace(m.chip, host_bw=1e15))
+    assert est(catalog, Layout(), 1, s, params=off, m=fast).time_s["offload"] == 0.0
+    assert est(catalog, Layout(), 1, s, params=off, m=machine(catalog, 1)).time_s["offload"] == 0.0
 
 
 def test_full_recompute_keeps_layer_inputs(catalog: Catalog) -> None:

@@ -220,6 +220,7 @@ def parse_chip(d: Mapping[str, Any], path: Path) -> Chip:
         raise DataError("missing memory bandwidth", "Add bandwidth_tbyte_s to [memory]", str(path))
     sram = _num(mem, "sram_mib", path)
     link = _num(d.get("scale_up") or {}, "link_gbyte_s", path)
+    host = _num(d.get("host_link") or {}, "gbyte_s", path)
     return Chip(
         id=cid,
         name=_need(d, "name", path, str),
@@ -238,6 +239,7 @@ def parse_chip(d: Mapping[str, Any], path: Path) -> Chip:
         aliases=tuple(d.get("aliases", ())),
         notes=str(d.get("notes", "")),
         provenance=_provenance(d, path),
+        host_bw=units.gbyte_s(host) if host else None,
         power=_power(d.get("power") or {}, path),
         mem_datasheet=str(mem.get("capacity_datasheet", "")),
     )
@@ -541,6 +543,7 @@ CHIP_SCHEMA = {
         "sram_mib": Field("num", 0.0, 1e6, "MiB"),
     },
     "scale_up": {"link_gbyte_s": Field("num", 0.0, 1e5, "GB/s per chip"), "tech": Field("str")},
+    "host_link": {"gbyte_s": Field("num", 0.0, 1e5, "GB/s per chip, one direction"), "tech": Field("str")},
     "power": {"tdp_w": Field("num", 0.0, 1e6, "W")},
     "efficiency": {
         **{k: _FRACTION for k in ("matmul", "memory", "network", "attention", *OPTIONAL_FRACTIONS)},

@@ -203,6 +203,9 @@ class Chip:
     mem_datasheet: str = ""  # the capacity as the vendor prints it, e.g. "80 GB"
     # 80% prediction intervals by task ("train", "infer") from the fit's cross-validation
     intervals: dict[str, Interval] = field(default_factory=dict)
+    # the link to its host's memory, one direction, bytes/s (None: not on record): what
+    # activations offloaded to host memory move over (perf/train.py _offload_time)
+    host_bw: float | None = None
 
     @property
     def tdp_estimated(self) -> bool:

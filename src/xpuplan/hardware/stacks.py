@@ -6,8 +6,9 @@ the chip vendors it is the default for (``default_for``, per task), the PerfPara
 (``[params]``), its layout defaults (``[defaults]``: recompute, sp, zero) and the year fused
 (Flash) attention reached it (``flash_attention_from``) and, per CPU chip, the share of its int8
 matrix peak the stack's 4-bit block kernel can issue (``[cpu_kernels]``: the kernel's instruction
-mix on that core; ``[cpu_kernels_repacked]``: its kernel over weights repacked into an interleaved
-layout) and, per chip, the tensor-parallel ranks one chip hosts (``[tp_ranks_per_chip]``:
+mix on that core; ``[cpu_kernels_repacked]`` and ``[cpu_kernels_repacked_gemv]``: its GEMM and
+GEMV over weights repacked into an interleaved layout), its eras (``[[eras]]``: builds before a
+dated change, or a mode a run's software states by a flag, fitted under their own keys) and, per chip, the tensor-parallel ranks one chip hosts (``[tp_ranks_per_chip]``:
 Neuron counts TP in NeuronCores). Every record has ``source`` and ``as_of``.
 """
 
@@ -129,6 +130,10 @@ class Stack:
                 return e.label
         return ""
 
+    def is_mode(self, label: str) -> bool:
+        """Whether ``label`` names a mode a run states (an era chosen by a flag), not a dated era."""
+        return any(e.label == label and e.flag for e in self.eras)
+
     def matches(self, text: str) -> int:
         """Length of the longest ``match`` substring found in ``text`` (0: none)."""
         t = text.lower()
@@ -209,6 +214,10 @@ def _era(e: Any, path: Path) -> Era:
     ):
         raise DataError(
             "each [[eras]] needs category, label, source and until (or flag)", "Fix the table", str(path)
+        )
+    if not isinstance(e.get("flag", ""), str):
+        raise DataError(
+            f"[[eras]] {e['label']!r} flag must be text", 'e.g. flag = "--no-async-scheduling"', str(path)
         )
     flag = str(e.get("flag") or "").lower()
     until = str(e.get("until") or "")

@@ -50,6 +50,12 @@ class PerfParams:
     # docs notebooks/autodiff_remat), where XLA drops the unused rest; PyTorch's
     # torch.utils.checkpoint re-runs the whole forward (0).
     remat_skips_layer_output: float = 0.0
+    # Activation offloading as Megatron-Core runs it (``cpu_offloading_num_layers``, Transformer
+    # Engine's CPU offload context): the activations this many of the model's layers keep for
+    # backward (the same share of each stage's layers) go to host memory during forward and come
+    # back for backward, not recomputed; one layer's stay in flight on the device. The copies
+    # run over the chip's host link beside compute (perf/train.py _offload_time). 0: none.
+    cpu_offload_layers: float = 0.0
     # Query and key rows per tile of the fused attention kernel, the grain at which a sliding
     # window's masked tiles are skipped (Model.local_attn_share): FlashAttention-2 tiles of 128
     # (Dao 2023 §3.1); MaxText's splash attention sa_block_q = sa_block_kv = 512 (data/stacks),
@@ -106,8 +112,9 @@ class PerfParams:
     dcn_data_parallel: float = 0.0
     # 4-bit block weights on a CPU (llama.cpp q4_0 x q8_0): > 0, the GEMMs run as int8 x int8
     # (activations quantised to 8-bit blocks) at this share of the chip's int8 matrix peak, the
-    # bound the kernel's instruction mix sets on that core (a stack's [cpu_kernels], per chip, e.g.
-    # data/stacks/llama.cpp.toml); 0: dequantised to 16-bit.
+    # bound the kernel's instruction mix sets on that core (a stack's [cpu_kernels], or over
+    # repacked weights its GEMM's [cpu_kernels_repacked], per chip, e.g.
+    # data/stacks/llama.cpp.toml; perf/params.py cpu_kernel_share); 0: dequantised to 16-bit.
     cpu_q4_int8_fraction: float = 0.0
     # > 0: the weights are repacked into an interleaved layout whose GEMM takes the token rows in
     # multiples of 4 at ``cpu_q4_int8_fraction`` and leaves the rest, one row at a time, to a GEMV

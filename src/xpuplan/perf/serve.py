@@ -99,9 +99,10 @@ def gemm_path(
     job: ServeJob, m: Machine, params: PerfParams | None = None, rows: F | float | None = None
 ) -> tuple[str, F | float]:
     """(format, peak FLOP/s) the step's GEMMs run at. 4-bit block weights on a CPU under a stack
-    with an integer kernel (``params.cpu_q4_int8_fraction``, llama.cpp's q4_0 x q8_0 dot product:
-    weights unpacked to int8 per block, activations quantised to q8_0) run on the chip's int8 path
-    at the share of its peak the kernel's instruction mix allows for a step of ``rows`` tokens
+    with an integer kernel (``params.cpu_q4_int8_fraction``, llama.cpp's q4_0 x q8_0 kernels:
+    weights unpacked to int8 per block, activations quantised to q8_0; over repacked weights its
+    GEMM and, ``params.cpu_q4_gemv_fraction``, its GEMV) run on the chip's int8 path at the share
+    of its peak the kernels' instruction mix allows for a step of ``rows`` tokens
     (:func:`cpu_rows_share`; None: the GEMM's); everything else at :func:`compute_dtype`'s format
     and peak."""
     k = params.cpu_q4_int8_fraction if params is not None else 0.0
@@ -111,6 +112,11 @@ def gemm_path(
         return "int8", _peak(m, "int8") * share
     dt = compute_dtype(job, m)
     return dt, _peak(m, dt)
+
+
+def _repacked(params: PerfParams | None) -> bool:
+    """Whether the stack runs repacked 4-bit weights with a GEMV of its own (cpu_rows_share)."""
+    return params is not None and params.cpu_q4_gemv_fraction > 0
 
 
 # token rows the repacked GEMM takes at a time (llama.cpp repack.cpp: the largest multiple of 4;
@@ -408,7 +414,10 @@ def _step(
     rp = params.roofline_p if params is not None else math.inf  # machine.roofline's exponent
     t_gemm = roofline(_gemm(m, peak, gemm_flops, n_min, fp8), w_dense / bw, rp)
     # the routed experts' grouped GEMMs run after the dense ones, each kernel its own roofline
-    t_gemm = t_gemm + _expert_gemm_time(model, m, peak, fp8, tp, pp, ep, tokens, w_exp, bw, rp)
+    # llama.cpp's repacked weights run every routed expert's rows through the GEMV (repack.cpp
+    # forward_mul_mat_id), whatever the step's token count
+    peak_exp = gemm_path(job, m, params, 1.0 + 0.0 * tokens)[1] if _repacked(params) else peak
+    t_gemm = t_gemm + _expert_gemm_time(model, m, peak_exp, fp8, tp, pp, ep, tokens, w_exp, bw, rp)
     kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, adp, params.gqa_convert_to_mha if params else 0.0)
     t_attn = _attention_time(model, m, tp * pp / pad, kv_tok, decode, ctx, prefill, prefill_ctx, rp)
     t_tp, t_pp = _comm_time(model, m, tp, pp, tokens)

@@ -53,6 +53,7 @@ TIME_PARTS = (
     "cp_comm",
     "ep_comm",
     "host",
+    "offload",
     "pp_comm",
     "dp_comm",
     "bubble",
@@ -543,12 +544,14 @@ def _mlp_out_share(st: _Step, n_dense: int, n_moe: int) -> F | float:
 def _tp_time(st: _Step) -> F:
     """Tensor parallel per micro-batch: 2 all-reduces (or RS+AG with SP) per layer forward, 2
     backward, 2 more under full recompute (Narayanan et al. 2021 §2.3; 1 where the recompute skips
-    the layer's last matmul and the collective after it, PerfParams.remat_skips_layer_output),
-    less the overlapped share."""
+    the layer's last matmul and the all-reduce after it, PerfParams.remat_skips_layer_output, 1.5
+    with sequence parallelism, where the skipped collective is the reduce-scatter), less the
+    overlapped share."""
     m = st.m
     _, _, bw_tp, _ = m.group_bw(st.t, xp.ones_like(st.t))
-    redo = 2.0 - min(st.params.remat_skips_layer_output, 1.0)
-    n_tp = (4.0 + redo * st.rc_layers) * st.model.layers * st.per_stage
+    # skipped under sequence parallelism: the reduce-scatter after wo, half an all-reduce's volume
+    skip = min(st.params.remat_skips_layer_output, 1.0) * xp.where(st.lay.sp == 1, 0.5, 1.0)
+    n_tp = (4.0 + (2.0 - skip) * st.rc_layers) * st.model.layers * st.per_stage
     one = coll.all_reduce(st.tok * st.model.hidden * st.params.act_bytes, st.t, bw_tp, m.up_lat)
     return n_tp * one * (1.0 - st.params.tp_overlap * st.lay.tp_overlap)
 
@@ -581,7 +584,9 @@ def _ep_time(st: _Step) -> F:
     outside = (e - n_in_e) / e * a2a / bw_e_out
     lat = xp.where(n_out_e > 1, m.out_lat, m.up_lat) * xp.ceil(xp.log2(xp.maximum(e, 2.0)))
     one = xp.where(e > 1, xp.maximum(inside, outside) + lat, 0.0)
-    n_a2a = 4.0 + 2.0 * st.rc_layers
+    # full recompute redoes dispatch and combine, but not the combine after the experts' wo where
+    # the recompute skips the layer's last matmul (PerfParams.remat_skips_layer_output)
+    n_a2a = 4.0 + (2.0 - min(st.params.remat_skips_layer_output, 1.0)) * st.rc_layers
     return n_a2a * model.moe_layers * st.per_stage * one * (1.0 - st.params.ep_overlap)
 
 
@@ -786,25 +791,64 @@ def _activation_memory(st: _Step) -> _Activations:
         st.params.flash_attention,
     )
     n_moe = model.moe_layers
-    dots = st.params.selective_saves_dots > 0
-    no_fc1 = dots and st.params.selective_recomputes_fc1 > 0
-    frozen, fn = st.job.frozen_linears, 1.0 if st.params.fp8_act_fn_store > 0 else None
-
-    def per_layer(moe: bool) -> F:
-        return activation_bytes_per_layer(
-            model, lay, s, ab, moe=moe, flash=flash, dots_only=dots, frozen=frozen, fn_bytes=fn, no_fc1=no_fc1
-        )
-
-    act_dense = per_layer(False)
-    act_moe = per_layer(True) if n_moe else 0.0 * act_dense
-    act_stage = ((model.layers - n_moe) * act_dense + n_moe * act_moe) * st.per_stage
+    act_dense, act_stage = _saved_per_layer(st, False), _saved_stage(st)
+    # activations offloaded to host memory (PerfParams.cpu_offload_layers): their share of every
+    # stage's layers leaves the device, one layer's stays in flight
+    off = offload_share(st)
+    act_stage = (1.0 - off) * act_stage
     p, v = st.p, st.v
     inflight = xp.minimum(st.mb, p) * xp.where(v > 1, 1.0 + (p - 1.0) / (p * v), 1.0)
     plain = replace(lay, recompute=xp.zeros_like(lay.recompute))
     one_layer = activation_bytes_per_layer(model, plain, s, ab, moe=n_moe > 0, flash=flash)
-    working = xp.where(st.full_rc, one_layer, 0.0)
+    working = xp.where(st.full_rc, one_layer, 0.0) + (off > 0) * act_dense
     logits = st.tok * model.vocab / st.t * st.params.logits_bytes / max(st.params.vocab_tiles, 1.0)
     return _Activations(inflight * act_stage, act_stage, working, logits)
+
+
+def _saved_per_layer(st: _Step, moe: bool) -> F:
+    """Activation bytes one (dense or MoE) layer keeps for backward under the step's recompute
+    policy and the stack's saving rules, one micro-batch, one device."""
+    p = st.params
+    dots = p.selective_saves_dots > 0
+    return activation_bytes_per_layer(
+        st.model,
+        st.lay,
+        st.job.seq_len,
+        p.act_bytes,
+        moe=moe,
+        flash=p.flash_attention,
+        dots_only=dots,
+        frozen=st.job.frozen_linears,
+        fn_bytes=1.0 if p.fp8_act_fn_store > 0 else None,
+        no_fc1=dots and p.selective_recomputes_fc1 > 0,
+    )
+
+
+def _saved_stage(st: _Step) -> F:
+    """Activation bytes the stage's layers keep for backward, one micro-batch, one device."""
+    n_moe = st.model.moe_layers
+    dense = _saved_per_layer(st, False)
+    moe = _saved_per_layer(st, True) if n_moe else 0.0 * dense
+    return ((st.model.layers - n_moe) * dense + n_moe * moe) * st.per_stage
+
+
+def offload_share(st: _Step) -> float:
+    """Share of the model's layers whose activations are offloaded to host memory
+    (PerfParams.cpu_offload_layers of the model's layers), 0 without offloading."""
+    return min(max(st.params.cpu_offload_layers, 0.0), float(st.model.layers)) / st.model.layers
+
+
+def _offload_time(st: _Step, fwd: F, bwd: F) -> F:
+    """Exposed time of one micro-batch's activation offload: its share of the stage's saved
+    activations leaves for host memory during forward and returns during backward, each way over
+    the chip's host link (``Chip.host_bw``, one direction), overlapped with that pass's compute
+    (Transformer Engine's offload runs on its own stream), so only a copy longer than its pass
+    shows. A chip with no host link on record prices none."""
+    off, bw = offload_share(st), st.m.chip.host_bw
+    if off <= 0 or not bw:
+        return 0.0 * fwd
+    copy = off * _saved_stage(st) / bw
+    return xp.maximum(copy - fwd, 0.0) + xp.maximum(copy - bwd, 0.0)
 
 
 def _memory(st: _Step) -> dict[str, F]:
@@ -859,7 +903,8 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     mb_dev = comp_mb + cp.recompute + tp_mb + ep_mb + cp_mb
     # the host's issue time floors the device's (per micro-batch: both split 1:2 forward/backward)
     host_mb = xp.maximum(_host_time(st) - mb_dev, 0.0)
-    mb_time = mb_dev + host_mb
+    off_mb = _offload_time(st, cp.fwd, cp.bwd)
+    mb_time = mb_dev + host_mb + off_mb
     pp_time, bubble = _pp_time(st, mb_time)
     dp_exposed = _dp_time(st, mb_time, cp.bwd)
     t_opt = _optimizer_time(st)
@@ -881,6 +926,7 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
         "cp_comm": mb * cp_mb,
         "ep_comm": mb * ep_mb,
         "host": mb * host_mb,
+        "offload": mb * off_mb,
         "pp_comm": pp_time,
         "dp_comm": dp_exposed,
         "bubble": bubble,

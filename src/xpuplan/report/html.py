@@ -22,6 +22,7 @@ TIME_LABELS = {
     "cp_comm": "CP comm",
     "ep_comm": "EP all-to-all",
     "host": "host-bound (MoE sync)",
+    "offload": "activation offload (host link)",
     "pp_comm": "PP p2p",
     "dp_comm": "DP / FSDP comm",
     "bubble": "pipeline bubble",

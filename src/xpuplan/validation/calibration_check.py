@@ -58,6 +58,7 @@ class StepBreakdown:
     cp_comm: float
     ep_comm: float
     host: float
+    offload: float
     pp_comm: float
     dp_comm: float
     bubble: float

@@ -63,6 +63,7 @@ from xpuplan.datafiles import data_dir, read_toml
 from xpuplan.errors import DataError
 from xpuplan.hardware.catalog import FITTED_EFFICIENCIES, Catalog, load_catalog
 from xpuplan.hardware.records import Efficiency
+from xpuplan.hardware.stacks import stacks
 from xpuplan.perf.params import stack_fit_key, using_model_fits, using_stack_fits
 from xpuplan.perf.published import PublishedMFU
 from xpuplan.validation.validate import (
@@ -158,6 +159,12 @@ def binding_param(p: Prediction, cat: Catalog, priors: Priors, step: float = 1.1
     r = p.result
     if p.evaluate is None or r.param is None or r.chip not in cat.chips or r.not_fitted:
         return p
+    if r.stack and r.stack_era and r.stack in stacks() and stacks()[r.stack].is_mode(r.stack_era):
+        # a mode the run states (vLLM on Neuron under synchronous scheduling) prices the step
+        # with its own fitted time: the run informs that time (fit_stack_params), and the chip's
+        # fractions come from runs of the default path, so neither fit moves the other
+        why = f"its step runs {r.stack}'s {r.stack_era} mode: it informs that mode's fitted time, not the chip's fractions"
+        return replace(p, result=replace(r, not_fitted=why, weak=True))
     chip, ev = cat.chips[r.chip], p.evaluate
     prior = priors.by_category.get(chip.category, {})
     ref = replace(chip.efficiency, matmul_serve=None)

@@ -355,10 +355,18 @@ def case_software(c: dict[str, Any]) -> str:
     return str(c.get("software") or "")
 
 
+def case_era(c: dict[str, Any], stack: Stack | None, chip: Chip) -> str:
+    """The era of the case's stack on its chip: the mode its software states, else the one its
+    date falls in ("": today's defaults; hardware.stacks.Stack.era)."""
+    return stack.era(chip.category, case_date(c), case_software(c)) if stack else ""
+
+
 # weights a case states in an interleaved layout for the CPU's matrix kernels: llama.cpp's offline
 # Q4_0_4_4 / Q4_0_4_8 / Q4_0_8_8 formats, its load-time repacking (system_info AARCH64_REPACK),
 # or a prepacked / reordered layout of a kernel PR
-REPACKED = re.compile(r"q4_0_[48]_[48]|repack|interleaved layout|reordered into|prepacked")
+REPACKED = re.compile(
+    r"q4_0_[48]_[48]|aarch64_repack\s*=\s*1|\brepacked\b|interleaved layout|reordered into|prepacked"
+)
 
 
 def case_repacked(c: dict[str, Any]) -> bool:
@@ -391,6 +399,12 @@ def case_params(c: dict[str, Any], chip: Chip) -> tuple[PerfParams, Stack | None
     text += " " + str(c.get("notes") or "") + " " + str(c.get("software") or "")
     # MaxText memory settings the case states: the loss in num_vocab_tiling chunks; weight_dtype
     # (parameters, gradients and Adam moments in that format; base.yml default float32)
+    # Megatron-Core activation offloading the case states (cpu_offloading_num_layers: that many
+    # layers' activations kept in host memory, not recomputed)
+    rc_text = str((c.get("parallel") or {}).get("recompute") or "")
+    off = re.search(r"cpu_offloading_num_layers\s*=\s*([0-9]+)", text + " " + rc_text)
+    if off and int(off.group(1)) > 0:
+        p = replace(p, cpu_offload_layers=float(off.group(1)))
     tiles = re.search(r"num_vocab_tiling\s*=\s*([0-9]+)", text)
     if tiles and int(tiles.group(1)) > 1:
         p = replace(p, vocab_tiles=float(tiles.group(1)))
@@ -455,6 +469,8 @@ def _recompute(text: Any) -> int | None:
     # recomputation of the layer's matmuls (the saved q/k/v/context are not modelled).
     # "minimal", fused SDPA with recompute (Gaudi) and custom policies that only rematerialise
     # q/k/v recompute the attention core: selective.
+    if t.startswith("none"):  # no recompute (Megatron's activation offloading recomputes nothing)
+        return int(Recompute.NONE)
     offloaded = t.split("offload")[0] if "offload" in t else ""
     if "decoder_layer_input" in offloaded:
         return int(Recompute.OFFLOAD)
@@ -1026,7 +1042,7 @@ def predict_infer_case(c: dict[str, Any], cat: Catalog) -> Prediction:
     res = search_serve(job, m, formats, mode, ttft_s, tpot_s, fixed=fixed, params=params, percentile=pct)
     base.update(
         stack=stack.id if stack else None,
-        stack_era=stack.era(chip.category, case_date(c), case_software(c)) if stack else "",
+        stack_era=case_era(c, stack, chip),
         param=_infer_param(metric[0], job, chip),
     )
     if res.best is None:
