@@ -262,12 +262,6 @@ MEMORY_GAPS = {
     # / 4 elements x 2 bytes = 92 GB, beside 8.7 GB of state, over v5p's 95 GiB by 2%. The config
     # script is read at a later commit than the run (the case says so); the run's may differ.
     "google-tpu-v5p-train-maxtext-32b-1xv5p-128": "MaxText minimal at the stated batch: 2% over",
-    # Megatron-Bridge GB200 FP8-CS preset: MBS 2 of 8192 tokens, Megatron FSDP, no recompute, 40 of
-    # the 80 layers' activations offloaded to host memory: the 40 on the device keep 179 GiB at
-    # 2 bytes per saved element, 27 GiB over the 186 GiB with state and reserve. Transformer
-    # Engine's fp8 recipes save the linear layers' inputs (the QKV, proj, fc1 and fc2 inputs,
-    # 6.5h of the ~33.5h bytes per token) in fp8, which would bring it to ~178 GiB; not priced.
-    "nvidia-gb200-train-llama3-70b-64gpu-fp8cs-mbridge2511": "fp8-saved linear inputs not priced: 15% over",
 }
 
 

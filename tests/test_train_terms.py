@@ -767,6 +767,24 @@ def test_flash_attention_keeps_no_scores(catalog: Catalog) -> None:
     assert e.memory_bytes["activations"] == pytest.approx(L * 32 * s * h + _logits(s), rel=1e-12)
 
 
+def test_te_fp8_keeps_the_linear_inputs_quantised(catalog: Catalog) -> None:
+    """Transformer Engine's fp8 recipes save each linear's input as its fp8 column-wise copy
+    (PerfParams.quantised_inputs_saved): per token per layer the QKV and fc1 inputs (h each),
+    the proj input (h) and the fc2 input (f = 4h) at 1 byte instead of 2, the norms' inputs (2h),
+    q/k/v (3h) and the activation function's input (f) at 2: 32·h -> 25·h bytes; MXFP8 adds its
+    E8M0 scale per 32 values; a 16-bit run keeps 2 bytes whatever the switch."""
+    s = 2048
+    te = replace(PARAMS, quantised_inputs_saved=1.0)
+    e = est(catalog, Layout(), 2, s, params=te, precision="fp8")
+    assert e.memory_bytes["activations"] == pytest.approx(L * 25 * s * h + _logits(s), rel=1e-12)
+    mx = est(catalog, Layout(), 2, s, params=te, precision="mxfp8")
+    lin = (2 * h + h + f) * s * (1 + 1 / 32)
+    assert mx.memory_bytes["activations"] == pytest.approx(L * (25 * s * h - 7 * h * s + lin) + _logits(s))
+    assert est(catalog, Layout(), 2, s, params=te).memory_bytes["activations"] == pytest.approx(
+        L * 32 * s * h + _logits(s), rel=1e-12
+    )
+
+
 def test_megatron_activation_offload_by_hand(catalog: Catalog) -> None:
     """Megatron-Core's activation offloading (PerfParams.cpu_offload_layers, 2 of the 4 layers):
     their 32·sbh each leaves the device, so it keeps 2 layers' and the logits; nothing is

@@ -56,6 +56,11 @@ class PerfParams:
     # back for backward, not recomputed; one layer's stay in flight on the device. The copies
     # run over the chip's host link beside compute (perf/train.py _offload_time). 0: none.
     cpu_offload_layers: float = 0.0
+    # 1: under a low-precision recipe the linear layers' inputs kept for backward are the cast
+    # copies the weight-gradient GEMM reads (Transformer Engine's Linear and LayerNormLinear save
+    # the quantised input, column-wise, not the 16-bit one; perf/train.py saved_input_bytes);
+    # 0: kept in the activations' 16-bit format.
+    quantised_inputs_saved: float = 0.0
     # Query and key rows per tile of the fused attention kernel, the grain at which a sliding
     # window's masked tiles are skipped (Model.local_attn_share): FlashAttention-2 tiles of 128
     # (Dao 2023 §3.1); MaxText's splash attention sa_block_q = sa_block_kv = 512 (data/stacks),

@@ -240,24 +240,33 @@ def _layer_times(st: _Step, moe: bool) -> tuple[F, F, F]:
 
 
 def _kept_bytes_per_token(
-    model: Model, act_bytes: float, moe: bool, dropout: bool, frozen: frozenset[str], fn_bytes: float | None
+    model: Model,
+    act_bytes: float,
+    moe: bool,
+    dropout: bool,
+    frozen: frozenset[str],
+    fn_bytes: float | None,
+    lin_bytes: float | None = None,
 ) -> tuple[float, float]:
     """(replicated, TP-sharded) bytes per token one layer keeps without recompute
     (:func:`activation_bytes_per_layer`): the norms' inputs (2h) and outputs, which are the QKV and
-    fc1 inputs (h each, not kept for a frozen linear), dropout masks; q/k/v, the attention output,
-    the activation function's input (2f gated, f plain, at ``fn_bytes``) and fc2's input (f)."""
+    fc1 inputs (h each, not kept for a frozen linear), dropout masks; q/k/v, the attention output
+    (the proj input), the activation function's input (2f gated, f plain, at ``fn_bytes``) and
+    fc2's input (f). ``lin_bytes``: bytes per element of the four linear inputs where the stack
+    keeps them quantised (Transformer Engine's low-precision recipes; None: ``act_bytes``)."""
     h = model.hidden
     kept = {m: 0.0 if m in frozen else 1.0 for m in ("qkv", "fc1", "fc2")}
     fn = act_bytes if fn_bytes is None else fn_bytes
+    lin = act_bytes if lin_bytes is None else lin_bytes
     up = model.ffn_type.matrices - 1  # the activation function reads the gate and up (or fc1) outputs
     if moe and model.moe:
         k = model.moe.top_k + model.moe.shared_experts
         width = k * model.moe.expert_ffn
-        mlp_bytes = width * (up * fn + kept["fc2"] * act_bytes) + kept["fc1"] * k * h * act_bytes
+        mlp_bytes = width * (up * fn + kept["fc2"] * lin) + kept["fc1"] * k * h * lin
     else:
-        mlp_bytes = model.dense_ffn * (up * fn + kept["fc2"] * act_bytes)
-    rep = (2.0 + kept["qkv"] + kept["fc1"]) * h * act_bytes + (2.0 * h if dropout else 0.0)
-    shard = ((model.heads + 2 * model.kv_heads) * model.head_dim + model.q_dim) * act_bytes + mlp_bytes
+        mlp_bytes = model.dense_ffn * (up * fn + kept["fc2"] * lin)
+    rep = 2.0 * h * act_bytes + (kept["qkv"] + kept["fc1"]) * h * lin + (2.0 * h if dropout else 0.0)
+    shard = (model.heads + 2 * model.kv_heads) * model.head_dim * act_bytes + model.q_dim * lin + mlp_bytes
     return rep, shard
 
 
@@ -288,6 +297,7 @@ def activation_bytes_per_layer(
     frozen: frozenset[str] = frozenset(),
     fn_bytes: float | None = None,
     no_fc1: bool = False,
+    lin_bytes: float | None = None,
 ) -> F:
     """Activation bytes one layer keeps for backward, one micro-batch, one device.
 
@@ -311,7 +321,7 @@ def activation_bytes_per_layer(
     """
     t = xp.fl(lay.tp)
     tok = lay.microbatch * s / lay.cp
-    rep, shard = _kept_bytes_per_token(model, act_bytes, moe, dropout, frozen, fn_bytes)
+    rep, shard = _kept_bytes_per_token(model, act_bytes, moe, dropout, frozen, fn_bytes, lin_bytes)
     scores = 0.0 if flash else 5.0 * model.heads * s + 0.0 * lay.cp  # 2+1+2 bytes per score, s keys
     per_tok = rep / xp.where(lay.sp == 1, t, 1.0) + (shard + scores) / t
     full = tok * per_tok
@@ -821,7 +831,19 @@ def _saved_per_layer(st: _Step, moe: bool) -> F:
         frozen=st.job.frozen_linears,
         fn_bytes=1.0 if p.fp8_act_fn_store > 0 else None,
         no_fc1=dots and p.selective_recomputes_fc1 > 0,
+        lin_bytes=saved_input_bytes(st),
     )
+
+
+def saved_input_bytes(st: _Step) -> float | None:
+    """Bytes per element of the linear layers' inputs a low-precision recipe keeps for the
+    weight gradient where the stack keeps them quantised (PerfParams.quantised_inputs_saved:
+    Transformer Engine saves the cast input, the column-wise copy the wgrad GEMM reads): the
+    recipe's value plus its block scale (fp8 1, MXFP8 1 + 1/32, NVFP4 1/2 + 1/16); None: 16-bit."""
+    rec = prec.recipe(st.job.precision)
+    if st.params.quantised_inputs_saved <= 0 or rec.value_bytes <= 0:
+        return None
+    return rec.value_bytes + (rec.scale_bytes / rec.block if rec.block else 0.0)
 
 
 def _saved_stage(st: _Step) -> F:
