@@ -142,3 +142,17 @@ def test_server_encoder_case_is_priced_under_its_bound(catalog: Catalog) -> None
     assert "dynamic batching under the stated 130 ms latency bound" in r.assumed
     tight = dict(c, inference_setup={**c["inference_setup"], "latency_target_ms": 0.01})
     assert predict_case(tight, catalog).result.predicted is None
+
+
+def test_repacked_experts_run_the_gemv_whatever_the_rows(catalog: Catalog) -> None:
+    """llama.cpp runs every routed expert's rows of repacked weights through the GEMV (repack.cpp
+    forward_mul_mat_id): a 16-token prompt of Mixtral keeps its dense GEMMs at the GEMM's share,
+    so a slower GEMV slows only the experts, and the step."""
+    m = _graviton3(catalog)
+    job = ServeJob(get_model("mixtral-8x7b"), 16, 1, "int4", "bf16", 4.5)
+    cfg = sv.ServeConfig(*(np.array([v]) for v in (1, 1, 1, 1)))
+    zero, sixteen = np.array([0.0]), np.array([16.0])
+    k = replace(default_params(), cpu_q4_int8_fraction=0.395, cpu_q4_gemv_fraction=0.148)
+    slow = sv._step(job.model, job, m, cfg, zero, zero, sixteen, 16.0, k)
+    same = sv._step(job.model, job, m, cfg, zero, zero, sixteen, 16.0, replace(k, cpu_q4_gemv_fraction=0.395))
+    assert float(slow[0]) > float(same[0])
