@@ -291,17 +291,22 @@ def test_a_malformed_era_is_a_data_error(tmp_path: Path, era: dict[str, str], wo
 def test_the_suites_llama_cpp_cpu_cases_fall_in_their_builds_era(catalog: Catalog) -> None:
     """The 2024-03 Graviton3 runs (llama.cpp PR #5780's) predate the threadpool; the Arm Learning
     Path runs (late 2024) do not; the 2023 Metal runs have no era."""
-    from xpuplan.validation.validate import load_suite, predict_case
-
-    cases = {c["id"]: c for c in load_suite()}
     want = {
         "aws-graviton3-infer-llama2-7b-q40-decode-64t-llamacpp-pr5780": "pre-threadpool",
         "aws-graviton3-infer-llama31-8b-q40-decode-64t-armlp-llamacpu": "",
         "apple-m2-max-infer-llama2-7b-f16-pp512-llamacpp4167": "",
     }
+    _assert_suite_eras(catalog, "llama.cpp", want)
+
+
+def _assert_suite_eras(catalog: Catalog, stack: str, want: dict[str, str]) -> None:
+    """Each named suite case is predicted under ``stack`` in the era given."""
+    from xpuplan.validation.validate import load_suite, predict_case
+
+    cases = {c["id"]: c for c in load_suite()}
     for cid, era in want.items():
         r = predict_case(cases[cid], catalog).result
-        assert r.stack == "llama.cpp" and r.stack_era == era, cid
+        assert r.stack == stack and r.stack_era == era, cid
 
 
 def test_a_mode_the_run_states_is_fitted_and_priced_under_its_own_key(catalog: Catalog) -> None:
@@ -322,17 +327,12 @@ def test_a_mode_the_run_states_is_fitted_and_priced_under_its_own_key(catalog: C
         sync = chip_params(nx, trn2.id, 2026, category="npu", software=flags)
         assert sync.layer_overhead_s == pytest.approx(500e-6)
         assert serve_params(trn2).layer_overhead_s == pytest.approx(60e-6)  # a plan for today
-    from xpuplan.validation.validate import load_suite, predict_case
-
-    cases = {c["id"]: c for c in load_suite()}
     want = {
         "aws-trn2-infer-llama3.1-8b-tp4-conc1-osl192-vllmneuron-dflash-baseline": "sync-scheduling",
         "aws-trn2-infer-qwen3-4b-tp4-conc4-osl192-vllmneuron-dflash-baseline": "sync-scheduling",
         "aws-trn2-infer-llama3.1-8b-tp8-conc2-isl512-osl128-vllmneuron": "",
     }
-    for cid, era in want.items():
-        r = predict_case(cases[cid], catalog).result
-        assert r.stack == "neuronx-inference" and r.stack_era == era, cid
+    _assert_suite_eras(catalog, "neuronx-inference", want)
 
 
 def test_a_run_of_a_stated_mode_informs_the_mode_not_the_chip(catalog: Catalog) -> None:
