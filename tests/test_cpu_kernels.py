@@ -57,11 +57,20 @@ def test_repacked_rows_split_between_the_gemm_and_the_gemv() -> None:
     rep = get_stack("llama.cpp").cpu_kernels_repacked_gemv
     assert rep["aws-graviton3"] == pytest.approx(256 / (27 * 64), abs=5e-4)
     assert rep["aws-graviton4"] == pytest.approx(128 / (24 * 32), abs=5e-4)
-    rows = np.array([1.0, 3.0, 4.0, 14.0, 16.0, 17.0])
+    rows = np.array([1.0, 3.0, 4.0, 14.0, 16.0, 17.0, 22.0])
     got = sv.cpu_rows_share(rows, 0.395, 0.148)
     want = [0.148, 0.148, 0.395, 14 / (12 / 0.395 + 2 / 0.148), 0.395, 17 / (16 / 0.395 + 1 / 0.148)]
-    assert got == pytest.approx(want, rel=1e-12)
-    assert sv.cpu_rows_share(rows, 0.133, 0.0) == pytest.approx([0.133] * 6, rel=1e-12)
+    assert got[:6] == pytest.approx(want, rel=1e-12)
+    # the GEMM's row-tail loop (16 SMMLA of 48) takes the rows past its last block of 16, four at
+    # a time: 14 rows = 12 in the tail + 2 in the GEMV; 22 = 16 in a block + 4 in the tail + 2
+    tail = sv.cpu_rows_share(rows, 0.395, 0.148, 16 / 48)
+    assert tail[3] == pytest.approx(14 / (12 / (16 / 48) + 2 / 0.148), rel=1e-12)
+    assert tail[4] == pytest.approx(0.395, rel=1e-12)
+    assert tail[6] == pytest.approx(22 / (16 / 0.395 + 4 / (16 / 48) + 2 / 0.148), rel=1e-12)
+    assert get_stack("llama.cpp").cpu_kernels_repacked_tail["aws-graviton4"] == pytest.approx(
+        16 / 48, abs=5e-4
+    )
+    assert sv.cpu_rows_share(rows, 0.133, 0.0) == pytest.approx([0.133] * 7, rel=1e-12)
 
 
 def test_a_decode_step_of_repacked_weights_runs_the_gemv(catalog: Catalog) -> None:

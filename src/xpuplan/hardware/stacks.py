@@ -6,8 +6,8 @@ the chip vendors it is the default for (``default_for``, per task), the PerfPara
 (``[params]``), its layout defaults (``[defaults]``: recompute, sp, zero) and the year fused
 (Flash) attention reached it (``flash_attention_from``) and, per CPU chip, the share of its int8
 matrix peak the stack's 4-bit block kernel can issue (``[cpu_kernels]``: the kernel's instruction
-mix on that core; ``[cpu_kernels_repacked]`` and ``[cpu_kernels_repacked_gemv]``: its GEMM and
-GEMV over weights repacked into an interleaved layout), its eras (``[[eras]]``: builds before a
+mix on that core; ``[cpu_kernels_repacked]``, ``_tail`` and ``_gemv``: its GEMM, the GEMM's
+row-tail loop and its GEMV over weights repacked into an interleaved layout), its eras (``[[eras]]``: builds before a
 dated change, or a mode a run's software states by a flag, fitted under their own keys) and, per chip, the tensor-parallel ranks one chip hosts (``[tp_ranks_per_chip]``:
 Neuron counts TP in NeuronCores). Every record has ``source`` and ``as_of``.
 """
@@ -110,6 +110,8 @@ class Stack:
     cpu_kernels_repacked: dict[str, float] = field(default_factory=dict)
     # and of its GEMV over those weights (token rows the GEMM leaves: a decode step's one)
     cpu_kernels_repacked_gemv: dict[str, float] = field(default_factory=dict)
+    # and of its GEMM's row-tail loop (the rows past the last whole block of 16, four at a time)
+    cpu_kernels_repacked_tail: dict[str, float] = field(default_factory=dict)
     tp_ranks: dict[str, float] = field(default_factory=dict)  # chip id -> TP ranks on one chip
     eras: tuple[Era, ...] = ()
 
@@ -170,6 +172,7 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
     kernels = _kernel_shares(d, "cpu_kernels", path)
     repacked = _kernel_shares(d, "cpu_kernels_repacked", path)
     repacked_gemv = _kernel_shares(d, "cpu_kernels_repacked_gemv", path)
+    repacked_tail = _kernel_shares(d, "cpu_kernels_repacked_tail", path)
     ranks = dict(d.get("tp_ranks_per_chip") or {})
     for k, v in ranks.items():
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
@@ -194,6 +197,7 @@ def parse_stack(d: dict[str, Any], path: Path) -> Stack:
         cpu_kernels=kernels,
         cpu_kernels_repacked=repacked,
         cpu_kernels_repacked_gemv=repacked_gemv,
+        cpu_kernels_repacked_tail=repacked_tail,
         tp_ranks={str(k): float(v) for k, v in ranks.items()},
         eras=tuple(eras),
     )

@@ -126,6 +126,9 @@ class PerfParams:
     # at this share (llama.cpp repack.cpp; a stack's [cpu_kernels_repacked_gemv]; perf/serve.py
     # cpu_rows_share); 0: one kernel for every row count.
     cpu_q4_gemv_fraction: float = 0.0
+    # with it: the share the GEMM's row-tail loop reaches, for the rows past its last whole block
+    # of 16 (a stack's [cpu_kernels_repacked_tail]); 0: the GEMM's own share.
+    cpu_q4_tail_fraction: float = 0.0
     # Tensor-parallel ranks one chip hosts (a stack's [tp_ranks_per_chip], per chip): Neuron's TP
     # degree counts NeuronCores, 2 per Trainium1/Inferentia2 chip, 4 logical per Trainium2 at the
     # default LNC=2; each rank pads its attention heads to a whole number and keeps at least one
@@ -404,22 +407,31 @@ def chip_params(
     if stack is not None:
         share = cpu_kernel_share(stack, chip_id, repacked)
         if share is not None:
-            p = replace(p, cpu_q4_int8_fraction=share[0], cpu_q4_gemv_fraction=share[1])
+            p = replace(
+                p, cpu_q4_int8_fraction=share[0], cpu_q4_gemv_fraction=share[1], cpu_q4_tail_fraction=share[2]
+            )
     if stack is not None and chip_id in stack.tp_ranks:
         p = replace(p, tp_ranks_per_chip=stack.tp_ranks[chip_id])
     return p
 
 
-def cpu_kernel_share(stack: Stack, chip_id: str, repacked: bool | None = None) -> tuple[float, float] | None:
-    """(GEMM, GEMV) shares of ``chip_id``'s int8 peak the stack's 4-bit block kernels issue: over
-    weights repacked into an interleaved layout (``[cpu_kernels_repacked]`` and ``_gemv``) when
-    ``repacked``, or when None (a plan for today: llama.cpp repacks Q4_0 at load on i8mm CPUs)
-    and the stack has such a kernel for the chip; else its plain kernel's (``[cpu_kernels]``, one
-    kernel for every row count: GEMV share 0); None: no integer kernel."""
+def cpu_kernel_share(
+    stack: Stack, chip_id: str, repacked: bool | None = None
+) -> tuple[float, float, float] | None:
+    """(GEMM, GEMV, GEMM row-tail) shares of ``chip_id``'s int8 peak the stack's 4-bit block
+    kernels issue: over weights repacked into an interleaved layout (``[cpu_kernels_repacked]``,
+    ``_gemv``, ``_tail``) when ``repacked``, or when None (a plan for today: llama.cpp repacks
+    Q4_0 at load on i8mm CPUs) and the stack has such a kernel for the chip; else its plain
+    kernel's (``[cpu_kernels]``, one kernel for every row count: the others 0); None: no integer
+    kernel."""
     if repacked is not False and chip_id in stack.cpu_kernels_repacked:
-        return stack.cpu_kernels_repacked[chip_id], stack.cpu_kernels_repacked_gemv.get(chip_id, 0.0)
+        return (
+            stack.cpu_kernels_repacked[chip_id],
+            stack.cpu_kernels_repacked_gemv.get(chip_id, 0.0),
+            stack.cpu_kernels_repacked_tail.get(chip_id, 0.0),
+        )
     share = stack.cpu_kernels.get(chip_id)
-    return None if share is None else (share, 0.0)
+    return None if share is None else (share, 0.0, 0.0)
 
 
 def serve_params(chip: Chip, software: str | None = None, base: PerfParams | None = None) -> PerfParams:

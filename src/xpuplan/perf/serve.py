@@ -108,7 +108,8 @@ def gemm_path(
     k = params.cpu_q4_int8_fraction if params is not None else 0.0
     if k > 0 and job.weights == "int4" and m.chip.category == "cpu" and m.chip.supports("int8"):
         gemv = params.cpu_q4_gemv_fraction if params is not None else 0.0
-        share = k if rows is None else cpu_rows_share(rows, k, gemv)
+        tail = params.cpu_q4_tail_fraction if params is not None else 0.0
+        share = k if rows is None else cpu_rows_share(rows, k, gemv, tail)
         return "int8", _peak(m, "int8") * share
     dt = compute_dtype(job, m)
     return dt, _peak(m, dt)
@@ -120,20 +121,26 @@ def _repacked(params: PerfParams | None) -> bool:
 
 
 # token rows the repacked GEMM takes at a time (llama.cpp repack.cpp: the largest multiple of 4;
-# the 0-3 rows left run through the GEMV one at a time)
+# the 0-3 rows left run through the GEMV one at a time), and the rows of its main loop's block
+# (arch/arm/repack.cpp: 16 rows an iteration; the rows past the last whole block, four at a time,
+# in its row-tail loop)
 GEMM_ROWS = 4
+GEMM_BLOCK_ROWS = 16
 
 
-def cpu_rows_share(rows: F | float, gemm: float, gemv: float) -> F | float:
+def cpu_rows_share(rows: F | float, gemm: float, gemv: float, tail: float = 0.0) -> F | float:
     """Share of the int8 peak a step of ``rows`` token rows reaches when a GEMM takes them in
-    multiples of :data:`GEMM_ROWS` at ``gemm`` and a GEMV the rest at ``gemv``: the rows over the
-    time they take, ``rows / (g / gemm + r / gemv)`` with ``g`` the GEMM's rows and ``r`` the
-    rest (a decode step's one row: ``gemv``). ``gemv`` 0: one kernel for every count."""
+    multiples of :data:`GEMM_ROWS`, those in whole blocks of :data:`GEMM_BLOCK_ROWS` at ``gemm``
+    and the rest of them at ``tail`` (0: ``gemm``), and a GEMV the rows left at ``gemv``: the rows
+    over the time they take, ``rows / (b / gemm + t / tail + r / gemv)`` (a decode step's one
+    row: ``gemv``). ``gemv`` 0: one kernel for every count."""
     if gemv <= 0:
         return gemm + 0.0 * rows
+    tail = tail if tail > 0 else gemm
     n = np.maximum(rows, 1.0)
     g = np.floor(n / GEMM_ROWS) * GEMM_ROWS
-    return n / (g / gemm + (n - g) / gemv)
+    b = np.floor(g / GEMM_BLOCK_ROWS) * GEMM_BLOCK_ROWS
+    return n / (b / gemm + (g - b) / tail + (n - g) / gemv)
 
 
 def _peak(m: Machine, dtype: str) -> float:
