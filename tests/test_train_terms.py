@@ -771,18 +771,25 @@ def test_te_fp8_keeps_the_linear_inputs_quantised(catalog: Catalog) -> None:
     """Transformer Engine's fp8 recipes save each linear's input as its fp8 column-wise copy
     (PerfParams.quantised_inputs_saved): per token per layer the QKV and fc1 inputs (h each),
     the proj input (h) and the fc2 input (f = 4h) at 1 byte instead of 2, the norms' inputs (2h),
-    q/k/v (3h) and the activation function's input (f) at 2: 32·h -> 25·h bytes; MXFP8 adds its
-    E8M0 scale per 32 values; a 16-bit run keeps 2 bytes whatever the switch."""
+    q/k/v (3h) and the activation function's input (f) at 2: 32·h -> 25·h bytes, plus the fused
+    attention's own 16-bit output (2h), no longer the proj input's tensor: 27·h. The selective
+    policy recomputes the core, so keeps 25·h; MXFP8 adds its E8M0 scale per 32 values; a 16-bit
+    run, and a LoRA fine-tune (its adapters keep the 16-bit inputs), keep 2 bytes."""
     s = 2048
     te = replace(PARAMS, quantised_inputs_saved=1.0)
     e = est(catalog, Layout(), 2, s, params=te, precision="fp8")
-    assert e.memory_bytes["activations"] == pytest.approx(L * 25 * s * h + _logits(s), rel=1e-12)
+    assert e.memory_bytes["activations"] == pytest.approx(L * 27 * s * h + _logits(s), rel=1e-12)
+    sel = est(catalog, Layout(recompute=Recompute.SELECTIVE), 2, s, params=te, precision="fp8")
+    assert sel.memory_bytes["activations"] == pytest.approx(L * 25 * s * h + _logits(s), rel=1e-12)
     mx = est(catalog, Layout(), 2, s, params=te, precision="mxfp8")
     lin = (2 * h + h + f) * s * (1 + 1 / 32)
-    assert mx.memory_bytes["activations"] == pytest.approx(L * (25 * s * h - 7 * h * s + lin) + _logits(s))
+    assert mx.memory_bytes["activations"] == pytest.approx(L * (27 * s * h - 7 * h * s + lin) + _logits(s))
     assert est(catalog, Layout(), 2, s, params=te).memory_bytes["activations"] == pytest.approx(
         L * 32 * s * h + _logits(s), rel=1e-12
     )
+    lora = est(catalog, Layout(), 2, s, params=te, precision="fp8", lora_rank=16)
+    plain = est(catalog, Layout(), 2, s, params=PARAMS, precision="fp8", lora_rank=16)
+    assert lora.memory_bytes["activations"] == pytest.approx(plain.memory_bytes["activations"], rel=1e-12)
 
 
 def test_megatron_activation_offload_by_hand(catalog: Catalog) -> None:
@@ -804,6 +811,15 @@ def test_megatron_activation_offload_by_hand(catalog: Catalog) -> None:
     fast = replace(m, chip=replace(m.chip, host_bw=1e15))
     assert est(catalog, Layout(), 1, s, params=off, m=fast).time_s["offload"] == 0.0
     assert est(catalog, Layout(), 1, s, params=off, m=machine(catalog, 1)).time_s["offload"] == 0.0
+    # Megatron-Core offloads only without pipeline stages and without recompute, and the model
+    # offloads nothing on a chip whose host link is not on record
+    full = est(catalog, Layout(recompute=Recompute.FULL), 1, s, params=off, m=m)
+    assert full.time_s["offload"] == 0.0
+    assert full.memory_bytes["activations"] == pytest.approx(
+        est(catalog, Layout(recompute=Recompute.FULL), 1, s, m=m).memory_bytes["activations"]
+    )
+    bare = est(catalog, Layout(), 1, s, params=off, m=machine(catalog, 1))
+    assert bare.memory_bytes["activations"] == pytest.approx(base.memory_bytes["activations"])
 
 
 def test_full_recompute_keeps_layer_inputs(catalog: Catalog) -> None:

@@ -37,6 +37,7 @@ from xpuplan.workload.model import Model, StateBytes, state_bytes
 
 F = np.ndarray
 _FULL, _SEL = int(Recompute.FULL), int(Recompute.SELECTIVE)  # plain ints: cheap comparisons
+_OFF_NONE = int(Recompute.NONE)
 _OFF = int(Recompute.OFFLOAD)
 
 
@@ -270,6 +271,14 @@ def _kept_bytes_per_token(
     return rep, shard
 
 
+def _core_out_bytes(model: Model, act_bytes: float, lin_bytes: float | None) -> float:
+    """TP-sharded bytes per token the fused attention keeps of its own output where the proj
+    input is kept quantised (``lin_bytes``): the kernel's backward reads its 16-bit output
+    (FlashAttention's rowsum(dO * O); Transformer Engine's FusedAttnFunc saves q, k, v and out),
+    a second copy beside the proj's; 0 in 16 bits, where the two are one tensor."""
+    return 0.0 if lin_bytes is None else model.q_dim * act_bytes
+
+
 def _dots_only_values(model: Model, moe: bool, no_fc1: bool = False) -> tuple[float, float]:
     """(replicated, TP-sharded) values per token the ``dots_only`` selective policy keeps: the layer
     input and the two output projections' results (3h); q/k/v and the MLP's input projections
@@ -323,7 +332,9 @@ def activation_bytes_per_layer(
     tok = lay.microbatch * s / lay.cp
     rep, shard = _kept_bytes_per_token(model, act_bytes, moe, dropout, frozen, fn_bytes, lin_bytes)
     scores = 0.0 if flash else 5.0 * model.heads * s + 0.0 * lay.cp  # 2+1+2 bytes per score, s keys
-    per_tok = rep / xp.where(lay.sp == 1, t, 1.0) + (shard + scores) / t
+    # the core's own output, kept where nothing recomputes it (the selective policy redoes the core)
+    core_out = _core_out_bytes(model, act_bytes, lin_bytes)
+    per_tok = rep / xp.where(lay.sp == 1, t, 1.0) + (shard + scores + core_out) / t
     full = tok * per_tok
     inputs_only = tok * model.hidden * act_bytes / xp.where(lay.sp == 1, t, 1.0)
     if not dots_only:
@@ -802,6 +813,7 @@ def _activation_memory(st: _Step) -> _Activations:
     )
     n_moe = model.moe_layers
     act_dense, act_stage = _saved_per_layer(st, False), _saved_stage(st)
+    act_layer = xp.maximum(act_dense, _saved_per_layer(st, True)) if n_moe else act_dense
     # activations offloaded to host memory (PerfParams.cpu_offload_layers): their share of every
     # stage's layers leaves the device, one layer's stays in flight
     off = offload_share(st)
@@ -810,7 +822,7 @@ def _activation_memory(st: _Step) -> _Activations:
     inflight = xp.minimum(st.mb, p) * xp.where(v > 1, 1.0 + (p - 1.0) / (p * v), 1.0)
     plain = replace(lay, recompute=xp.zeros_like(lay.recompute))
     one_layer = activation_bytes_per_layer(model, plain, s, ab, moe=n_moe > 0, flash=flash)
-    working = xp.where(st.full_rc, one_layer, 0.0) + (off > 0) * act_dense
+    working = xp.where(st.full_rc, one_layer, 0.0) + (off > 0) * act_layer
     logits = st.tok * model.vocab / st.t * st.params.logits_bytes / max(st.params.vocab_tiles, 1.0)
     return _Activations(inflight * act_stage, act_stage, working, logits)
 
@@ -839,9 +851,11 @@ def saved_input_bytes(st: _Step) -> float | None:
     """Bytes per element of the linear layers' inputs a low-precision recipe keeps for the
     weight gradient where the stack keeps them quantised (PerfParams.quantised_inputs_saved:
     Transformer Engine saves the cast input, the column-wise copy the wgrad GEMM reads): the
-    recipe's value plus its block scale (fp8 1, MXFP8 1 + 1/32, NVFP4 1/2 + 1/16); None: 16-bit."""
+    recipe's value plus its block scale (fp8 1, MXFP8 1 + 1/32, NVFP4 1/2 + 1/16); None: 16-bit
+    (and for LoRA, whose adapters keep the 16-bit inputs)."""
     rec = prec.recipe(st.job.precision)
-    if st.params.quantised_inputs_saved <= 0 or rec.value_bytes <= 0:
+    # LoRA: a frozen base linear saves no input, and an adapter keeps the 16-bit one for its A
+    if st.params.quantised_inputs_saved <= 0 or rec.value_bytes <= 0 or st.job.lora_rank:
         return None
     return rec.value_bytes + (rec.scale_bytes / rec.block if rec.block else 0.0)
 
@@ -854,10 +868,16 @@ def _saved_stage(st: _Step) -> F:
     return ((st.model.layers - n_moe) * dense + n_moe * moe) * st.per_stage
 
 
-def offload_share(st: _Step) -> float:
+def offload_share(st: _Step) -> F:
     """Share of the model's layers whose activations are offloaded to host memory
-    (PerfParams.cpu_offload_layers of the model's layers), 0 without offloading."""
-    return min(max(st.params.cpu_offload_layers, 0.0), float(st.model.layers)) / st.model.layers
+    (PerfParams.cpu_offload_layers of the model's layers): only where Megatron-Core allows it,
+    one pipeline stage and no recompute (it rejects CPU offloading with pipeline parallelism or a
+    recompute granularity), and on a chip whose host link is on record (``Chip.host_bw``: the
+    copies are priced over it); 0 elsewhere."""
+    n = min(max(st.params.cpu_offload_layers, 0.0), float(st.model.layers))
+    if n <= 0 or not st.m.chip.host_bw:
+        return 0.0 * st.p
+    return xp.where((st.p == 1) & (st.lay.recompute == _OFF_NONE), n / st.model.layers, 0.0)
 
 
 def _offload_time(st: _Step, fwd: F, bwd: F) -> F:
@@ -867,7 +887,7 @@ def _offload_time(st: _Step, fwd: F, bwd: F) -> F:
     (Transformer Engine's offload runs on its own stream), so only a copy longer than its pass
     shows. A chip with no host link on record prices none."""
     off, bw = offload_share(st), st.m.chip.host_bw
-    if off <= 0 or not bw:
+    if not bw:
         return 0.0 * fwd
     copy = off * _saved_stage(st) / bw
     return xp.maximum(copy - fwd, 0.0) + xp.maximum(copy - bwd, 0.0)
