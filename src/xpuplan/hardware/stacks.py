@@ -7,9 +7,11 @@ the chip vendors it is the default for (``default_for``, per task), the PerfPara
 (Flash) attention reached it (``flash_attention_from``) and, per CPU chip, the share of its int8
 matrix peak the stack's 4-bit block kernel can issue (``[cpu_kernels]``: the kernel's instruction
 mix on that core; ``[cpu_kernels_repacked]``, ``_tail`` and ``_gemv``: its GEMM, the GEMM's
-row-tail loop and its GEMV over weights repacked into an interleaved layout), its eras (``[[eras]]``: builds before a
-dated change, or a mode a run's software states by a flag, fitted under their own keys) and, per chip, the tensor-parallel ranks one chip hosts (``[tp_ranks_per_chip]``:
-Neuron counts TP in NeuronCores). Every record has ``source`` and ``as_of``.
+row-tail loop and its GEMV over weights repacked into an interleaved layout), its eras
+(``[[eras]]``: builds before a dated change, or a mode a run's software states by a flag, fitted
+under their own keys) and, per chip, the tensor-parallel ranks one chip hosts
+(``[tp_ranks_per_chip]``: Neuron counts TP in NeuronCores). Every record has ``source`` and
+``as_of``.
 """
 
 from __future__ import annotations

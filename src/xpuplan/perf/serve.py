@@ -115,11 +115,6 @@ def gemm_path(
     return dt, _peak(m, dt)
 
 
-def _repacked(params: PerfParams | None) -> bool:
-    """Whether the stack runs repacked 4-bit weights with a GEMV of its own (cpu_rows_share)."""
-    return params is not None and params.cpu_q4_gemv_fraction > 0
-
-
 # token rows the repacked GEMM takes at a time (llama.cpp repack.cpp: the largest multiple of 4;
 # the 0-3 rows left run through the GEMV one at a time), and the rows of its main loop's block
 # (arch/arm/repack.cpp: 16 rows an iteration; the rows past the last whole block, four at a time,
@@ -422,8 +417,8 @@ def _step(
     t_gemm = roofline(_gemm(m, peak, gemm_flops, n_min, fp8), w_dense / bw, rp)
     # the routed experts' grouped GEMMs run after the dense ones, each kernel its own roofline
     # llama.cpp's repacked weights run every routed expert's rows through the GEMV (repack.cpp
-    # forward_mul_mat_id), whatever the step's token count
-    peak_exp = gemm_path(job, m, params, 1.0 + 0.0 * tokens)[1] if _repacked(params) else peak
+    # forward_mul_mat_id), one row at a time whatever the step's token count
+    peak_exp = gemm_path(job, m, params, 1.0)[1]
     t_gemm = t_gemm + _expert_gemm_time(model, m, peak_exp, fp8, tp, pp, ep, tokens, w_exp, bw, rp)
     kv_tok = kv_bytes_per_token(model, job, tp, pp, ranks, adp, params.gqa_convert_to_mha if params else 0.0)
     t_attn = _attention_time(model, m, tp * pp / pad, kv_tok, decode, ctx, prefill, prefill_ctx, rp)

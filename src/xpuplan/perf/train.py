@@ -543,10 +543,14 @@ def _fc1_redo(st: _Step, n_dense: int, n_moe: int) -> F | float:
     if not (p.selective_saves_dots > 0 and p.selective_recomputes_fc1 > 0):
         return 0.0
     up = st.model.ffn_type.matrices - 1
-    share = up / (up + 1.0)
+    return up / (up + 1.0) * _stage_mlp_time(st, n_dense, n_moe)
+
+
+def _stage_mlp_time(st: _Step, n_dense: int, n_moe: int) -> F:
+    """The MLP GEMM time of the stage's layers for one micro-batch on one device."""
     t_dense = _mlp_time(st, False)[0] if n_dense else 0.0
     t_moe = _mlp_time(st, True)[0] if n_moe else 0.0
-    return st.per_stage * share * (n_dense * t_dense + n_moe * t_moe)
+    return st.per_stage * (n_dense * t_dense + n_moe * t_moe)
 
 
 def _mlp_out_share(st: _Step, n_dense: int, n_moe: int) -> F | float:
@@ -556,10 +560,7 @@ def _mlp_out_share(st: _Step, n_dense: int, n_moe: int) -> F | float:
     ``1 / (up + 1)`` of the MLP's GEMM time (up = 2 gated, 1 plain), per layer of the stage."""
     if not st.params.remat_skips_layer_output > 0:
         return 0.0
-    share = 1.0 / st.model.ffn_type.matrices
-    t_dense = _mlp_time(st, False)[0] if n_dense else 0.0
-    t_moe = _mlp_time(st, True)[0] if n_moe else 0.0
-    return st.per_stage * share * (n_dense * t_dense + n_moe * t_moe)
+    return _stage_mlp_time(st, n_dense, n_moe) / st.model.ffn_type.matrices
 
 
 def _tp_time(st: _Step) -> F:
@@ -800,7 +801,7 @@ class _Activations:
     logits: F  # the loss's logits on the last stage
 
 
-def _activation_memory(st: _Step) -> _Activations:
+def _activation_memory(st: _Step, saved: _Saved) -> _Activations:
     """Activation terms on the first and the last stage: the stage's layers (Korthikanti et al.
     2022) for the micro-batches in flight on the first stage of 1F1B, × (1 + (p-1)/(p·v))
     interleaved (§4.2.3); one layer's full activations while it is recomputed; the logits."""
@@ -812,12 +813,11 @@ def _activation_memory(st: _Step) -> _Activations:
         st.params.flash_attention,
     )
     n_moe = model.moe_layers
-    act_dense, act_stage = _saved_per_layer(st, False), _saved_stage(st)
-    act_layer = xp.maximum(act_dense, _saved_per_layer(st, True)) if n_moe else act_dense
+    act_layer = xp.maximum(saved.dense, saved.moe) if n_moe else saved.dense
     # activations offloaded to host memory (PerfParams.cpu_offload_layers): their share of every
     # stage's layers leaves the device, one layer's stays in flight
     off = offload_share(st)
-    act_stage = (1.0 - off) * act_stage
+    act_stage = (1.0 - off) * saved.stage
     p, v = st.p, st.v
     inflight = xp.minimum(st.mb, p) * xp.where(v > 1, 1.0 + (p - 1.0) / (p * v), 1.0)
     plain = replace(lay, recompute=xp.zeros_like(lay.recompute))
@@ -860,12 +860,22 @@ def saved_input_bytes(st: _Step) -> float | None:
     return rec.value_bytes + (rec.scale_bytes / rec.block if rec.block else 0.0)
 
 
-def _saved_stage(st: _Step) -> F:
-    """Activation bytes the stage's layers keep for backward, one micro-batch, one device."""
+@dataclass(frozen=True)
+class _Saved:
+    """Activation bytes kept for backward, one micro-batch, one device: per dense layer, per MoE
+    layer (0 without), and the stage's layers together."""
+
+    dense: F
+    moe: F
+    stage: F
+
+
+def _saved(st: _Step) -> _Saved:
+    """The step's saved activations, computed once for the memory and the offload's copies."""
     n_moe = st.model.moe_layers
     dense = _saved_per_layer(st, False)
     moe = _saved_per_layer(st, True) if n_moe else 0.0 * dense
-    return ((st.model.layers - n_moe) * dense + n_moe * moe) * st.per_stage
+    return _Saved(dense, moe, ((st.model.layers - n_moe) * dense + n_moe * moe) * st.per_stage)
 
 
 def offload_share(st: _Step) -> F:
@@ -880,27 +890,27 @@ def offload_share(st: _Step) -> F:
     return xp.where((st.p == 1) & (st.lay.recompute == _OFF_NONE), n / st.model.layers, 0.0)
 
 
-def _offload_time(st: _Step, fwd: F, bwd: F) -> F:
+def _offload_time(st: _Step, saved: _Saved, fwd: F, bwd: F) -> F:
     """Exposed time of one micro-batch's activation offload: its share of the stage's saved
     activations leaves for host memory during forward and returns during backward, each way over
     the chip's host link (``Chip.host_bw``, one direction), overlapped with that pass's compute
     (Transformer Engine's offload runs on its own stream), so only a copy longer than its pass
     shows. A chip with no host link on record prices none."""
-    off, bw = offload_share(st), st.m.chip.host_bw
-    if not bw:
+    bw = st.m.chip.host_bw
+    if not bw or st.params.cpu_offload_layers <= 0:
         return 0.0 * fwd
-    copy = off * _saved_stage(st) / bw
+    copy = offload_share(st) * saved.stage / bw
     return xp.maximum(copy - fwd, 0.0) + xp.maximum(copy - bwd, 0.0)
 
 
-def _memory(st: _Step) -> dict[str, F]:
+def _memory(st: _Step, saved: _Saved) -> dict[str, F]:
     """Bytes on the most loaded device by MEM_PARTS: the persistent state and saved activations,
     plus the larger of two phases that are never live together. While the layers run backward a
     recomputed layer's activations and the gathered layer weights are live; while the loss and
     the LM head run, the logits and the gathered head are (the head's backward frees the logits
     before the last layer is recomputed). The first stage of a pipeline holds no head."""
     mem_w, mem_g, mem_o = _state_memory(st)
-    a = _activation_memory(st)
+    a = _activation_memory(st, saved)
     w_layer, w_head = _gathered_memory(st)
     layer_phase = a.working + w_layer >= a.logits + w_head
     last_a = a.saved_last + xp.where(layer_phase, a.working, a.logits)
@@ -945,13 +955,14 @@ def evaluate_train(job: TrainJob, lay: LayoutArray, m: Machine, params: PerfPara
     mb_dev = comp_mb + cp.recompute + tp_mb + ep_mb + cp_mb
     # the host's issue time floors the device's (per micro-batch: both split 1:2 forward/backward)
     host_mb = xp.maximum(_host_time(st) - mb_dev, 0.0)
-    off_mb = _offload_time(st, cp.fwd, cp.bwd)
+    saved = _saved(st)
+    off_mb = _offload_time(st, saved, cp.fwd, cp.bwd)
     mb_time = mb_dev + host_mb + off_mb
     pp_time, bubble = _pp_time(st, mb_time)
     dp_exposed = _dp_time(st, mb_time, cp.bwd)
     t_opt = _optimizer_time(st)
     step = st.mb * mb_time + bubble + pp_time + dp_exposed + t_opt
-    memory = _memory(st)
+    memory = _memory(st, saved)
     cap = m.chip.mem_bytes
     total = memory["weights"] + memory["grads"] + memory["optimizer"] + memory["activations"]
     total = total + memory["reserved"]
